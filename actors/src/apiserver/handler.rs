@@ -1,0 +1,406 @@
+//! Serves one API request: authorization, then the verb's logic over [`stored`]. Unary verbs
+//! answer once; watch and followed logs keep answering until the caller goes away.
+
+use tokio::sync::mpsc;
+
+use flotilla_kernel::api::{
+    ApiCall, ApiError, ErrorCode, NodeCall, NodeLinks, NodeRequest, Outcome, RawObject, Request,
+    Response,
+};
+use flotilla_kernel::object::{ConditionStatus, Kind, Object, Pod, Selector, Time};
+
+use super::admission::{admit_apply, admit_create, admit_status, admit_update};
+use super::authz::authorize;
+use super::stored::{self, Versioned, describe};
+use super::watch::watch;
+
+/// How often apply retries when the object changes under it.
+const APPLY_ATTEMPTS: usize = 5;
+
+/// Serves `call`, sending its responses (or one error) to `call.reply`.
+pub async fn serve(call: ApiCall, links: NodeLinks) {
+    let ApiCall {
+        caller,
+        request,
+        reply,
+    } = call;
+    let outcome = match authorize(&caller, &request) {
+        Ok(()) => dispatch(request, &reply, &links).await,
+        Err(denied) => Err(denied),
+    };
+    match outcome {
+        Ok(Some(response)) => {
+            let _ = reply.send(response).await;
+        }
+        Ok(None) => {}
+        Err(error) => {
+            if error.code == ErrorCode::Internal {
+                tracing::error!(%error, "request failed");
+            }
+            let _ = reply.send(Response::Error(error)).await;
+        }
+    }
+}
+
+/// Returns the single response of a unary verb, or `None` for streams that answered directly.
+async fn dispatch(
+    request: Request,
+    reply: &mpsc::Sender<Response>,
+    links: &NodeLinks,
+) -> Result<Option<Response>, ApiError> {
+    let response = match request {
+        Request::Get {
+            kind,
+            namespace,
+            name,
+        } => object(stored::get_existing(kind, &namespace, &name).await?)?,
+        Request::List {
+            kind,
+            namespace,
+            selector,
+        } => list(kind, namespace.as_deref(), selector.as_deref()).await?,
+        Request::Create { object: raw } => object(create(decode(&raw)?).await?)?,
+        Request::Apply { object: raw } => apply(decode(&raw)?).await?,
+        Request::Update { object: raw } => {
+            let incoming = decode(&raw)?;
+            let current = current_for(&incoming).await?;
+            let next = admit_update(&current.object, incoming)?;
+            object(stored::replace(&next, current.mod_revision).await?)?
+        }
+        Request::UpdateStatus { object: raw } => {
+            let incoming = decode(&raw)?;
+            let current = current_for(&incoming).await?;
+            let next = admit_status(&current.object, &incoming)?;
+            object(stored::replace(&next, current.mod_revision).await?)?
+        }
+        Request::Bind {
+            namespace,
+            name,
+            node,
+        } => object(bind(&namespace, &name, &node).await?)?,
+        Request::Delete {
+            kind,
+            namespace,
+            name,
+            grace_period_seconds,
+        } => object(delete(kind, &namespace, &name, grace_period_seconds).await?)?,
+        Request::Watch {
+            kind,
+            namespace,
+            after_revision,
+            node_name,
+        } => {
+            watch(kind, namespace, after_revision, node_name, reply).await?;
+            return Ok(None);
+        }
+        Request::Logs {
+            namespace,
+            pod,
+            container,
+            follow,
+            tail_lines,
+        } => {
+            logs(
+                &namespace, &pod, container, follow, tail_lines, reply, links,
+            )
+            .await?;
+            return Ok(None);
+        }
+    };
+    Ok(Some(response))
+}
+
+fn decode(raw: &RawObject) -> Result<Object, ApiError> {
+    Object::from_json(&raw.0).map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))
+}
+
+fn object(versioned: Versioned) -> Result<Response, ApiError> {
+    Ok(Response::Object(RawObject(versioned.object.to_json())))
+}
+
+/// The stored object `incoming` replaces, checking the resourceVersion the client read.
+async fn current_for(incoming: &Object) -> Result<Versioned, ApiError> {
+    let meta = incoming.meta();
+    let current = stored::get_existing(incoming.kind(), &meta.namespace, &meta.name).await?;
+    if !meta.resource_version.is_empty()
+        && meta.resource_version != current.mod_revision.to_string()
+    {
+        return Err(stored::conflict(incoming.kind(), &meta.name));
+    }
+    Ok(current)
+}
+
+async fn list(
+    kind: Kind,
+    namespace: Option<&str>,
+    selector: Option<&str>,
+) -> Result<Response, ApiError> {
+    let selector = selector
+        .map(Selector::parse)
+        .transpose()
+        .map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))?;
+    let (objects, revision) = stored::list(kind, namespace).await?;
+    let items = objects
+        .into_iter()
+        .filter(|v| {
+            selector
+                .as_ref()
+                .is_none_or(|s| s.matches(&v.object.meta().labels))
+        })
+        .map(|v| RawObject(v.object.to_json()))
+        .collect();
+    Ok(Response::List { items, revision })
+}
+
+async fn create(object: Object) -> Result<Versioned, ApiError> {
+    let namespace = object.meta().namespace.clone();
+    if object.kind().namespaced() {
+        if namespace.is_empty() {
+            return Err(ApiError::new(
+                ErrorCode::BadRequest,
+                format!("{}: metadata.namespace is required", object.kind().as_str()),
+            ));
+        }
+        let owner = stored::get(Kind::Namespace, "", &namespace).await?;
+        match owner {
+            None => return Err(ApiError::not_found(describe(Kind::Namespace, &namespace))),
+            Some(ns) if ns.object.meta().deletion_timestamp.is_some() => {
+                return Err(ApiError::new(
+                    ErrorCode::Forbidden,
+                    format!("namespace {namespace:?} is being terminated"),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    let uid = uuid::Uuid::new_v4().to_string();
+    let suffix = random_suffix(&uid);
+    stored::create(&admit_create(object, uid, Time::now(), &suffix)?).await
+}
+
+/// Five lowercase alphanumerics, as Kubernetes appends to generated names.
+fn random_suffix(uid: &str) -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let seed = u128::from_str_radix(&uid.replace('-', ""), 16).unwrap_or_default();
+    (0..5)
+        .map(|i| ALPHABET[((seed >> (i * 8)) % ALPHABET.len() as u128) as usize] as char)
+        .collect()
+}
+
+async fn apply(manifest: Object) -> Result<Response, ApiError> {
+    for _ in 0..APPLY_ATTEMPTS {
+        let meta = manifest.meta();
+        let Some(current) = stored::get(manifest.kind(), &meta.namespace, &meta.name).await? else {
+            return match create(manifest.clone()).await {
+                Ok(created) => applied(created.object, Outcome::Created),
+                Err(e) if e.code == ErrorCode::AlreadyExists => continue,
+                Err(e) => Err(e),
+            };
+        };
+        let Some(next) = admit_apply(&current.object, manifest.clone())? else {
+            return applied(current.object, Outcome::Unchanged);
+        };
+        match stored::replace(&next, current.mod_revision).await {
+            Ok(updated) => return applied(updated.object, Outcome::Configured),
+            Err(e) if e.code == ErrorCode::Conflict => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(stored::conflict(manifest.kind(), &manifest.meta().name))
+}
+
+fn applied(object: Object, outcome: Outcome) -> Result<Response, ApiError> {
+    Ok(Response::Applied {
+        object: RawObject(object.to_json()),
+        outcome,
+    })
+}
+
+async fn bind(namespace: &str, name: &str, node: &str) -> Result<Versioned, ApiError> {
+    let current = stored::get_existing(Kind::Pod, namespace, name).await?;
+    let Object::Pod(mut pod) = current.object else {
+        return Err(ApiError::internal(format!(
+            "{} is not stored as a pod",
+            describe(Kind::Pod, name)
+        )));
+    };
+    if !pod.spec.node_name.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            format!(
+                "pod {name:?} is already assigned to node {:?}",
+                pod.spec.node_name
+            ),
+        ));
+    }
+    if stored::get(Kind::Node, "", node).await?.is_none() {
+        return Err(ApiError::not_found(describe(Kind::Node, node)));
+    }
+    pod.spec.node_name = node.to_string();
+    pod.set_condition("PodScheduled", ConditionStatus::True, "", "", Time::now());
+    stored::replace(&Object::Pod(pod), current.mod_revision).await
+}
+
+async fn delete(
+    kind: Kind,
+    namespace: &str,
+    name: &str,
+    grace_period_seconds: Option<i64>,
+) -> Result<Versioned, ApiError> {
+    let current = stored::get_existing(kind, namespace, name).await?;
+    match &current.object {
+        Object::Pod(pod) if graceful(pod, grace_period_seconds) => {
+            mark_terminating(pod.clone(), grace_period_seconds, current.mod_revision).await
+        }
+        Object::Namespace(_) if name == "default" => Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "namespace \"default\" may not be deleted",
+        )),
+        Object::Namespace(_) => {
+            empty_namespace(name).await?;
+            stored::remove(&current.object, current.mod_revision).await?;
+            Ok(current)
+        }
+        _ => {
+            stored::remove(&current.object, current.mod_revision).await?;
+            Ok(current)
+        }
+    }
+}
+
+/// A pod a node may be running is stopped by its node agent first, which then deletes it
+/// with a zero grace period.
+fn graceful(pod: &Pod, grace_period_seconds: Option<i64>) -> bool {
+    !pod.spec.node_name.is_empty() && grace_period_seconds != Some(0) && !pod.is_terminal()
+}
+
+async fn mark_terminating(
+    mut pod: Pod,
+    grace_period_seconds: Option<i64>,
+    mod_revision: u64,
+) -> Result<Versioned, ApiError> {
+    if pod.metadata.deletion_timestamp.is_some() {
+        let object = Object::Pod(pod);
+        return Ok(Versioned {
+            object,
+            mod_revision,
+        });
+    }
+    let grace = grace_period_seconds
+        .or(pod.spec.termination_grace_period_seconds)
+        .unwrap_or(30)
+        .max(1);
+    pod.metadata.deletion_timestamp = Some(Time::now());
+    pod.metadata.deletion_grace_period_seconds = Some(grace);
+    stored::replace(&Object::Pod(pod), mod_revision).await
+}
+
+/// Deletes what lives in a namespace being deleted: workloads at once, pods gracefully.
+async fn empty_namespace(namespace: &str) -> Result<(), ApiError> {
+    for kind in [Kind::Deployment, Kind::ReplicaSet, Kind::Pod] {
+        let (objects, _) = stored::list(kind, Some(namespace)).await?;
+        for v in objects {
+            let name = v.object.meta().name.clone();
+            match delete(kind, namespace, &name, None).await {
+                Ok(_) => {}
+                Err(e) if matches!(e.code, ErrorCode::NotFound | ErrorCode::Conflict) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn logs(
+    namespace: &str,
+    name: &str,
+    container: Option<String>,
+    follow: bool,
+    tail_lines: Option<u64>,
+    reply: &mpsc::Sender<Response>,
+    links: &NodeLinks,
+) -> Result<(), ApiError> {
+    let current = stored::get_existing(Kind::Pod, namespace, name).await?;
+    let Object::Pod(pod) = current.object else {
+        return Err(ApiError::internal(format!(
+            "{} is not stored as a pod",
+            describe(Kind::Pod, name)
+        )));
+    };
+    let names: Vec<&str> = pod
+        .spec
+        .containers
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    let container = match container {
+        Some(c) if names.contains(&c.as_str()) => c,
+        Some(c) => {
+            return Err(ApiError::new(
+                ErrorCode::BadRequest,
+                format!(
+                    "container {c:?} is not in pod {name:?}; choose one of: {}",
+                    names.join(", ")
+                ),
+            ));
+        }
+        None if names.len() == 1 => names[0].to_string(),
+        None => {
+            return Err(ApiError::new(
+                ErrorCode::BadRequest,
+                format!(
+                    "a container name must be specified for pod {name:?}, choose one of: {}",
+                    names.join(", ")
+                ),
+            ));
+        }
+    };
+    if pod.spec.node_name.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            format!("pod {name:?} is not scheduled to a node yet"),
+        ));
+    }
+    let link = links.get(&pod.spec.node_name).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::Unavailable,
+            format!(
+                "the agent of node {:?} is not connected",
+                pod.spec.node_name
+            ),
+        )
+    })?;
+    let call = NodeCall {
+        request: NodeRequest::Logs {
+            pod_uid: pod.metadata.uid.clone(),
+            namespace: namespace.to_string(),
+            pod: name.to_string(),
+            container,
+            follow,
+            tail_lines,
+        },
+        reply: reply.clone(),
+    };
+    link.send(call).await.map_err(|_| {
+        ApiError::new(
+            ErrorCode::Unavailable,
+            format!("the agent of node {:?} went away", pod.spec.node_name),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suffixes_are_five_safe_characters() {
+        let s = random_suffix("0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0");
+        assert_eq!(s.len(), 5);
+        assert!(
+            s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        );
+        assert_ne!(s, random_suffix("00000000-0000-0000-0000-000000000001"));
+    }
+}

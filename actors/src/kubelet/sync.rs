@@ -1,0 +1,544 @@
+//! The node agent's pure core: given a pod as the API has it, what the runtime reports for its
+//! containers and what the agent remembers (restart counts, back-off), decide what to start,
+//! what to clean up, and the pod status to report. No I/O, no clock of its own.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant, SystemTime};
+
+use flotilla_kernel::object::{
+    ConditionStatus, Container, ContainerState, ContainerStateRunning, ContainerStateTerminated,
+    ContainerStateWaiting, ContainerStatus, Pod, PodPhase, PodStatus, RestartPolicy, Time,
+};
+use flotilla_node_os::ContainerState as RuntimeState;
+
+/// The only image that runs before the image store exists: the host's root filesystem.
+pub const HOST_IMAGE: &str = "host";
+
+/// Kubernetes' crash-loop back-off: 10 s, doubling, at most 5 min; forgotten after a
+/// container has run for 10 min.
+const BACKOFF_INITIAL: Duration = Duration::from_secs(10);
+const BACKOFF_MAX: Duration = Duration::from_secs(300);
+const BACKOFF_RESET_AFTER: Duration = Duration::from_secs(600);
+
+/// The runtime's id of one container of one pod; also its cgroup's name.
+pub fn container_id(pod_uid: &str, container: &str) -> String {
+    format!("{pod_uid}-{container}")
+}
+
+/// What the agent remembers about one container between syncs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ContainerRecord {
+    pub restart_count: i32,
+    /// The container has been started at least once (by this agent or, per the API, before).
+    pub started: bool,
+    pub last_terminated: Option<ContainerStateTerminated>,
+    /// Not to be started again before this instant.
+    pub next_start: Option<Instant>,
+    pub backoff: Duration,
+    /// The container ended and its restart policy says it stays ended.
+    pub finished: bool,
+}
+
+/// What the agent remembers about one pod.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PodRecord {
+    pub containers: BTreeMap<String, ContainerRecord>,
+    pub start_time: Option<Time>,
+}
+
+impl PodRecord {
+    /// A record for a pod first seen by this agent, taking restart counts from its status, so a
+    /// restarted agent continues counting where the last one stopped.
+    pub fn adopt(pod: &Pod) -> Self {
+        let containers = pod
+            .status
+            .container_statuses
+            .iter()
+            .map(|s| {
+                let record = ContainerRecord {
+                    restart_count: s.restart_count,
+                    started: s.state.running.is_some()
+                        || s.state.terminated.is_some()
+                        || s.last_state.terminated.is_some(),
+                    last_terminated: s.last_state.terminated.clone(),
+                    ..ContainerRecord::default()
+                };
+                (s.name.clone(), record)
+            })
+            .collect();
+        Self {
+            containers,
+            start_time: pod.status.start_time.clone(),
+        }
+    }
+}
+
+/// The clock readings a sync needs: monotonic for back-off, wall time for the status.
+#[derive(Debug, Clone, Copy)]
+pub struct Now {
+    pub instant: Instant,
+    pub wall: SystemTime,
+}
+
+/// What to do for a pod.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// Containers to start now (by name).
+    pub start: Vec<String>,
+    /// Runtime ids of exited containers to clean up (cgroup removed, record dropped).
+    pub remove: Vec<String>,
+    pub status: PodStatus,
+    /// Sync again after this long (a back-off expiring).
+    pub requeue_after: Option<Duration>,
+}
+
+/// Decides the next step for a running (not terminating) pod. `observed` maps container name
+/// to the runtime's state of its current container, if the runtime has one.
+pub fn plan(
+    pod: &Pod,
+    record: &mut PodRecord,
+    observed: &BTreeMap<String, RuntimeState>,
+    now: Now,
+) -> Plan {
+    let mut plan = Plan {
+        start: Vec::new(),
+        remove: Vec::new(),
+        status: pod.status.clone(),
+        requeue_after: None,
+    };
+    let mut statuses = Vec::with_capacity(pod.spec.containers.len());
+    for container in &pod.spec.containers {
+        let entry = record.containers.entry(container.name.clone()).or_default();
+        let state = observed.get(&container.name);
+        statuses.push(sync_container(pod, container, entry, state, now, &mut plan));
+    }
+    if record.start_time.is_none() {
+        record.start_time = Some(Time::from(now.wall));
+    }
+    plan.status = pod_status(pod, record, statuses, now);
+    plan
+}
+
+fn sync_container(
+    pod: &Pod,
+    container: &Container,
+    record: &mut ContainerRecord,
+    state: Option<&RuntimeState>,
+    now: Now,
+    plan: &mut Plan,
+) -> ContainerStatus {
+    let id = container_id(&pod.metadata.uid, &container.name);
+    let mut status = ContainerStatus {
+        name: container.name.clone(),
+        image: container.image.clone(),
+        restart_count: record.restart_count,
+        ..ContainerStatus::default()
+    };
+    if let Some(last) = &record.last_terminated {
+        status.last_state.terminated = Some(last.clone());
+    }
+    if container.image != HOST_IMAGE {
+        status.state.waiting = Some(ContainerStateWaiting {
+            reason: "ImageUnavailable".into(),
+            message: format!(
+                "image {:?} is not in this node's image store; only image \"host\" can run until \
+                 the image store exists",
+                container.image
+            ),
+        });
+        return status;
+    }
+    match state {
+        Some(RuntimeState::Running { started_at, .. }) => {
+            record.started = true;
+            status.container_id = format!("flotilla://{id}");
+            status.ready = true;
+            status.state.running = Some(ContainerStateRunning {
+                started_at: Some(Time::from(*started_at)),
+            });
+            return status;
+        }
+        Some(RuntimeState::Exited {
+            exit_code,
+            signal,
+            started_at,
+            finished_at,
+        }) => {
+            let ran_for = finished_at.duration_since(*started_at).unwrap_or_default();
+            record_exit(
+                pod,
+                record,
+                ContainerStateTerminated {
+                    exit_code: *exit_code,
+                    signal: *signal,
+                    reason: termination_reason(*exit_code, *signal),
+                    message: String::new(),
+                    started_at: Some(Time::from(*started_at)),
+                    finished_at: Some(Time::from(*finished_at)),
+                },
+                ran_for,
+                now,
+            );
+            plan.remove.push(id.clone());
+        }
+        None if record.started && !record.finished && record.next_start.is_none() => {
+            // Started before but gone without an exit seen: the node or the agent restarted.
+            let lost = ContainerStateTerminated {
+                exit_code: 137,
+                signal: Some(9),
+                reason: "ContainerLost".into(),
+                message: "the container was not running when the node agent started".into(),
+                started_at: None,
+                finished_at: Some(Time::from(now.wall)),
+            };
+            record_exit(pod, record, lost, Duration::ZERO, now);
+        }
+        None => {}
+    }
+    if record.finished {
+        status.state.terminated = record.last_terminated.clone();
+        status.last_state = ContainerState::default();
+        return status;
+    }
+    match record.next_start {
+        Some(at) if at > now.instant => {
+            status.state.waiting = Some(ContainerStateWaiting {
+                reason: "CrashLoopBackOff".into(),
+                message: format!(
+                    "back-off {}s restarting failed container={} pod={}",
+                    record.backoff.as_secs(),
+                    container.name,
+                    pod.metadata.name
+                ),
+            });
+            let wait = at - now.instant;
+            plan.requeue_after = Some(plan.requeue_after.map_or(wait, |w| w.min(wait)));
+        }
+        _ => {
+            if record.started {
+                record.restart_count += 1;
+                status.restart_count = record.restart_count;
+            }
+            record.next_start = None;
+            plan.start.push(container.name.clone());
+            status.state.waiting = Some(ContainerStateWaiting {
+                reason: "ContainerCreating".into(),
+                message: String::new(),
+            });
+        }
+    }
+    status
+}
+
+/// The runtime could not start `container`: it counts as an exit with the error as message,
+/// so the restart policy and back-off apply as to a crash.
+pub fn start_failed(pod: &Pod, record: &mut PodRecord, container: &str, message: String, now: Now) {
+    let entry = record.containers.entry(container.to_string()).or_default();
+    let failed = ContainerStateTerminated {
+        exit_code: 128,
+        signal: None,
+        reason: "StartError".into(),
+        message,
+        started_at: None,
+        finished_at: Some(Time::from(now.wall)),
+    };
+    record_exit(pod, entry, failed, Duration::ZERO, now);
+}
+
+/// Remembers an exit and decides, by restart policy, whether and when the container runs again.
+fn record_exit(
+    pod: &Pod,
+    record: &mut ContainerRecord,
+    terminated: ContainerStateTerminated,
+    ran_for: Duration,
+    now: Now,
+) {
+    let restart = match pod.spec.restart_policy {
+        RestartPolicy::Always => true,
+        RestartPolicy::OnFailure => terminated.exit_code != 0,
+        RestartPolicy::Never => false,
+    };
+    record.last_terminated = Some(terminated);
+    record.started = true;
+    if !restart {
+        record.finished = true;
+        return;
+    }
+    if ran_for >= BACKOFF_RESET_AFTER {
+        record.backoff = Duration::ZERO;
+    }
+    record.next_start = Some(now.instant + record.backoff);
+    record.backoff = if record.backoff.is_zero() {
+        BACKOFF_INITIAL
+    } else {
+        (record.backoff * 2).min(BACKOFF_MAX)
+    };
+}
+
+fn termination_reason(exit_code: i32, signal: Option<i32>) -> String {
+    match (exit_code, signal) {
+        (0, _) => "Completed",
+        (_, Some(9)) => "Killed",
+        _ => "Error",
+    }
+    .to_string()
+}
+
+fn pod_status(
+    pod: &Pod,
+    record: &PodRecord,
+    containers: Vec<ContainerStatus>,
+    now: Now,
+) -> PodStatus {
+    let mut status = pod.status.clone();
+    let all_finished = containers.iter().all(|c| c.state.terminated.is_some());
+    let any_running = containers.iter().any(|c| c.state.running.is_some());
+    let ever_started = record.containers.values().any(|c| c.started);
+    status.phase = if all_finished && !containers.is_empty() {
+        if containers.iter().all(|c| {
+            c.state
+                .terminated
+                .as_ref()
+                .is_some_and(|t| t.exit_code == 0)
+        }) {
+            PodPhase::Succeeded
+        } else {
+            PodPhase::Failed
+        }
+    } else if any_running || ever_started {
+        PodPhase::Running
+    } else {
+        PodPhase::Pending
+    };
+    let ready = containers.iter().all(|c| c.ready);
+    status.start_time = record.start_time.clone();
+    status.container_statuses = containers;
+    let time = Time::from(now.wall);
+    let ready_status = if ready {
+        ConditionStatus::True
+    } else {
+        ConditionStatus::False
+    };
+    let mut with_conditions = Pod {
+        status,
+        ..pod.clone()
+    };
+    with_conditions.set_condition("Initialized", ConditionStatus::True, "", "", time.clone());
+    with_conditions.set_condition(
+        "ContainersReady",
+        ready_status.clone(),
+        "",
+        "",
+        time.clone(),
+    );
+    with_conditions.set_condition("Ready", ready_status, "", "", time);
+    with_conditions.status
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flotilla_kernel::object::{Object, parse_manifests};
+
+    fn pod(restart_policy: &str, image: &str) -> Pod {
+        let yaml = format!(
+            "apiVersion: v1
+kind: Pod
+metadata: {{name: p, namespace: default, uid: u1}}
+spec:
+  restartPolicy: {restart_policy}
+  nodeName: n1
+  containers: [{{name: c, image: {image}, command: [/bin/true]}}]
+"
+        );
+        let Ok(Object::Pod(pod)) = parse_manifests("p.yaml", &yaml).remove(0) else {
+            panic!("fixture does not parse")
+        };
+        pod
+    }
+
+    fn at(start: Instant, secs: u64) -> Now {
+        Now {
+            instant: start + Duration::from_secs(secs),
+            wall: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000 + secs),
+        }
+    }
+
+    fn running(now: Now) -> BTreeMap<String, RuntimeState> {
+        BTreeMap::from([(
+            "c".to_string(),
+            RuntimeState::Running {
+                pid: 42,
+                started_at: now.wall,
+            },
+        )])
+    }
+
+    fn exited(code: i32, now: Now) -> BTreeMap<String, RuntimeState> {
+        BTreeMap::from([(
+            "c".to_string(),
+            RuntimeState::Exited {
+                exit_code: code,
+                signal: None,
+                started_at: now.wall,
+                finished_at: now.wall,
+            },
+        )])
+    }
+
+    #[test]
+    fn a_new_pod_starts_its_containers_and_then_runs() {
+        let start = Instant::now();
+        let pod = pod("Always", "host");
+        let mut record = PodRecord::default();
+        let first = plan(&pod, &mut record, &BTreeMap::new(), at(start, 0));
+        assert_eq!(first.start, vec!["c"]);
+        assert_eq!(first.status.phase, PodPhase::Pending);
+        let second = plan(&pod, &mut record, &running(at(start, 1)), at(start, 1));
+        assert!(second.start.is_empty());
+        assert_eq!(second.status.phase, PodPhase::Running);
+        let c = &second.status.container_statuses[0];
+        assert!(c.ready);
+        assert_eq!(c.container_id, "flotilla://u1-c");
+        assert!(
+            second
+                .status
+                .condition("Ready")
+                .is_some_and(|c| c.status == ConditionStatus::True)
+        );
+    }
+
+    #[test]
+    fn crash_loops_back_off_exponentially() {
+        let start = Instant::now();
+        let pod = pod("Always", "host");
+        let mut record = PodRecord::default();
+        plan(&pod, &mut record, &BTreeMap::new(), at(start, 0));
+        // First crash: restarted at once.
+        let p = plan(&pod, &mut record, &exited(1, at(start, 1)), at(start, 1));
+        assert_eq!(p.remove, vec!["u1-c"]);
+        assert_eq!(p.start, vec!["c"]);
+        assert_eq!(p.status.container_statuses[0].restart_count, 1);
+        // Second crash: 10 s back-off.
+        let p = plan(&pod, &mut record, &exited(1, at(start, 2)), at(start, 2));
+        assert!(p.start.is_empty());
+        assert_eq!(p.requeue_after, Some(Duration::from_secs(10)));
+        let waiting = p.status.container_statuses[0]
+            .state
+            .waiting
+            .clone()
+            .unwrap();
+        assert_eq!(waiting.reason, "CrashLoopBackOff");
+        assert_eq!(
+            p.status.container_statuses[0]
+                .last_state
+                .terminated
+                .as_ref()
+                .unwrap()
+                .exit_code,
+            1
+        );
+        // After the back-off it starts again, and the next back-off doubles.
+        let p = plan(&pod, &mut record, &BTreeMap::new(), at(start, 12));
+        assert_eq!(p.start, vec!["c"]);
+        assert_eq!(p.status.container_statuses[0].restart_count, 2);
+        let p = plan(&pod, &mut record, &exited(1, at(start, 13)), at(start, 13));
+        assert_eq!(p.requeue_after, Some(Duration::from_secs(20)));
+    }
+
+    #[test]
+    fn never_and_on_failure_policies_end_the_pod() {
+        let start = Instant::now();
+        let pod_never = pod("Never", "host");
+        let mut record = PodRecord::default();
+        plan(&pod_never, &mut record, &BTreeMap::new(), at(start, 0));
+        let p = plan(
+            &pod_never,
+            &mut record,
+            &exited(0, at(start, 1)),
+            at(start, 1),
+        );
+        assert!(p.start.is_empty());
+        assert_eq!(p.status.phase, PodPhase::Succeeded);
+        let p = plan(&pod_never, &mut record, &BTreeMap::new(), at(start, 2));
+        assert_eq!(p.status.phase, PodPhase::Succeeded);
+        assert!(p.start.is_empty());
+
+        let pod_on_failure = pod("OnFailure", "host");
+        let mut record = PodRecord::default();
+        plan(&pod_on_failure, &mut record, &BTreeMap::new(), at(start, 0));
+        let p = plan(
+            &pod_on_failure,
+            &mut record,
+            &exited(3, at(start, 1)),
+            at(start, 1),
+        );
+        assert_eq!(p.start, vec!["c"]);
+        let p = plan(
+            &pod_on_failure,
+            &mut record,
+            &exited(0, at(start, 2)),
+            at(start, 2),
+        );
+        assert!(p.start.is_empty());
+        assert_eq!(p.status.phase, PodPhase::Succeeded);
+    }
+
+    #[test]
+    fn images_other_than_host_wait_with_a_reason() {
+        let pod = pod("Always", "nginx:1.25");
+        let p = plan(
+            &pod,
+            &mut PodRecord::default(),
+            &BTreeMap::new(),
+            at(Instant::now(), 0),
+        );
+        assert!(p.start.is_empty());
+        assert_eq!(p.status.phase, PodPhase::Pending);
+        let waiting = p.status.container_statuses[0]
+            .state
+            .waiting
+            .clone()
+            .unwrap();
+        assert_eq!(waiting.reason, "ImageUnavailable");
+        assert!(waiting.message.contains("nginx:1.25"));
+    }
+
+    #[test]
+    fn an_adopted_pod_whose_container_vanished_is_restarted_and_counted() {
+        let start = Instant::now();
+        let mut pod = pod("Always", "host");
+        pod.status.container_statuses = vec![ContainerStatus {
+            name: "c".into(),
+            restart_count: 4,
+            state: ContainerState {
+                running: Some(ContainerStateRunning { started_at: None }),
+                ..ContainerState::default()
+            },
+            ..ContainerStatus::default()
+        }];
+        let mut record = PodRecord::adopt(&pod);
+        let p = plan(&pod, &mut record, &BTreeMap::new(), at(start, 0));
+        assert_eq!(p.start, vec!["c"]);
+        assert_eq!(p.status.container_statuses[0].restart_count, 5);
+        assert_eq!(
+            p.status.container_statuses[0]
+                .last_state
+                .terminated
+                .as_ref()
+                .unwrap()
+                .reason,
+            "ContainerLost"
+        );
+    }
+
+    #[test]
+    fn an_adopted_running_container_is_left_alone() {
+        let start = Instant::now();
+        let pod = pod("Always", "host");
+        let mut record = PodRecord::adopt(&pod);
+        let p = plan(&pod, &mut record, &running(at(start, 0)), at(start, 0));
+        assert!(p.start.is_empty());
+        assert!(p.remove.is_empty());
+    }
+}

@@ -1,0 +1,325 @@
+//! One `flotilla up` process as a test fixture.
+//!
+//! Each cluster gets its own temporary data dir, HOME, loopback port and cgroup root, so tests
+//! can run in parallel and never touch the machine's real cluster. Whatever happens to the test,
+//! dropping the cluster kills the process, kills every workload left in its cgroups and removes
+//! them, and — when the test is failing — prints the cluster's log.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{self, Child, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use serde_json::Value;
+use tempfile::TempDir;
+
+use crate::binary::flotilla_binary;
+use crate::cgroup_tree::{self, CGROUP_FS};
+use crate::client::Client;
+use crate::container_cgroup::ContainerCgroup;
+use crate::objects::{self, ContainerId};
+use crate::port::free_loopback_addr;
+use crate::wait::{Observation, poll_until};
+
+/// How long `stop` waits after SIGTERM before it sends SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(20);
+/// How many lines of the log an error about a failed start quotes.
+const LOG_TAIL_LINES: usize = 60;
+
+/// Numbers the clusters of one test process, for unique cgroup roots.
+static CLUSTERS: AtomicU32 = AtomicU32::new(0);
+
+/// How to start a cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterOptions {
+    /// `--node-name` of the single node.
+    pub node_name: String,
+    /// How long `start` and `restart` wait for the node to be Ready.
+    pub ready_timeout: Duration,
+    /// How often readiness is checked meanwhile.
+    pub ready_poll: Duration,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        Self {
+            node_name: "flotilla-test".to_owned(),
+            ready_timeout: Duration::from_secs(60),
+            ready_poll: Duration::from_millis(50),
+        }
+    }
+}
+
+/// A running (or stopped) `flotilla up` with its own data dir and cgroup root.
+pub struct Cluster {
+    binary: PathBuf,
+    client: Client,
+    workdir: TempDir,
+    listen: SocketAddr,
+    cgroup_root: String,
+    options: ClusterOptions,
+    child: Option<Child>,
+    launches: u32,
+}
+
+impl Cluster {
+    /// Launches `flotilla up` and waits until its node is Ready.
+    pub fn start(options: ClusterOptions) -> Result<Self> {
+        let mut cluster = Self::launch(options)?;
+        cluster.wait_ready()?;
+        Ok(cluster)
+    }
+
+    /// Launches `flotilla up` without waiting for anything (the benchmark times the start).
+    pub fn launch(options: ClusterOptions) -> Result<Self> {
+        let binary = flotilla_binary()?;
+        let workdir = tempfile::Builder::new()
+            .prefix("flotilla-it-")
+            .tempdir()
+            .context("could not create a temporary directory for the cluster")?;
+        let home = workdir.path().join("home");
+        fs::create_dir(&home).with_context(|| format!("could not create {}", home.display()))?;
+        let config = workdir.path().join("data").join("admin.conf");
+        let cgroup_root = format!(
+            "flotilla-it-{}-{}",
+            process::id(),
+            CLUSTERS.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut cluster = Self {
+            client: Client::new(&binary, &config, &home),
+            binary,
+            workdir,
+            listen: free_loopback_addr()?,
+            cgroup_root,
+            options,
+            child: None,
+            launches: 0,
+        };
+        cluster.spawn()?;
+        Ok(cluster)
+    }
+
+    /// Waits until the process's node reports Ready; fails early, quoting the log, if the
+    /// process exits meanwhile.
+    pub fn wait_ready(&mut self) -> Result<()> {
+        let Some(child) = self.child.as_mut() else {
+            bail!("the cluster is not running");
+        };
+        let client = &self.client;
+        let node_name = self.options.node_name.as_str();
+        let mut exited = None;
+        let waited = poll_until(self.options.ready_timeout, self.options.ready_poll, || {
+            // Exiting ends the wait too; it is told apart from readiness below.
+            if let Some(status) = child.try_wait().context("could not poll flotilla up")? {
+                exited = Some(status);
+                return Ok(Observation::Done);
+            }
+            node_ready(client, node_name)
+        });
+        if let Some(status) = exited {
+            self.child = None;
+            bail!(
+                "flotilla up exited ({status}) before node {node_name} was Ready; log:\n{}",
+                self.log_tail()
+            );
+        }
+        waited.with_context(|| {
+            format!(
+                "node {node_name} of flotilla up did not become Ready; log:\n{}",
+                self.log_tail()
+            )
+        })
+    }
+
+    /// The pid of the `flotilla up` process, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// The cluster's data dir (`--data-dir`).
+    pub fn data_dir(&self) -> PathBuf {
+        self.workdir.path().join("data")
+    }
+
+    /// The CLI of this cluster.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// See [`Client::cli`].
+    pub fn cli(&self, args: &[&str]) -> Output {
+        self.client.cli(args)
+    }
+
+    /// See [`Client::cli_ok`].
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        self.client.cli_ok(args)
+    }
+
+    /// See [`Client::get_json`].
+    pub fn get_json(&self, kind: &str, namespace: Option<&str>) -> Result<Value> {
+        self.client.get_json(kind, namespace)
+    }
+
+    /// See [`Client::get_object`].
+    pub fn get_object(&self, kind: &str, name: &str, namespace: Option<&str>) -> Result<Value> {
+        self.client.get_object(kind, name, namespace)
+    }
+
+    /// Writes `contents` to a file called `name` in the cluster's temporary directory.
+    pub fn write_file(&self, name: &str, contents: &str) -> Result<PathBuf> {
+        let path = self.workdir.path().join(name);
+        fs::write(&path, contents)
+            .with_context(|| format!("could not write {}", path.display()))?;
+        Ok(path)
+    }
+
+    /// Writes `yaml` to `name` and runs `flotilla apply -f` on it.
+    pub fn apply_manifest(&self, name: &str, yaml: &str) -> Output {
+        match self.write_file(name, yaml) {
+            Ok(path) => self.client.apply_file(&path),
+            Err(error) => panic!("{error:#}"),
+        }
+    }
+
+    /// The cgroup of a container of this cluster.
+    pub fn container_cgroup(&self, container: &ContainerId) -> ContainerCgroup {
+        ContainerCgroup::new(Path::new(CGROUP_FS), &self.cgroup_root, container)
+    }
+
+    /// Sends SIGTERM and waits for the exit status; after 20 s sends SIGKILL and fails.
+    pub fn stop(&mut self) -> Result<ExitStatus> {
+        let Some(mut child) = self.child.take() else {
+            bail!("the cluster is not running");
+        };
+        let pid = i32::try_from(child.id()).context("pid does not fit a pid_t")?;
+        kill(Pid::from_raw(pid), Signal::SIGTERM).context("could not send SIGTERM")?;
+        if let Some(status) = wait_for_exit(&mut child, STOP_GRACE)? {
+            return Ok(status);
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        bail!(
+            "flotilla up did not exit within {STOP_GRACE:?} of SIGTERM and was killed; log:\n{}",
+            self.log_tail()
+        )
+    }
+
+    /// Starts `flotilla up` again on the same data dir, port and cgroup root, and waits until
+    /// its node is Ready. The cluster must have been stopped.
+    pub fn restart(&mut self) -> Result<()> {
+        if self.child.is_some() {
+            bail!("restart needs a stopped cluster; call stop first");
+        }
+        self.spawn()?;
+        self.wait_ready()
+    }
+
+    /// Everything `flotilla up` has printed, over all its launches.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.log_path()).unwrap_or_else(|error| {
+            format!("(could not read {}: {error})", self.log_path().display())
+        })
+    }
+
+    fn log_tail(&self) -> String {
+        let log = self.log();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n")
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.workdir.path().join("flotilla.log")
+    }
+
+    fn spawn(&mut self) -> Result<()> {
+        self.launches += 1;
+        let log_path = self.log_path();
+        let mut log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .with_context(|| format!("could not open {}", log_path.display()))?;
+        writeln!(log, "==== flotilla up, launch {} ====", self.launches)
+            .with_context(|| format!("could not write {}", log_path.display()))?;
+        let stderr: File = log
+            .try_clone()
+            .with_context(|| format!("could not reopen {}", log_path.display()))?;
+        let listen = self.listen.to_string();
+        let mut command = Command::new(&self.binary);
+        command
+            .arg("up")
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .args(["--listen", &listen])
+            .args(["--node-name", &self.options.node_name])
+            .args(["--cgroup-root", &self.cgroup_root])
+            .env("HOME", self.workdir.path().join("home"))
+            .env_remove("FLOTILLA_CONFIG")
+            .env("RUST_BACKTRACE", "1")
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(stderr);
+        let child = command
+            .spawn()
+            .with_context(|| format!("could not start {}", self.binary.display()))?;
+        self.child = Some(child);
+        Ok(())
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let cleanup = cgroup_tree::remove_tree(Path::new(CGROUP_FS), &self.cgroup_root);
+        if thread::panicking() {
+            eprintln!(
+                "---- log of flotilla up ({}) ----\n{}\n---- end of log ----",
+                self.log_path().display(),
+                self.log()
+            );
+        }
+        if let Err(error) = cleanup {
+            eprintln!("cleanup of cgroup root {}: {error:#}", self.cgroup_root);
+        }
+    }
+}
+
+/// Whether node `node_name` is Ready, as an observation for polling.
+fn node_ready(client: &Client, node_name: &str) -> Result<Observation> {
+    let nodes = client.get_json("nodes", None)?;
+    let nodes = objects::items(&nodes)?;
+    Ok(
+        match nodes.iter().find(|node| objects::name(node) == node_name) {
+            Some(node) if objects::node_is_ready(node) => Observation::Done,
+            Some(node) => Observation::Waiting(format!("node {node_name} not Ready: {node}")),
+            None => {
+                Observation::Waiting(format!("no node {node_name} among {} nodes", nodes.len()))
+            }
+        },
+    )
+}
+
+/// Waits up to `limit` for `child` to exit; `None` if it is still running then.
+fn wait_for_exit(child: &mut Child, limit: Duration) -> Result<Option<ExitStatus>> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().context("could not poll flotilla up")? {
+            return Ok(Some(status));
+        }
+        if Instant::now() >= deadline {
+            return Ok(None);
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+}

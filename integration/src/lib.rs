@@ -1,0 +1,33 @@
+//! flotilla-integration: the harness for end-to-end tests and benchmarks of the real `flotilla`
+//! binary.
+//!
+//! Tests drive flotilla only through its CLI contract (`flotilla up`, `apply`, `get -o json`, …)
+//! and check what the kernel enforces (cgroup files, /proc), as an operator would, so they hold
+//! whatever the internals become. Every cluster is isolated (temporary data dir and HOME, free
+//! loopback port, unique cgroup root) and is cleaned up even when a test fails. Pure pieces — JSON
+//! views, cgroup and procfs parsing, percentiles, the report — are unit-tested without root.
+
+mod binary;
+mod bounded_command;
+mod cgroup_tree;
+mod client;
+mod cluster;
+mod container_cgroup;
+pub mod objects;
+mod port;
+mod privilege;
+mod process;
+mod startup_report;
+mod stats;
+mod wait;
+
+pub use binary::flotilla_binary;
+pub use client::Client;
+pub use cluster::{Cluster, ClusterOptions};
+pub use container_cgroup::{ContainerCgroup, CpuQuota};
+pub use objects::ContainerId;
+pub use privilege::running_as_root_or_skip;
+pub use process::{PROC, process_exists, resident_kib};
+pub use startup_report::StartupReport;
+pub use stats::percentile;
+pub use wait::{Observation, poll_until, wait_until};

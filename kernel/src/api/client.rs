@@ -1,0 +1,314 @@
+//! [`ApiClient`]: one way to reach the API server wherever it runs. Components never hold a
+//! direct reference to the API server actor: they look it up by name on each call, so a
+//! restarted API server is found again without anyone noticing.
+
+use ractor::ActorRef;
+use serde::de::DeserializeOwned;
+use tokio::sync::mpsc;
+
+use flotilla_transport::{Client as QuicClient, Identity, TransportError};
+
+use super::error::ApiError;
+use super::message::{
+    ApiCall, EventType, Outcome, RawObject, Request, Response, WatchEvent, APISERVER,
+};
+use crate::object::{Kind, Object, Resource};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The API server refused or failed the request.
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    #[error("the API server is not running in this process (it may be restarting)")]
+    NoLocalApiServer,
+    #[error("the API server ended the call without an answer")]
+    NoAnswer,
+    #[error("the API server answered {call} with an unexpected {got} response")]
+    Unexpected { call: &'static str, got: &'static str },
+}
+
+impl ClientError {
+    /// The API error code, if the server answered with one.
+    pub fn api_code(&self) -> Option<super::ErrorCode> {
+        match self {
+            ClientError::Api(e) => Some(e.code),
+            _ => None,
+        }
+    }
+}
+
+/// A typed watch event.
+#[derive(Debug, Clone)]
+pub struct Watched<T> {
+    pub event: EventType,
+    pub object: T,
+    pub revision: u64,
+}
+
+#[derive(Clone)]
+enum Backend {
+    /// The API server actor in this process, calling as `Identity`.
+    Local(Identity),
+    /// A QUIC connection; the identity is in the client certificate.
+    Remote(QuicClient),
+}
+
+/// Handle to the API server. Cheap to clone.
+#[derive(Clone)]
+pub struct ApiClient {
+    backend: Backend,
+}
+
+/// How many responses may queue on one call before the server waits for the caller.
+const CALL_BUFFER: usize = 256;
+
+impl ApiClient {
+    /// A client of the API server actor in this process.
+    pub fn local(identity: Identity) -> Self {
+        Self {
+            backend: Backend::Local(identity),
+        }
+    }
+
+    pub fn remote(client: QuicClient) -> Self {
+        Self {
+            backend: Backend::Remote(client),
+        }
+    }
+
+    /// Sends a request and returns the stream of its responses.
+    pub async fn stream(
+        &self,
+        request: Request,
+    ) -> Result<mpsc::Receiver<Result<Response, ClientError>>, ClientError> {
+        match &self.backend {
+            Backend::Local(identity) => {
+                let api = ActorRef::<ApiCall>::where_is(APISERVER.to_string())
+                    .ok_or(ClientError::NoLocalApiServer)?;
+                let (reply, mut answers) = mpsc::channel(CALL_BUFFER);
+                api.cast(ApiCall {
+                    caller: identity.clone(),
+                    request,
+                    reply,
+                })
+                .map_err(|_| ClientError::NoLocalApiServer)?;
+                let (tx, rx) = mpsc::channel(CALL_BUFFER);
+                tokio::spawn(async move {
+                    while let Some(answer) = answers.recv().await {
+                        if tx.send(Ok(answer)).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+                Ok(rx)
+            }
+            Backend::Remote(quic) => {
+                let mut frames = quic.stream::<Request, Response>(&request).await?;
+                let (tx, rx) = mpsc::channel(CALL_BUFFER);
+                tokio::spawn(async move {
+                    while let Some(frame) = frames.recv().await {
+                        if tx.send(frame.map_err(ClientError::from)).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+                Ok(rx)
+            }
+        }
+    }
+
+    /// Sends a unary request; an error response becomes `ClientError::Api`.
+    pub async fn call(&self, request: Request) -> Result<Response, ClientError> {
+        let answer = match &self.backend {
+            Backend::Remote(quic) => quic.call::<Request, Response>(&request).await?,
+            Backend::Local(_) => self
+                .stream(request)
+                .await?
+                .recv()
+                .await
+                .ok_or(ClientError::NoAnswer)??,
+        };
+        match answer {
+            Response::Error(error) => Err(ClientError::Api(error)),
+            answer => Ok(answer),
+        }
+    }
+
+    async fn object<T: Resource>(&self, call: &'static str, request: Request) -> Result<T, ClientError> {
+        match self.call(request).await? {
+            Response::Object(raw) | Response::Applied { object: raw, .. } => Ok(raw.decode()?),
+            other => Err(ClientError::Unexpected {
+                call,
+                got: other.kind_name(),
+            }),
+        }
+    }
+
+    pub async fn get<T: Resource>(&self, namespace: &str, name: &str) -> Result<T, ClientError> {
+        let request = Request::Get {
+            kind: T::KIND,
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        };
+        self.object("get", request).await
+    }
+
+    /// Like `get`, but a missing object is `Ok(None)`.
+    pub async fn find<T: Resource>(&self, namespace: &str, name: &str) -> Result<Option<T>, ClientError> {
+        match self.get(namespace, name).await {
+            Ok(object) => Ok(Some(object)),
+            Err(e) if e.api_code() == Some(super::ErrorCode::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Lists objects of a kind (`namespace: None` = all namespaces) and the revision read at.
+    pub async fn list<T: Resource>(
+        &self,
+        namespace: Option<&str>,
+        selector: Option<&str>,
+    ) -> Result<(Vec<T>, u64), ClientError> {
+        let (items, revision) = self.list_raw(T::KIND, namespace, selector).await?;
+        let items = items
+            .iter()
+            .map(RawObject::decode)
+            .collect::<Result<Vec<T>, _>>()?;
+        Ok((items, revision))
+    }
+
+    pub async fn list_raw(
+        &self,
+        kind: Kind,
+        namespace: Option<&str>,
+        selector: Option<&str>,
+    ) -> Result<(Vec<RawObject>, u64), ClientError> {
+        let request = Request::List {
+            kind,
+            namespace: namespace.map(str::to_string),
+            selector: selector.map(str::to_string),
+        };
+        match self.call(request).await? {
+            Response::List { items, revision } => Ok((items, revision)),
+            other => Err(ClientError::Unexpected {
+                call: "list",
+                got: other.kind_name(),
+            }),
+        }
+    }
+
+    pub async fn create<T: Resource>(&self, object: &T) -> Result<T, ClientError> {
+        let request = Request::Create {
+            object: RawObject::encode(object)?,
+        };
+        self.object("create", request).await
+    }
+
+    pub async fn update<T: Resource>(&self, object: &T) -> Result<T, ClientError> {
+        let request = Request::Update {
+            object: RawObject::encode(object)?,
+        };
+        self.object("update", request).await
+    }
+
+    pub async fn update_status<T: Resource>(&self, object: &T) -> Result<T, ClientError> {
+        let request = Request::UpdateStatus {
+            object: RawObject::encode(object)?,
+        };
+        self.object("update status", request).await
+    }
+
+    /// Creates the object or replaces its labels, annotations and spec.
+    pub async fn apply(&self, object: &Object) -> Result<(Object, Outcome), ClientError> {
+        let request = Request::Apply {
+            object: RawObject(object.to_json()),
+        };
+        match self.call(request).await? {
+            Response::Applied { object, outcome } => Ok((
+                Object::from_json(&object.0)
+                    .map_err(|e| ApiError::internal(format!("decoding applied object: {e}")))?,
+                outcome,
+            )),
+            other => Err(ClientError::Unexpected {
+                call: "apply",
+                got: other.kind_name(),
+            }),
+        }
+    }
+
+    pub async fn bind(&self, namespace: &str, name: &str, node: &str) -> Result<(), ClientError> {
+        let request = Request::Bind {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            node: node.to_string(),
+        };
+        self.call(request).await.map(drop)
+    }
+
+    /// Deletes an object and returns it as it was (pods on a node: marked for graceful deletion).
+    pub async fn delete(
+        &self,
+        kind: Kind,
+        namespace: &str,
+        name: &str,
+        grace_period_seconds: Option<i64>,
+    ) -> Result<RawObject, ClientError> {
+        let request = Request::Delete {
+            kind,
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            grace_period_seconds,
+        };
+        match self.call(request).await? {
+            Response::Object(raw) => Ok(raw),
+            other => Err(ClientError::Unexpected {
+                call: "delete",
+                got: other.kind_name(),
+            }),
+        }
+    }
+
+    /// Watches a kind from `after_revision`. The receiver ends when the server ends the watch.
+    pub async fn watch<T: Resource + DeserializeOwned>(
+        &self,
+        namespace: Option<&str>,
+        after_revision: u64,
+        node_name: Option<&str>,
+    ) -> Result<mpsc::Receiver<Result<Watched<T>, ClientError>>, ClientError> {
+        let request = Request::Watch {
+            kind: T::KIND,
+            namespace: namespace.map(str::to_string),
+            after_revision,
+            node_name: node_name.map(str::to_string),
+        };
+        let mut responses = self.stream(request).await?;
+        let (tx, rx) = mpsc::channel(CALL_BUFFER);
+        tokio::spawn(async move {
+            while let Some(response) = responses.recv().await {
+                let item = match response {
+                    Ok(Response::Event(WatchEvent {
+                        event,
+                        object,
+                        revision,
+                    })) => object.decode().map_err(ClientError::from).map(|object| Watched {
+                        event,
+                        object,
+                        revision,
+                    }),
+                    Ok(Response::Error(error)) => Err(ClientError::Api(error)),
+                    Ok(other) => Err(ClientError::Unexpected {
+                        call: "watch",
+                        got: other.kind_name(),
+                    }),
+                    Err(error) => Err(error),
+                };
+                let failed = item.is_err();
+                if tx.send(item).await.is_err() || failed {
+                    break;
+                }
+            }
+        });
+        Ok(rx)
+    }
+}

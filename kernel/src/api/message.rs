@@ -1,0 +1,172 @@
+//! Requests, responses and watch events. These cross QUIC as bincode frames, so they use only
+//! plain serde shapes; objects inside them are JSON bytes.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use flotilla_transport::Identity;
+
+use super::error::{ApiError, ErrorCode};
+use crate::object::Kind;
+
+/// Name under which the API server actor registers itself in the process.
+pub const APISERVER: &str = "apiserver";
+
+/// An object as JSON bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RawObject(pub Vec<u8>);
+
+impl RawObject {
+    pub fn encode<T: Serialize>(object: &T) -> Result<Self, ApiError> {
+        serde_json::to_vec(object)
+            .map(RawObject)
+            .map_err(|e| ApiError::internal(format!("encoding object: {e}")))
+    }
+
+    pub fn decode<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        serde_json::from_slice(&self.0)
+            .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("decoding object: {e}")))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request {
+    Get {
+        kind: Kind,
+        namespace: String,
+        name: String,
+    },
+    /// `namespace: None` lists across all namespaces; `selector` uses the `-l` syntax.
+    List {
+        kind: Kind,
+        namespace: Option<String>,
+        selector: Option<String>,
+    },
+    Create {
+        object: RawObject,
+    },
+    /// Create, or replace labels, annotations and spec of an existing object (`kubectl apply`).
+    Apply {
+        object: RawObject,
+    },
+    /// Replace metadata and spec; fails with Conflict if `metadata.resourceVersion` is set and stale.
+    Update {
+        object: RawObject,
+    },
+    /// Replace only the status; same conflict rule as Update.
+    UpdateStatus {
+        object: RawObject,
+    },
+    /// Assign a pending pod to a node (the scheduler's decision), once.
+    Bind {
+        namespace: String,
+        name: String,
+        node: String,
+    },
+    /// Graceful for pods running on a node unless `grace_period_seconds` is `Some(0)`.
+    Delete {
+        kind: Kind,
+        namespace: String,
+        name: String,
+        grace_period_seconds: Option<i64>,
+    },
+    /// Changes after `after_revision` (0: the current state as Added events first).
+    /// `node_name` keeps only pods bound to that node.
+    Watch {
+        kind: Kind,
+        namespace: Option<String>,
+        after_revision: u64,
+        node_name: Option<String>,
+    },
+    Logs {
+        namespace: String,
+        pod: String,
+        container: Option<String>,
+        follow: bool,
+        tail_lines: Option<u64>,
+    },
+}
+
+impl Request {
+    /// A short name of the verb, for errors and authorization messages.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Request::Get { .. } => "get",
+            Request::List { .. } => "list",
+            Request::Create { .. } => "create",
+            Request::Apply { .. } => "apply",
+            Request::Update { .. } => "update",
+            Request::UpdateStatus { .. } => "update status of",
+            Request::Bind { .. } => "bind",
+            Request::Delete { .. } => "delete",
+            Request::Watch { .. } => "watch",
+            Request::Logs { .. } => "read logs of",
+        }
+    }
+}
+
+/// What `Apply` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    Created,
+    Configured,
+    Unchanged,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Created => "created",
+            Outcome::Configured => "configured",
+            Outcome::Unchanged => "unchanged",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EventType {
+    Added,
+    Modified,
+    Deleted,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchEvent {
+    pub event: EventType,
+    /// For Deleted, the object as it was last.
+    pub object: RawObject,
+    pub revision: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Response {
+    Object(RawObject),
+    Applied { object: RawObject, outcome: Outcome },
+    List { items: Vec<RawObject>, revision: u64 },
+    Event(WatchEvent),
+    Log(Vec<u8>),
+    Error(ApiError),
+}
+
+impl Response {
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Response::Object(_) => "object",
+            Response::Applied { .. } => "applied",
+            Response::List { .. } => "list",
+            Response::Event(_) => "event",
+            Response::Log(_) => "log",
+            Response::Error(_) => "error",
+        }
+    }
+}
+
+/// One request to the in-process API server actor. Responses go to `reply`: one for unary
+/// requests, many for watches and followed logs; the stream ends when `reply` is dropped.
+#[derive(Debug)]
+pub struct ApiCall {
+    pub caller: Identity,
+    pub request: Request,
+    pub reply: mpsc::Sender<Response>,
+}

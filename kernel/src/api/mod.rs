@@ -1,0 +1,19 @@
+//! The API vocabulary every component speaks, and the client through which it speaks it.
+//!
+//! Only the API server touches the store; everything else (CLI, scheduler, controllers, node
+//! agents) is a client. [`ApiClient`] hides where the API server is: in the same process the
+//! request is a ractor message to the actor registered as [`APISERVER`]; elsewhere it is a QUIC
+//! call. Objects travel as JSON ([`RawObject`]) inside the binary frames, so they stay readable
+//! across versions that add fields.
+
+mod client;
+mod error;
+mod message;
+mod node_link;
+
+pub use client::{ApiClient, ClientError, Watched};
+pub use error::{ApiError, ErrorCode};
+pub use message::{
+    ApiCall, EventType, Outcome, RawObject, Request, Response, WatchEvent, APISERVER,
+};
+pub use node_link::{NodeCall, NodeLinks, NodeRequest};

@@ -1,0 +1,175 @@
+//! Defaulting: the values the API fills in before validating and storing an object, the same
+//! ones Kubernetes fills in, so that controllers never have to guess what an absent field means.
+//!
+//! Defaulting is idempotent: applying it twice gives the same object.
+
+use super::deployment::{DeploymentSpec, RollingUpdateDeployment, StrategyType};
+use super::intstr::IntOrString;
+use super::pod_spec::PodSpec;
+use super::resource::Object;
+
+/// Seconds a pod gets between SIGTERM and SIGKILL when it does not say.
+pub const DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS: i64 = 30;
+/// Replicas of a Deployment or ReplicaSet that does not say.
+pub const DEFAULT_REPLICAS: i32 = 1;
+/// Old ReplicaSets a Deployment keeps when it does not say.
+pub const DEFAULT_REVISION_HISTORY_LIMIT: i32 = 10;
+/// `maxSurge` and `maxUnavailable` of a rolling update that does not say.
+pub const DEFAULT_ROLLING_UPDATE_BOUND: &str = "25%";
+
+/// Fills in `apiVersion`, `kind` and every defaulted field of the object's kind.
+pub fn apply_defaults(object: &mut Object) {
+    object.set_type_fields();
+    match object {
+        Object::Namespace(_) | Object::Node(_) => {}
+        Object::Pod(pod) => default_pod_spec(&mut pod.spec),
+        Object::ReplicaSet(replica_set) => {
+            let spec = &mut replica_set.spec;
+            spec.replicas.get_or_insert(DEFAULT_REPLICAS);
+            default_pod_spec(&mut spec.template.spec);
+        }
+        Object::Deployment(deployment) => default_deployment_spec(&mut deployment.spec),
+    }
+}
+
+/// `restartPolicy` is `Always` by the type's own default; the grace period and requests are
+/// filled in here.
+fn default_pod_spec(spec: &mut PodSpec) {
+    spec.termination_grace_period_seconds
+        .get_or_insert(DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS);
+    for container in &mut spec.containers {
+        let resources = &mut container.resources;
+        for (resource, limit) in &resources.limits {
+            resources
+                .requests
+                .entry(resource.clone())
+                .or_insert_with(|| limit.clone());
+        }
+    }
+}
+
+fn default_deployment_spec(spec: &mut DeploymentSpec) {
+    spec.replicas.get_or_insert(DEFAULT_REPLICAS);
+    spec.revision_history_limit
+        .get_or_insert(DEFAULT_REVISION_HISTORY_LIMIT);
+    if spec.strategy.type_ == StrategyType::RollingUpdate {
+        let rolling_update = spec
+            .strategy
+            .rolling_update
+            .get_or_insert_with(RollingUpdateDeployment::default);
+        let bound = || IntOrString::String(DEFAULT_ROLLING_UPDATE_BOUND.to_owned());
+        rolling_update.max_surge.get_or_insert_with(bound);
+        rolling_update.max_unavailable.get_or_insert_with(bound);
+    }
+    default_pod_spec(&mut spec.template.spec);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::object::deployment::Deployment;
+    use crate::object::pod::Pod;
+    use crate::object::pod_spec::{Container, RestartPolicy};
+    use crate::object::quantity::Quantity;
+    use crate::object::replica_set::ReplicaSet;
+    use crate::object::resource::Resource;
+
+    fn container_with_limits() -> Container {
+        let mut container = Container {
+            name: "app".into(),
+            image: "app:1".into(),
+            ..Container::default()
+        };
+        let resources = &mut container.resources;
+        resources.limits.insert("cpu".into(), Quantity::from("1"));
+        resources.limits.insert("memory".into(), Quantity::from("1Gi"));
+        resources.requests.insert("cpu".into(), Quantity::from("250m"));
+        container
+    }
+
+    #[test]
+    fn pods_get_type_fields_grace_period_and_requests() {
+        let mut pod = Pod::default();
+        pod.spec.containers.push(container_with_limits());
+        let mut object = pod.into_object();
+        apply_defaults(&mut object);
+        let pod = Pod::from_object(object).unwrap();
+        assert_eq!((pod.api_version.as_str(), pod.kind.as_str()), ("v1", "Pod"));
+        assert_eq!(pod.spec.restart_policy, RestartPolicy::Always);
+        assert_eq!(pod.spec.termination_grace_period_seconds, Some(30));
+        let requests = &pod.spec.containers[0].resources.requests;
+        assert_eq!(requests["cpu"], Quantity::from("250m"));
+        assert_eq!(requests["memory"], Quantity::from("1Gi"));
+    }
+
+    #[test]
+    fn explicit_values_are_kept() {
+        let mut pod = Pod::default();
+        pod.spec.termination_grace_period_seconds = Some(0);
+        pod.spec.restart_policy = RestartPolicy::Never;
+        let mut object = pod.into_object();
+        apply_defaults(&mut object);
+        let pod = Pod::from_object(object).unwrap();
+        assert_eq!(pod.spec.termination_grace_period_seconds, Some(0));
+        assert_eq!(pod.spec.restart_policy, RestartPolicy::Never);
+    }
+
+    #[test]
+    fn deployments_get_replicas_strategy_and_history() {
+        let mut deployment = Deployment::default();
+        deployment.spec.template.spec.containers.push(container_with_limits());
+        let mut object = deployment.into_object();
+        apply_defaults(&mut object);
+        let once = object.clone();
+        apply_defaults(&mut object);
+        assert_eq!(object, once, "defaulting is idempotent");
+
+        let deployment = Deployment::from_object(object).unwrap();
+        assert_eq!(deployment.api_version, "apps/v1");
+        assert_eq!(deployment.spec.replicas, Some(1));
+        assert_eq!(deployment.spec.revision_history_limit, Some(10));
+        let rolling = deployment.spec.strategy.rolling_update.unwrap();
+        assert_eq!(rolling.max_surge, Some(IntOrString::String("25%".into())));
+        assert_eq!(rolling.max_unavailable, Some(IntOrString::String("25%".into())));
+        let template = &deployment.spec.template.spec;
+        assert_eq!(template.termination_grace_period_seconds, Some(30));
+        assert!(template.containers[0].resources.requests.contains_key("memory"));
+    }
+
+    #[test]
+    fn partial_rolling_update_is_completed_and_recreate_left_alone() {
+        let mut deployment = Deployment::default();
+        deployment.spec.replicas = Some(0);
+        deployment.spec.strategy.rolling_update = Some(RollingUpdateDeployment {
+            max_surge: Some(IntOrString::Int(0)),
+            max_unavailable: None,
+        });
+        let mut object = deployment.into_object();
+        apply_defaults(&mut object);
+        let deployment = Deployment::from_object(object).unwrap();
+        assert_eq!(deployment.spec.replicas, Some(0));
+        let rolling = deployment.spec.strategy.rolling_update.unwrap();
+        assert_eq!(rolling.max_surge, Some(IntOrString::Int(0)));
+        assert_eq!(rolling.max_unavailable, Some(IntOrString::String("25%".into())));
+
+        let mut recreate = Deployment::default();
+        recreate.spec.strategy.type_ = StrategyType::Recreate;
+        let mut object = recreate.into_object();
+        apply_defaults(&mut object);
+        let recreate = Deployment::from_object(object).unwrap();
+        assert_eq!(recreate.spec.strategy.rolling_update, None);
+    }
+
+    #[test]
+    fn replica_sets_get_replicas_and_template_defaults() {
+        let mut object = ReplicaSet::default().into_object();
+        apply_defaults(&mut object);
+        let replica_set = ReplicaSet::from_object(object).unwrap();
+        assert_eq!(replica_set.kind, "ReplicaSet");
+        assert_eq!(replica_set.spec.replicas, Some(1));
+        assert_eq!(
+            replica_set.spec.template.spec.termination_grace_period_seconds,
+            Some(30)
+        );
+    }
+}

@@ -1,0 +1,169 @@
+//! `Kind`: the object kinds flotilla serves, and every name an operator may use for one
+//! (`Deployment`, `deployment`, `deployments`, `deploy`).
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// A kind of object the API stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Kind {
+    Namespace,
+    Node,
+    Pod,
+    ReplicaSet,
+    Deployment,
+}
+
+/// A name that is not one of the supported kinds.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("unknown kind {name:?}; supported kinds: {}", supported_kinds())]
+pub struct UnknownKind {
+    /// The name as given.
+    pub name: String,
+}
+
+impl Kind {
+    /// Every kind, in the order the API lists them.
+    pub const ALL: [Kind; 5] = [
+        Kind::Namespace,
+        Kind::Node,
+        Kind::Pod,
+        Kind::ReplicaSet,
+        Kind::Deployment,
+    ];
+
+    /// The `kind:` value (`"Pod"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Namespace => "Namespace",
+            Kind::Node => "Node",
+            Kind::Pod => "Pod",
+            Kind::ReplicaSet => "ReplicaSet",
+            Kind::Deployment => "Deployment",
+        }
+    }
+
+    /// The resource name in paths and the CLI (`"pods"`).
+    pub fn plural(self) -> &'static str {
+        match self {
+            Kind::Namespace => "namespaces",
+            Kind::Node => "nodes",
+            Kind::Pod => "pods",
+            Kind::ReplicaSet => "replicasets",
+            Kind::Deployment => "deployments",
+        }
+    }
+
+    /// The `apiVersion:` value objects of this kind carry.
+    pub fn api_version(self) -> &'static str {
+        match self {
+            Kind::Namespace | Kind::Node | Kind::Pod => "v1",
+            Kind::ReplicaSet | Kind::Deployment => "apps/v1",
+        }
+    }
+
+    /// Whether objects of this kind live in a namespace.
+    pub fn namespaced(self) -> bool {
+        match self {
+            Kind::Namespace | Kind::Node => false,
+            Kind::Pod | Kind::ReplicaSet | Kind::Deployment => true,
+        }
+    }
+
+    /// The CLI abbreviation (`"po"`).
+    pub fn short_name(self) -> &'static str {
+        match self {
+            Kind::Namespace => "ns",
+            Kind::Node => "no",
+            Kind::Pod => "po",
+            Kind::ReplicaSet => "rs",
+            Kind::Deployment => "deploy",
+        }
+    }
+
+    /// Accepts the kind, its plural or its short name, in any case.
+    pub fn parse(name: &str) -> Result<Kind, UnknownKind> {
+        Kind::ALL
+            .into_iter()
+            .find(|kind| {
+                [kind.as_str(), kind.plural(), kind.short_name()]
+                    .iter()
+                    .any(|candidate| candidate.eq_ignore_ascii_case(name))
+            })
+            .ok_or_else(|| UnknownKind {
+                name: name.to_owned(),
+            })
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Kind {
+    type Err = UnknownKind;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Kind::parse(name)
+    }
+}
+
+fn supported_kinds() -> String {
+    Kind::ALL.map(Kind::as_str).join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_spelling_case_insensitively() {
+        let cases = [
+            ("Pod", Kind::Pod),
+            ("pod", Kind::Pod),
+            ("PODS", Kind::Pod),
+            ("po", Kind::Pod),
+            ("deploy", Kind::Deployment),
+            ("Deployments", Kind::Deployment),
+            ("rs", Kind::ReplicaSet),
+            ("replicaset", Kind::ReplicaSet),
+            ("no", Kind::Node),
+            ("nodes", Kind::Node),
+            ("ns", Kind::Namespace),
+            ("Namespace", Kind::Namespace),
+        ];
+        for (name, kind) in cases {
+            assert_eq!(Kind::parse(name), Ok(kind), "{name}");
+        }
+        for kind in Kind::ALL {
+            assert_eq!(kind.as_str().parse::<Kind>(), Ok(kind));
+        }
+    }
+
+    #[test]
+    fn unknown_kind_lists_the_supported_ones() {
+        let error = Kind::parse("Service").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "unknown kind \"Service\"; supported kinds: Namespace, Node, Pod, ReplicaSet, Deployment"
+        );
+        assert!(Kind::parse("").is_err());
+    }
+
+    #[test]
+    fn metadata_per_kind() {
+        assert_eq!(Kind::Pod.plural(), "pods");
+        assert_eq!(Kind::Pod.api_version(), "v1");
+        assert_eq!(Kind::Deployment.api_version(), "apps/v1");
+        assert_eq!(Kind::ReplicaSet.api_version(), "apps/v1");
+        assert!(Kind::Pod.namespaced());
+        assert!(!Kind::Node.namespaced());
+        assert!(!Kind::Namespace.namespaced());
+        assert_eq!(Kind::Deployment.to_string(), "Deployment");
+    }
+}

@@ -1,0 +1,426 @@
+//! Manifest reading: YAML files of one or more Kubernetes-style documents into `Object`s, with
+//! errors an operator can act on (`deploy.yaml:12:3: unknown field spec.replica`).
+//!
+//! Each document is read on its own (see `documents`), so one bad document does not hide the
+//! others, and is read in three passes: as a generic tree with locations (syntax errors, `kind`
+//! and `apiVersion`), as the typed object (type errors) and, comparing the two, for fields the
+//! type does not know. Line numbers are those of the whole file.
+
+mod documents;
+mod tree;
+mod unknown_fields;
+
+use std::fmt;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_saphyr::{Location, MessageFormatter, Spanned, UserMessageFormatter};
+use thiserror::Error;
+
+use self::documents::{Document, split_documents};
+use self::tree::YamlNode;
+use self::unknown_fields::unknown_fields;
+use super::deployment::Deployment;
+use super::kind::{Kind, UnknownKind};
+use super::namespace::Namespace;
+use super::node::Node;
+use super::pod::Pod;
+use super::replica_set::ReplicaSet;
+use super::resource::Object;
+
+/// A place in a manifest file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourcePosition {
+    /// The file name, or `<stdin>`.
+    pub file: String,
+    /// One-based line in the whole file.
+    pub line: u64,
+    /// One-based column.
+    pub column: u64,
+}
+
+impl fmt::Display for SourcePosition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+    }
+}
+
+/// Why a manifest document is not an object. Display starts with `file:line:column:`.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ManifestError {
+    /// The text is not well-formed YAML.
+    #[error("{at}: {message}")]
+    Malformed { at: SourcePosition, message: String },
+    /// The document is a scalar or a list rather than a mapping of fields.
+    #[error("{at}: expected a mapping with apiVersion, kind, metadata and spec")]
+    NotAMapping { at: SourcePosition },
+    /// The document has no `kind` field.
+    #[error("{at}: the document has no kind; supported kinds: {}", supported_kinds())]
+    MissingKind { at: SourcePosition },
+    /// The `kind` field names no supported kind.
+    #[error("{at}: {unknown}")]
+    UnknownKind {
+        at: SourcePosition,
+        unknown: UnknownKind,
+    },
+    /// The document has no `apiVersion` field.
+    #[error("{at}: {kind} needs apiVersion {:?}", kind.api_version())]
+    MissingApiVersion { at: SourcePosition, kind: Kind },
+    /// The `apiVersion` is not the one of the kind.
+    #[error("{at}: {kind} has apiVersion {found:?}, expected {:?}", kind.api_version())]
+    WrongApiVersion {
+        at: SourcePosition,
+        kind: Kind,
+        found: String,
+    },
+    /// A field has the wrong type or an invalid value (`replicas: three`).
+    #[error("{at}: {message}")]
+    Invalid { at: SourcePosition, message: String },
+    /// Fields the kind does not have, usually typos.
+    #[error("{}", describe_unknown_fields(fields))]
+    UnknownFields { fields: Vec<(SourcePosition, String)> },
+}
+
+/// Parses every non-empty document of `text`, in order. `source` names the file in errors
+/// (a path, or `<stdin>`).
+pub fn parse_manifests(source: &str, text: &str) -> Vec<Result<Object, ManifestError>> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    split_documents(text)
+        .iter()
+        .filter(|document| document.has_content)
+        .filter_map(|document| parse_document(source, document))
+        .collect()
+}
+
+/// Reads one document; `None` when it turns out to be empty (`~`).
+fn parse_document(source: &str, document: &Document<'_>) -> Option<Result<Object, ManifestError>> {
+    let text = document.text_at_original_lines();
+    let fallback = SourcePosition {
+        file: source.to_owned(),
+        line: u64::try_from(document.first_line).map_or(u64::MAX, |line| line + 1),
+        column: 1,
+    };
+    let reader = DocumentReader {
+        source,
+        text: &text,
+        fallback,
+    };
+    let root: Spanned<YamlNode> = match serde_saphyr::from_str(&text) {
+        Ok(root) => root,
+        Err(error) => {
+            return Some(Err(ManifestError::Malformed {
+                at: reader.error_position(&error),
+                message: saphyr_message(&error),
+            }));
+        }
+    };
+    if matches!(root.value, YamlNode::Scalar(serde_json::Value::Null)) {
+        return None;
+    }
+    Some(reader.read(&root))
+}
+
+/// The context errors of one document are reported in.
+struct DocumentReader<'a> {
+    source: &'a str,
+    /// The document's text, padded to the original line numbers.
+    text: &'a str,
+    /// Where the document starts, for errors saphyr gives no location for.
+    fallback: SourcePosition,
+}
+
+impl DocumentReader<'_> {
+    fn read(&self, root: &Spanned<YamlNode>) -> Result<Object, ManifestError> {
+        if !matches!(root.value, YamlNode::Map(_)) {
+            return Err(ManifestError::NotAMapping {
+                at: self.position(root.referenced),
+            });
+        }
+        let kind = self.kind(root)?;
+        self.check_api_version(root, kind)?;
+        match kind {
+            Kind::Namespace => self.typed::<Namespace>(root).map(Object::Namespace),
+            Kind::Node => self.typed::<Node>(root).map(Object::Node),
+            Kind::Pod => self.typed::<Pod>(root).map(Object::Pod),
+            Kind::ReplicaSet => self.typed::<ReplicaSet>(root).map(Object::ReplicaSet),
+            Kind::Deployment => self.typed::<Deployment>(root).map(Object::Deployment),
+        }
+    }
+
+    /// The kind named exactly as Kubernetes spells it (`Deployment`).
+    fn kind(&self, root: &Spanned<YamlNode>) -> Result<Kind, ManifestError> {
+        let Some(field) = root.value.get("kind") else {
+            return Err(ManifestError::MissingKind {
+                at: self.position(root.referenced),
+            });
+        };
+        let name = field.value.as_text().unwrap_or_default();
+        Kind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
+            .ok_or_else(|| ManifestError::UnknownKind {
+                at: self.position(field.referenced),
+                unknown: UnknownKind { name },
+            })
+    }
+
+    fn check_api_version(&self, root: &Spanned<YamlNode>, kind: Kind) -> Result<(), ManifestError> {
+        let Some(field) = root.value.get("apiVersion") else {
+            return Err(ManifestError::MissingApiVersion {
+                at: self.position(root.referenced),
+                kind,
+            });
+        };
+        let found = field.value.as_text().unwrap_or_default();
+        if found == kind.api_version() {
+            Ok(())
+        } else {
+            Err(ManifestError::WrongApiVersion {
+                at: self.position(field.referenced),
+                kind,
+                found,
+            })
+        }
+    }
+
+    /// Decodes the document as `T`, then rejects fields `T` does not have.
+    fn typed<T: DeserializeOwned + Serialize>(
+        &self,
+        root: &Spanned<YamlNode>,
+    ) -> Result<T, ManifestError> {
+        let typed: T = serde_saphyr::from_str(self.text).map_err(|error| ManifestError::Invalid {
+            at: self.error_position(&error),
+            message: saphyr_message(&error),
+        })?;
+        let round_trip = serde_json::to_value(&typed).map_err(|error| ManifestError::Invalid {
+            at: self.position(root.referenced),
+            message: error.to_string(),
+        })?;
+        let unknown = unknown_fields(&root.value, &round_trip);
+        if unknown.is_empty() {
+            return Ok(typed);
+        }
+        Err(ManifestError::UnknownFields {
+            fields: unknown
+                .into_iter()
+                .map(|field| (self.position(field.location), field.path))
+                .collect(),
+        })
+    }
+
+    fn position(&self, location: Location) -> SourcePosition {
+        if location == Location::UNKNOWN {
+            return self.fallback.clone();
+        }
+        SourcePosition {
+            file: self.source.to_owned(),
+            line: location.line(),
+            column: location.column(),
+        }
+    }
+
+    fn error_position(&self, error: &serde_saphyr::Error) -> SourcePosition {
+        error
+            .location()
+            .map_or_else(|| self.fallback.clone(), |location| self.position(location))
+    }
+}
+
+/// saphyr's message for `error` without its location suffix (the caller puts the location
+/// first), on one line and free of control characters from the input.
+fn saphyr_message(error: &serde_saphyr::Error) -> String {
+    UserMessageFormatter
+        .format_message(error.without_snippet())
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+fn supported_kinds() -> String {
+    Kind::ALL.map(Kind::as_str).join(", ")
+}
+
+fn describe_unknown_fields(fields: &[(SourcePosition, String)]) -> String {
+    fields
+        .iter()
+        .map(|(at, path)| format!("{at}: unknown field {path}"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::object::intstr::IntOrString;
+    use crate::object::pod_spec::RestartPolicy;
+    use crate::object::quantity::Quantity;
+    use crate::object::resource::Resource;
+
+    const DEPLOYMENT: &str = "\
+# web tier
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: default
+  labels: {app: web}
+spec:
+  replicas: 3
+  selector:
+    matchLabels:
+      app: web
+  strategy:
+    rollingUpdate:
+      maxSurge: 1
+      maxUnavailable: 25%
+  template:
+    metadata:
+      labels:
+        app: web
+    spec:
+      containers:
+      - name: web
+        image: web:1.2
+        args: [--port, \"8080\"]
+        env:
+        - name: MODE
+          value: prod
+        resources:
+          requests:
+            cpu: 0.5
+            memory: 128Mi
+          limits:
+            cpu: 1
+";
+
+    fn only_error(results: Vec<Result<Object, ManifestError>>) -> ManifestError {
+        assert_eq!(results.len(), 1, "{results:?}");
+        results.into_iter().next().unwrap().unwrap_err()
+    }
+
+    #[test]
+    fn reads_a_deployment() {
+        let results = parse_manifests("web.yaml", DEPLOYMENT);
+        assert_eq!(results.len(), 1);
+        let object = results.into_iter().next().unwrap().unwrap();
+        let deployment = Deployment::from_object(object).unwrap();
+        assert_eq!(deployment.metadata.name, "web");
+        assert_eq!(deployment.spec.replicas, Some(3));
+        let rolling = deployment.spec.strategy.rolling_update.unwrap();
+        assert_eq!(rolling.max_surge, Some(IntOrString::Int(1)));
+        assert_eq!(rolling.max_unavailable, Some(IntOrString::String("25%".into())));
+        let container = &deployment.spec.template.spec.containers[0];
+        assert_eq!(container.args, ["--port", "8080"]);
+        assert_eq!(container.env[0].value, "prod");
+        assert_eq!(container.resources.requests["cpu"], Quantity::from("0.5"));
+        assert_eq!(container.resources.limits["cpu"], Quantity::from("1"));
+        assert_eq!(deployment.spec.template.spec.restart_policy, RestartPolicy::Always);
+    }
+
+    #[test]
+    fn reads_every_document_and_skips_empty_ones() {
+        let text = "---\n# nothing here\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: prod}\n---\n~\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: c, image: i}]\n";
+        let kinds: Vec<Kind> = parse_manifests("all.yaml", text)
+            .into_iter()
+            .map(|result| result.unwrap().kind())
+            .collect();
+        assert_eq!(kinds, [Kind::Namespace, Kind::Pod]);
+        assert!(parse_manifests("empty.yaml", "").is_empty());
+        assert!(parse_manifests("empty.yaml", "# just a comment\n").is_empty());
+    }
+
+    #[test]
+    fn a_bad_document_does_not_hide_the_others() {
+        let text = "apiVersion: v1\nkind: Pod\nmetadata: {name: a\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: ok}\n";
+        let results = parse_manifests("mixed.yaml", text);
+        assert_eq!(results.len(), 2);
+        assert!(matches!(results[0], Err(ManifestError::Malformed { .. })));
+        assert_eq!(results[1].as_ref().unwrap().meta().name, "ok");
+    }
+
+    #[test]
+    fn malformed_yaml_reports_file_line_and_column() {
+        let text = "apiVersion: v1\nkind: Namespace\nmetadata: {name: ok}\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: [unclosed\n";
+        let results = parse_manifests("bad.yaml", text);
+        let error = results.into_iter().nth(1).unwrap().unwrap_err();
+        let ManifestError::Malformed { at, message } = &error else {
+            panic!("{error:?}");
+        };
+        assert_eq!(at.file, "bad.yaml");
+        assert!(at.line >= 8, "line {} is of the whole file: {error}", at.line);
+        assert!(!message.is_empty());
+        assert!(error.to_string().starts_with(&format!("bad.yaml:{}:", at.line)));
+    }
+
+    #[test]
+    fn missing_and_unknown_kinds_list_the_supported_ones() {
+        let error = only_error(parse_manifests("a.yaml", "\n\napiVersion: v1\nmetadata: {}\n"));
+        assert!(matches!(error, ManifestError::MissingKind { .. }));
+        let message = error.to_string();
+        assert!(message.starts_with("a.yaml:3:1: the document has no kind"), "{message}");
+        assert!(message.contains("Namespace, Node, Pod, ReplicaSet, Deployment"), "{message}");
+
+        let error = only_error(parse_manifests("a.yaml", "apiVersion: v1\nkind: Service\n"));
+        assert_eq!(
+            error.to_string(),
+            "a.yaml:2:7: unknown kind \"Service\"; supported kinds: Namespace, Node, Pod, \
+             ReplicaSet, Deployment"
+        );
+    }
+
+    #[test]
+    fn api_version_must_match_the_kind() {
+        let error = only_error(parse_manifests("d.yaml", "apiVersion: v1\nkind: Deployment\n"));
+        assert_eq!(
+            error.to_string(),
+            "d.yaml:1:13: Deployment has apiVersion \"v1\", expected \"apps/v1\""
+        );
+        let error = only_error(parse_manifests("p.yaml", "kind: Pod\n"));
+        assert_eq!(error.to_string(), "p.yaml:1:1: Pod needs apiVersion \"v1\"");
+    }
+
+    #[test]
+    fn type_errors_point_at_the_value() {
+        let text = "apiVersion: v1\nkind: Namespace\nmetadata: {name: ok}\n---\napiVersion: apps/v1\nkind: Deployment\nspec:\n  replicas: three\n";
+        let results = parse_manifests("t.yaml", text);
+        let error = results.into_iter().nth(1).unwrap().unwrap_err();
+        let ManifestError::Invalid { at, message } = &error else {
+            panic!("{error:?}");
+        };
+        assert_eq!((at.line, at.column), (8, 13), "{error}");
+        assert!(message.contains("three") || message.contains("integer"), "{message}");
+    }
+
+    #[test]
+    fn unknown_fields_are_named_by_path() {
+        let text = DEPLOYMENT.replace("  replicas: 3", "  replica: 3").replace(
+            "        image: web:1.2",
+            "        image: web:1.2\n        imagePullPolicy: Always",
+        );
+        let error = only_error(parse_manifests("web.yaml", &text));
+        assert_eq!(
+            error.to_string(),
+            "web.yaml:9:3: unknown field spec.replica; web.yaml:25:9: unknown field \
+             spec.template.spec.containers[0].imagePullPolicy"
+        );
+    }
+
+    #[test]
+    fn empty_unknown_fields_are_tolerated() {
+        let text = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  creationTimestamp: null\nspec:\n  containers: [{name: c, image: i}]\n  dnsPolicy: ''\nstatus: {}\n";
+        let object = only_ok(parse_manifests("p.yaml", text));
+        assert_eq!(object.meta().name, "p");
+    }
+
+    fn only_ok(results: Vec<Result<Object, ManifestError>>) -> Object {
+        assert_eq!(results.len(), 1, "{results:?}");
+        results.into_iter().next().unwrap().unwrap()
+    }
+
+    #[test]
+    fn scalar_documents_are_not_objects() {
+        let error = only_error(parse_manifests("s.yaml", "just text\n"));
+        assert!(matches!(error, ManifestError::NotAMapping { .. }), "{error:?}");
+        assert!(error.to_string().starts_with("s.yaml:1:1: "), "{error}");
+    }
+}

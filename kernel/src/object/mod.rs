@@ -1,0 +1,71 @@
+//! The object model — flotilla's ABI. Every component speaks these types: the API stores them,
+//! controllers reconcile them, the CLI reads them from manifests and prints them.
+//!
+//! The types are shaped like Kubernetes' (`apiVersion`, `kind`, `metadata`, `spec`, `status`,
+//! camelCase field names) so existing manifests and habits carry over, but they are flotilla's
+//! own serde types. They are encoded as JSON, never a positional format: every field has a
+//! default and unknown fields are ignored, so objects written by an older or newer version
+//! still decode, and empty fields are omitted so YAML output looks like kubectl's.
+//!
+//! Around the types sit pure functions the API runs on each write: manifest parsing with
+//! precise errors (`manifest`), defaulting (`defaults`) and validation (`validation`).
+
+mod condition;
+mod defaults;
+mod deployment;
+mod intstr;
+mod kind;
+mod labels;
+mod manifest;
+mod meta;
+mod names;
+mod namespace;
+mod node;
+mod omit;
+mod pod;
+mod pod_spec;
+mod pod_status;
+mod quantity;
+mod replica_set;
+mod resource;
+mod selector;
+mod time;
+mod validation;
+
+pub use self::condition::ConditionStatus;
+pub use self::defaults::{
+    DEFAULT_REPLICAS, DEFAULT_REVISION_HISTORY_LIMIT, DEFAULT_ROLLING_UPDATE_BOUND,
+    DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS, apply_defaults,
+};
+pub use self::deployment::{
+    Deployment, DeploymentCondition, DeploymentSpec, DeploymentStatus, DeploymentStrategy,
+    RollingUpdateDeployment, StrategyType,
+};
+pub use self::intstr::{IntOrString, IntOrStringError};
+pub use self::kind::{Kind, UnknownKind};
+pub use self::labels::{LabelSelector, LabelSelectorOperator, LabelSelectorRequirement};
+pub use self::manifest::{ManifestError, SourcePosition, parse_manifests};
+pub use self::meta::{ObjectMeta, OwnerReference};
+pub use self::names::{
+    check_dns1123_label, check_dns1123_subdomain, check_env_var_name, check_label_value,
+    check_qualified_name,
+};
+pub use self::namespace::{Namespace, NamespacePhase, NamespaceSpec, NamespaceStatus};
+pub use self::node::{
+    Node, NodeAddress, NodeCondition, NodeSpec, NodeStatus, NodeSystemInfo, Taint, TaintEffect,
+};
+pub use self::pod::{Pod, PodTemplateSpec};
+pub use self::pod_spec::{
+    Container, EnvVar, KNOWN_RESOURCES, PodSpec, RESOURCE_CPU, RESOURCE_EPHEMERAL_STORAGE,
+    RESOURCE_MEMORY, ResourceRequirements, RestartPolicy,
+};
+pub use self::pod_status::{
+    ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting,
+    ContainerStatus, PodCondition, PodPhase, PodStatus,
+};
+pub use self::quantity::{ParsedQuantity, Quantity, QuantityError};
+pub use self::replica_set::{ReplicaSet, ReplicaSetSpec, ReplicaSetStatus};
+pub use self::resource::{Object, ObjectError, Resource};
+pub use self::selector::{Selector, SelectorError};
+pub use self::time::{Time, TimeParseError};
+pub use self::validation::{FieldError, ValidationErrors, validate};

@@ -1,0 +1,186 @@
+//! `PodSpec` and `Container`: what a pod should run, where and with which resources.
+//!
+//! `image` names an image in the node's local store; the reserved image `host` runs `command`
+//! on the node's own root filesystem (still in its own cgroup and namespaces).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::quantity::{Quantity, QuantityError};
+
+/// The CPU resource name; amounts are in cores (`"500m"`).
+pub const RESOURCE_CPU: &str = "cpu";
+/// The memory resource name; amounts are in bytes (`"128Mi"`).
+pub const RESOURCE_MEMORY: &str = "memory";
+/// The scratch-disk resource name; amounts are in bytes.
+pub const RESOURCE_EPHEMERAL_STORAGE: &str = "ephemeral-storage";
+/// Every resource name a container may request or be limited on.
+pub const KNOWN_RESOURCES: [&str; 3] = [RESOURCE_CPU, RESOURCE_MEMORY, RESOURCE_EPHEMERAL_STORAGE];
+
+/// The desired state of a pod.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodSpec {
+    #[serde(default)]
+    pub containers: Vec<Container>,
+    #[serde(default)]
+    pub restart_policy: RestartPolicy,
+    /// The node the scheduler bound the pod to; empty while unscheduled.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub node_name: String,
+    /// Labels a node must carry for the pod to be placed on it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_selector: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub termination_grace_period_seconds: Option<i64>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub hostname: String,
+}
+
+/// When the node agent restarts a pod's containers after they exit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum RestartPolicy {
+    #[default]
+    Always,
+    OnFailure,
+    Never,
+}
+
+/// One process (tree) of a pod.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Container {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub image: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<EnvVar>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub working_dir: String,
+    #[serde(default, skip_serializing_if = "ResourceRequirements::is_empty")]
+    pub resources: ResourceRequirements,
+}
+
+/// An environment variable set in a container.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvVar {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub value: String,
+}
+
+/// Resource amounts a container is guaranteed (`requests`) and capped at (`limits`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceRequirements {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub limits: BTreeMap<String, Quantity>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub requests: BTreeMap<String, Quantity>,
+}
+
+impl Container {
+    /// The reserved image that runs `command` on the host's root filesystem.
+    pub const HOST_IMAGE: &str = "host";
+}
+
+impl ResourceRequirements {
+    /// Whether neither requests nor limits are set.
+    pub fn is_empty(&self) -> bool {
+        self.limits.is_empty() && self.requests.is_empty()
+    }
+
+    /// The request for `resource`, falling back to its limit (Kubernetes defaults a missing
+    /// request to the limit).
+    pub fn effective_request(&self, resource: &str) -> Option<&Quantity> {
+        self.requests
+            .get(resource)
+            .or_else(|| self.limits.get(resource))
+    }
+}
+
+impl PodSpec {
+    /// The pod's summed requests as (CPU millicores, memory bytes), each container counting
+    /// its request or, failing that, its limit.
+    pub fn requests(&self) -> Result<(u64, u64), QuantityError> {
+        let mut cpu_millis = 0u64;
+        let mut memory_bytes = 0u64;
+        for container in &self.containers {
+            let resources = &container.resources;
+            if let Some(cpu) = resources.effective_request(RESOURCE_CPU) {
+                cpu_millis = cpu_millis.saturating_add(cpu.cpu_millis()?);
+            }
+            if let Some(memory) = resources.effective_request(RESOURCE_MEMORY) {
+                memory_bytes = memory_bytes.saturating_add(memory.bytes()?);
+            }
+        }
+        Ok((cpu_millis, memory_bytes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn container(requests: &[(&str, &str)], limits: &[(&str, &str)]) -> Container {
+        let amounts = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(name, amount)| (name.to_string(), Quantity::from(*amount)))
+                .collect()
+        };
+        Container {
+            name: "c".into(),
+            image: "app".into(),
+            resources: ResourceRequirements {
+                requests: amounts(requests),
+                limits: amounts(limits),
+            },
+            ..Container::default()
+        }
+    }
+
+    #[test]
+    fn requests_sum_and_fall_back_to_limits() {
+        let spec = PodSpec {
+            containers: vec![
+                container(&[("cpu", "250m"), ("memory", "64Mi")], &[("cpu", "1")]),
+                container(&[], &[("cpu", "500m"), ("memory", "1Gi")]),
+                container(&[], &[]),
+            ],
+            ..PodSpec::default()
+        };
+        assert_eq!(spec.requests().unwrap(), (750, (64 << 20) + (1 << 30)));
+    }
+
+    #[test]
+    fn requests_report_bad_quantities() {
+        let spec = PodSpec {
+            containers: vec![container(&[("cpu", "lots")], &[])],
+            ..PodSpec::default()
+        };
+        assert!(spec.requests().is_err());
+    }
+
+    #[test]
+    fn restart_policy_defaults_to_always() {
+        let spec: PodSpec = serde_json::from_str(r#"{"containers":[]}"#).unwrap();
+        assert_eq!(spec.restart_policy, RestartPolicy::Always);
+        let never: PodSpec = serde_json::from_str(r#"{"restartPolicy":"Never"}"#).unwrap();
+        assert_eq!(never.restart_policy, RestartPolicy::Never);
+    }
+
+    #[test]
+    fn empty_container_fields_are_omitted() {
+        let json = serde_json::to_string(&container(&[], &[])).unwrap();
+        assert_eq!(json, r#"{"name":"c","image":"app"}"#);
+    }
+}

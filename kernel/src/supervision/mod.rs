@@ -1,0 +1,11 @@
+//! Supervision for ractor actors. ractor reports child failures to the parent but restarts
+//! nothing by itself; this module adds Erlang/OTP-style strategies. The decision logic is a
+//! pure state machine ([`strategy`]) driven with explicit instants, so it is tested without a
+//! runtime; [`supervisor`] is the thin actor that feeds it supervision events and performs the
+//! restarts it decides.
+
+mod strategy;
+mod supervisor;
+
+pub use strategy::{Backoff, Decision, Intensity, RestartTracker, Strategy};
+pub use supervisor::{ChildSpec, StartFn, Supervisor, SupervisorArgs, SupervisorMsg};

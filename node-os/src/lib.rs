@@ -1,0 +1,32 @@
+//! flotilla-node-os: the node agent's boundary with the operating system.
+//!
+//! Everything the node agent (our kubelet) needs from the kernel goes through this crate:
+//! the hardware inventory read from procfs ([`inventory`]), cgroups for resource limits
+//! ([`cgroups`]), a native process runtime that starts containers in their own cgroup and
+//! namespaces ([`runtime`]), and container log files ([`logs`]).
+//!
+//! Each boundary is a trait with a real implementation and an in-memory fake, so the agent's
+//! own logic is unit tested without root, while the real implementations are exercised by
+//! root-only tests that create real cgroups and processes. Every root (procfs root, cgroup root
+//! name, log paths) is a parameter, never a constant, so tests run side by side.
+//!
+//! This is the only crate of the workspace allowed to use `unsafe`: starting a process in its
+//! cgroup and namespaces needs a `pre_exec` hook (see `runtime::child_setup`).
+
+#![allow(unsafe_code)]
+
+pub mod cgroups;
+mod component;
+pub mod inventory;
+pub mod logs;
+pub mod runtime;
+
+pub use cgroups::{
+    CgroupError, CgroupPaths, CgroupVersion, Cgroups, FakeCgroups, ResourceLimits, SystemCgroups,
+};
+pub use inventory::{Inventory, InventoryError, read_inventory};
+pub use logs::{LogError, follow_log, read_log};
+pub use runtime::{
+    ContainerSpec, ContainerState, ExitEvent, FakeRuntime, NativeRuntime, Runtime, RuntimeError,
+    Signal,
+};

@@ -1,0 +1,115 @@
+//! The container runtime: a CRI-shaped [`Runtime`] trait that starts, signals and removes
+//! containers and reports their exits.
+//!
+//! [`NativeRuntime`] runs each container as a host process in its own cgroup, session, UTS
+//! and IPC namespaces; [`FakeRuntime`] keeps containers in memory for the node agent's unit
+//! tests. Both keep their bookkeeping in the same pure state table (`table`), so the fake
+//! answers exactly as the real runtime does. A container's cgroup is named after its id,
+//! which is why ids are validated as safe path components.
+
+mod child_setup;
+mod error;
+mod fake;
+mod native;
+mod spec;
+mod stale;
+mod table;
+
+use std::fmt;
+use std::time::SystemTime;
+
+use tokio::sync::mpsc::UnboundedReceiver;
+
+pub use error::RuntimeError;
+pub use fake::FakeRuntime;
+pub use native::NativeRuntime;
+pub use spec::{ContainerSpec, DEFAULT_PATH};
+
+/// Where a container is in its life.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContainerState {
+    Running {
+        pid: u32,
+        started_at: SystemTime,
+    },
+    /// The main process ended. `exit_code` is its status, or 128+N when signal N killed it.
+    Exited {
+        exit_code: i32,
+        signal: Option<i32>,
+        started_at: SystemTime,
+        finished_at: SystemTime,
+    },
+}
+
+/// One container's main process ended; sent once to every subscriber at that moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExitEvent {
+    pub id: String,
+    pub exit_code: i32,
+    pub signal: Option<i32>,
+    pub finished_at: SystemTime,
+}
+
+/// The signals a caller may send to a container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// SIGTERM to the container's process group: a request to shut down.
+    Term,
+    /// SIGKILL to the process group and every other process in the container's cgroup.
+    Kill,
+}
+
+impl Signal {
+    fn to_nix(self) -> nix::sys::signal::Signal {
+        match self {
+            Signal::Term => nix::sys::signal::Signal::SIGTERM,
+            Signal::Kill => nix::sys::signal::Signal::SIGKILL,
+        }
+    }
+}
+
+impl fmt::Display for Signal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.to_nix().as_str())
+    }
+}
+
+/// What the node agent needs from a container runtime.
+pub trait Runtime: Send + Sync {
+    /// Starts the container and returns its main pid. The process is in the container's
+    /// cgroup before it executes anything; start failures (unknown command, permission
+    /// denied, bad working directory) come back as errors naming the container.
+    fn start(&self, spec: &ContainerSpec) -> Result<u32, RuntimeError>;
+
+    /// The container's state, or `None` if this runtime does not know it.
+    fn state(&self, id: &str) -> Option<ContainerState>;
+
+    /// Sends `signal` to the running container (see [`Signal`] for who receives it).
+    fn signal(&self, id: &str, signal: Signal) -> Result<(), RuntimeError>;
+
+    /// Forgets an exited container: kills whatever is left in its cgroup, removes the cgroup.
+    /// Fails while the main process still runs.
+    fn remove(&self, id: &str) -> Result<(), RuntimeError>;
+
+    /// Every known container, sorted by id.
+    fn list(&self) -> Vec<(String, ContainerState)>;
+
+    /// A stream of the exits that happen from now on.
+    fn subscribe(&self) -> UnboundedReceiver<ExitEvent>;
+
+    /// At agent start-up, before starting containers: kills and removes every cgroup under
+    /// our root that belongs to no container this runtime knows (left over from a previous
+    /// agent), and returns their names.
+    fn cleanup_stale(&self) -> Result<Vec<String>, RuntimeError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_display_their_names() {
+        assert_eq!(Signal::Term.to_string(), "SIGTERM");
+        assert_eq!(Signal::Kill.to_string(), "SIGKILL");
+    }
+}

@@ -1,0 +1,257 @@
+//! `flotilla up`: the whole cluster in one process. Boot prepares what outlives actors (data
+//! dir, PKI, the store, the container runtime), starts the root supervisor with every
+//! component under it, and shuts it all down in order on SIGTERM or Ctrl-C.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use ractor::{Actor, ActorRef};
+use tokio::signal::unix::{SignalKind, signal};
+
+use flotilla_actors::apiserver::{ApiServer, ApiServerArgs};
+use flotilla_actors::controllers;
+use flotilla_actors::kubelet::{NodeAgent, NodeAgentArgs, stop_all_containers};
+use flotilla_actors::scheduler::{Scheduler, SchedulerArgs};
+use flotilla_actors::store::{STORE, StoreActor};
+use flotilla_kernel::api::{APISERVER, ApiClient, ErrorCode, NodeLinks};
+use flotilla_kernel::object::{Namespace, ObjectMeta};
+use flotilla_kernel::supervision::{
+    Backoff, ChildSpec, Intensity, Strategy, Supervisor, SupervisorArgs, SupervisorMsg,
+};
+use flotilla_node_os::{NativeRuntime, Runtime, SystemCgroups};
+use flotilla_store::Store;
+use flotilla_transport::{ClusterPki, Identity};
+
+use crate::config::{self, ClientConfig};
+
+#[derive(Debug, clap::Args)]
+pub struct UpArgs {
+    /// Where the cluster keeps its state (store, certificates, logs).
+    #[arg(long, default_value = "/var/lib/flotilla")]
+    pub data_dir: PathBuf,
+    /// Address of the API (QUIC, mutual TLS).
+    #[arg(long, default_value = "127.0.0.1:7443")]
+    pub listen: SocketAddr,
+    /// Name of this machine's Node (default: the hostname).
+    #[arg(long)]
+    pub node_name: Option<String>,
+    /// Name of the cgroup under which every container's cgroup is created.
+    #[arg(long, default_value = "flotilla")]
+    pub cgroup_root: String,
+}
+
+/// How long containers get to stop when the node shuts down.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+const HEARTBEAT: Duration = Duration::from_secs(10);
+const CERT_VALIDITY: Duration = Duration::from_secs(365 * 24 * 3600);
+
+pub async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
+    let node_name = match args.node_name.clone() {
+        Some(name) => name,
+        None => hostname()?,
+    };
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating the data dir {}", args.data_dir.display()))?;
+    let pki = ClusterPki::load_or_create(&args.data_dir.join("pki"))?;
+    let server_credentials = pki.issue_server(&server_names(&args.listen, &node_name), CERT_VALIDITY)?;
+    write_admin_config(&args, &pki)?;
+
+    let store = Store::open(&args.data_dir.join("store"))?;
+    let cgroups = Arc::new(SystemCgroups::new(&args.cgroup_root)?);
+    let runtime: Arc<dyn Runtime> = Arc::new(NativeRuntime::new(cgroups));
+    let links = NodeLinks::default();
+
+    let control_plane = ApiClient::local(Identity::new("flotilla-controller", "control-plane"));
+    let node_api = ApiClient::local(Identity::new(format!("node:{node_name}"), "node"));
+    let address = node_address(&args.listen);
+    let log_dir = args.data_dir.join("logs");
+
+    let children = vec![
+        ChildSpec::actor(STORE, move || (StoreActor, store.clone())),
+        {
+            let links = links.clone();
+            let listen = args.listen;
+            ChildSpec::actor(APISERVER, move || {
+                let args = ApiServerArgs {
+                    listen: Some(listen),
+                    credentials: server_credentials.clone(),
+                    links: links.clone(),
+                };
+                (ApiServer, args)
+            })
+        },
+        {
+            let api = control_plane.clone();
+            ChildSpec::actor("scheduler", move || {
+                (Scheduler, SchedulerArgs::new(api.clone()))
+            })
+        },
+        {
+            let api = control_plane.clone();
+            ChildSpec::actor("controller-manager", move || {
+                let args = SupervisorArgs {
+                    strategy: Strategy::OneForOne,
+                    intensity: INTENSITY,
+                    backoff: BACKOFF,
+                    children: controllers::controller_specs(api.clone()),
+                };
+                (Supervisor, args)
+            })
+        },
+        {
+            let runtime = runtime.clone();
+            let links = links.clone();
+            ChildSpec::actor("node-agent", move || {
+                let args = NodeAgentArgs {
+                    node_name: node_name.clone(),
+                    address: address.clone(),
+                    api: node_api.clone(),
+                    runtime: runtime.clone(),
+                    links: links.clone(),
+                    proc_root: PathBuf::from("/proc"),
+                    log_dir: log_dir.clone(),
+                    heartbeat: HEARTBEAT,
+                };
+                (NodeAgent, args)
+            })
+        },
+    ];
+    let (root, root_done) = Actor::spawn(
+        None,
+        Supervisor,
+        SupervisorArgs {
+            strategy: Strategy::OneForOne,
+            intensity: INTENSITY,
+            backoff: BACKOFF,
+            children,
+        },
+    )
+    .await
+    .context("starting the cluster")?;
+    ensure_namespace(&control_plane, "default").await?;
+    tracing::info!(
+        api = %args.listen,
+        config = %args.data_dir.join("admin.conf").display(),
+        "flotilla is up"
+    );
+
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut root_done = std::pin::pin!(root_done);
+    let clean = tokio::select! {
+        _ = tokio::signal::ctrl_c() => true,
+        _ = terminate.recv() => true,
+        _ = &mut root_done => false,
+    };
+    if clean {
+        tracing::info!("shutting down");
+        shutdown(&root).await;
+        root_done.await.ok();
+    } else {
+        tracing::error!("the root supervisor gave up; stopping");
+    }
+    stop_all_containers(runtime.as_ref(), SHUTDOWN_GRACE).await;
+    Ok(if clean { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+const INTENSITY: Intensity = Intensity {
+    max_restarts: 5,
+    within: Duration::from_secs(30),
+};
+const BACKOFF: Backoff = Backoff {
+    initial: Duration::from_millis(100),
+    max: Duration::from_secs(5),
+};
+
+async fn shutdown(root: &ActorRef<SupervisorMsg>) {
+    let stopped = root.call(SupervisorMsg::Shutdown, Some(Duration::from_secs(120))).await;
+    if stopped.is_err() {
+        tracing::warn!("components did not stop in time");
+    }
+    root.stop(None);
+}
+
+fn hostname() -> anyhow::Result<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .context("reading the hostname (pass --node-name)")?;
+    Ok(name.trim().to_lowercase())
+}
+
+/// Names the API's certificate is valid for, beyond localhost.
+fn server_names(listen: &SocketAddr, node_name: &str) -> Vec<String> {
+    let mut names = vec![node_name.to_string()];
+    if !listen.ip().is_unspecified() {
+        names.push(listen.ip().to_string());
+    }
+    names
+}
+
+/// Where clients on this machine reach the API.
+fn client_address(listen: &SocketAddr) -> SocketAddr {
+    if listen.ip().is_unspecified() {
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), listen.port())
+    } else {
+        *listen
+    }
+}
+
+fn node_address(listen: &SocketAddr) -> String {
+    client_address(listen).ip().to_string()
+}
+
+/// Writes `DATA_DIR/admin.conf` on first start (and `~/.flotilla/config` if there is none).
+fn write_admin_config(args: &UpArgs, pki: &ClusterPki) -> anyhow::Result<()> {
+    let admin_conf = args.data_dir.join("admin.conf");
+    let existing = admin_conf
+        .exists()
+        .then(|| ClientConfig::load(&admin_conf))
+        .transpose()?;
+    let config = match existing {
+        Some(mut config) => {
+            config.server = client_address(&args.listen);
+            config
+        }
+        None => {
+            let admin = pki.issue_client(&Identity::new("admin", "admin"), CERT_VALIDITY)?;
+            ClientConfig::new(client_address(&args.listen), "localhost", admin)
+        }
+    };
+    config.save(&admin_conf)?;
+    if let Some(user_config) = config::default_path().filter(|p| !p.exists()) {
+        config.save(&user_config)?;
+        tracing::info!(path = %user_config.display(), "wrote the admin client config");
+    }
+    Ok(())
+}
+
+async fn ensure_namespace(api: &ApiClient, name: &str) -> anyhow::Result<()> {
+    let namespace = Namespace {
+        metadata: ObjectMeta {
+            name: name.to_string(),
+            ..ObjectMeta::default()
+        },
+        ..Namespace::default()
+    };
+    match api.create(&namespace).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.api_code() == Some(ErrorCode::AlreadyExists) => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("creating namespace {name:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clients_reach_an_unspecified_listen_address_on_loopback() {
+        let any: SocketAddr = "0.0.0.0:7443".parse().unwrap();
+        assert_eq!(client_address(&any), "127.0.0.1:7443".parse().unwrap());
+        let one: SocketAddr = "10.0.0.5:7443".parse().unwrap();
+        assert_eq!(client_address(&one), one);
+        assert_eq!(server_names(&one, "n1"), vec!["n1", "10.0.0.5"]);
+    }
+}

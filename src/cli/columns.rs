@@ -1,0 +1,414 @@
+//! The columns `get` shows for each kind, as kubectl shows them, plus what a bare-metal
+//! operator needs at a glance: a node's CPU and memory. `headers` and `cells` are kept side by
+//! side, kind by kind, so that a column added to one is added to the other.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use flotilla_kernel::object::{
+    ConditionStatus, DEFAULT_REPLICAS, Deployment, Kind, Namespace, Node, Object, Pod,
+    PodTemplateSpec, Quantity, RESOURCE_CPU, RESOURCE_MEMORY, ReplicaSet,
+};
+
+use super::{label_text, pod_status, table, wire_word};
+
+/// Shown for a value that is not there.
+const NONE: &str = "<none>";
+/// Labels that give a node its roles: `node-role.kubernetes.io/<role>`, `kubernetes.io/role`.
+const ROLE_LABEL_PREFIX: &str = "node-role.kubernetes.io/";
+const ROLE_LABEL: &str = "kubernetes.io/role";
+
+/// The column headers of a kind; `wide` adds the `-o wide` columns.
+pub fn headers(kind: Kind, wide: bool) -> Vec<&'static str> {
+    let (always, wide_only): (&[&str], &[&str]) = match kind {
+        Kind::Pod => (
+            &["NAME", "READY", "STATUS", "RESTARTS", "AGE"],
+            &["IP", "NODE"],
+        ),
+        Kind::Deployment => (
+            &["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"],
+            &["CONTAINERS", "IMAGES", "SELECTOR"],
+        ),
+        Kind::ReplicaSet => (
+            &["NAME", "DESIRED", "CURRENT", "READY", "AGE"],
+            &["CONTAINERS", "IMAGES", "SELECTOR"],
+        ),
+        Kind::Node => (
+            &["NAME", "STATUS", "ROLES", "AGE", "VERSION", "CPU", "MEMORY"],
+            &[
+                "ALLOCATABLE-CPU",
+                "ALLOCATABLE-MEMORY",
+                "INTERNAL-IP",
+                "OS-IMAGE",
+                "KERNEL-VERSION",
+            ],
+        ),
+        Kind::Namespace => (&["NAME", "STATUS", "AGE"], &[]),
+    };
+    let mut headers = always.to_vec();
+    if wide {
+        headers.extend_from_slice(wide_only);
+    }
+    headers
+}
+
+/// The cells of one object's row, in the order of `headers`.
+pub fn cells(object: &Object, now: SystemTime, wide: bool) -> Vec<String> {
+    let (always, wide_only) = match object {
+        Object::Pod(pod) => pod_cells(pod, now),
+        Object::Deployment(deployment) => deployment_cells(deployment, now),
+        Object::ReplicaSet(replica_set) => replica_set_cells(replica_set, now),
+        Object::Node(node) => node_cells(node, now),
+        Object::Namespace(namespace) => namespace_cells(namespace, now),
+    };
+    let mut cells = always;
+    if wide {
+        cells.extend(wide_only);
+    }
+    cells
+}
+
+type Cells = (Vec<String>, Vec<String>);
+
+fn pod_cells(pod: &Pod, now: SystemTime) -> Cells {
+    (
+        vec![
+            pod.metadata.name.clone(),
+            pod_status::ready(pod),
+            pod_status::status(pod),
+            pod_status::restarts(pod, now),
+            age(&pod.metadata, now),
+        ],
+        vec![
+            or_none(&pod.status.pod_ip),
+            or_none(&pod.spec.node_name),
+        ],
+    )
+}
+
+fn deployment_cells(deployment: &Deployment, now: SystemTime) -> Cells {
+    let (spec, status) = (&deployment.spec, &deployment.status);
+    let desired = spec.replicas.unwrap_or(DEFAULT_REPLICAS);
+    (
+        vec![
+            deployment.metadata.name.clone(),
+            format!("{}/{desired}", status.ready_replicas),
+            status.updated_replicas.to_string(),
+            status.available_replicas.to_string(),
+            age(&deployment.metadata, now),
+        ],
+        template_cells(&spec.template, label_text::selector(&spec.selector)),
+    )
+}
+
+fn replica_set_cells(replica_set: &ReplicaSet, now: SystemTime) -> Cells {
+    let (spec, status) = (&replica_set.spec, &replica_set.status);
+    (
+        vec![
+            replica_set.metadata.name.clone(),
+            spec.replicas.unwrap_or(DEFAULT_REPLICAS).to_string(),
+            status.replicas.to_string(),
+            status.ready_replicas.to_string(),
+            age(&replica_set.metadata, now),
+        ],
+        template_cells(&spec.template, label_text::selector(&spec.selector)),
+    )
+}
+
+/// CONTAINERS, IMAGES and SELECTOR of a workload.
+fn template_cells(template: &PodTemplateSpec, selector: String) -> Vec<String> {
+    let containers = &template.spec.containers;
+    let join = |field: fn(&flotilla_kernel::object::Container) -> &str| {
+        containers.iter().map(field).collect::<Vec<_>>().join(",")
+    };
+    vec![
+        join(|container| container.name.as_str()),
+        join(|container| container.image.as_str()),
+        selector,
+    ]
+}
+
+fn node_cells(node: &Node, now: SystemTime) -> Cells {
+    let status = &node.status;
+    let info = &status.node_info;
+    let internal_ip = status
+        .addresses
+        .iter()
+        .find(|address| address.type_ == "InternalIP")
+        .map_or(NONE.to_string(), |address| address.address.clone());
+    (
+        vec![
+            node.metadata.name.clone(),
+            node_status(node),
+            node_roles(&node.metadata.labels),
+            age(&node.metadata, now),
+            or_none(&info.kubelet_version),
+            quantity(&status.capacity, RESOURCE_CPU),
+            quantity(&status.capacity, RESOURCE_MEMORY),
+        ],
+        vec![
+            quantity(&status.allocatable, RESOURCE_CPU),
+            quantity(&status.allocatable, RESOURCE_MEMORY),
+            internal_ip,
+            or_unknown(&info.os_image),
+            or_unknown(&info.kernel_version),
+        ],
+    )
+}
+
+fn namespace_cells(namespace: &Namespace, now: SystemTime) -> Cells {
+    (
+        vec![
+            namespace.metadata.name.clone(),
+            namespace_phase(namespace),
+            age(&namespace.metadata, now),
+        ],
+        vec![],
+    )
+}
+
+/// A namespace's phase: Active, or Terminating once it is being deleted.
+pub fn namespace_phase(namespace: &Namespace) -> String {
+    wire_word::of(&namespace.status.phase)
+}
+
+/// `Ready`, `NotReady` or `Unknown` (never reported), then `,SchedulingDisabled` if cordoned.
+pub fn node_status(node: &Node) -> String {
+    let ready = node
+        .status
+        .conditions
+        .iter()
+        .find(|condition| condition.type_ == "Ready");
+    let mut status = match ready {
+        Some(condition) if condition.status == ConditionStatus::True => "Ready",
+        Some(_) => "NotReady",
+        None => "Unknown",
+    }
+    .to_string();
+    if node.spec.unschedulable {
+        status.push_str(",SchedulingDisabled");
+    }
+    status
+}
+
+/// The roles named by a node's role labels, comma-separated; `<none>` without any.
+pub fn node_roles(labels: &BTreeMap<String, String>) -> String {
+    let mut roles: Vec<&str> = labels
+        .iter()
+        .filter_map(|(key, value)| match key.strip_prefix(ROLE_LABEL_PREFIX) {
+            Some(role) => Some(role),
+            None if key == ROLE_LABEL => Some(value.as_str()),
+            None => None,
+        })
+        .filter(|role| !role.is_empty())
+        .collect();
+    roles.sort_unstable();
+    roles.dedup();
+    if roles.is_empty() {
+        NONE.to_string()
+    } else {
+        roles.join(",")
+    }
+}
+
+fn age(meta: &flotilla_kernel::object::ObjectMeta, now: SystemTime) -> String {
+    table::age(
+        now,
+        meta.creation_timestamp.as_ref().map(|time| time.system_time()),
+    )
+}
+
+fn quantity(quantities: &BTreeMap<String, Quantity>, resource: &str) -> String {
+    quantities
+        .get(resource)
+        .map_or(NONE.to_string(), |quantity| quantity.0.clone())
+}
+
+fn or_none(text: &str) -> String {
+    if text.is_empty() { NONE } else { text }.to_string()
+}
+
+fn or_unknown(text: &str) -> String {
+    if text.is_empty() { "<unknown>" } else { text }.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use flotilla_kernel::object::{
+        Container, LabelSelector, NodeAddress, NodeCondition, ObjectMeta, Time,
+    };
+
+    use super::*;
+
+    fn now() -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(2_000_000_000)
+    }
+
+    fn meta(name: &str, age_seconds: u64) -> ObjectMeta {
+        ObjectMeta {
+            name: name.to_string(),
+            namespace: "default".to_string(),
+            creation_timestamp: Some(Time::from(now() - Duration::from_secs(age_seconds))),
+            ..ObjectMeta::default()
+        }
+    }
+
+    fn every_kind() -> Vec<Object> {
+        vec![
+            Object::Pod(Pod {
+                metadata: meta("web-1", 45),
+                ..Pod::default()
+            }),
+            Object::Deployment(Deployment {
+                metadata: meta("web", 45),
+                ..Deployment::default()
+            }),
+            Object::ReplicaSet(ReplicaSet {
+                metadata: meta("web-abc", 45),
+                ..ReplicaSet::default()
+            }),
+            Object::Node(Node {
+                metadata: meta("n1", 45),
+                ..Node::default()
+            }),
+            Object::Namespace(Namespace {
+                metadata: meta("prod", 45),
+                ..Namespace::default()
+            }),
+        ]
+    }
+
+    #[test]
+    fn every_kind_has_as_many_cells_as_headers() {
+        for object in every_kind() {
+            for wide in [false, true] {
+                assert_eq!(
+                    cells(&object, now(), wide).len(),
+                    headers(object.kind(), wide).len(),
+                    "{:?} wide={wide}",
+                    object.kind()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_pod_row() {
+        let mut pod = Pod {
+            metadata: meta("web-1", 192),
+            ..Pod::default()
+        };
+        pod.spec.containers.push(Container::default());
+        pod.spec.node_name = "n1".to_string();
+        assert_eq!(
+            cells(&Object::Pod(pod), now(), true),
+            ["web-1", "0/1", "Pending", "0", "3m12s", "<none>", "n1"]
+        );
+    }
+
+    #[test]
+    fn a_deployment_row_with_its_template() {
+        let mut deployment = Deployment {
+            metadata: meta("web", 7200),
+            ..Deployment::default()
+        };
+        deployment.spec.replicas = Some(3);
+        deployment.spec.selector = LabelSelector {
+            match_labels: [("app".to_string(), "web".to_string())].into(),
+            ..LabelSelector::default()
+        };
+        deployment.spec.template.spec.containers = vec![
+            Container {
+                name: "web".to_string(),
+                image: "nginx".to_string(),
+                ..Container::default()
+            },
+            Container {
+                name: "log".to_string(),
+                image: "host".to_string(),
+                ..Container::default()
+            },
+        ];
+        deployment.status.ready_replicas = 2;
+        deployment.status.updated_replicas = 3;
+        deployment.status.available_replicas = 2;
+        assert_eq!(
+            cells(&Object::Deployment(deployment), now(), true),
+            ["web", "2/3", "3", "2", "120m", "web,log", "nginx,host", "app=web"]
+        );
+    }
+
+    #[test]
+    fn a_node_row_shows_readiness_roles_and_resources() {
+        let mut node = Node {
+            metadata: meta("n1", 3 * 86400),
+            ..Node::default()
+        };
+        node.metadata.labels = [
+            ("node-role.kubernetes.io/control-plane".to_string(), String::new()),
+            ("kubernetes.io/role".to_string(), "edge".to_string()),
+        ]
+        .into();
+        node.spec.unschedulable = true;
+        node.status.conditions.push(NodeCondition {
+            type_: "Ready".to_string(),
+            status: ConditionStatus::True,
+            ..NodeCondition::default()
+        });
+        node.status.capacity = [
+            ("cpu".to_string(), Quantity("4".to_string())),
+            ("memory".to_string(), Quantity("16Gi".to_string())),
+        ]
+        .into();
+        node.status.addresses.push(NodeAddress {
+            type_: "InternalIP".to_string(),
+            address: "10.0.0.7".to_string(),
+        });
+        node.status.node_info.kubelet_version = "v0.1.0".to_string();
+        node.status.node_info.kernel_version = "6.12.0".to_string();
+        assert_eq!(
+            cells(&Object::Node(node), now(), true),
+            [
+                "n1",
+                "Ready,SchedulingDisabled",
+                "control-plane,edge",
+                "3d",
+                "v0.1.0",
+                "4",
+                "16Gi",
+                "<none>",
+                "<none>",
+                "10.0.0.7",
+                "<unknown>",
+                "6.12.0",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_node_never_heard_from_is_unknown() {
+        let mut node = Node::default();
+        assert_eq!(node_status(&node), "Unknown");
+        node.status.conditions.push(NodeCondition {
+            type_: "Ready".to_string(),
+            status: ConditionStatus::False,
+            ..NodeCondition::default()
+        });
+        assert_eq!(node_status(&node), "NotReady");
+        assert_eq!(node_roles(&BTreeMap::new()), "<none>");
+    }
+
+    #[test]
+    fn a_namespace_row() {
+        let namespace = Namespace {
+            metadata: meta("prod", 45),
+            ..Namespace::default()
+        };
+        assert_eq!(
+            cells(&Object::Namespace(namespace), now(), false),
+            ["prod", "Active", "45s"]
+        );
+    }
+}

@@ -1,0 +1,88 @@
+//! `describe pod`: where the pod runs, its status (as `get` shows it), its containers and its
+//! conditions.
+
+use flotilla_kernel::object::Pod;
+
+use super::super::{label_text, pod_status, wire_word};
+use super::layout::Layout;
+use super::meta::{self, timestamp};
+use super::{conditions, container};
+
+pub fn view(pod: &Pod) -> String {
+    let mut layout = Layout::default();
+    let (spec, status) = (&pod.spec, &pod.status);
+    meta::identity(&mut layout, &pod.metadata, true);
+    let node = match (spec.node_name.as_str(), status.host_ip.as_str()) {
+        ("", _) => "<none>".to_string(),
+        (node, "") => node.to_string(),
+        (node, ip) => format!("{node}/{ip}"),
+    };
+    layout.field(0, "Node", node);
+    layout.field(0, "Start Time", timestamp(status.start_time.as_ref()));
+    layout.field(0, "Status", pod_status::status(pod));
+    if !status.reason.is_empty() {
+        layout.field(0, "Reason", status.reason.as_str());
+    }
+    if !status.message.is_empty() {
+        layout.field(0, "Message", status.message.as_str());
+    }
+    let ip = if status.pod_ip.is_empty() { "<none>" } else { &status.pod_ip };
+    layout.field(0, "IP", ip);
+    meta::controller(&mut layout, &pod.metadata);
+    container::containers(&mut layout, 0, &spec.containers, &status.container_statuses);
+    conditions::table(
+        &mut layout,
+        status
+            .conditions
+            .iter()
+            .map(|condition| conditions::Row {
+                type_: &condition.type_,
+                status: condition.status,
+                reason: &condition.reason,
+                message: &condition.message,
+            }),
+    );
+    layout.field(0, "Restart Policy", wire_word::of(&spec.restart_policy));
+    layout.field(0, "Node-Selectors", label_text::labels(&spec.node_selector));
+    layout.render()
+}
+
+#[cfg(test)]
+mod tests {
+    use flotilla_kernel::object::{ConditionStatus, Container, PodCondition, PodPhase};
+
+    use super::*;
+
+    #[test]
+    fn a_running_pod() {
+        let mut pod = Pod::default();
+        pod.metadata.name = "web-1".to_string();
+        pod.metadata.namespace = "default".to_string();
+        pod.spec.node_name = "n1".to_string();
+        pod.spec.containers.push(Container {
+            name: "web".to_string(),
+            image: "nginx".to_string(),
+            ..Container::default()
+        });
+        pod.status.phase = PodPhase::Running;
+        pod.status.host_ip = "10.0.0.7".to_string();
+        pod.status.pod_ip = "10.1.0.5".to_string();
+        pod.status.conditions.push(PodCondition {
+            type_: "Ready".to_string(),
+            status: ConditionStatus::True,
+            ..PodCondition::default()
+        });
+        let text = view(&pod);
+        for line in [
+            "Name:               web-1\n",
+            "Node:               n1/10.0.0.7\n",
+            "Status:             Running\n",
+            "IP:                 10.1.0.5\n",
+            "Containers:\n  web:\n    Image:        nginx\n",
+            "Conditions:\n  Type    Status\n  ----    ------\n  Ready   True\n",
+            "Node-Selectors:     <none>\n",
+        ] {
+            assert!(text.contains(line), "{line:?} missing from:\n{text}");
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! `flotilla`: the whole orchestrator as one binary — `flotilla up` runs a cluster on this
+//! machine; every other command is an operator's client of the API.
+
+mod boot;
+mod cli;
+mod config;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "flotilla", version, about = "An orchestrator for bare-metal fleets, as one binary")]
+struct Flotilla {
+    /// Client config (default: $FLOTILLA_CONFIG, else ~/.flotilla/config).
+    #[arg(long, global = true, env = "FLOTILLA_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a whole cluster (control plane and node agent) in this process.
+    Up(boot::UpArgs),
+    #[command(flatten)]
+    Client(cli::Command),
+}
+
+fn main() -> ExitCode {
+    let flotilla = Flotilla::parse();
+    let server = matches!(flotilla.command, Command::Up(_));
+    init_logging(server);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: starting the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match flotilla.command {
+            Command::Up(args) => boot::up(args).await,
+            Command::Client(command) => {
+                let path = config::resolve(flotilla.config)?;
+                let api = config::ClientConfig::load(&path)?.connect()?;
+                cli::run(command, &api).await
+            }
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Servers log at info; client commands only say more than their output when asked
+/// (`RUST_LOG`).
+fn init_logging(server: bool) {
+    let default = if server { "info" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}

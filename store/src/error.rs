@@ -1,0 +1,84 @@
+//! Errors of store operations.
+//!
+//! Every variant names the store directory (and the key or revision involved) so an operator
+//! reading a log line knows which file to look at; the underlying RocksDB or decode error is
+//! kept as the source instead of being repeated in the message.
+
+use std::path::PathBuf;
+
+use crate::mvcc::MvccError;
+use crate::record::RecordError;
+
+/// An error from opening, reading, writing or watching the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// RocksDB could not open the directory (unreadable, locked by another process, corrupt).
+    #[error("cannot open the store at {}", path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rocksdb::Error,
+    },
+    /// A column family the store needs is missing from an opened database.
+    #[error("store at {} has no column family `{name}`", path.display())]
+    MissingColumnFamily { path: PathBuf, name: &'static str },
+    /// An existing database lacks a metadata entry every store has.
+    #[error("store at {} has data but no `{field}` metadata", path.display())]
+    MissingMeta { path: PathBuf, field: &'static str },
+    /// The store was written with a layout this build does not understand.
+    #[error("store at {} has layout version {found}, this build reads {expected}", path.display())]
+    UnsupportedLayout {
+        path: PathBuf,
+        found: u64,
+        expected: u64,
+    },
+    /// A stored record could not be decoded.
+    #[error("corrupt record for key `{key}` in column family `{column_family}` of the store at {}", path.display())]
+    CorruptRecord {
+        path: PathBuf,
+        column_family: &'static str,
+        key: String,
+        #[source]
+        source: RecordError,
+    },
+    /// Stored data contradicts the metadata (e.g. a key written after the recorded revision).
+    #[error("store at {} is inconsistent: {detail}", path.display())]
+    Inconsistent { path: PathBuf, detail: String },
+    /// A RocksDB read failed.
+    #[error("reading column family `{column_family}` of the store at {}", path.display())]
+    Read {
+        path: PathBuf,
+        column_family: &'static str,
+        #[source]
+        source: rocksdb::Error,
+    },
+    /// A RocksDB write failed; nothing of it was acknowledged.
+    #[error("writing {what} to the store at {}", path.display())]
+    Write {
+        path: PathBuf,
+        what: String,
+        #[source]
+        source: rocksdb::Error,
+    },
+    /// The transaction could not be planned.
+    #[error("transaction on the store at {} rejected", path.display())]
+    Txn {
+        path: PathBuf,
+        #[source]
+        source: MvccError,
+    },
+    /// A watch needs history that compaction already removed.
+    #[error("revision {requested} is compacted (history kept after revision {compact_revision})")]
+    Compacted {
+        requested: u64,
+        compact_revision: u64,
+    },
+    /// Compaction was asked for a revision that does not exist yet.
+    #[error("cannot compact at revision {requested}: current revision is {current}")]
+    FutureRevision { requested: u64, current: u64 },
+}
+
+/// Renders a key for an error message: printable ASCII as is, other bytes escaped.
+pub(crate) fn display_key(key: &[u8]) -> String {
+    key.escape_ascii().to_string()
+}

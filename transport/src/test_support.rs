@@ -1,0 +1,145 @@
+//! Fixtures for the end-to-end tests: a small request/response protocol, a handler that
+//! echoes, counts and watches, and a server running on 127.0.0.1:0.
+
+use crate::identity::Identity;
+use crate::pki::{ClusterPki, Credentials};
+use crate::server::{Handler, Peer, Server};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+pub const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+/// The longest any test waits for something that should happen promptly.
+pub const DEADLINE: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Request {
+    /// Unary: answers with the text and the caller's identity.
+    Echo(String),
+    /// Streaming: sends 0..n, then ends.
+    Count(u32),
+    /// Streaming: sends 0, 1, 2, ... until the caller goes away.
+    Watch,
+    /// Unary: the handler sends nothing.
+    Silent,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Response {
+    Echo { text: String, from: Identity },
+    Item(u32),
+}
+
+/// Serves [`Request`]s; reports on `watch_ended` when a watch's receiver is dropped.
+pub struct TestHandler {
+    pub watch_ended: mpsc::UnboundedSender<Peer>,
+}
+
+impl Handler<Request, Response> for TestHandler {
+    fn handle(&self, peer: Peer, req: Request) -> mpsc::Receiver<Response> {
+        let (tx, rx) = mpsc::channel(4);
+        match req {
+            Request::Echo(text) => {
+                tx.try_send(Response::Echo {
+                    text,
+                    from: peer.identity,
+                })
+                .expect("a fresh channel has room for one response");
+            }
+            Request::Count(n) => {
+                tokio::spawn(async move {
+                    for i in 0..n {
+                        if tx.send(Response::Item(i)).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+            Request::Watch => {
+                let ended = self.watch_ended.clone();
+                tokio::spawn(async move {
+                    let mut i = 0;
+                    while tx.send(Response::Item(i)).await.is_ok() {
+                        i += 1;
+                    }
+                    let _ = ended.send(peer);
+                });
+            }
+            Request::Silent => {}
+        }
+        rx
+    }
+}
+
+/// A running server and the handles to observe and stop it.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub watch_ended: mpsc::UnboundedReceiver<Peer>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl RunningServer {
+    /// Starts a server presenting `creds` on 127.0.0.1:0.
+    pub fn start(creds: &Credentials) -> RunningServer {
+        RunningServer::start_on("127.0.0.1:0".parse().expect("valid address"), creds)
+    }
+
+    pub fn start_on(addr: SocketAddr, creds: &Credentials) -> RunningServer {
+        let server = Server::bind(addr, creds).expect("server binds");
+        let addr = server.local_addr();
+        let (ended_tx, watch_ended) = mpsc::unbounded_channel();
+        let (shutdown, shutdown_rx) = oneshot::channel::<()>();
+        let handler = Arc::new(TestHandler {
+            watch_ended: ended_tx,
+        });
+        let task = tokio::spawn(async move {
+            server
+                .serve(handler, async {
+                    let _ = shutdown_rx.await;
+                })
+                .await
+                .expect("server runs");
+        });
+        RunningServer {
+            addr,
+            watch_ended,
+            shutdown: Some(shutdown),
+            task,
+        }
+    }
+
+    /// Stops the server and waits for it to finish.
+    pub async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        tokio::time::timeout(DEADLINE, &mut self.task)
+            .await
+            .expect("server stops in time")
+            .expect("server task does not panic");
+    }
+}
+
+/// A cluster CA with server credentials for 127.0.0.1 and an admin client.
+pub struct Cluster {
+    pub pki: ClusterPki,
+    pub server: Credentials,
+    pub admin: Credentials,
+}
+
+impl Cluster {
+    pub fn new() -> Cluster {
+        let pki = ClusterPki::create(time::OffsetDateTime::now_utc()).expect("CA is created");
+        let server = pki
+            .issue_server(&["api.flotilla.test".to_owned()], DAY)
+            .expect("server cert is issued");
+        let admin = pki
+            .issue_client(&Identity::new("admin", "admin"), DAY)
+            .expect("client cert is issued");
+        Cluster { pki, server, admin }
+    }
+}

@@ -1,0 +1,157 @@
+//! Runs cargo on the flotilla workspace with one shared target directory.
+//!
+//! Every child cargo gets `CARGO_TARGET_DIR` set explicitly (the caller's, else
+//! `$HOME/.cache/flotilla-target`) so that builds from `xtask up`, `xtask test` and `xtask bench`
+//! share one cache that lives outside the work tree, and so that xtask knows where the binaries
+//! it then launches are.
+
+use std::env;
+use std::ffi::OsString;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::step::{self, StepError};
+
+/// Where the shared cache goes, below `$HOME`, when `CARGO_TARGET_DIR` is not set.
+const DEFAULT_TARGET_BELOW_HOME: &str = ".cache/flotilla-target";
+
+/// Why the target directory could not be chosen.
+#[derive(Debug)]
+pub enum TargetDirError {
+    /// Neither `CARGO_TARGET_DIR` nor `HOME` is set.
+    NoHome,
+}
+
+impl fmt::Display for TargetDirError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoHome => write!(
+                f,
+                "neither CARGO_TARGET_DIR nor HOME is set; set CARGO_TARGET_DIR to choose where builds go"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for TargetDirError {}
+
+/// The cargo program plus the workspace and target directory every child command uses.
+pub struct Cargo {
+    program: OsString,
+    workspace_root: PathBuf,
+    target_dir: PathBuf,
+}
+
+impl Cargo {
+    /// Uses the cargo that runs xtask (`$CARGO`), the workspace xtask belongs to and the target
+    /// directory from the environment.
+    pub fn from_env() -> Result<Self, TargetDirError> {
+        let workspace_root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        let cwd = env::current_dir().unwrap_or_else(|_| workspace_root.clone());
+        let target_dir =
+            resolve_target_dir(env::var_os("CARGO_TARGET_DIR"), env::var_os("HOME"), &cwd)?;
+        Ok(Self {
+            program: env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo")),
+            workspace_root,
+            target_dir,
+        })
+    }
+
+    /// The root of the flotilla workspace (where `examples/` lives).
+    pub fn workspace_root(&self) -> &Path {
+        &self.workspace_root
+    }
+
+    /// The path of a binary built by `cargo build` in the given profile directory
+    /// (`debug` or `release`).
+    pub fn binary(&self, profile: &str, name: &str) -> PathBuf {
+        self.target_dir.join(profile).join(name)
+    }
+
+    /// A cargo command with the workspace as working directory and the target dir set.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(&self.program);
+        command
+            .args(args)
+            .current_dir(&self.workspace_root)
+            .env("CARGO_TARGET_DIR", &self.target_dir);
+        command
+    }
+
+    /// Runs cargo with `args` and fails unless it exits successfully.
+    pub fn run(&self, args: &[&str]) -> Result<(), StepError> {
+        step::run(&mut self.command(args))
+    }
+}
+
+/// Chooses the target directory: `CARGO_TARGET_DIR` if set and non-empty (made absolute
+/// against `cwd`, as cargo itself would), else `$HOME/.cache/flotilla-target`.
+pub fn resolve_target_dir(
+    explicit: Option<OsString>,
+    home: Option<OsString>,
+    cwd: &Path,
+) -> Result<PathBuf, TargetDirError> {
+    match (explicit.filter(|dir| !dir.is_empty()), home) {
+        (Some(dir), _) => Ok(cwd.join(dir)),
+        (None, Some(home)) if !home.is_empty() => {
+            Ok(PathBuf::from(home).join(DEFAULT_TARGET_BELOW_HOME))
+        }
+        (None, _) => Err(TargetDirError::NoHome),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn explicit_target_dir_wins_over_home() {
+        let dir = resolve_target_dir(
+            Some("/tmp/t".into()),
+            Some("/home/dev".into()),
+            Path::new("/work"),
+        );
+        assert_eq!(dir.unwrap(), PathBuf::from("/tmp/t"));
+    }
+
+    #[test]
+    fn relative_target_dir_is_taken_from_the_current_directory() {
+        let dir = resolve_target_dir(Some("out".into()), None, Path::new("/work/main"));
+        assert_eq!(dir.unwrap(), PathBuf::from("/work/main/out"));
+    }
+
+    #[test]
+    fn default_is_the_cache_below_home() {
+        let dir = resolve_target_dir(Some("".into()), Some("/root".into()), Path::new("/w"));
+        assert_eq!(dir.unwrap(), PathBuf::from("/root/.cache/flotilla-target"));
+    }
+
+    #[test]
+    fn without_home_or_target_dir_it_is_an_error() {
+        let error = resolve_target_dir(None, None, Path::new("/w")).unwrap_err();
+        assert!(error.to_string().contains("CARGO_TARGET_DIR"));
+    }
+
+    #[test]
+    fn child_commands_carry_the_target_dir() {
+        let cargo = Cargo {
+            program: "cargo".into(),
+            workspace_root: PathBuf::from("/work/main"),
+            target_dir: PathBuf::from("/cache/t"),
+        };
+        let command = cargo.command(&["build"]);
+        let target = command
+            .get_envs()
+            .find(|(key, _)| *key == "CARGO_TARGET_DIR")
+            .and_then(|(_, value)| value);
+        assert_eq!(target, Some(Path::new("/cache/t").as_os_str()));
+        assert_eq!(command.get_current_dir(), Some(Path::new("/work/main")));
+        assert_eq!(
+            cargo.binary("release", "flotilla"),
+            PathBuf::from("/cache/t/release/flotilla")
+        );
+    }
+}
