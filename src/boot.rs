@@ -57,7 +57,8 @@ pub async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating the data dir {}", args.data_dir.display()))?;
     let pki = ClusterPki::load_or_create(&args.data_dir.join("pki"))?;
-    let server_credentials = pki.issue_server(&server_names(&args.listen, &node_name), CERT_VALIDITY)?;
+    let server_credentials =
+        pki.issue_server(&server_names(&args.listen, &node_name), CERT_VALIDITY)?;
     write_admin_config(&args, &pki)?;
 
     let store = Store::open(&args.data_dir.join("store"))?;
@@ -154,7 +155,11 @@ pub async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
         tracing::error!("the root supervisor gave up; stopping");
     }
     stop_all_containers(runtime.as_ref(), SHUTDOWN_GRACE).await;
-    Ok(if clean { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if clean {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 const INTENSITY: Intensity = Intensity {
@@ -167,7 +172,9 @@ const BACKOFF: Backoff = Backoff {
 };
 
 async fn shutdown(root: &ActorRef<SupervisorMsg>) {
-    let stopped = root.call(SupervisorMsg::Shutdown, Some(Duration::from_secs(120))).await;
+    let stopped = root
+        .call(SupervisorMsg::Shutdown, Some(Duration::from_secs(120)))
+        .await;
     if stopped.is_err() {
         tracing::warn!("components did not stop in time");
     }

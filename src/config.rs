@@ -36,8 +36,7 @@ impl ClientConfig {
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading the client config {}", path.display()))?;
-        serde_saphyr::from_str(&text)
-            .map_err(|e| anyhow!("{}: {e}", path.display()))
+        serde_saphyr::from_str(&text).map_err(|e| anyhow!("{}: {e}", path.display()))
     }
 
     /// Writes the config readable only by its owner (it holds a private key).

@@ -11,7 +11,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "flotilla", version, about = "An orchestrator for bare-metal fleets, as one binary")]
+#[command(
+    name = "flotilla",
+    version,
+    about = "An orchestrator for bare-metal fleets, as one binary"
+)]
 struct Flotilla {
     /// Client config (default: $FLOTILLA_CONFIG, else ~/.flotilla/config).
     #[arg(long, global = true, env = "FLOTILLA_CONFIG")]
@@ -32,7 +36,10 @@ fn main() -> ExitCode {
     let flotilla = Flotilla::parse();
     let server = matches!(flotilla.command, Command::Up(_));
     init_logging(server);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: starting the async runtime: {error}");

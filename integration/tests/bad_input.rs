@@ -77,9 +77,11 @@ fn position_after(text: &str, file_name: &str) -> Option<(u32, u32)> {
 }
 
 fn names(cluster: &Cluster, kind: &str, namespace: Option<&str>) -> Vec<String> {
-    let list = cluster.get_json(kind, namespace).unwrap();
+    let list = cluster
+        .get_json(kind, namespace)
+        .expect("get -o json works");
     objects::items(&list)
-        .unwrap()
+        .expect("get without a name prints a List")
         .iter()
         .map(|object| objects::name(object).to_owned())
         .collect()

@@ -116,16 +116,16 @@ fn check_and_record(cluster: &Cluster, pods: &[Value], seen: &mut BTreeMap<Conta
         for id in ids {
             let cgroup = cluster.container_cgroup(&id);
             assert_eq!(
-                cgroup.memory_limit_bytes().unwrap(),
+                cgroup.memory_limit_bytes().expect("memory limit readable"),
                 Some(MEMORY_LIMIT_BYTES),
                 "memory limit of container {id}"
             );
             assert_eq!(
-                cgroup.cpu_quota().unwrap(),
+                cgroup.cpu_quota().expect("CPU quota readable"),
                 Some(CPU_LIMIT),
                 "CPU quota of container {id}"
             );
-            let pids = cgroup.pids().unwrap();
+            let pids = cgroup.pids().expect("cgroup.procs readable");
             assert!(
                 !pids.is_empty(),
                 "container {id} has no process in its cgroup"

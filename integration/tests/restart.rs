@@ -69,10 +69,12 @@ fn wait_for_two_running(cluster: &Cluster, when: &str) {
 
 /// The uids of the Namespace and the Deployment.
 fn uids(cluster: &Cluster) -> (String, String) {
-    let namespace = cluster.get_object("namespace", NAMESPACE, None).unwrap();
+    let namespace = cluster
+        .get_object("namespace", NAMESPACE, None)
+        .expect("the Namespace exists");
     let deployment = cluster
         .get_object("deployment", "cart", Some(NAMESPACE))
-        .unwrap();
+        .expect("the Deployment exists");
     let uids = (
         objects::uid(&namespace).to_owned(),
         objects::uid(&deployment).to_owned(),

@@ -2,6 +2,6 @@
 //! strategies for actors, the API request/response vocabulary and the location-transparent
 //! client through which every component reaches the API. It knows no concrete component.
 
-pub mod object;
 pub mod api;
+pub mod object;
 pub mod supervision;

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use flotilla_kernel::api::ApiClient;
 use flotilla_kernel::object::{Kind, Object};
 
-use super::{exit_code, manifest_files, namespace, resource_arg, terminal};
+use super::{exit_code, manifest_files, resource_arg, terminal};
 
 #[derive(Debug, clap::Args)]
 pub struct ApplyArgs {
@@ -30,16 +30,12 @@ pub async fn run(args: ApplyArgs, api: &ApiClient) -> anyhow::Result<ExitCode> {
     let sources = manifest_files::read_sources(&args.files)?;
     let mut failed = false;
     let mut objects = Vec::new();
-    for document in manifest_files::parse(&sources) {
-        let placed = document.map_err(anyhow::Error::from).and_then(|mut object| {
-            namespace::place(&mut object, args.namespace.as_deref())?;
-            Ok(object)
-        });
-        match placed {
+    for document in manifest_files::objects(&sources, args.namespace.as_deref()) {
+        match document {
             Ok(object) => objects.push(object),
             Err(error) => {
                 failed = true;
-                terminal::print_error(&error)?;
+                terminal::print_error(&error.into())?;
             }
         }
     }

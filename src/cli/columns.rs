@@ -79,10 +79,7 @@ fn pod_cells(pod: &Pod, now: SystemTime) -> Cells {
             pod_status::restarts(pod, now),
             age(&pod.metadata, now),
         ],
-        vec![
-            or_none(&pod.status.pod_ip),
-            or_none(&pod.spec.node_name),
-        ],
+        vec![or_none(&pod.status.pod_ip), or_none(&pod.spec.node_name)],
     )
 }
 
@@ -214,7 +211,9 @@ pub fn node_roles(labels: &BTreeMap<String, String>) -> String {
 fn age(meta: &flotilla_kernel::object::ObjectMeta, now: SystemTime) -> String {
     table::age(
         now,
-        meta.creation_timestamp.as_ref().map(|time| time.system_time()),
+        meta.creation_timestamp
+            .as_ref()
+            .map(|time| time.system_time()),
     )
 }
 
@@ -336,7 +335,16 @@ mod tests {
         deployment.status.available_replicas = 2;
         assert_eq!(
             cells(&Object::Deployment(deployment), now(), true),
-            ["web", "2/3", "3", "2", "120m", "web,log", "nginx,host", "app=web"]
+            [
+                "web",
+                "2/3",
+                "3",
+                "2",
+                "120m",
+                "web,log",
+                "nginx,host",
+                "app=web"
+            ]
         );
     }
 
@@ -347,7 +355,10 @@ mod tests {
             ..Node::default()
         };
         node.metadata.labels = [
-            ("node-role.kubernetes.io/control-plane".to_string(), String::new()),
+            (
+                "node-role.kubernetes.io/control-plane".to_string(),
+                String::new(),
+            ),
             ("kubernetes.io/role".to_string(), "edge".to_string()),
         ]
         .into();

@@ -36,7 +36,9 @@ pub enum DeleteError {
     NothingNamed,
     #[error("resources may be named by argument or by filename (-f), not both")]
     BothNamings,
-    #[error("{kind} were named, but no object of them: pass their names, e.g. 'delete {kind} NAME'")]
+    #[error(
+        "{kind} were named, but no object of them: pass their names, e.g. 'delete {kind} NAME'"
+    )]
     NoNames { kind: String },
 }
 
@@ -58,12 +60,8 @@ pub async fn run(args: DeleteArgs, api: &ApiClient) -> anyhow::Result<ExitCode> 
         (true, false) => {
             let sources = manifest_files::read_sources(&args.files)?;
             let mut doomed = Vec::new();
-            for document in manifest_files::parse(&sources) {
-                let placed = document.map_err(anyhow::Error::from).and_then(|mut object| {
-                    namespace::place(&mut object, flag)?;
-                    Ok(object)
-                });
-                match placed {
+            for document in manifest_files::objects(&sources, flag) {
+                match document {
                     Ok(object) => doomed.push(Doomed {
                         kind: object.kind(),
                         namespace: object.meta().namespace.clone(),
@@ -71,7 +69,7 @@ pub async fn run(args: DeleteArgs, api: &ApiClient) -> anyhow::Result<ExitCode> 
                     }),
                     Err(error) => {
                         failed = true;
-                        terminal::print_error(&error)?;
+                        terminal::print_error(&error.into())?;
                     }
                 }
             }

@@ -92,24 +92,30 @@ pub async fn run(args: GetArgs, api: &ApiClient) -> anyhow::Result<ExitCode> {
         Some(format @ (OutputFormat::Json | OutputFormat::Yaml)) => {
             let names: usize = targets.iter().map(|target| target.names.len()).sum();
             let as_list = names != 1 || fetched.iter().any(|group| group.listed);
-            let items = fetched
-                .iter()
-                .flat_map(|group| &group.objects)
-                .map(|raw| serde_json::from_slice::<Value>(&raw.0))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(GetError::Json)?;
-            if items.is_empty() && !as_list {
-                return Ok(exit_code(failed));
-            }
-            let document = printers::document(items, as_list);
-            let text = match format {
-                OutputFormat::Json => printers::json(&document)?,
-                _ => printers::yaml(&document)?,
-            };
-            terminal::print(&text)?;
+            print_documents(&fetched, as_list, format)?;
         }
     }
     Ok(exit_code(failed))
+}
+
+/// The objects as JSON or YAML: one object as itself, several (or a listing) as a `List`.
+fn print_documents(fetched: &[Fetched], as_list: bool, format: OutputFormat) -> anyhow::Result<()> {
+    let items = fetched
+        .iter()
+        .flat_map(|group| &group.objects)
+        .map(|raw| serde_json::from_slice::<Value>(&raw.0))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(GetError::Json)?;
+    if items.is_empty() && !as_list {
+        return Ok(());
+    }
+    let document = printers::document(items, as_list);
+    let text = match format {
+        OutputFormat::Yaml => printers::yaml(&document)?,
+        _ => printers::json(&document)?,
+    };
+    terminal::print(&text)?;
+    Ok(())
 }
 
 /// Lists the target's kind or gets each of its names; a name that cannot be had is reported
@@ -273,7 +279,10 @@ mod tests {
 
     #[test]
     fn a_plain_pod_table() {
-        let groups = vec![(Kind::Pod, vec![pod("default", "web-1"), pod("default", "db")])];
+        let groups = vec![(
+            Kind::Pod,
+            vec![pod("default", "web-1"), pod("default", "db")],
+        )];
         assert_eq!(
             render_tables(&groups, PLAIN, now()),
             "NAME    READY   STATUS    RESTARTS   AGE\n\

@@ -60,7 +60,10 @@ mod tests {
 
     #[test]
     fn labels_are_sorted_pairs() {
-        assert_eq!(labels(&map(&[("tier", "fe"), ("app", "web")])), "app=web,tier=fe");
+        assert_eq!(
+            labels(&map(&[("tier", "fe"), ("app", "web")])),
+            "app=web,tier=fe"
+        );
         assert_eq!(labels(&BTreeMap::new()), "<none>");
     }
 

@@ -134,7 +134,10 @@ mod tests {
 
     #[test]
     fn the_only_container_is_the_default() {
-        assert_eq!(choose_container(&pod(&["web"]), None), Ok("web".to_string()));
+        assert_eq!(
+            choose_container(&pod(&["web"]), None),
+            Ok("web".to_string())
+        );
     }
 
     #[test]

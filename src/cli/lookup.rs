@@ -2,7 +2,9 @@
 //! and `delete` need no per-kind code), with a missing object reported in kubectl's words
 //! (`pods "x" not found`) whatever wording the server used.
 
-use flotilla_kernel::api::{ApiClient, ApiError, ClientError, ErrorCode, RawObject, Request, Response};
+use flotilla_kernel::api::{
+    ApiClient, ApiError, ClientError, ErrorCode, RawObject, Request, Response,
+};
 use flotilla_kernel::object::{Kind, Object, ObjectError};
 
 use super::resource_arg;

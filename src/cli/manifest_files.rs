@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use flotilla_kernel::object::{ManifestError, Object, parse_manifests};
 
+use super::namespace::{self, NamespaceMismatch};
+
 /// The argument of `-f` meaning standard input.
 const STDIN_ARG: &str = "-";
 /// How standard input is named in error messages.
@@ -59,12 +61,11 @@ pub fn read_sources(args: &[String]) -> Result<Vec<ManifestSource>, ManifestFile
             continue;
         }
         for path in files_named_by(Path::new(arg))? {
-            let text = std::fs::read_to_string(&path).map_err(|source| {
-                ManifestFilesError::Read {
+            let text =
+                std::fs::read_to_string(&path).map_err(|source| ManifestFilesError::Read {
                     path: path.clone(),
                     source,
-                }
-            })?;
+                })?;
             sources.push(ManifestSource {
                 name: path.display().to_string(),
                 text,
@@ -74,11 +75,29 @@ pub fn read_sources(args: &[String]) -> Result<Vec<ManifestSource>, ManifestFile
     Ok(sources)
 }
 
-/// Parses every document of every source, in order.
-pub fn parse(sources: &[ManifestSource]) -> Vec<Result<Object, ManifestError>> {
+/// A manifest document that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum DocumentError {
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error(transparent)]
+    Namespace(#[from] NamespaceMismatch),
+}
+
+/// Parses every document of every source, in order, each namespaced object placed in its
+/// namespace (see [`namespace::place`]).
+pub fn objects(
+    sources: &[ManifestSource],
+    namespace_flag: Option<&str>,
+) -> Vec<Result<Object, DocumentError>> {
     sources
         .iter()
         .flat_map(|source| parse_manifests(&source.name, &source.text))
+        .map(|document| {
+            let mut object = document?;
+            namespace::place(&mut object, namespace_flag)?;
+            Ok(object)
+        })
         .collect()
 }
 
@@ -137,10 +156,8 @@ mod tests {
 
     impl ScratchDir {
         fn new(test: &str) -> Self {
-            let path = std::env::temp_dir().join(format!(
-                "flotilla-cli-{test}-{}",
-                std::process::id()
-            ));
+            let path =
+                std::env::temp_dir().join(format!("flotilla-cli-{test}-{}", std::process::id()));
             std::fs::create_dir_all(&path).unwrap();
             Self(path)
         }
@@ -154,9 +171,16 @@ mod tests {
 
     #[test]
     fn a_directory_contributes_its_manifests_in_name_order() {
-        let files = ["b.yml", "a.yaml", "notes.txt", "c.JSON", "README", "d.yaml.bak"]
-            .map(PathBuf::from)
-            .to_vec();
+        let files = [
+            "b.yml",
+            "a.yaml",
+            "notes.txt",
+            "c.JSON",
+            "README",
+            "d.yaml.bak",
+        ]
+        .map(PathBuf::from)
+        .to_vec();
         assert_eq!(
             manifests_among(files),
             ["a.yaml", "b.yml", "c.JSON"].map(PathBuf::from).to_vec()
@@ -191,6 +215,28 @@ mod tests {
         let sources = read_sources(&[file.display().to_string()]).unwrap();
         assert_eq!(sources.len(), 1);
         assert_eq!(sources[0].text, "kind: Namespace\n");
+    }
+
+    #[test]
+    fn documents_are_placed_in_the_chosen_namespace() {
+        let text = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: a\n\
+                    ---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: b\n  namespace: dev\n\
+                    ---\napiVersion: v1\nkind: Widget\n";
+        let sources = [ManifestSource {
+            name: "pods.yaml".to_string(),
+            text: text.to_string(),
+        }];
+        let placed = objects(&sources, None);
+        assert_eq!(placed.len(), 3);
+        let namespaces: Vec<String> = placed[..2]
+            .iter()
+            .map(|object| object.as_ref().unwrap().meta().namespace.clone())
+            .collect();
+        assert_eq!(namespaces, ["default", "dev"]);
+        assert!(matches!(placed[2], Err(DocumentError::Manifest(_))));
+        let mismatched = objects(&sources, Some("prod"));
+        assert_eq!(mismatched[0].as_ref().unwrap().meta().namespace, "prod");
+        assert!(matches!(mismatched[1], Err(DocumentError::Namespace(_))));
     }
 
     #[test]

@@ -49,7 +49,12 @@ pub fn status(pod: &Pod) -> String {
         }
     }
     if reason == "Completed" && any_running {
-        reason = if pod.is_ready() { "Running" } else { "NotReady" }.to_string();
+        reason = if pod.is_ready() {
+            "Running"
+        } else {
+            "NotReady"
+        }
+        .to_string();
     }
     reason
 }
@@ -78,8 +83,8 @@ mod tests {
     use std::time::Duration;
 
     use flotilla_kernel::object::{
-        ConditionStatus, Container, ContainerState, ContainerStateRunning, ContainerStateTerminated,
-        ContainerStateWaiting, ContainerStatus, PodPhase, Time,
+        ConditionStatus, Container, ContainerState, ContainerStateRunning,
+        ContainerStateTerminated, ContainerStateWaiting, ContainerStatus, PodPhase, Time,
     };
 
     use super::*;
@@ -124,7 +129,12 @@ mod tests {
         }
     }
 
-    fn terminated(name: &str, reason: &str, exit_code: i32, signal: Option<i32>) -> ContainerStatus {
+    fn terminated(
+        name: &str,
+        reason: &str,
+        exit_code: i32,
+        signal: Option<i32>,
+    ) -> ContainerStatus {
         ContainerStatus {
             name: name.to_string(),
             state: ContainerState {
@@ -143,7 +153,10 @@ mod tests {
     #[test]
     fn the_phase_shows_when_nothing_else_does() {
         assert_eq!(status(&pod(PodPhase::Pending, vec![])), "Pending");
-        assert_eq!(status(&pod(PodPhase::Running, vec![running("a", true)])), "Running");
+        assert_eq!(
+            status(&pod(PodPhase::Running, vec![running("a", true)])),
+            "Running"
+        );
     }
 
     #[test]
@@ -161,7 +174,10 @@ mod tests {
     fn the_first_container_has_the_last_word() {
         let both = pod(
             PodPhase::Pending,
-            vec![waiting("a", "ImagePullBackOff"), waiting("b", "ContainerCreating")],
+            vec![
+                waiting("a", "ImagePullBackOff"),
+                waiting("b", "ContainerCreating"),
+            ],
         );
         assert_eq!(status(&both), "ImagePullBackOff");
     }
@@ -183,11 +199,14 @@ mod tests {
             vec![terminated("a", "Completed", 0, None), running("b", true)],
         );
         assert_eq!(status(&mixed), "NotReady");
-        mixed.status.conditions.push(flotilla_kernel::object::PodCondition {
-            type_: "Ready".to_string(),
-            status: ConditionStatus::True,
-            ..Default::default()
-        });
+        mixed
+            .status
+            .conditions
+            .push(flotilla_kernel::object::PodCondition {
+                type_: "Ready".to_string(),
+                status: ConditionStatus::True,
+                ..Default::default()
+            });
         assert_eq!(status(&mixed), "Running");
     }
 
@@ -200,7 +219,10 @@ mod tests {
 
     #[test]
     fn ready_counts_ready_containers_of_all_declared() {
-        let mut half = pod(PodPhase::Running, vec![running("a", true), running("b", false)]);
+        let mut half = pod(
+            PodPhase::Running,
+            vec![running("a", true), running("b", false)],
+        );
         assert_eq!(ready(&half), "1/2");
         half.status.container_statuses.clear();
         assert_eq!(ready(&half), "0/2");
@@ -209,7 +231,10 @@ mod tests {
     #[test]
     fn restarts_say_when_the_last_one_ended() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
-        let mut restarted = pod(PodPhase::Running, vec![running("a", true), running("b", true)]);
+        let mut restarted = pod(
+            PodPhase::Running,
+            vec![running("a", true), running("b", true)],
+        );
         assert_eq!(restarts(&restarted, now), "0");
         restarted.status.container_statuses[0].restart_count = 2;
         restarted.status.container_statuses[1].restart_count = 1;

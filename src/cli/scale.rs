@@ -68,9 +68,7 @@ pub async fn run(args: ScaleArgs, api: &ApiClient) -> anyhow::Result<ExitCode> {
     for target in targets {
         for name in &target.names {
             let scaled = match target.kind {
-                Kind::Deployment => {
-                    scale::<Deployment>(api, namespace, name, args.replicas).await
-                }
+                Kind::Deployment => scale::<Deployment>(api, namespace, name, args.replicas).await,
                 _ => scale::<ReplicaSet>(api, namespace, name, args.replicas).await,
             };
             match scaled {

@@ -40,7 +40,9 @@ impl CallAbort {
 
     /// The reason a received code stands for, if it is one of ours.
     pub fn from_code(code: VarInt) -> Option<CallAbort> {
-        CallAbort::ALL.into_iter().find(|abort| abort.code() == code)
+        CallAbort::ALL
+            .into_iter()
+            .find(|abort| abort.code() == code)
     }
 
     /// What the reason means, for an operator.

@@ -225,7 +225,9 @@ mod tests {
         let streams = (0..10u32).map(|i| {
             let client = client.clone();
             tokio::spawn(async move {
-                let mut rx = client.stream::<_, Response>(&Request::Count(100 + i)).await?;
+                let mut rx = client
+                    .stream::<_, Response>(&Request::Count(100 + i))
+                    .await?;
                 let mut items = Vec::new();
                 while let Some(item) = rx.recv().await {
                     items.push(item?);
@@ -360,10 +362,14 @@ mod tests {
         let server = RunningServer::start_on(addr, &cluster.server);
         let recovered = tokio::time::timeout(DEADLINE, async {
             loop {
-                match client.call::<_, Response>(&Request::Echo("after".into())).await {
+                match client
+                    .call::<_, Response>(&Request::Echo("after".into()))
+                    .await
+                {
                     Ok(response) => return response,
                     Err(
-                        TransportError::ClosedByServer { .. } | TransportError::ConnectionLost { .. },
+                        TransportError::ClosedByServer { .. }
+                        | TransportError::ConnectionLost { .. },
                     ) => continue,
                     Err(other) => panic!("unexpected error while reconnecting: {other}"),
                 }
@@ -378,9 +384,13 @@ mod tests {
     #[test]
     fn invalid_server_name_is_refused_up_front() {
         let cluster = Cluster::new();
-        let err = Client::new("127.0.0.1:1".parse().unwrap(), "not a name!", &cluster.admin)
-            .err()
-            .unwrap();
+        let err = Client::new(
+            "127.0.0.1:1".parse().unwrap(),
+            "not a name!",
+            &cluster.admin,
+        )
+        .err()
+        .unwrap();
         assert!(matches!(err, TransportError::InvalidServerName { .. }));
     }
 }

@@ -19,6 +19,7 @@ mod alert {
     pub const UNSUPPORTED_CERTIFICATE: u8 = 43;
     pub const CERTIFICATE_EXPIRED: u8 = 45;
     pub const UNKNOWN_CA: u8 = 48;
+    pub const DECRYPT_ERROR: u8 = 51;
     pub const NO_APPLICATION_PROTOCOL: u8 = 120;
     pub const CERTIFICATE_REQUIRED: u8 = 116;
 }
@@ -104,7 +105,9 @@ pub enum TransportError {
         detail: String,
     },
     /// The server refused our client certificate.
-    #[error("TLS handshake with {addr} failed: the server rejected our client certificate: {reason}")]
+    #[error(
+        "TLS handshake with {addr} failed: the server rejected our client certificate: {reason}"
+    )]
     ClientCertRejected {
         addr: SocketAddr,
         reason: &'static str,
@@ -184,7 +187,11 @@ impl TransportError {
     }
 
     /// Explains a failed frame read or write on a call to `addr`.
-    pub(crate) fn from_frame(addr: SocketAddr, server_name: &str, err: FrameError) -> TransportError {
+    pub(crate) fn from_frame(
+        addr: SocketAddr,
+        server_name: &str,
+        err: FrameError,
+    ) -> TransportError {
         let stream_error = match &err {
             FrameError::Io { source } => source.get_ref(),
             _ => None,
@@ -231,7 +238,9 @@ fn tls_failure(
     reason: &str,
 ) -> TransportError {
     match (origin, alert) {
-        (AlertOrigin::Local, alert::UNKNOWN_CA) => TransportError::ServerNotTrusted { addr },
+        (AlertOrigin::Local, alert::UNKNOWN_CA | alert::DECRYPT_ERROR) => {
+            TransportError::ServerNotTrusted { addr }
+        }
         (AlertOrigin::Local, alert::CERTIFICATE_EXPIRED) => {
             TransportError::ServerCertExpired { addr }
         }
@@ -244,6 +253,10 @@ fn tls_failure(
             addr,
             reason: "it is not signed by the server's cluster CA",
         },
+        (AlertOrigin::Peer, alert::DECRYPT_ERROR) => TransportError::ClientCertRejected {
+            addr,
+            reason: "its signature does not verify against the server's cluster CA",
+        },
         (AlertOrigin::Peer, alert::CERTIFICATE_EXPIRED) => TransportError::ClientCertRejected {
             addr,
             reason: "it has expired or is not yet valid (check both clocks)",
@@ -252,19 +265,20 @@ fn tls_failure(
             addr,
             reason: "none was sent",
         },
-        (AlertOrigin::Peer, alert::UNSUPPORTED_CERTIFICATE) => {
-            TransportError::ClientCertRejected {
-                addr,
-                reason: "it is not valid for client authentication",
-            }
-        }
+        (AlertOrigin::Peer, alert::UNSUPPORTED_CERTIFICATE) => TransportError::ClientCertRejected {
+            addr,
+            reason: "it is not valid for client authentication",
+        },
         (AlertOrigin::Peer, alert::BAD_CERTIFICATE) => TransportError::ClientCertRejected {
             addr,
             reason: "it is malformed",
         },
         (_, alert::NO_APPLICATION_PROTOCOL) => TransportError::Handshake {
             addr,
-            detail: format!("the two sides share no protocol ({})", crate::tls::ALPN_NAME),
+            detail: format!(
+                "the two sides share no protocol ({})",
+                crate::tls::ALPN_NAME
+            ),
         },
         (AlertOrigin::Local, alert) => TransportError::Handshake {
             addr,
@@ -320,6 +334,10 @@ mod tests {
     #[test]
     fn local_alerts_name_the_server_certificate_problem() {
         assert!(matches!(
+            TransportError::from_connection(addr(), "api", local_alert(51)),
+            TransportError::ServerNotTrusted { .. }
+        ));
+        assert!(matches!(
             TransportError::from_connection(addr(), "api", local_alert(45)),
             TransportError::ServerCertExpired { .. }
         ));
@@ -336,6 +354,7 @@ mod tests {
             (45, "expired"),
             (116, "none was sent"),
             (43, "client authentication"),
+            (51, "signature does not verify"),
         ] {
             let err = TransportError::from_connection(addr(), "api", peer_alert(alert, "x"));
             assert!(
@@ -360,7 +379,8 @@ mod tests {
             TransportError::from_connection(addr(), "api", ConnectionError::TimedOut),
             TransportError::ConnectionLost { .. }
         ));
-        let protocol = ConnectionError::TransportError(TransportErrorCode::PROTOCOL_VIOLATION.into());
+        let protocol =
+            ConnectionError::TransportError(TransportErrorCode::PROTOCOL_VIOLATION.into());
         assert!(matches!(
             TransportError::from_connection(addr(), "api", protocol),
             TransportError::ConnectionLost { .. }

@@ -22,8 +22,8 @@ mod test_support;
 pub use call_abort::CallAbort;
 pub use client::{Client, DEFAULT_CONNECT_TIMEOUT};
 pub use codec::{
-    CodecError, FrameError, MAX_FRAME_BYTES, decode, encode, encode_frame, read_frame, write_encoded,
-    write_frame,
+    CodecError, FrameError, MAX_FRAME_BYTES, decode, encode, encode_frame, read_frame,
+    write_encoded, write_frame,
 };
 pub use error::TransportError;
 pub use identity::{Identity, IdentityError};

@@ -230,9 +230,18 @@ impl ClusterPki {
     pub(crate) fn create(now: OffsetDateTime) -> Result<ClusterPki, PkiError> {
         let key = generate_key("CA key")?;
         let mut params = CertificateParams::default();
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "flotilla cluster CA");
+        // A per-CA name: verifiers pick the issuer by name, so two clusters' CAs must differ
+        // for a foreign certificate to read as "unknown CA" rather than "bad signature".
+        let fingerprint: String = params
+            .key_identifier(&key)
+            .iter()
+            .take(6)
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
+        params.distinguished_name.push(
+            DnType::CommonName,
+            format!("flotilla cluster CA {fingerprint}"),
+        );
         params
             .distinguished_name
             .push(DnType::OrganizationName, "flotilla");
@@ -355,13 +364,14 @@ fn server_sans(sans: &[String]) -> Result<Vec<SanType>, PkiError> {
         .into_iter()
         .map(|name| match name.parse::<IpAddr>() {
             Ok(ip) => Ok(SanType::IpAddress(ip)),
-            Err(_) => name
-                .try_into()
-                .map(SanType::DnsName)
-                .map_err(|source| PkiError::InvalidSan {
-                    san: name.to_owned(),
-                    source,
-                }),
+            Err(_) => {
+                name.try_into()
+                    .map(SanType::DnsName)
+                    .map_err(|source| PkiError::InvalidSan {
+                        san: name.to_owned(),
+                        source,
+                    })
+            }
         })
         .collect()
 }
@@ -465,7 +475,13 @@ mod tests {
         let server = reloaded
             .issue_server(&["api.cluster.local".into(), "10.0.0.5".into()], DAY)
             .unwrap();
-        for name in ["api.cluster.local", "10.0.0.5", "localhost", "127.0.0.1", "::1"] {
+        for name in [
+            "api.cluster.local",
+            "10.0.0.5",
+            "localhost",
+            "127.0.0.1",
+            "::1",
+        ] {
             verify_server(created.ca_pem(), &server, name).unwrap();
         }
         assert!(verify_server(created.ca_pem(), &server, "other.example").is_err());
@@ -517,11 +533,7 @@ mod tests {
         ClusterPki::load_or_create(dir.path()).unwrap();
         let other = tempfile::tempdir().unwrap();
         ClusterPki::load_or_create(other.path()).unwrap();
-        std::fs::copy(
-            other.path().join(CA_KEY_FILE),
-            dir.path().join(CA_KEY_FILE),
-        )
-        .unwrap();
+        std::fs::copy(other.path().join(CA_KEY_FILE), dir.path().join(CA_KEY_FILE)).unwrap();
         let err = ClusterPki::load_or_create(dir.path()).err().unwrap();
         assert!(matches!(err, PkiError::KeyMismatch { .. }));
     }
@@ -565,11 +577,8 @@ mod tests {
 
     #[test]
     fn validity_past_year_9999_is_refused() {
-        let err = validity_window(
-            OffsetDateTime::now_utc(),
-            Duration::from_secs(u64::MAX / 4),
-        )
-        .unwrap_err();
+        let err = validity_window(OffsetDateTime::now_utc(), Duration::from_secs(u64::MAX / 4))
+            .unwrap_err();
         assert!(matches!(err, PkiError::ValidityOutOfRange { .. }));
     }
 }

@@ -59,8 +59,8 @@ impl Server {
     /// by `creds.ca_pem`. Must be called inside a tokio runtime.
     pub fn bind(addr: SocketAddr, creds: &Credentials) -> Result<Server, TransportError> {
         let config = tls::server_config(creds)?;
-        let endpoint =
-            Endpoint::server(config, addr).map_err(|source| TransportError::Bind { addr, source })?;
+        let endpoint = Endpoint::server(config, addr)
+            .map_err(|source| TransportError::Bind { addr, source })?;
         let local_addr = endpoint
             .local_addr()
             .map_err(|source| TransportError::Bind { addr, source })?;
@@ -98,7 +98,7 @@ impl Server {
                     }
                     None => break,
                 },
-                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                Some(done) = connections.join_next(), if !connections.is_empty() => report_panic(done),
             }
         }
         self.endpoint.close(CLOSE_SHUTDOWN, b"server shutting down");
@@ -150,7 +150,7 @@ where
                     break;
                 }
             },
-            Some(_) = calls.join_next(), if !calls.is_empty() => {}
+            Some(done) = calls.join_next(), if !calls.is_empty() => report_panic(done),
         }
     }
 }
@@ -161,9 +161,7 @@ fn peer_of(connection: &Connection) -> Result<Peer, &'static str> {
         .peer_identity()
         .and_then(|any| any.downcast::<Vec<CertificateDer<'static>>>().ok())
         .ok_or("the client presented no certificate")?;
-    let leaf = certs
-        .first()
-        .ok_or("the client presented no certificate")?;
+    let leaf = certs.first().ok_or("the client presented no certificate")?;
     let identity = Identity::from_cert_der(leaf)
         .map_err(|_| "the client certificate carries no flotilla identity (CN and O)")?;
     Ok(Peer {
@@ -181,13 +179,18 @@ enum Next<Resp> {
 
 /// Reads the request, runs the handler and streams its responses until it is done or the
 /// client stops reading.
-async fn serve_call<Req, Resp, H>(mut send: SendStream, mut recv: RecvStream, peer: Peer, handler: Arc<H>)
-where
+async fn serve_call<Req, Resp, H>(
+    mut send: SendStream,
+    mut recv: RecvStream,
+    peer: Peer,
+    handler: Arc<H>,
+) where
     Req: DeserializeOwned + Send + 'static,
     Resp: Serialize + Send + 'static,
     H: Handler<Req, Resp>,
 {
-    let request = match tokio::time::timeout(REQUEST_TIMEOUT, read_frame::<_, Req>(&mut recv)).await {
+    let request = match tokio::time::timeout(REQUEST_TIMEOUT, read_frame::<_, Req>(&mut recv)).await
+    {
         Ok(Ok(Some(request))) => request,
         Ok(Ok(None)) => return abort(&mut send, &peer, CallAbort::NoRequest),
         Ok(Err(err)) => {
@@ -231,6 +234,15 @@ where
                 return;
             }
         }
+    }
+}
+
+/// Logs a connection or call task that panicked (a bug in a handler); the others carry on.
+fn report_panic(done: Result<(), tokio::task::JoinError>) {
+    if let Err(err) = done
+        && err.is_panic()
+    {
+        tracing::error!(error = %err, "a connection or call task panicked");
     }
 }
 
@@ -325,10 +337,7 @@ mod tests {
         let cluster = Cluster::new();
         let mut server = RunningServer::start(&cluster.server);
         let client = localhost_client(&server, &cluster.admin);
-        let mut watch = client
-            .stream::<_, Response>(&Request::Watch)
-            .await
-            .unwrap();
+        let mut watch = client.stream::<_, Response>(&Request::Watch).await.unwrap();
         for expected in 0..3 {
             let item = tokio::time::timeout(DEADLINE, watch.recv())
                 .await
@@ -361,7 +370,10 @@ mod tests {
                 server.addr
             )
         );
-        let ok: Response = client.call(&Request::Echo("still here".into())).await.unwrap();
+        let ok: Response = client
+            .call(&Request::Echo("still here".into()))
+            .await
+            .unwrap();
         assert!(matches!(ok, Response::Echo { .. }));
         server.stop().await;
     }
@@ -371,10 +383,7 @@ mod tests {
         let cluster = Cluster::new();
         let server = RunningServer::start(&cluster.server);
         let client = localhost_client(&server, &cluster.admin);
-        let mut watch = client
-            .stream::<_, Response>(&Request::Watch)
-            .await
-            .unwrap();
+        let mut watch = client.stream::<_, Response>(&Request::Watch).await.unwrap();
         assert!(watch.recv().await.unwrap().is_ok());
         server.stop().await;
         let ended = tokio::time::timeout(DEADLINE, async {

@@ -7,7 +7,7 @@ use flotilla_kernel::api::{
     ApiCall, ApiError, ErrorCode, NodeCall, NodeLinks, NodeRequest, Outcome, RawObject, Request,
     Response,
 };
-use flotilla_kernel::object::{ConditionStatus, Kind, Object, Pod, Selector, Time};
+use flotilla_kernel::object::{ConditionStatus, Kind, Object, Pod, PodCondition, Selector, Time};
 
 use super::admission::{admit_apply, admit_create, admit_status, admit_update};
 use super::authz::authorize;
@@ -237,7 +237,14 @@ async fn bind(namespace: &str, name: &str, node: &str) -> Result<Versioned, ApiE
         return Err(ApiError::not_found(describe(Kind::Node, node)));
     }
     pod.spec.node_name = node.to_string();
-    pod.set_condition("PodScheduled", ConditionStatus::True, "", "", Time::now());
+    pod.set_condition(
+        PodCondition {
+            type_: "PodScheduled".into(),
+            status: ConditionStatus::True,
+            ..PodCondition::default()
+        },
+        Time::now(),
+    );
     stored::replace(&Object::Pod(pod), current.mod_revision).await
 }
 

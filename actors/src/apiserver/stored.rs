@@ -22,7 +22,9 @@ pub struct Versioned {
     pub mod_revision: u64,
 }
 
-async fn call<T>(build: impl FnOnce(RpcReplyPort<T>) -> StoreMsg) -> Result<T, ApiError> {
+async fn call<T: Send + 'static>(
+    build: impl FnOnce(RpcReplyPort<T>) -> StoreMsg,
+) -> Result<T, ApiError> {
     let store = ActorRef::<StoreMsg>::where_is(STORE.to_string())
         .ok_or_else(|| ApiError::new(ErrorCode::Unavailable, "the store is restarting; retry"))?;
     match store.call(build, Some(STORE_TIMEOUT)).await {

@@ -23,7 +23,7 @@ use tokio::task::JoinHandle;
 use flotilla_kernel::api::{
     ApiClient, ClientError, EventType, NodeCall, NodeLinks, NodeRequest, Watched,
 };
-use flotilla_kernel::object::{Kind, Node, ObjectMeta, Pod, Time};
+use flotilla_kernel::object::{Kind, Node, Pod, Time};
 use flotilla_node_os::{ContainerState, ExitEvent, Inventory, Runtime, Signal, read_inventory};
 
 pub use node_status::AGENT_VERSION;
@@ -164,15 +164,8 @@ async fn register(args: &NodeAgentArgs, inventory: &Inventory) -> Result<(), Cli
 
 async fn heartbeat(state: &AgentState) {
     let args = &state.args;
-    let mut node = Node {
-        metadata: ObjectMeta {
-            name: args.node_name.clone(),
-            ..ObjectMeta::default()
-        },
-        ..Node::default()
-    };
-    match args.api.find::<Node>("", &args.node_name).await {
-        Ok(Some(current)) => node = current,
+    let mut node = match args.api.find::<Node>("", &args.node_name).await {
+        Ok(Some(current)) => current,
         Ok(None) => {
             tracing::warn!(node = %args.node_name, "the Node object is gone; registering again");
             if let Err(error) = register(args, &state.inventory).await {
@@ -184,7 +177,7 @@ async fn heartbeat(state: &AgentState) {
             tracing::warn!(%error, "heartbeat: reading the Node failed");
             return;
         }
-    }
+    };
     node_status::refresh(&mut node, &state.inventory, &args.address, Time::now());
     node.metadata.resource_version.clear();
     if let Err(error) = args.api.update_status(&node).await {

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use flotilla_kernel::object::{
     ConditionStatus, Container, ContainerState, ContainerStateRunning, ContainerStateTerminated,
-    ContainerStateWaiting, ContainerStatus, Pod, PodPhase, PodStatus, RestartPolicy, Time,
+    ContainerStateWaiting, ContainerStatus, Pod, PodCondition, PodPhase, PodStatus, RestartPolicy,
+    Time,
 };
 use flotilla_node_os::ContainerState as RuntimeState;
 
@@ -323,15 +324,30 @@ fn pod_status(
         status,
         ..pod.clone()
     };
-    with_conditions.set_condition("Initialized", ConditionStatus::True, "", "", time.clone());
     with_conditions.set_condition(
-        "ContainersReady",
-        ready_status.clone(),
-        "",
-        "",
+        PodCondition {
+            type_: "Initialized".into(),
+            status: ConditionStatus::True,
+            ..PodCondition::default()
+        },
         time.clone(),
     );
-    with_conditions.set_condition("Ready", ready_status, "", "", time);
+    with_conditions.set_condition(
+        PodCondition {
+            type_: "ContainersReady".into(),
+            status: ready_status.clone(),
+            ..PodCondition::default()
+        },
+        time.clone(),
+    );
+    with_conditions.set_condition(
+        PodCondition {
+            type_: "Ready".into(),
+            status: ready_status,
+            ..PodCondition::default()
+        },
+        time,
+    );
     with_conditions.status
 }
 

@@ -10,7 +10,7 @@ use flotilla_transport::{Client as QuicClient, Identity, TransportError};
 
 use super::error::ApiError;
 use super::message::{
-    ApiCall, EventType, Outcome, RawObject, Request, Response, WatchEvent, APISERVER,
+    APISERVER, ApiCall, EventType, Outcome, RawObject, Request, Response, WatchEvent,
 };
 use crate::object::{Kind, Object, Resource};
 
@@ -26,7 +26,10 @@ pub enum ClientError {
     #[error("the API server ended the call without an answer")]
     NoAnswer,
     #[error("the API server answered {call} with an unexpected {got} response")]
-    Unexpected { call: &'static str, got: &'static str },
+    Unexpected {
+        call: &'static str,
+        got: &'static str,
+    },
 }
 
 impl ClientError {
@@ -136,7 +139,11 @@ impl ApiClient {
         }
     }
 
-    async fn object<T: Resource>(&self, call: &'static str, request: Request) -> Result<T, ClientError> {
+    async fn object<T: Resource>(
+        &self,
+        call: &'static str,
+        request: Request,
+    ) -> Result<T, ClientError> {
         match self.call(request).await? {
             Response::Object(raw) | Response::Applied { object: raw, .. } => Ok(raw.decode()?),
             other => Err(ClientError::Unexpected {
@@ -156,7 +163,11 @@ impl ApiClient {
     }
 
     /// Like `get`, but a missing object is `Ok(None)`.
-    pub async fn find<T: Resource>(&self, namespace: &str, name: &str) -> Result<Option<T>, ClientError> {
+    pub async fn find<T: Resource>(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<T>, ClientError> {
         match self.get(namespace, name).await {
             Ok(object) => Ok(Some(object)),
             Err(e) if e.api_code() == Some(super::ErrorCode::NotFound) => Ok(None),
@@ -291,11 +302,14 @@ impl ApiClient {
                         event,
                         object,
                         revision,
-                    })) => object.decode().map_err(ClientError::from).map(|object| Watched {
-                        event,
-                        object,
-                        revision,
-                    }),
+                    })) => object
+                        .decode()
+                        .map_err(ClientError::from)
+                        .map(|object| Watched {
+                            event,
+                            object,
+                            revision,
+                        }),
                     Ok(Response::Error(error)) => Err(ClientError::Api(error)),
                     Ok(other) => Err(ClientError::Unexpected {
                         call: "watch",

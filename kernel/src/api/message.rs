@@ -142,8 +142,14 @@ pub struct WatchEvent {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Response {
     Object(RawObject),
-    Applied { object: RawObject, outcome: Outcome },
-    List { items: Vec<RawObject>, revision: u64 },
+    Applied {
+        object: RawObject,
+        outcome: Outcome,
+    },
+    List {
+        items: Vec<RawObject>,
+        revision: u64,
+    },
     Event(WatchEvent),
     Log(Vec<u8>),
     Error(ApiError),

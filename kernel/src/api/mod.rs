@@ -14,6 +14,6 @@ mod node_link;
 pub use client::{ApiClient, ClientError, Watched};
 pub use error::{ApiError, ErrorCode};
 pub use message::{
-    ApiCall, EventType, Outcome, RawObject, Request, Response, WatchEvent, APISERVER,
+    APISERVER, ApiCall, EventType, Outcome, RawObject, Request, Response, WatchEvent,
 };
 pub use node_link::{NodeCall, NodeLinks, NodeRequest};

@@ -82,8 +82,12 @@ mod tests {
         };
         let resources = &mut container.resources;
         resources.limits.insert("cpu".into(), Quantity::from("1"));
-        resources.limits.insert("memory".into(), Quantity::from("1Gi"));
-        resources.requests.insert("cpu".into(), Quantity::from("250m"));
+        resources
+            .limits
+            .insert("memory".into(), Quantity::from("1Gi"));
+        resources
+            .requests
+            .insert("cpu".into(), Quantity::from("250m"));
         container
     }
 
@@ -117,7 +121,12 @@ mod tests {
     #[test]
     fn deployments_get_replicas_strategy_and_history() {
         let mut deployment = Deployment::default();
-        deployment.spec.template.spec.containers.push(container_with_limits());
+        deployment
+            .spec
+            .template
+            .spec
+            .containers
+            .push(container_with_limits());
         let mut object = deployment.into_object();
         apply_defaults(&mut object);
         let once = object.clone();
@@ -130,10 +139,18 @@ mod tests {
         assert_eq!(deployment.spec.revision_history_limit, Some(10));
         let rolling = deployment.spec.strategy.rolling_update.unwrap();
         assert_eq!(rolling.max_surge, Some(IntOrString::String("25%".into())));
-        assert_eq!(rolling.max_unavailable, Some(IntOrString::String("25%".into())));
+        assert_eq!(
+            rolling.max_unavailable,
+            Some(IntOrString::String("25%".into()))
+        );
         let template = &deployment.spec.template.spec;
         assert_eq!(template.termination_grace_period_seconds, Some(30));
-        assert!(template.containers[0].resources.requests.contains_key("memory"));
+        assert!(
+            template.containers[0]
+                .resources
+                .requests
+                .contains_key("memory")
+        );
     }
 
     #[test]
@@ -150,7 +167,10 @@ mod tests {
         assert_eq!(deployment.spec.replicas, Some(0));
         let rolling = deployment.spec.strategy.rolling_update.unwrap();
         assert_eq!(rolling.max_surge, Some(IntOrString::Int(0)));
-        assert_eq!(rolling.max_unavailable, Some(IntOrString::String("25%".into())));
+        assert_eq!(
+            rolling.max_unavailable,
+            Some(IntOrString::String("25%".into()))
+        );
 
         let mut recreate = Deployment::default();
         recreate.spec.strategy.type_ = StrategyType::Recreate;
@@ -168,7 +188,11 @@ mod tests {
         assert_eq!(replica_set.kind, "ReplicaSet");
         assert_eq!(replica_set.spec.replicas, Some(1));
         assert_eq!(
-            replica_set.spec.template.spec.termination_grace_period_seconds,
+            replica_set
+                .spec
+                .template
+                .spec
+                .termination_grace_period_seconds,
             Some(30)
         );
     }

@@ -117,6 +117,9 @@ mod tests {
         };
         let json = serde_json::to_string(&meta).unwrap();
         assert!(json.contains(r#""resourceVersion":"7""#), "{json}");
-        assert!(json.contains(r#""ownerReferences":[{"apiVersion":"apps/v1""#), "{json}");
+        assert!(
+            json.contains(r#""ownerReferences":[{"apiVersion":"apps/v1""#),
+            "{json}"
+        );
     }
 }

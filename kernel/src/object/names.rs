@@ -53,7 +53,8 @@ pub fn check_qualified_name(key: &str) -> Result<(), String> {
             if prefix.is_empty() {
                 return Err(format!("{key:?} has an empty prefix before '/'"));
             }
-            check_dns1123_subdomain(prefix).map_err(|problem| format!("prefix of {key:?}: {problem}"))?;
+            check_dns1123_subdomain(prefix)
+                .map_err(|problem| format!("prefix of {key:?}: {problem}"))?;
             name
         }
         None => key,
@@ -166,7 +167,16 @@ mod tests {
         for good in ["app", "App_1.x", "flotilla.io/role", "a/B"] {
             assert!(check_qualified_name(good).is_ok(), "{good}");
         }
-        for bad in ["", "/a", "a/", "a/b/c", "-a", "a b", "UP/a", &"k".repeat(64)] {
+        for bad in [
+            "",
+            "/a",
+            "a/",
+            "a/b/c",
+            "-a",
+            "a b",
+            "UP/a",
+            &"k".repeat(64),
+        ] {
             assert!(check_qualified_name(bad).is_err(), "{bad}");
         }
     }

@@ -88,7 +88,11 @@ pub struct ContainerStatus {
     pub restart_count: i32,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub image: String,
-    #[serde(default, rename = "containerID", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        rename = "containerID",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub container_id: String,
 }
 
@@ -194,6 +198,9 @@ mod tests {
             json,
             r#"{"terminated":{"exitCode":137,"signal":9,"reason":"OOMKilled"}}"#
         );
-        assert_eq!(serde_json::from_str::<ContainerState>(&json).unwrap(), state);
+        assert_eq!(
+            serde_json::from_str::<ContainerState>(&json).unwrap(),
+            state
+        );
     }
 }

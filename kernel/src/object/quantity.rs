@@ -357,7 +357,11 @@ mod tests {
             ("100n", 1, 1),
             ("5u", 1, 1),
             ("1k", 1_000_000, 1000),
-            ("1E", 1_000_000_000_000_000_000_000, 1_000_000_000_000_000_000),
+            (
+                "1E",
+                1_000_000_000_000_000_000_000,
+                1_000_000_000_000_000_000,
+            ),
             ("12e-3", 12, 1),
         ];
         for (text, milli, value) in cases {
@@ -385,7 +389,12 @@ mod tests {
                 "{text}"
             );
         }
-        for (text, suffix) in [("1.2.3", ".3"), ("12Qi", "Qi"), ("1 Gi", " Gi"), ("1e", "e")] {
+        for (text, suffix) in [
+            ("1.2.3", ".3"),
+            ("12Qi", "Qi"),
+            ("1 Gi", " Gi"),
+            ("1e", "e"),
+        ] {
             assert_eq!(
                 Quantity::parse(text),
                 Err(QuantityError::UnknownSuffix {

@@ -71,6 +71,9 @@ mod tests {
         assert!(json.contains(r#""minReadySeconds":5"#), "{json}");
         assert!(json.contains(r#""readyReplicas":2"#), "{json}");
         assert!(!json.contains("availableReplicas"), "{json}");
-        assert_eq!(serde_json::from_str::<ReplicaSet>(&json).unwrap(), replica_set);
+        assert_eq!(
+            serde_json::from_str::<ReplicaSet>(&json).unwrap(),
+            replica_set
+        );
     }
 }

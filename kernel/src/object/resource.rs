@@ -171,8 +171,8 @@ impl Object {
 
     /// Decodes JSON bytes, choosing the type by the `kind` field.
     pub fn from_json(bytes: &[u8]) -> Result<Object, ObjectError> {
-        let KindField { kind } = serde_json::from_slice(bytes)
-            .map_err(|source| ObjectError::Malformed { source })?;
+        let KindField { kind } =
+            serde_json::from_slice(bytes).map_err(|source| ObjectError::Malformed { source })?;
         if kind.is_empty() {
             return Err(ObjectError::MissingKind);
         }
@@ -216,9 +216,10 @@ mod tests {
 
     #[test]
     fn from_json_dispatches_on_kind() {
-        let object =
-            Object::from_json(br#"{"apiVersion":"apps/v1","kind":"Deployment","spec":{"replicas":2}}"#)
-                .unwrap();
+        let object = Object::from_json(
+            br#"{"apiVersion":"apps/v1","kind":"Deployment","spec":{"replicas":2}}"#,
+        )
+        .unwrap();
         assert_eq!(object.kind(), Kind::Deployment);
         let deployment = Deployment::from_object(object).unwrap();
         assert_eq!(deployment.spec.replicas, Some(2));
@@ -239,7 +240,13 @@ mod tests {
             Err(ObjectError::UnknownKind { .. })
         ));
         let error = Object::from_json(br#"{"kind":"Pod","spec":{"containers":7}}"#).unwrap_err();
-        assert!(matches!(error, ObjectError::Decode { kind: Kind::Pod, .. }));
+        assert!(matches!(
+            error,
+            ObjectError::Decode {
+                kind: Kind::Pod,
+                ..
+            }
+        ));
         assert_eq!(error.to_string(), "object JSON is not a valid Pod");
     }
 

@@ -113,7 +113,12 @@ fn parse_term(raw: &str) -> Result<LabelSelectorRequirement, SelectorError> {
         return Err(term_error(term, "empty term (stray comma?)"));
     }
     if let Some(key) = term.strip_prefix('!') {
-        return requirement(term, key.trim(), LabelSelectorOperator::DoesNotExist, vec![]);
+        return requirement(
+            term,
+            key.trim(),
+            LabelSelectorOperator::DoesNotExist,
+            vec![],
+        );
     }
     let key_len = term
         .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/')))
@@ -129,7 +134,12 @@ fn parse_term(raw: &str) -> Result<LabelSelectorRequirement, SelectorError> {
         return requirement(term, key, LabelSelectorOperator::In, vec![value.trim()]);
     }
     if let Some(set) = strip_keyword(rest, "notin") {
-        return requirement(term, key, LabelSelectorOperator::NotIn, parse_set(term, set)?);
+        return requirement(
+            term,
+            key,
+            LabelSelectorOperator::NotIn,
+            parse_set(term, set)?,
+        );
     }
     if let Some(set) = strip_keyword(rest, "in") {
         return requirement(term, key, LabelSelectorOperator::In, parse_set(term, set)?);
@@ -209,7 +219,11 @@ mod tests {
         let web = labels(&[("app", "web"), ("tier", "front")]);
         assert!(Selector::parse("app=web").unwrap().matches(&web));
         assert!(Selector::parse("app==web").unwrap().matches(&web));
-        assert!(Selector::parse(" app = web , tier != db ").unwrap().matches(&web));
+        assert!(
+            Selector::parse(" app = web , tier != db ")
+                .unwrap()
+                .matches(&web)
+        );
         assert!(!Selector::parse("app=db").unwrap().matches(&web));
         assert!(!Selector::parse("tier!=front").unwrap().matches(&web));
         assert!(Selector::parse("other!=x").unwrap().matches(&web));
@@ -218,7 +232,11 @@ mod tests {
     #[test]
     fn set_terms() {
         let prod = labels(&[("env", "prod")]);
-        assert!(Selector::parse("env in (dev, prod)").unwrap().matches(&prod));
+        assert!(
+            Selector::parse("env in (dev, prod)")
+                .unwrap()
+                .matches(&prod)
+        );
         assert!(Selector::parse("env in(prod)").unwrap().matches(&prod));
         assert!(!Selector::parse("env notin (prod)").unwrap().matches(&prod));
         assert!(Selector::parse("env notin (a,b),app").is_ok());

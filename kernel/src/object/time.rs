@@ -149,7 +149,10 @@ mod tests {
             Time::from_unix_seconds(951_782_400).to_string(),
             "2000-02-29T00:00:00Z"
         );
-        assert_eq!(Time::from_unix_seconds(-1).to_string(), "1969-12-31T23:59:59Z");
+        assert_eq!(
+            Time::from_unix_seconds(-1).to_string(),
+            "1969-12-31T23:59:59Z"
+        );
     }
 
     #[test]

@@ -34,9 +34,7 @@ pub struct Backoff {
 impl Backoff {
     fn delay(&self, restarts_in_window: usize) -> Duration {
         let doublings = restarts_in_window.saturating_sub(1).min(31) as u32;
-        self.initial
-            .saturating_mul(1u32 << doublings)
-            .min(self.max)
+        self.initial.saturating_mul(1u32 << doublings).min(self.max)
     }
 }
 
@@ -45,7 +43,10 @@ impl Backoff {
 pub enum Decision {
     /// Stop the listed children that are still running, then start all of them again, in
     /// start order, after `after`.
-    Restart { children: Vec<usize>, after: Duration },
+    Restart {
+        children: Vec<usize>,
+        after: Duration,
+    },
     /// Intensity exceeded: stop everything and fail, so the parent decides.
     Escalate { restarts: usize, within: Duration },
 }
@@ -153,7 +154,10 @@ mod tests {
         let mut t = tracker(Strategy::OneForOne);
         let now = Instant::now();
         for _ in 0..3 {
-            assert!(matches!(t.child_exited(0, 1, now), Decision::Restart { .. }));
+            assert!(matches!(
+                t.child_exited(0, 1, now),
+                Decision::Restart { .. }
+            ));
         }
         assert_eq!(
             t.child_exited(0, 1, now + Duration::from_secs(1)),

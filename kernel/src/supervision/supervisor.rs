@@ -42,7 +42,8 @@ impl ChildSpec {
             let (actor, args) = make();
             let registered = registered.clone();
             Box::pin(async move {
-                let (child, _) = Actor::spawn_linked(Some(registered), actor, args, supervisor).await?;
+                let (child, _) =
+                    Actor::spawn_linked(Some(registered), actor, args, supervisor).await?;
                 Ok(child.get_cell())
             })
         });
@@ -158,7 +159,10 @@ impl Actor for Supervisor {
             SupervisionEvent::ActorFailed(cell, error) => (cell, format!("failed: {error}")),
             SupervisionEvent::ActorTerminated(cell, _, reason) => (
                 cell,
-                format!("stopped: {}", reason.as_deref().unwrap_or("no reason given")),
+                format!(
+                    "stopped: {}",
+                    reason.as_deref().unwrap_or("no reason given")
+                ),
             ),
             _ => return Ok(()),
         };
@@ -228,11 +232,7 @@ mod tests {
         type State = ();
         type Arguments = ();
 
-        async fn pre_start(
-            &self,
-            _: ActorRef<bool>,
-            _: (),
-        ) -> Result<(), ActorProcessingErr> {
+        async fn pre_start(&self, _: ActorRef<bool>, _: ()) -> Result<(), ActorProcessingErr> {
             self.0.fetch_add(1, Ordering::SeqCst);
             Ok(())
         }

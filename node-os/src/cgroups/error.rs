@@ -25,7 +25,7 @@ pub enum CgroupError {
     Create {
         name: String,
         #[source]
-        source: cgroups_rs::error::Error,
+        source: Box<cgroups_rs::error::Error>,
     },
     /// The cgroup's directory does not exist after creating it (cgroups-rs only logs v1
     /// `mkdir` failures, so we check).
@@ -45,7 +45,7 @@ pub enum CgroupError {
         setting: &'static str,
         value: String,
         #[source]
-        source: cgroups_rs::error::Error,
+        source: Box<cgroups_rs::error::Error>,
     },
     /// Reading a setting back through cgroups-rs failed.
     #[error("cgroup {name}: cannot read {setting}")]
@@ -53,7 +53,7 @@ pub enum CgroupError {
         name: String,
         setting: &'static str,
         #[source]
-        source: cgroups_rs::error::Error,
+        source: Box<cgroups_rs::error::Error>,
     },
     /// Reading a cgroup file directly failed.
     #[error("cannot read {path}")]
@@ -79,14 +79,14 @@ pub enum CgroupError {
     Remove {
         name: String,
         #[source]
-        source: cgroups_rs::error::Error,
+        source: Box<cgroups_rs::error::Error>,
     },
     /// Writing `cgroup.kill` failed.
     #[error("cgroup {name}: cannot kill its processes through cgroup.kill")]
     KillFile {
         name: String,
         #[source]
-        source: cgroups_rs::error::Error,
+        source: Box<cgroups_rs::error::Error>,
     },
     /// Sending SIGKILL to one of the cgroup's processes failed.
     #[error("cgroup {name}: cannot kill process {pid}")]

@@ -106,7 +106,7 @@ impl SystemCgroups {
         }
         root.delete().map_err(|source| CgroupError::Remove {
             name: self.root.clone(),
-            source,
+            source: Box::new(source),
         })
     }
 
@@ -188,7 +188,7 @@ impl SystemCgroups {
             move |source| CgroupError::ReadSetting {
                 name: name.to_string(),
                 setting,
-                source,
+                source: Box::new(source),
             }
         };
         let memory = controller::<MemController>(group, "memory", self.version)?;
@@ -236,7 +236,7 @@ impl Cgroups for SystemCgroups {
         )
         .map_err(|source| CgroupError::Create {
             name: name.to_string(),
-            source,
+            source: Box::new(source),
         })?;
         let dirs = directories(&group);
         if let Some(missing) = dirs.iter().find(|dir| !dir.is_dir()) {
@@ -276,7 +276,7 @@ impl Cgroups for SystemCgroups {
         {
             return group.kill().map_err(|source| CgroupError::KillFile {
                 name: name.to_string(),
-                source,
+                source: Box::new(source),
             });
         }
         // Without cgroup.kill (v1, or v2 before Linux 5.14) each process is signalled, and the
@@ -325,7 +325,7 @@ impl Cgroups for SystemCgroups {
         }
         group.delete().map_err(|source| CgroupError::Remove {
             name: name.to_string(),
-            source,
+            source: Box::new(source),
         })
     }
 
@@ -455,7 +455,7 @@ fn apply_error(
         name: name.to_string(),
         setting,
         value: value.to_string(),
-        source,
+        source: Box::new(source),
     }
 }
 

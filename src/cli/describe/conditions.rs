@@ -32,7 +32,12 @@ pub fn table<'a>(layout: &mut Layout, rows: impl IntoIterator<Item = Row<'a>>) {
         headers.push("Message");
     }
     let mut table = Table::new(headers.iter().copied());
-    table.push(headers.iter().map(|header| "-".repeat(header.len())).collect());
+    table.push(
+        headers
+            .iter()
+            .map(|header| "-".repeat(header.len()))
+            .collect(),
+    );
     for row in rows {
         let mut cells = vec![row.type_.to_string(), status_text(row.status).to_string()];
         if with_reason {

@@ -9,13 +9,17 @@ use flotilla_kernel::object::{Container, ContainerState, ContainerStatus, Quanti
 use super::layout::Layout;
 use super::meta::timestamp;
 
-/// One section per container, at `level`; `statuses` are matched to containers by name.
+/// One section per container, at `level` (`<none>` without any); `statuses` are matched to containers by name.
 pub fn containers(
     layout: &mut Layout,
     level: usize,
     containers: &[Container],
     statuses: &[ContainerStatus],
 ) {
+    if containers.is_empty() {
+        layout.field(level, "Containers", "<none>");
+        return;
+    }
     layout.section(level, "Containers");
     for container in containers {
         let status = statuses.iter().find(|status| status.name == container.name);
@@ -101,8 +105,16 @@ fn state(layout: &mut Layout, level: usize, key: &str, state: &ContainerState) {
         if let Some(signal) = terminated.signal.filter(|signal| *signal != 0) {
             layout.field(details, "Signal", signal.to_string());
         }
-        layout.field(details, "Started", timestamp(terminated.started_at.as_ref()));
-        layout.field(details, "Finished", timestamp(terminated.finished_at.as_ref()));
+        layout.field(
+            details,
+            "Started",
+            timestamp(terminated.started_at.as_ref()),
+        );
+        layout.field(
+            details,
+            "Finished",
+            timestamp(terminated.finished_at.as_ref()),
+        );
     } else if let Some(running) = &state.running {
         layout.field(level, key, "Running");
         layout.field(details, "Started", timestamp(running.started_at.as_ref()));
@@ -168,7 +180,7 @@ mod tests {
             layout.render(),
             "Containers:\n\
              \x20 web:\n\
-             \x20   Image:          host\n\
+             \x20   Image:  host\n\
              \x20   Command:\n\
              \x20     /bin/sh\n\
              \x20     -c\n\

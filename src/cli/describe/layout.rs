@@ -22,14 +22,6 @@ enum Line {
     Text { level: usize, text: String },
 }
 
-impl Line {
-    fn level(&self) -> usize {
-        match self {
-            Line::Field { level, .. } | Line::Text { level, .. } => *level,
-        }
-    }
-}
-
 /// A describe view being built.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Layout {
@@ -79,8 +71,8 @@ impl Layout {
         });
     }
 
-    /// The view as text. The values of the keys at one level line up as long as nothing
-    /// shallower comes between them.
+    /// The view as text. Values line up across each run of consecutive keyed lines, at any
+    /// depth, as kubectl's tab writer lines them up; a heading or text line ends the run.
     pub fn render(&self) -> String {
         let mut out = String::new();
         for (index, line) in self.lines.iter().enumerate() {
@@ -91,12 +83,12 @@ impl Layout {
                         out.push_str(&format!("{indent}{key}:\n"));
                         continue;
                     };
-                    let column = self.key_width(index) + VALUE_GAP;
-                    let padding = " ".repeat(column - key.chars().count() - 1);
+                    let column = self.value_column(index);
+                    let padding = " ".repeat(column - key_end(*level, key));
                     out.push_str(format!("{indent}{key}:{padding}{first}").trim_end());
                     out.push('\n');
                     for value in rest {
-                        out.push_str(&format!("{indent}{}{value}\n", " ".repeat(column)));
+                        out.push_str(&format!("{}{value}\n", " ".repeat(column)));
                     }
                 }
                 Line::Text { level, text } => {
@@ -108,26 +100,26 @@ impl Layout {
         out
     }
 
-    /// The width of `key:` for the widest valued key of the group the field at `index` is in:
-    /// the fields at its level on either side, up to the nearest shallower line.
-    fn key_width(&self, index: usize) -> usize {
-        let level = self.lines[index].level();
-        let inside = |line: &&Line| line.level() >= level;
-        let before = self.lines[..index].iter().rev().take_while(inside);
-        let after = self.lines[index..].iter().take_while(inside);
+    /// Where the values of the run of keyed lines around `index` start.
+    fn value_column(&self, index: usize) -> usize {
+        let keyed = |line: &&Line| matches!(line, Line::Field { values, .. } if !values.is_empty());
+        let before = self.lines[..index].iter().rev().take_while(keyed);
+        let after = self.lines[index..].iter().take_while(keyed);
         before
             .chain(after)
             .filter_map(|line| match line {
-                Line::Field {
-                    level: at,
-                    key,
-                    values,
-                } if *at == level && !values.is_empty() => Some(key.chars().count() + 1),
-                _ => None,
+                Line::Field { level, key, .. } => Some(key_end(*level, key)),
+                Line::Text { .. } => None,
             })
             .max()
             .unwrap_or(0)
+            + VALUE_GAP
     }
+}
+
+/// The column just after `key:` at `level`.
+fn key_end(level: usize, key: &str) -> usize {
+    level * INDENT + key.chars().count() + 1
 }
 
 #[cfg(test)]
@@ -135,17 +127,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn values_line_up_per_level() {
+    fn values_line_up_across_a_run_of_keyed_lines() {
         let mut layout = Layout::default();
         layout.field(0, "Name", "web-1");
         layout.field(0, "Namespace", "default");
-        layout.list(0, "Labels", vec!["app=web".to_string(), "tier=fe".to_string()]);
+        layout.list(
+            0,
+            "Labels",
+            vec!["app=web".to_string(), "tier=fe".to_string()],
+        );
         layout.list(0, "Annotations", vec![]);
         layout.section(0, "Containers");
         layout.section(1, "web");
         layout.field(2, "Image", "nginx");
+        layout.field(2, "State", "Running");
+        layout.field(3, "Started", "2026-11-22T01:55:52Z");
         layout.field(2, "Restart Count", "0");
-        layout.field(0, "Status", "Running");
         assert_eq!(
             layout.render(),
             "Name:         web-1\n\
@@ -156,21 +153,23 @@ mod tests {
              Containers:\n\
              \x20 web:\n\
              \x20   Image:          nginx\n\
-             \x20   Restart Count:  0\n\
-             Status:       Running\n"
+             \x20   State:          Running\n\
+             \x20     Started:      2026-11-22T01:55:52Z\n\
+             \x20   Restart Count:  0\n"
         );
     }
 
     #[test]
-    fn a_shallower_line_starts_a_new_group() {
+    fn a_heading_or_text_ends_the_run() {
         let mut layout = Layout::default();
-        layout.section(0, "First");
-        layout.field(1, "Long key here", "1");
+        layout.field(0, "Long key here", "1");
         layout.section(0, "Second");
         layout.field(1, "Key", "2");
+        layout.text(1, "text");
+        layout.field(1, "K", "3");
         assert_eq!(
             layout.render(),
-            "First:\n  Long key here:  1\nSecond:\n  Key:  2\n"
+            "Long key here:  1\nSecond:\n  Key:  2\n  text\n  K:  3\n"
         );
     }
 

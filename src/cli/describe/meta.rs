@@ -14,7 +14,11 @@ pub fn identity(layout: &mut Layout, meta: &ObjectMeta, namespaced: bool) {
     }
     layout.list(0, "Labels", label_text::pairs(&meta.labels));
     layout.list(0, "Annotations", label_text::pairs(&meta.annotations));
-    layout.field(0, "CreationTimestamp", timestamp(meta.creation_timestamp.as_ref()));
+    layout.field(
+        0,
+        "CreationTimestamp",
+        timestamp(meta.creation_timestamp.as_ref()),
+    );
     if let Some(deleted) = &meta.deletion_timestamp {
         layout.field(0, "DeletionTimestamp", timestamp(Some(deleted)));
     }

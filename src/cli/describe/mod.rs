@@ -44,9 +44,9 @@ pub async fn run(args: DescribeArgs, api: &ApiClient) -> anyhow::Result<ExitCode
             let (listed, _revision) = api.list_raw(kind, scope, None).await?;
             if listed.is_empty() {
                 match scope {
-                    Some(namespace) => terminal::notice(format!(
-                        "No resources found in {namespace} namespace."
-                    ))?,
+                    Some(namespace) => {
+                        terminal::notice(format!("No resources found in {namespace} namespace."))?
+                    }
                     None => terminal::notice("No resources found")?,
                 }
             }

@@ -6,8 +6,8 @@ use std::time::SystemTime;
 
 use flotilla_kernel::object::{Node, Pod, RESOURCE_CPU, RESOURCE_MEMORY};
 
-use super::super::{columns, wire_word};
 use super::super::table::{self, Table};
+use super::super::{columns, wire_word};
 use super::conditions;
 use super::layout::Layout;
 use super::meta;
@@ -41,15 +41,19 @@ pub fn view(node: &Node, pods: &[Pod], now: SystemTime) -> String {
             message: &condition.message,
         }),
     );
-    layout.section(0, "Addresses");
-    for address in &status.addresses {
-        layout.field(1, &address.type_, address.address.as_str());
-    }
-    for (key, quantities) in [("Capacity", &status.capacity), ("Allocatable", &status.allocatable)] {
-        layout.section(0, key);
-        for (resource, quantity) in quantities {
-            layout.field(1, resource, quantity.0.as_str());
-        }
+    let addresses = status
+        .addresses
+        .iter()
+        .map(|address| (address.type_.as_str(), address.address.as_str()));
+    keyed_section(&mut layout, "Addresses", addresses);
+    for (key, quantities) in [
+        ("Capacity", &status.capacity),
+        ("Allocatable", &status.allocatable),
+    ] {
+        let quantities = quantities
+            .iter()
+            .map(|(resource, quantity)| (resource.as_str(), quantity.0.as_str()));
+        keyed_section(&mut layout, key, quantities);
     }
     let info = &status.node_info;
     layout.section(0, "System Info");
@@ -69,6 +73,22 @@ pub fn view(node: &Node, pods: &[Pod], now: SystemTime) -> String {
     layout.render()
 }
 
+/// `key:` and its entries one level deeper; `key:  <none>` without any.
+fn keyed_section<'a>(
+    layout: &mut Layout,
+    key: &str,
+    entries: impl ExactSizeIterator<Item = (&'a str, &'a str)>,
+) {
+    if entries.len() == 0 {
+        layout.field(0, key, "<none>");
+        return;
+    }
+    layout.section(0, key);
+    for (entry, value) in entries {
+        layout.field(1, entry, value);
+    }
+}
+
 /// The pods table and the sums of their requests against what the node can allocate.
 fn pods_on_node(layout: &mut Layout, node: &Node, pods: &[Pod], now: SystemTime) {
     let allocatable = &node.status.allocatable;
@@ -78,10 +98,25 @@ fn pods_on_node(layout: &mut Layout, node: &Node, pods: &[Pod], now: SystemTime)
     let memory_whole = allocatable
         .get(RESOURCE_MEMORY)
         .and_then(|quantity| quantity.bytes().ok());
-    layout.field(0, "Non-terminated Pods", format!("({} in total)", pods.len()));
-    let headers = ["Namespace", "Name", "CPU Requests", "Memory Requests", "Age"];
+    layout.field(
+        0,
+        "Non-terminated Pods",
+        format!("({} in total)", pods.len()),
+    );
+    let headers = [
+        "Namespace",
+        "Name",
+        "CPU Requests",
+        "Memory Requests",
+        "Age",
+    ];
     let mut pods_table = Table::new(headers);
-    pods_table.push(headers.iter().map(|header| "-".repeat(header.len())).collect());
+    pods_table.push(
+        headers
+            .iter()
+            .map(|header| "-".repeat(header.len()))
+            .collect(),
+    );
     let (mut cpu_sum, mut memory_sum) = (0_u64, 0_u64);
     for pod in pods {
         let (cpu, memory) = match pod.requests() {
@@ -173,7 +208,7 @@ mod tests {
             "Taints:             <none>\n",
             "Unschedulable:      false\n",
             "Allocatable:\n  cpu:     4\n  memory:  8Gi\n",
-            "  Kernel Version:    6.12.0\n",
+            "  Kernel Version:     6.12.0\n",
             "Non-terminated Pods:  (2 in total)\n",
             "  default     web-1   500m (12%)     1Gi (12%)         60s\n",
             "  cpu        600m (15%)\n  memory     2Gi (25%)\n",

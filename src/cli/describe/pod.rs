@@ -26,21 +26,22 @@ pub fn view(pod: &Pod) -> String {
     if !status.message.is_empty() {
         layout.field(0, "Message", status.message.as_str());
     }
-    let ip = if status.pod_ip.is_empty() { "<none>" } else { &status.pod_ip };
+    let ip = if status.pod_ip.is_empty() {
+        "<none>"
+    } else {
+        &status.pod_ip
+    };
     layout.field(0, "IP", ip);
     meta::controller(&mut layout, &pod.metadata);
     container::containers(&mut layout, 0, &spec.containers, &status.container_statuses);
     conditions::table(
         &mut layout,
-        status
-            .conditions
-            .iter()
-            .map(|condition| conditions::Row {
-                type_: &condition.type_,
-                status: condition.status,
-                reason: &condition.reason,
-                message: &condition.message,
-            }),
+        status.conditions.iter().map(|condition| conditions::Row {
+            type_: &condition.type_,
+            status: condition.status,
+            reason: &condition.reason,
+            message: &condition.message,
+        }),
     );
     layout.field(0, "Restart Policy", wire_word::of(&spec.restart_policy));
     layout.field(0, "Node-Selectors", label_text::labels(&spec.node_selector));
@@ -80,7 +81,7 @@ mod tests {
             "IP:                 10.1.0.5\n",
             "Containers:\n  web:\n    Image:        nginx\n",
             "Conditions:\n  Type    Status\n  ----    ------\n  Ready   True\n",
-            "Node-Selectors:     <none>\n",
+            "Restart Policy:  Always\nNode-Selectors:  <none>\n",
         ] {
             assert!(text.contains(line), "{line:?} missing from:\n{text}");
         }

@@ -14,7 +14,7 @@ const BINARY_UNITS: [(&str, u32); 6] = [
 
 /// `250m`, or `2` for whole cores.
 pub fn cpu(millis: u64) -> String {
-    if millis % 1000 == 0 {
+    if millis.is_multiple_of(1000) {
         (millis / 1000).to_string()
     } else {
         format!("{millis}m")
@@ -26,7 +26,7 @@ pub fn memory(bytes: u64) -> String {
     if bytes != 0 {
         for (suffix, shift) in BINARY_UNITS {
             let unit = 1_u64 << shift;
-            if bytes % unit == 0 {
+            if bytes.is_multiple_of(unit) {
                 return format!("{}{suffix}", bytes / unit);
             }
         }
@@ -68,7 +68,10 @@ mod tests {
 
     #[test]
     fn shares_are_whole_percents() {
-        assert_eq!(with_share("600m".to_string(), 600, Some(4000)), "600m (15%)");
+        assert_eq!(
+            with_share("600m".to_string(), 600, Some(4000)),
+            "600m (15%)"
+        );
         assert_eq!(with_share("1".to_string(), 1, None), "1");
         assert_eq!(with_share("1".to_string(), 1, Some(0)), "1");
     }

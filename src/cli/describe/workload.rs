@@ -14,7 +14,11 @@ use super::layout::Layout;
 use super::{conditions, container, meta};
 
 /// The view of `deployment` and of the ReplicaSets it controls.
-pub fn deployment_view(deployment: &Deployment, replica_sets: &[ReplicaSet], now: SystemTime) -> String {
+pub fn deployment_view(
+    deployment: &Deployment,
+    replica_sets: &[ReplicaSet],
+    now: SystemTime,
+) -> String {
     let mut layout = Layout::default();
     let (spec, status) = (&deployment.spec, &deployment.status);
     meta::identity(&mut layout, &deployment.metadata, true);
@@ -24,7 +28,8 @@ pub fn deployment_view(deployment: &Deployment, replica_sets: &[ReplicaSet], now
         "Replicas",
         format!(
             "{} desired | {} updated | {} total | {} available | {} unavailable",
-            spec.replicas.map_or("<unset>".to_string(), |n| n.to_string()),
+            spec.replicas
+                .map_or("<unset>".to_string(), |n| n.to_string()),
             status.updated_replicas,
             status.replicas,
             status.available_replicas,
@@ -68,7 +73,11 @@ pub fn deployment_view(deployment: &Deployment, replica_sets: &[ReplicaSet], now
         layout.section(0, "ReplicaSets");
         let mut table = Table::new(columns::headers(Kind::ReplicaSet, false));
         for replica_set in replica_sets {
-            table.push(columns::cells(&Object::ReplicaSet(replica_set.clone()), now, false));
+            table.push(columns::cells(
+                &Object::ReplicaSet(replica_set.clone()),
+                now,
+                false,
+            ));
         }
         layout.table(1, &table);
     }
@@ -88,7 +97,8 @@ pub fn replica_set_view(replica_set: &ReplicaSet, pods: &[Pod]) -> String {
         format!(
             "{} current / {} desired",
             status.replicas,
-            spec.replicas.map_or("<unset>".to_string(), |n| n.to_string())
+            spec.replicas
+                .map_or("<unset>".to_string(), |n| n.to_string())
         ),
     );
     let count = |phase: PodPhase| pods.iter().filter(|pod| pod.status.phase == phase).count();
@@ -146,7 +156,7 @@ mod tests {
         for part in [
             "Replicas:               3 desired | 1 updated | 4 total | 3 available | 0 unavailable\n",
             "RollingUpdateStrategy:  0 max unavailable, 25% max surge\n",
-            "Pod Template:\n  Labels:  <none>\n  Containers:\n   web:\n",
+            "Pod Template:\n  Labels:  <none>\n  Containers:\n    web:\n      Image:        nginx\n",
             "ReplicaSets:\n  NAME      DESIRED   CURRENT   READY   AGE\n  web-abc   3         0         0       <unknown>\n",
         ] {
             assert!(text.contains(part), "{part:?} missing from:\n{text}");
@@ -168,10 +178,13 @@ mod tests {
             })
             .collect();
         let text = replica_set_view(&replica_set, &pods);
-        assert!(text.contains("Replicas:     3 current / 3 desired\n"), "{text}");
         assert!(
-            text.contains("Pods Status:  2 Running / 1 Waiting / 0 Succeeded / 0 Failed\n"),
+            text.contains(
+                "Replicas:           3 current / 3 desired\n\
+                 Pods Status:        2 Running / 1 Waiting / 0 Succeeded / 0 Failed\n"
+            ),
             "{text}"
         );
+        assert!(text.ends_with("  Containers:  <none>\n"), "{text}");
     }
 }

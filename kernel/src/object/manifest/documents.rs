@@ -107,7 +107,10 @@ mod tests {
         let text = "# leading comment\n---\na: 1\n---\nb: 2\n";
         assert_eq!(
             summary(text),
-            [(0, "# leading comment\n---\na: 1\n", true), (3, "---\nb: 2\n", true)]
+            [
+                (0, "# leading comment\n---\na: 1\n", true),
+                (3, "---\nb: 2\n", true)
+            ]
         );
     }
 
@@ -138,7 +141,10 @@ mod tests {
         let text = "a: 1\n...\n%YAML 1.2\n---\nb: 2\n";
         assert_eq!(
             summary(text),
-            [(0, "a: 1\n...\n", true), (2, "%YAML 1.2\n---\nb: 2\n", true)]
+            [
+                (0, "a: 1\n...\n", true),
+                (2, "%YAML 1.2\n---\nb: 2\n", true)
+            ]
         );
     }
 

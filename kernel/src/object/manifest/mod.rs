@@ -18,7 +18,7 @@ use serde_saphyr::{Location, MessageFormatter, Spanned, UserMessageFormatter};
 use thiserror::Error;
 
 use self::documents::{Document, split_documents};
-use self::tree::YamlNode;
+use self::tree::{YamlNode, field_at};
 use self::unknown_fields::unknown_fields;
 use super::deployment::Deployment;
 use super::kind::{Kind, UnknownKind};
@@ -55,7 +55,10 @@ pub enum ManifestError {
     #[error("{at}: expected a mapping with apiVersion, kind, metadata and spec")]
     NotAMapping { at: SourcePosition },
     /// The document has no `kind` field.
-    #[error("{at}: the document has no kind; supported kinds: {}", supported_kinds())]
+    #[error(
+        "{at}: the document has no kind; supported kinds: {}",
+        supported_kinds()
+    )]
     MissingKind { at: SourcePosition },
     /// The `kind` field names no supported kind.
     #[error("{at}: {unknown}")]
@@ -78,7 +81,9 @@ pub enum ManifestError {
     Invalid { at: SourcePosition, message: String },
     /// Fields the kind does not have, usually typos.
     #[error("{}", describe_unknown_fields(fields))]
-    UnknownFields { fields: Vec<(SourcePosition, String)> },
+    UnknownFields {
+        fields: Vec<(SourcePosition, String)>,
+    },
 }
 
 /// Parses every non-empty document of `text`, in order. `source` names the file in errors
@@ -188,10 +193,11 @@ impl DocumentReader<'_> {
         &self,
         root: &Spanned<YamlNode>,
     ) -> Result<T, ManifestError> {
-        let typed: T = serde_saphyr::from_str(self.text).map_err(|error| ManifestError::Invalid {
-            at: self.error_position(&error),
-            message: saphyr_message(&error),
-        })?;
+        let typed: T =
+            serde_saphyr::from_str(self.text).map_err(|error| ManifestError::Invalid {
+                at: self.error_position(&error),
+                message: describe_type_error(root, &error),
+            })?;
         let round_trip = serde_json::to_value(&typed).map_err(|error| ManifestError::Invalid {
             at: self.position(root.referenced),
             message: error.to_string(),
@@ -234,6 +240,27 @@ fn saphyr_message(error: &serde_saphyr::Error) -> String {
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect()
+}
+
+/// saphyr's message prefixed with the field it is about, and the offending value when the
+/// message does not quote it (`spec.replicas: invalid i32 (got "three")`).
+fn describe_type_error(root: &Spanned<YamlNode>, error: &serde_saphyr::Error) -> String {
+    let message = saphyr_message(error);
+    let Some((path, node)) = error
+        .location()
+        .and_then(|location| field_at(root, location))
+    else {
+        return message;
+    };
+    let prefix = if path.is_empty() {
+        String::new()
+    } else {
+        format!("{path}: ")
+    };
+    match node.as_text() {
+        Some(text) if !message.contains(&text) => format!("{prefix}{message} (got {text:?})"),
+        _ => format!("{prefix}{message}"),
+    }
 }
 
 fn supported_kinds() -> String {
@@ -308,13 +335,19 @@ spec:
         assert_eq!(deployment.spec.replicas, Some(3));
         let rolling = deployment.spec.strategy.rolling_update.unwrap();
         assert_eq!(rolling.max_surge, Some(IntOrString::Int(1)));
-        assert_eq!(rolling.max_unavailable, Some(IntOrString::String("25%".into())));
+        assert_eq!(
+            rolling.max_unavailable,
+            Some(IntOrString::String("25%".into()))
+        );
         let container = &deployment.spec.template.spec.containers[0];
         assert_eq!(container.args, ["--port", "8080"]);
         assert_eq!(container.env[0].value, "prod");
         assert_eq!(container.resources.requests["cpu"], Quantity::from("0.5"));
         assert_eq!(container.resources.limits["cpu"], Quantity::from("1"));
-        assert_eq!(deployment.spec.template.spec.restart_policy, RestartPolicy::Always);
+        assert_eq!(
+            deployment.spec.template.spec.restart_policy,
+            RestartPolicy::Always
+        );
     }
 
     #[test]
@@ -347,18 +380,35 @@ spec:
             panic!("{error:?}");
         };
         assert_eq!(at.file, "bad.yaml");
-        assert!(at.line >= 8, "line {} is of the whole file: {error}", at.line);
+        assert!(
+            at.line >= 8,
+            "line {} is of the whole file: {error}",
+            at.line
+        );
         assert!(!message.is_empty());
-        assert!(error.to_string().starts_with(&format!("bad.yaml:{}:", at.line)));
+        assert!(
+            error
+                .to_string()
+                .starts_with(&format!("bad.yaml:{}:", at.line))
+        );
     }
 
     #[test]
     fn missing_and_unknown_kinds_list_the_supported_ones() {
-        let error = only_error(parse_manifests("a.yaml", "\n\napiVersion: v1\nmetadata: {}\n"));
+        let error = only_error(parse_manifests(
+            "a.yaml",
+            "\n\napiVersion: v1\nmetadata: {}\n",
+        ));
         assert!(matches!(error, ManifestError::MissingKind { .. }));
         let message = error.to_string();
-        assert!(message.starts_with("a.yaml:3:1: the document has no kind"), "{message}");
-        assert!(message.contains("Namespace, Node, Pod, ReplicaSet, Deployment"), "{message}");
+        assert!(
+            message.starts_with("a.yaml:3:1: the document has no kind"),
+            "{message}"
+        );
+        assert!(
+            message.contains("Namespace, Node, Pod, ReplicaSet, Deployment"),
+            "{message}"
+        );
 
         let error = only_error(parse_manifests("a.yaml", "apiVersion: v1\nkind: Service\n"));
         assert_eq!(
@@ -370,7 +420,10 @@ spec:
 
     #[test]
     fn api_version_must_match_the_kind() {
-        let error = only_error(parse_manifests("d.yaml", "apiVersion: v1\nkind: Deployment\n"));
+        let error = only_error(parse_manifests(
+            "d.yaml",
+            "apiVersion: v1\nkind: Deployment\n",
+        ));
         assert_eq!(
             error.to_string(),
             "d.yaml:1:13: Deployment has apiVersion \"v1\", expected \"apps/v1\""
@@ -388,7 +441,16 @@ spec:
             panic!("{error:?}");
         };
         assert_eq!((at.line, at.column), (8, 13), "{error}");
-        assert!(message.contains("three") || message.contains("integer"), "{message}");
+        assert!(message.starts_with("spec.replicas: "), "{message}");
+        assert!(message.contains("\"three\""), "{message}");
+
+        let text = "apiVersion: v1\nkind: Pod\nspec:\n  restartPolicy: Sometimes\n";
+        let error = only_error(parse_manifests("p.yaml", text));
+        let message = error.to_string();
+        assert!(
+            message.starts_with("p.yaml:4:18: spec.restartPolicy: unknown variant"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -420,7 +482,10 @@ spec:
     #[test]
     fn scalar_documents_are_not_objects() {
         let error = only_error(parse_manifests("s.yaml", "just text\n"));
-        assert!(matches!(error, ManifestError::NotAMapping { .. }), "{error:?}");
+        assert!(
+            matches!(error, ManifestError::NotAMapping { .. }),
+            "{error:?}"
+        );
         assert!(error.to_string().starts_with("s.yaml:1:1: "), "{error}");
     }
 }

@@ -8,7 +8,7 @@ use std::fmt;
 
 use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
-use serde_saphyr::Spanned;
+use serde_saphyr::{Location, Spanned};
 
 /// A YAML value with the location of each key and value inside it.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,6 +53,41 @@ impl YamlNode {
             YamlNode::Scalar(_) => false,
         }
     }
+}
+
+/// The dotted path and node of the deepest value (or key) that starts at `location`, so that
+/// an error saphyr reports by position can also name the field.
+pub(super) fn field_at(
+    root: &Spanned<YamlNode>,
+    location: Location,
+) -> Option<(String, &YamlNode)> {
+    find(root, location, String::new())
+}
+
+fn find(node: &Spanned<YamlNode>, location: Location, path: String) -> Option<(String, &YamlNode)> {
+    let deeper = match &node.value {
+        YamlNode::Map(entries) => entries.iter().find_map(|(key, value)| {
+            let child = if path.is_empty() {
+                key.value.clone()
+            } else {
+                format!("{path}.{}", key.value)
+            };
+            if same_place(key.referenced, location) {
+                return Some((child, &value.value));
+            }
+            find(value, location, child)
+        }),
+        YamlNode::Seq(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(index, item)| find(item, location, format!("{path}[{index}]"))),
+        YamlNode::Scalar(_) => None,
+    };
+    deeper.or_else(|| same_place(node.referenced, location).then_some((path, &node.value)))
+}
+
+fn same_place(a: Location, b: Location) -> bool {
+    (a.line(), a.column()) == (b.line(), b.column())
 }
 
 impl<'de> Deserialize<'de> for YamlNode {
@@ -137,19 +172,58 @@ mod tests {
             panic!("not a map: {root:?}");
         };
         let (key, kind) = &entries[0];
-        assert_eq!((key.value.as_str(), key.referenced.line(), key.referenced.column()), ("kind", 3, 1));
+        assert_eq!(
+            (
+                key.value.as_str(),
+                key.referenced.line(),
+                key.referenced.column()
+            ),
+            ("kind", 3, 1)
+        );
         assert_eq!(kind.value.as_text().as_deref(), Some("Pod"));
         assert_eq!(kind.referenced.column(), 7);
         let spec = root.value.get("spec").unwrap();
         let replicas = spec.value.get("replicas").unwrap();
         assert_eq!(replicas.referenced.line(), 5);
         assert_eq!(replicas.value.as_text().as_deref(), Some("3"));
-        assert!(matches!(&spec.value.get("names").unwrap().value, YamlNode::Seq(items) if items.len() == 2));
+        assert!(
+            matches!(&spec.value.get("names").unwrap().value, YamlNode::Seq(items) if items.len() == 2)
+        );
+    }
+
+    #[test]
+    fn finds_the_field_at_a_location() {
+        let root = parse("kind: Pod\nspec:\n  containers:\n  - name: a\n    image: 7\n");
+        let image = root
+            .value
+            .get("spec")
+            .unwrap()
+            .value
+            .get("containers")
+            .unwrap();
+        let YamlNode::Seq(items) = &image.value else {
+            panic!("{image:?}");
+        };
+        let value = items[0].value.get("image").unwrap();
+        let (path, node) = field_at(&root, value.referenced).unwrap();
+        assert_eq!(path, "spec.containers[0].image");
+        assert_eq!(node.as_text().as_deref(), Some("7"));
+        let (path, _) = field_at(&root, root.value.get("spec").unwrap().referenced).unwrap();
+        assert_eq!(path, "spec.containers");
     }
 
     #[test]
     fn emptiness_is_recursive() {
-        for empty in ["~", "false", "0", "0.0", "''", "{}", "[]", "{a: {b: []}, c: null}"] {
+        for empty in [
+            "~",
+            "false",
+            "0",
+            "0.0",
+            "''",
+            "{}",
+            "[]",
+            "{a: {b: []}, c: null}",
+        ] {
             assert!(parse(empty).value.is_empty(), "{empty}");
         }
         for full in ["true", "1", "x", "{a: 1}", "[0, 1]"] {

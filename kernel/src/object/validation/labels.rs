@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use super::report;
 use super::FieldError;
+use super::report;
 use crate::object::labels::{LabelSelector, LabelSelectorOperator};
 use crate::object::names::{check_label_value, check_qualified_name};
 
@@ -37,7 +37,11 @@ pub(super) fn validate_selector(
         );
         return;
     }
-    validate_label_map(&selector.match_labels, &format!("{path}.matchLabels"), errors);
+    validate_label_map(
+        &selector.match_labels,
+        &format!("{path}.matchLabels"),
+        errors,
+    );
     for (index, requirement) in selector.match_expressions.iter().enumerate() {
         let at = format!("{path}.matchExpressions[{index}]");
         if let Err(problem) = check_qualified_name(&requirement.key) {

@@ -16,7 +16,10 @@ pub(super) fn validate_type_fields(object: &Object, errors: &mut Vec<FieldError>
         report(
             errors,
             "apiVersion",
-            format!("{api_version:?} is not {:?}, the version of {kind}", kind.api_version()),
+            format!(
+                "{api_version:?} is not {:?}, the version of {kind}",
+                kind.api_version()
+            ),
         );
     }
     if !kind_field.is_empty() && kind_field != kind.as_str() {
@@ -147,10 +150,19 @@ mod tests {
     #[test]
     fn names_follow_dns_rules_per_kind() {
         assert!(check(Kind::Pod, &meta("web.v1-0", "default")).is_empty());
-        assert_eq!(paths(&check(Kind::Pod, &meta("Web", "default"))), ["metadata.name"]);
+        assert_eq!(
+            paths(&check(Kind::Pod, &meta("Web", "default"))),
+            ["metadata.name"]
+        );
         assert!(check(Kind::Node, &meta("rack1.node-3", "")).is_empty());
-        assert_eq!(paths(&check(Kind::Namespace, &meta("a.b", ""))), ["metadata.name"]);
-        assert_eq!(paths(&check(Kind::Pod, &meta("", "default"))), ["metadata.name"]);
+        assert_eq!(
+            paths(&check(Kind::Namespace, &meta("a.b", ""))),
+            ["metadata.name"]
+        );
+        assert_eq!(
+            paths(&check(Kind::Pod, &meta("", "default"))),
+            ["metadata.name"]
+        );
     }
 
     #[test]
@@ -167,9 +179,18 @@ mod tests {
 
     #[test]
     fn namespace_required_exactly_for_namespaced_kinds() {
-        assert_eq!(paths(&check(Kind::Pod, &meta("p", ""))), ["metadata.namespace"]);
-        assert_eq!(paths(&check(Kind::Pod, &meta("p", "Prod"))), ["metadata.namespace"]);
-        assert_eq!(paths(&check(Kind::Node, &meta("n", "default"))), ["metadata.namespace"]);
+        assert_eq!(
+            paths(&check(Kind::Pod, &meta("p", ""))),
+            ["metadata.namespace"]
+        );
+        assert_eq!(
+            paths(&check(Kind::Pod, &meta("p", "Prod"))),
+            ["metadata.namespace"]
+        );
+        assert_eq!(
+            paths(&check(Kind::Node, &meta("n", "default"))),
+            ["metadata.namespace"]
+        );
         assert!(check(Kind::Namespace, &meta("prod", "")).is_empty());
     }
 
@@ -177,7 +198,8 @@ mod tests {
     fn labels_annotations_finalizers_and_owners() {
         let mut bad = meta("p", "default");
         bad.labels.insert("app".into(), "bad value".into());
-        bad.annotations.insert("bad key".into(), "anything goes".into());
+        bad.annotations
+            .insert("bad key".into(), "anything goes".into());
         bad.finalizers.push("flotilla.io/cleanup".into());
         bad.finalizers.push("no spaces".into());
         let owner = OwnerReference {
@@ -210,9 +232,11 @@ mod tests {
     #[test]
     fn type_fields_must_match_the_kind() {
         let mut errors = Vec::new();
-        let mut pod = Pod::default();
-        pod.api_version = "apps/v1".into();
-        pod.kind = "Deployment".into();
+        let pod = Pod {
+            api_version: "apps/v1".into(),
+            kind: "Deployment".into(),
+            ..Pod::default()
+        };
         validate_type_fields(&Object::Pod(pod), &mut errors);
         assert_eq!(paths(&errors), ["apiVersion", "kind"]);
 

@@ -21,7 +21,11 @@ pub(super) fn validate_node(node: &Node, errors: &mut Vec<FieldError>) {
     validate_amounts(&node.status.allocatable, "status.allocatable", errors);
 }
 
-fn validate_amounts(amounts: &BTreeMap<String, Quantity>, path: &str, errors: &mut Vec<FieldError>) {
+fn validate_amounts(
+    amounts: &BTreeMap<String, Quantity>,
+    path: &str,
+    errors: &mut Vec<FieldError>,
+) {
     for (resource, quantity) in amounts {
         if let Err(problem) = Quantity::parse(&quantity.0) {
             report(errors, format!("{path}.{resource}"), problem.to_string());
@@ -47,8 +51,12 @@ mod tests {
             value: "bad value".into(),
             effect: TaintEffect::NoExecute,
         });
-        node.status.capacity.insert("cpu".into(), Quantity::from("4"));
-        node.status.allocatable.insert("memory".into(), Quantity::from("lots"));
+        node.status
+            .capacity
+            .insert("cpu".into(), Quantity::from("4"));
+        node.status
+            .allocatable
+            .insert("memory".into(), Quantity::from("lots"));
         let mut errors = Vec::new();
         validate_node(&node, &mut errors);
         let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();

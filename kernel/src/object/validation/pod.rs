@@ -95,9 +95,11 @@ fn validate_container(container: &Container, at: &str, errors: &mut Vec<FieldErr
                     resources.limits[*resource], resources.requests[*resource]
                 ),
             ),
-            (Err(problem), _) => {
-                report(errors, format!("{at}.resources.limits.{resource}"), problem.to_string())
-            }
+            (Err(problem), _) => report(
+                errors,
+                format!("{at}.resources.limits.{resource}"),
+                problem.to_string(),
+            ),
             (_, Err(problem)) => report(
                 errors,
                 format!("{at}.resources.requests.{resource}"),
@@ -180,7 +182,12 @@ mod tests {
 
     #[test]
     fn container_names_are_unique_dns_labels() {
-        let errors = check(&spec(vec![container("a"), container("a"), container("B_1"), container("")]));
+        let errors = check(&spec(vec![
+            container("a"),
+            container("a"),
+            container("B_1"),
+            container(""),
+        ]));
         assert_eq!(
             paths(&errors),
             [
@@ -221,7 +228,10 @@ mod tests {
                 value: String::new(),
             },
         ];
-        assert_eq!(paths(&check(&spec(vec![with_env]))), ["spec.containers[0].env[1].name"]);
+        assert_eq!(
+            paths(&check(&spec(vec![with_env]))),
+            ["spec.containers[0].env[1].name"]
+        );
     }
 
     #[test]
@@ -250,7 +260,9 @@ mod tests {
     #[test]
     fn negative_amounts_and_other_fields() {
         let mut c = container("a");
-        c.resources.requests.insert("cpu".into(), Quantity::from("-1"));
+        c.resources
+            .requests
+            .insert("cpu".into(), Quantity::from("-1"));
         let mut bad = spec(vec![c]);
         bad.termination_grace_period_seconds = Some(-1);
         bad.hostname = "Not_A_Host".into();

@@ -218,7 +218,11 @@ mod tests {
         spec.revision_history_limit = Some(-1);
         assert_eq!(
             check(&spec),
-            ["spec.replicas", "spec.minReadySeconds", "spec.revisionHistoryLimit"]
+            [
+                "spec.replicas",
+                "spec.minReadySeconds",
+                "spec.revisionHistoryLimit"
+            ]
         );
     }
 
