@@ -308,7 +308,8 @@ async fn empty_namespace(namespace: &str) -> Result<(), ApiError> {
         let (objects, _) = stored::list(kind, Some(namespace)).await?;
         for v in objects {
             let name = v.object.meta().name.clone();
-            match delete(kind, namespace, &name, None).await {
+            // Boxed: deleting a namespace deletes its objects through this same function.
+            match Box::pin(delete(kind, namespace, &name, None)).await {
                 Ok(_) => {}
                 Err(e) if matches!(e.code, ErrorCode::NotFound | ErrorCode::Conflict) => {}
                 Err(e) => return Err(e),
