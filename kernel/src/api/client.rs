@@ -50,6 +50,14 @@ pub struct Watched<T> {
     pub revision: u64,
 }
 
+/// An object as JSON with its apiVersion and kind filled in, so callers may build objects
+/// from `Default` without repeating them.
+fn typed<T: Resource>(object: &T) -> RawObject {
+    let mut object = object.clone().into_object();
+    object.set_type_fields();
+    RawObject(object.to_json())
+}
+
 #[derive(Clone)]
 enum Backend {
     /// The API server actor in this process, calling as `Identity`.
@@ -211,21 +219,21 @@ impl ApiClient {
 
     pub async fn create<T: Resource>(&self, object: &T) -> Result<T, ClientError> {
         let request = Request::Create {
-            object: RawObject::encode(object)?,
+            object: typed(object),
         };
         self.object("create", request).await
     }
 
     pub async fn update<T: Resource>(&self, object: &T) -> Result<T, ClientError> {
         let request = Request::Update {
-            object: RawObject::encode(object)?,
+            object: typed(object),
         };
         self.object("update", request).await
     }
 
     pub async fn update_status<T: Resource>(&self, object: &T) -> Result<T, ClientError> {
         let request = Request::UpdateStatus {
-            object: RawObject::encode(object)?,
+            object: typed(object),
         };
         self.object("update status", request).await
     }
