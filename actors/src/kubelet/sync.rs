@@ -135,9 +135,6 @@ fn sync_container(
         restart_count: record.restart_count,
         ..ContainerStatus::default()
     };
-    if let Some(last) = &record.last_terminated {
-        status.last_state.terminated = Some(last.clone());
-    }
     if container.image != HOST_IMAGE {
         status.state.waiting = Some(ContainerStateWaiting {
             reason: "ImageUnavailable".into(),
@@ -152,6 +149,7 @@ fn sync_container(
     match state {
         Some(RuntimeState::Running { started_at, .. }) => {
             record.started = true;
+            status.last_state.terminated = record.last_terminated.clone();
             status.container_id = format!("flotilla://{id}");
             status.ready = true;
             status.state.running = Some(ContainerStateRunning {
@@ -196,6 +194,7 @@ fn sync_container(
         }
         None => {}
     }
+    status.last_state.terminated = record.last_terminated.clone();
     if record.finished {
         status.state.terminated = record.last_terminated.clone();
         status.last_state = ContainerState::default();
@@ -416,12 +415,8 @@ spec:
         let c = &second.status.container_statuses[0];
         assert!(c.ready);
         assert_eq!(c.container_id, "flotilla://u1-c");
-        assert!(
-            second
-                .status
-                .condition("Ready")
-                .is_some_and(|c| c.status == ConditionStatus::True)
-        );
+        let ready = second.status.conditions.iter().find(|c| c.type_ == "Ready");
+        assert!(ready.is_some_and(|c| c.status == ConditionStatus::True));
     }
 
     #[test]
