@@ -325,8 +325,9 @@ mod tests {
         fn settle(&mut self) {
             for _ in 0..50 {
                 let plan = self.reconcile();
+                let before = self.sets.clone();
                 self.run_pods();
-                if plan.effects.is_empty() {
+                if plan.effects.is_empty() && self.sets == before {
                     return;
                 }
             }
