@@ -18,7 +18,7 @@ use super::{columns, exit_code, lookup, namespace, terminal};
 
 #[derive(Debug, clap::Args)]
 pub struct GetArgs {
-    /// KIND [NAME...] or KIND/NAME... (kinds: pods/po, deployments/deploy, replicasets/rs,
+    /// KIND[,KIND...] [NAME...] or KIND/NAME... (kinds: pods/po, deployments/deploy, replicasets/rs,
     /// nodes/no, namespaces/ns).
     #[arg(required = true, value_name = "RESOURCE")]
     resources: Vec<String>,

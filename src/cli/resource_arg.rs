@@ -1,6 +1,6 @@
 //! The resource arguments of `get`, `describe`, `delete` and `scale`, read the way kubectl reads
-//! them: `KIND [NAME...]` or `KIND/NAME...`, where KIND is any name `Kind::parse` knows (`po`,
-//! `pods`, `deploy`) optionally followed by its API group (`deployment.apps`). Also the names
+//! them: `KIND[,KIND...] [NAME...]` or `KIND/NAME...`, where KIND is any name `Kind::parse`
+//! knows (`po`, `pods`, `deploy`) optionally followed by its API group (`deployment.apps`). Also the names
 //! kubectl shows a kind by (`pods`, `deployments.apps`, `deployment.apps/web`).
 
 use flotilla_kernel::object::{Kind, UnknownKind};
@@ -30,20 +30,27 @@ pub enum ResourceArgError {
     MixedForms(String),
 }
 
-/// Reads `KIND [NAME...]` or `KIND/NAME...` into targets, one per kind in the order first
-/// named, keeping the order of names.
+/// Reads `KIND[,KIND...] [NAME...]` or `KIND/NAME...` into targets, one per kind in the
+/// order first named, keeping the order of names.
 pub fn parse_targets(args: &[String]) -> Result<Vec<Target>, ResourceArgError> {
     let (first, rest) = args.split_first().ok_or(ResourceArgError::MissingKind)?;
     if !first.contains('/') {
-        let kind = parse_kind(first)?;
         if let Some(slashed) = rest.iter().find(|name| name.contains('/')) {
             let name = slashed.rsplit('/').next().unwrap_or_default();
             return Err(ResourceArgError::MixedForms(name.to_string()));
         }
-        return Ok(vec![Target {
+        let mut kinds = Vec::new();
+        for kind in first.split(',') {
+            let kind = parse_kind(kind)?;
+            if !kinds.contains(&kind) {
+                kinds.push(kind);
+            }
+        }
+        let targets = kinds.into_iter().map(|kind| Target {
             kind,
             names: rest.to_vec(),
-        }]);
+        });
+        return Ok(targets.collect());
     }
     let mut targets: Vec<Target> = Vec::new();
     for arg in args {
@@ -128,6 +135,27 @@ mod tests {
                 names: vec![],
             }])
         );
+    }
+
+    #[test]
+    fn several_kinds_separated_by_commas() {
+        assert_eq!(
+            parse_targets(&args("deploy,rs,deployments web")),
+            Ok(vec![
+                Target {
+                    kind: Kind::Deployment,
+                    names: args("web"),
+                },
+                Target {
+                    kind: Kind::ReplicaSet,
+                    names: args("web"),
+                },
+            ])
+        );
+        assert!(matches!(
+            parse_targets(&args("deploy,")),
+            Err(ResourceArgError::UnknownKind(_))
+        ));
     }
 
     #[test]

@@ -20,8 +20,8 @@ impl Handler<Request, Response> for QuicFront {
             request,
             reply: reply.clone(),
         };
-        let delivered = ActorRef::<ApiCall>::where_is(APISERVER.to_string())
-            .is_some_and(|api| api.cast(call).is_ok());
+        let delivered =
+            ActorRef::<ApiCall>::where_is(APISERVER).is_some_and(|api| api.cast(call).is_ok());
         if !delivered {
             let error = ApiError::new(
                 ErrorCode::Unavailable,

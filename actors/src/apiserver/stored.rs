@@ -25,7 +25,7 @@ pub struct Versioned {
 async fn call<T: Send + 'static>(
     build: impl FnOnce(RpcReplyPort<T>) -> StoreMsg,
 ) -> Result<T, ApiError> {
-    let store = ActorRef::<StoreMsg>::where_is(STORE.to_string())
+    let store = ActorRef::<StoreMsg>::where_is(STORE)
         .ok_or_else(|| ApiError::new(ErrorCode::Unavailable, "the store is restarting; retry"))?;
     match store.call(build, Some(STORE_TIMEOUT)).await {
         Ok(CallResult::Success(answer)) => Ok(answer),

@@ -445,12 +445,12 @@ async fn terminate_pod(
         }
         Step::Done => {
             for id in &ids {
-                if args.runtime.state(id).is_some() {
-                    if let Err(error) = args.runtime.remove(id) {
-                        tracing::warn!(container = %id, %error, "cleanup failed; retrying");
-                        again(Duration::from_millis(500));
-                        return false;
-                    }
+                if args.runtime.state(id).is_some()
+                    && let Err(error) = args.runtime.remove(id)
+                {
+                    tracing::warn!(container = %id, %error, "cleanup failed; retrying");
+                    again(Duration::from_millis(500));
+                    return false;
                 }
             }
             let meta = &entry.pod.metadata;

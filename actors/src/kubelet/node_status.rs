@@ -18,7 +18,7 @@ const MAX_PODS: u64 = 110;
 pub const AGENT_VERSION: &str = concat!("flotilla/", env!("CARGO_PKG_VERSION"));
 
 fn resources(cpu_millis: u64, memory_bytes: u64) -> BTreeMap<String, Quantity> {
-    let cpu = if cpu_millis % 1000 == 0 {
+    let cpu = if cpu_millis.is_multiple_of(1000) {
         (cpu_millis / 1000).to_string()
     } else {
         format!("{cpu_millis}m")
@@ -46,7 +46,7 @@ pub fn node_status(inventory: &Inventory, address: &str, now: Time) -> NodeStatu
             status: ConditionStatus::True,
             reason: "AgentReady".into(),
             message: "the flotilla node agent is posting ready status".into(),
-            last_heartbeat_time: Some(now.clone()),
+            last_heartbeat_time: Some(now),
             last_transition_time: Some(now),
         }],
         addresses: vec![
@@ -101,7 +101,7 @@ pub fn refresh(node: &mut Node, inventory: &Inventory, address: &str, now: Time)
         .conditions
         .iter()
         .find(|c| c.type_ == "Ready" && c.status == ConditionStatus::True)
-        .and_then(|c| c.last_transition_time.clone());
+        .and_then(|c| c.last_transition_time);
     node.status = node_status(inventory, address, now);
     if let (Some(since), Some(ready)) = (previous, node.status.conditions.first_mut()) {
         ready.last_transition_time = Some(since);
@@ -141,8 +141,8 @@ mod tests {
     fn refresh_keeps_the_ready_transition_time() {
         let t0 = Time::from(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1000));
         let t1 = Time::from(std::time::UNIX_EPOCH + std::time::Duration::from_secs(2000));
-        let mut node = new_node("n1", &inventory(), "127.0.0.1", t0.clone());
-        refresh(&mut node, &inventory(), "127.0.0.1", t1.clone());
+        let mut node = new_node("n1", &inventory(), "127.0.0.1", t0);
+        refresh(&mut node, &inventory(), "127.0.0.1", t1);
         let ready = &node.status.conditions[0];
         assert_eq!(ready.last_transition_time, Some(t0));
         assert_eq!(ready.last_heartbeat_time, Some(t1));

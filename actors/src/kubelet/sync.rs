@@ -69,7 +69,7 @@ impl PodRecord {
             .collect();
         Self {
             containers,
-            start_time: pod.status.start_time.clone(),
+            start_time: pod.status.start_time,
         }
     }
 }
@@ -311,7 +311,7 @@ fn pod_status(
         PodPhase::Pending
     };
     let ready = containers.iter().all(|c| c.ready);
-    status.start_time = record.start_time.clone();
+    status.start_time = record.start_time;
     status.container_statuses = containers;
     let time = Time::from(now.wall);
     let ready_status = if ready {
@@ -329,15 +329,15 @@ fn pod_status(
             status: ConditionStatus::True,
             ..PodCondition::default()
         },
-        time.clone(),
+        time,
     );
     with_conditions.set_condition(
         PodCondition {
             type_: "ContainersReady".into(),
-            status: ready_status.clone(),
+            status: ready_status,
             ..PodCondition::default()
         },
-        time.clone(),
+        time,
     );
     with_conditions.set_condition(
         PodCondition {

@@ -267,7 +267,10 @@ mod tests {
         let mut s = scheduling();
         let pending = pod_with(&[], &[]);
         let key = ObjectKey::of(&pending.metadata);
-        assert_eq!(s.route_pod(EventType::Added, &pending), [key.clone()]);
+        assert_eq!(
+            s.route_pod(EventType::Added, &pending),
+            std::slice::from_ref(&key)
+        );
         s.unschedulable.insert(key.clone());
 
         let mut running = pod_with(&[], &[]);
@@ -276,8 +279,14 @@ mod tests {
         running.status.phase = PodPhase::Running;
         assert!(s.route_pod(EventType::Modified, &running).is_empty());
         running.status.phase = PodPhase::Succeeded;
-        assert_eq!(s.route_pod(EventType::Modified, &running), [key.clone()]);
-        assert_eq!(s.route_pod(EventType::Deleted, &running), [key.clone()]);
+        assert_eq!(
+            s.route_pod(EventType::Modified, &running),
+            std::slice::from_ref(&key)
+        );
+        assert_eq!(
+            s.route_pod(EventType::Deleted, &running),
+            std::slice::from_ref(&key)
+        );
 
         assert!(s.route_pod(EventType::Deleted, &pending).is_empty());
         assert!(s.unschedulable.is_empty());
@@ -289,15 +298,24 @@ mod tests {
         let key = ObjectKey::new("default", "p");
         s.unschedulable.insert(key.clone());
         let mut node = ready_node("a", "1", "1Gi");
-        assert_eq!(s.route_node(EventType::Added, &node), [key.clone()]);
+        assert_eq!(
+            s.route_node(EventType::Added, &node),
+            std::slice::from_ref(&key)
+        );
         node.status.node_info.kernel_version = "6.1".into();
         assert!(
             s.route_node(EventType::Modified, &node).is_empty(),
             "a heartbeat"
         );
         node.spec.unschedulable = true;
-        assert_eq!(s.route_node(EventType::Modified, &node), [key.clone()]);
-        assert_eq!(s.route_node(EventType::Deleted, &node), [key.clone()]);
+        assert_eq!(
+            s.route_node(EventType::Modified, &node),
+            std::slice::from_ref(&key)
+        );
+        assert_eq!(
+            s.route_node(EventType::Deleted, &node),
+            std::slice::from_ref(&key)
+        );
         assert!(s.route_node(EventType::Deleted, &node).is_empty());
     }
 }

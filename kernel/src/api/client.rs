@@ -96,7 +96,7 @@ impl ApiClient {
     ) -> Result<mpsc::Receiver<Result<Response, ClientError>>, ClientError> {
         match &self.backend {
             Backend::Local(identity) => {
-                let api = ActorRef::<ApiCall>::where_is(APISERVER.to_string())
+                let api = ActorRef::<ApiCall>::where_is(APISERVER)
                     .ok_or(ClientError::NoLocalApiServer)?;
                 let (reply, mut answers) = mpsc::channel(CALL_BUFFER);
                 api.cast(ApiCall {

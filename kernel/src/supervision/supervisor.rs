@@ -277,13 +277,13 @@ mod tests {
         let (sup, handle) = Actor::spawn(None, Supervisor, args("flaky-a", starts.clone(), 3))
             .await
             .unwrap();
-        ActorRef::<bool>::where_is("flaky-a".to_string())
+        ActorRef::<bool>::where_is("flaky-a")
             .unwrap()
             .cast(true)
             .unwrap();
         wait_for("a second start", || starts.load(Ordering::SeqCst) == 2).await;
         wait_for("the child to be registered again", || {
-            ActorRef::<bool>::where_is("flaky-a".to_string()).is_some()
+            ActorRef::<bool>::where_is("flaky-a").is_some()
         })
         .await;
         ractor::call!(sup, SupervisorMsg::Shutdown).unwrap();
@@ -300,10 +300,10 @@ mod tests {
         for expected in 1..=3 {
             wait_for("the child to be running", || {
                 starts.load(Ordering::SeqCst) == expected
-                    && ActorRef::<bool>::where_is("flaky-b".to_string()).is_some()
+                    && ActorRef::<bool>::where_is("flaky-b").is_some()
             })
             .await;
-            ActorRef::<bool>::where_is("flaky-b".to_string())
+            ActorRef::<bool>::where_is("flaky-b")
                 .unwrap()
                 .cast(true)
                 .unwrap();

@@ -22,7 +22,7 @@ use super::{exit_code, lookup, namespace as chosen_namespace, resource_arg, term
 
 #[derive(Debug, clap::Args)]
 pub struct DescribeArgs {
-    /// KIND [NAME...] or KIND/NAME...; without a name, every object of the kind.
+    /// KIND[,KIND...] [NAME...] or KIND/NAME...; without a name, every object of the kind.
     #[arg(required = true, value_name = "RESOURCE")]
     resources: Vec<String>,
     /// The namespace to look in (default: "default").

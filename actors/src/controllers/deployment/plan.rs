@@ -87,9 +87,10 @@ pub fn plan(
                 }
             },
             StrategyType::Recreate => {
-                let scaled_down = old
-                    .iter_mut()
-                    .fold(false, |any, rs| set_replicas(rs, 0) || any);
+                let mut scaled_down = false;
+                for rs in &mut old {
+                    scaled_down |= set_replicas(rs, 0);
+                }
                 if scaled_down {
                     true
                 } else if old_pods_running(&old, pods) {

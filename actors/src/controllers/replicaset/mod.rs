@@ -135,13 +135,13 @@ async fn perform(
 ) -> Result<(), ReplicaSetError> {
     match effect {
         Effect::CreatePod(pod) => {
-            let created = api
-                .create(&pod)
-                .await
-                .map_err(|source| ReplicaSetError::CreatePod {
-                    key: key.clone(),
-                    source,
-                })?;
+            let created =
+                api.create(pod.as_ref())
+                    .await
+                    .map_err(|source| ReplicaSetError::CreatePod {
+                        key: key.clone(),
+                        source,
+                    })?;
             tracing::info!(replicaset = %key, pod = %created.metadata.name, "created pod");
         }
         Effect::DeletePod(name) => match api.delete(Kind::Pod, &key.namespace, &name, None).await {

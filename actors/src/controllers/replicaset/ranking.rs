@@ -24,7 +24,7 @@ pub fn deletion_order(a: &Pod, b: &Pod) -> Ordering {
 }
 
 /// The `count` pods to delete first.
-pub fn pods_to_delete<'a>(mut pods: Vec<&'a Pod>, count: usize) -> Vec<&'a Pod> {
+pub fn pods_to_delete(mut pods: Vec<&Pod>, count: usize) -> Vec<&Pod> {
     pods.sort_by(|a, b| deletion_order(a, b));
     pods.truncate(count);
     pods
