@@ -1,5 +1,5 @@
-//! Reads what the kernel enforces on one running container: its memory limit, CPU quota and
-//! processes, from its cgroup `<cgroup root>/<container id>` on a v1 or v2 host.
+//! Reads what the kernel enforces on one running container: its memory limit, CPU quota, pids
+//! limit and processes, from its cgroup `<cgroup root>/<container id>` on a v1 or v2 host.
 //!
 //! The tests check the kernel's files rather than flotilla's own status because the point is
 //! that the limits are really applied. The filesystem root is a parameter so that the parsing of
@@ -57,6 +57,15 @@ impl ContainerCgroup {
         }
     }
 
+    /// The process-count limit (`pids.max`); `None` when unlimited.
+    pub fn pids_max(&self) -> Result<Option<u64>> {
+        if self.unified() {
+            parse_limit(&self.read_unified("pids.max")?)
+        } else {
+            parse_limit(&self.read_v1("pids", "pids.max")?)
+        }
+    }
+
     /// Every pid in the cgroup, across all hierarchies, sorted and without repeats.
     pub fn pids(&self) -> Result<Vec<u32>> {
         let mut pids = Vec::new();
@@ -96,7 +105,7 @@ fn read(path: &Path) -> Result<String> {
     fs::read_to_string(path).with_context(|| format!("could not read {}", path.display()))
 }
 
-/// A byte limit as written in `memory.max` / `memory.limit_in_bytes`: a number or `max`.
+/// A limit as written in `memory.max`, `memory.limit_in_bytes` or `pids.max`: a number or `max`.
 fn parse_limit(text: &str) -> Result<Option<u64>> {
     match text.trim() {
         "max" => Ok(None),

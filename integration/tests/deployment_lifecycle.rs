@@ -17,6 +17,7 @@ use serde_json::Value;
 const NAMESPACE: &str = "default";
 const DEADLINE: Duration = Duration::from_secs(60);
 const MEMORY_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
+const PIDS_LIMIT: u64 = 64;
 const CPU_LIMIT: CpuQuota = CpuQuota {
     quota_us: 25_000,
     period_us: 100_000,
@@ -54,6 +55,7 @@ spec:
           limits:
             cpu: 250m
             memory: 64Mi
+            pids: {PIDS_LIMIT}
 "#
     )
 }
@@ -124,6 +126,11 @@ fn check_and_record(cluster: &Cluster, pods: &[Value], seen: &mut BTreeMap<Conta
                 cgroup.cpu_quota().expect("CPU quota readable"),
                 Some(CPU_LIMIT),
                 "CPU quota of container {id}"
+            );
+            assert_eq!(
+                cgroup.pids_max().expect("pids limit readable"),
+                Some(PIDS_LIMIT),
+                "pids limit of container {id}"
             );
             let pids = cgroup.pids().expect("cgroup.procs readable");
             assert!(

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use flotilla_kernel::object::{Container, Pod};
+use flotilla_kernel::object::{Container, Pod, RESOURCE_CPU, RESOURCE_MEMORY, RESOURCE_PIDS};
 use flotilla_node_os::{ContainerSpec, ResourceLimits};
 
 use super::logs::log_path;
@@ -56,7 +56,7 @@ fn limits(container: &Container) -> ResourceLimits {
     let limits = &container.resources.limits;
     let requests = &container.resources.requests;
     let cpu_quota_micros = limits
-        .get("cpu")
+        .get(RESOURCE_CPU)
         .and_then(|q| q.cpu_millis().ok())
         .map(|millis| {
             let quota = i128::from(millis) * i128::from(CPU_PERIOD_MICROS) / 1000;
@@ -66,8 +66,8 @@ fn limits(container: &Container) -> ResourceLimits {
         });
     // Kubernetes' shares: 1024 per requested CPU, at least 2.
     let cpu_shares = requests
-        .get("cpu")
-        .or_else(|| limits.get("cpu"))
+        .get(RESOURCE_CPU)
+        .or_else(|| limits.get(RESOURCE_CPU))
         .and_then(|q| q.cpu_millis().ok())
         .map(|millis| {
             u64::try_from(i128::from(millis) * 1024 / 1000)
@@ -75,12 +75,12 @@ fn limits(container: &Container) -> ResourceLimits {
                 .max(2)
         });
     ResourceLimits {
-        memory_bytes: limits.get("memory").and_then(|q| q.bytes().ok()),
+        memory_bytes: limits.get(RESOURCE_MEMORY).and_then(|q| q.bytes().ok()),
         cpu_quota_micros,
         cpu_period_micros: CPU_PERIOD_MICROS,
         pids_max: Some(
             limits
-                .get("pids")
+                .get(RESOURCE_PIDS)
                 .and_then(|q| q.bytes().ok())
                 .unwrap_or(DEFAULT_PIDS_MAX),
         ),
@@ -107,7 +107,7 @@ spec:
     workingDir: /tmp
     env: [{name: A, value: b}]
     resources:
-      limits: {cpu: 250m, memory: 64Mi}
+      limits: {cpu: 250m, memory: 64Mi, pids: 100}
       requests: {cpu: 100m}
 ";
         let Ok(Object::Pod(pod)) = parse_manifests("p.yaml", yaml).remove(0) else {
@@ -122,6 +122,7 @@ spec:
         assert_eq!(spec.limits.memory_bytes, Some(64 * 1024 * 1024));
         assert_eq!(spec.limits.cpu_quota_micros, Some(25_000));
         assert_eq!(spec.limits.cpu_shares, Some(102));
+        assert_eq!(spec.limits.pids_max, Some(100));
         assert_eq!(spec.log_path, Path::new("/logs/default_web-1_u1/c.log"));
     }
 }

@@ -57,7 +57,7 @@ pub use self::node::{
 pub use self::pod::{Pod, PodTemplateSpec};
 pub use self::pod_spec::{
     Container, EnvVar, KNOWN_RESOURCES, PodSpec, RESOURCE_CPU, RESOURCE_EPHEMERAL_STORAGE,
-    RESOURCE_MEMORY, ResourceRequirements, RestartPolicy,
+    RESOURCE_MEMORY, RESOURCE_PIDS, ResourceRequirements, RestartPolicy,
 };
 pub use self::pod_status::{
     ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting,

@@ -15,8 +15,15 @@ pub const RESOURCE_CPU: &str = "cpu";
 pub const RESOURCE_MEMORY: &str = "memory";
 /// The scratch-disk resource name; amounts are in bytes.
 pub const RESOURCE_EPHEMERAL_STORAGE: &str = "ephemeral-storage";
+/// The process-count resource name; only meaningful as a limit (the cgroup's `pids.max`).
+pub const RESOURCE_PIDS: &str = "pids";
 /// Every resource name a container may request or be limited on.
-pub const KNOWN_RESOURCES: [&str; 3] = [RESOURCE_CPU, RESOURCE_MEMORY, RESOURCE_EPHEMERAL_STORAGE];
+pub const KNOWN_RESOURCES: [&str; 4] = [
+    RESOURCE_CPU,
+    RESOURCE_MEMORY,
+    RESOURCE_EPHEMERAL_STORAGE,
+    RESOURCE_PIDS,
+];
 
 /// The desired state of a pod.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]

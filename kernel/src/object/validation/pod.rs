@@ -241,6 +241,7 @@ mod tests {
         limits.insert("memory".into(), Quantity::from("64Mi"));
         limits.insert("cpu".into(), Quantity::from("1"));
         limits.insert("gpu".into(), Quantity::from("1"));
+        limits.insert("pids".into(), Quantity::from("100"));
         let requests = &mut c.resources.requests;
         requests.insert("memory".into(), Quantity::from("128Mi"));
         requests.insert("cpu".into(), Quantity::from("500m"));
