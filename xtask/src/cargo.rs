@@ -46,11 +46,16 @@ pub struct Cargo {
 impl Cargo {
     /// Uses the cargo that runs xtask (`$CARGO`), the workspace xtask belongs to and the target
     /// directory from the environment.
+    ///
+    /// The workspace comes from the `CARGO_MANIFEST_DIR` that `cargo run` sets at run time, not
+    /// the one compiled in: the shared target directory may hold an xtask built in another
+    /// clone of the repository.
     pub fn from_env() -> Result<Self, TargetDirError> {
-        let workspace_root = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-        let cwd = env::current_dir().unwrap_or_else(|_| workspace_root.clone());
+        let cwd = env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+        let workspace_root = env::var_os("CARGO_MANIFEST_DIR")
+            .map(PathBuf::from)
+            .and_then(|xtask| xtask.parent().map(Path::to_path_buf))
+            .unwrap_or_else(|| cwd.clone());
         let target_dir =
             resolve_target_dir(env::var_os("CARGO_TARGET_DIR"), env::var_os("HOME"), &cwd)?;
         Ok(Self {
