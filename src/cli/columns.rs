@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use flotilla_kernel::object::{
-    ConditionStatus, DEFAULT_REPLICAS, Deployment, Kind, Namespace, Node, Object, Pod,
-    PodTemplateSpec, Quantity, RESOURCE_CPU, RESOURCE_MEMORY, ReplicaSet,
+    ConditionStatus, ConfigMap, DEFAULT_REPLICAS, Deployment, Kind, Lease, Namespace, Node, Object,
+    Pod, PodTemplateSpec, Quantity, RESOURCE_CPU, RESOURCE_MEMORY, ReplicaSet, Secret,
 };
 
 use super::{label_text, pod_status, table, wire_word};
@@ -44,6 +44,9 @@ pub fn headers(kind: Kind, wide: bool) -> Vec<&'static str> {
             ],
         ),
         Kind::Namespace => (&["NAME", "STATUS", "AGE"], &[]),
+        Kind::ConfigMap => (&["NAME", "DATA", "AGE"], &[]),
+        Kind::Secret => (&["NAME", "TYPE", "DATA", "AGE"], &[]),
+        Kind::Lease => (&["NAME", "HOLDER", "AGE"], &["RENEWED"]),
     };
     let mut headers = always.to_vec();
     if wide {
@@ -60,6 +63,9 @@ pub fn cells(object: &Object, now: SystemTime, wide: bool) -> Vec<String> {
         Object::ReplicaSet(replica_set) => replica_set_cells(replica_set, now),
         Object::Node(node) => node_cells(node, now),
         Object::Namespace(namespace) => namespace_cells(namespace, now),
+        Object::ConfigMap(config_map) => config_map_cells(config_map, now),
+        Object::Secret(secret) => secret_cells(secret, now),
+        Object::Lease(lease) => lease_cells(lease, now),
     };
     let mut cells = always;
     if wide {
@@ -161,6 +167,47 @@ fn namespace_cells(namespace: &Namespace, now: SystemTime) -> Cells {
             age(&namespace.metadata, now),
         ],
         vec![],
+    )
+}
+
+fn config_map_cells(config_map: &ConfigMap, now: SystemTime) -> Cells {
+    (
+        vec![
+            config_map.metadata.name.clone(),
+            config_map.data.len().to_string(),
+            age(&config_map.metadata, now),
+        ],
+        vec![],
+    )
+}
+
+fn secret_cells(secret: &Secret, now: SystemTime) -> Cells {
+    (
+        vec![
+            secret.metadata.name.clone(),
+            secret.secret_type.clone(),
+            secret.data.len().to_string(),
+            age(&secret.metadata, now),
+        ],
+        vec![],
+    )
+}
+
+fn lease_cells(lease: &Lease, now: SystemTime) -> Cells {
+    let renewed = lease
+        .spec
+        .renew_time
+        .as_ref()
+        .map(|time| time.system_time());
+    (
+        vec![
+            lease.metadata.name.clone(),
+            or_none(&lease.spec.holder_identity),
+            age(&lease.metadata, now),
+        ],
+        vec![renewed.map_or(NONE.to_string(), |renewed| {
+            format!("{} ago", table::age(now, Some(renewed)))
+        })],
     )
 }
 
@@ -275,6 +322,18 @@ mod tests {
             Object::Namespace(Namespace {
                 metadata: meta("prod", 45),
                 ..Namespace::default()
+            }),
+            Object::ConfigMap(ConfigMap {
+                metadata: meta("settings", 45),
+                ..ConfigMap::default()
+            }),
+            Object::Secret(Secret {
+                metadata: meta("db", 45),
+                ..Secret::default()
+            }),
+            Object::Lease(Lease {
+                metadata: meta("n1", 45),
+                ..Lease::default()
             }),
         ]
     }

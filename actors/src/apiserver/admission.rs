@@ -90,6 +90,14 @@ pub fn admit_update(current: &Object, mut incoming: Object) -> Result<Object, Ap
         }
     }
     next["status"] = was["status"].clone();
+    if was["immutable"] == Value::Bool(true)
+        && (next["data"] != was["data"] || next["immutable"] != was["immutable"])
+    {
+        return Err(invalid(
+            current,
+            "data: field is immutable once `immutable` is true; delete and re-create it",
+        ));
+    }
     if next["spec"] != was["spec"] {
         check_immutable(current, &was["spec"], &next["spec"])?;
         next["metadata"]["generation"] = Value::from(current.meta().generation + 1);
@@ -180,6 +188,27 @@ spec:
         assert!(o.meta().creation_timestamp.is_some());
         let Object::Deployment(d) = o else { panic!() };
         assert!(d.spec.strategy.rolling_update.is_some());
+    }
+
+    #[test]
+    fn immutable_config_data_cannot_change() {
+        let config = |data: &str, immutable: bool| {
+            object(&format!(
+                "apiVersion: v1
+kind: ConfigMap
+metadata: {{name: settings, namespace: default}}
+data: {{level: {data}}}
+immutable: {immutable}
+"
+            ))
+        };
+        let mutable = created(config("info", false));
+        assert!(admit_update(&mutable, config("debug", true)).is_ok());
+        let frozen = created(config("info", true));
+        let error = admit_update(&frozen, config("debug", true)).unwrap_err();
+        assert!(error.message.contains("immutable"), "{}", error.message);
+        assert!(admit_update(&frozen, config("info", false)).is_err());
+        assert!(admit_update(&frozen, config("info", true)).is_ok());
     }
 
     #[test]

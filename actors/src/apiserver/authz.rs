@@ -1,108 +1,264 @@
-//! Authorization: what a caller, identified by its certificate, may do. Roles are coarse for
-//! now — admin and control-plane components may do everything, viewers may only read, node
-//! agents may read and write node and pod state.
+//! Authorization: what a caller, identified by its certificate, may do.
+//!
+//! - `admin` and `control-plane` may do everything.
+//! - `viewer` may read everything except Secrets (as Kubernetes' `view` role).
+//! - `node` (certificate name `node:NAME`) may read Nodes and write only its own, keep its
+//!   own Lease, see and update the pods bound to it, and get only the ConfigMaps and Secrets
+//!   those pods reference — so a stolen node certificate exposes that node's workloads and
+//!   nothing else.
+//!
+//! The decision is a pure function of the caller, the request's [`Scope`] and the [`Facts`]
+//! the handler looked up for it (see [`lookup`]).
 
-use flotilla_kernel::api::{ApiError, ErrorCode, Request};
-use flotilla_kernel::object::Kind;
+use std::fmt;
+
+use serde::Deserialize;
+
+use flotilla_kernel::api::{ApiError, ErrorCode, RawObject, Request};
+use flotilla_kernel::object::{Kind, NODE_LEASE_NAMESPACE, Pod};
 use flotilla_transport::Identity;
 
-pub fn authorize(caller: &Identity, request: &Request) -> Result<(), ApiError> {
-    let read_only = matches!(
-        request,
-        Request::Get { .. } | Request::List { .. } | Request::Watch { .. } | Request::Logs { .. }
-    );
-    let allowed = match caller.role.as_str() {
-        "admin" | "control-plane" => true,
-        "viewer" => read_only,
-        "node" => {
-            read_only
-                || matches!(request, Request::UpdateStatus { .. })
-                || matches!(
-                    request,
-                    Request::Delete {
-                        kind: Kind::Pod,
-                        ..
-                    }
-                )
-                || matches!(request, Request::Create { .. } | Request::Update { .. })
+/// What a request touches, as far as authorization cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    pub verb: &'static str,
+    pub kind: Kind,
+    /// `None` for cluster-scoped kinds and requests across all namespaces.
+    pub namespace: Option<String>,
+    /// `None` for requests on a whole collection (list, watch).
+    pub name: Option<String>,
+    /// A list or watch restricted to the pods bound to this node.
+    pub on_node: Option<String>,
+}
+
+/// What the authorizer must know about stored state to decide a node's request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// The node the named pod is bound to.
+    PodBinding { namespace: String, name: String },
+    /// Every pod bound to the node, for the ConfigMaps and Secrets they reference.
+    PodsOnNode { node: String },
+}
+
+/// The answers to a [`Lookup`].
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    /// The node of the pod a request names; `None` when it does not exist or is unbound.
+    pub pod_node: Option<String>,
+    pub node_pods: Vec<Pod>,
+}
+
+/// The part of an object body that says what it is.
+#[derive(Deserialize)]
+struct Head {
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    metadata: HeadMeta,
+}
+
+#[derive(Deserialize, Default)]
+struct HeadMeta {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    namespace: String,
+}
+
+impl Scope {
+    /// The scope of `request`; object bodies are read only as far as kind and name.
+    pub fn of(request: &Request) -> Result<Scope, ApiError> {
+        let verb = request.verb();
+        let scope = match request {
+            Request::Get {
+                kind,
+                namespace,
+                name,
+            }
+            | Request::Delete {
+                kind,
+                namespace,
+                name,
+                ..
+            } => Scope::one(verb, *kind, namespace, name),
+            Request::List {
+                kind,
+                namespace,
+                node_name,
+                ..
+            }
+            | Request::Watch {
+                kind,
+                namespace,
+                node_name,
+                ..
+            } => Scope {
+                verb,
+                kind: *kind,
+                namespace: namespace.clone().filter(|_| kind.namespaced()),
+                name: None,
+                on_node: node_name.clone(),
+            },
+            Request::Create { object }
+            | Request::Apply { object }
+            | Request::Update { object }
+            | Request::UpdateStatus { object } => {
+                let head = head(object)?;
+                let kind = Kind::parse(&head.kind)
+                    .map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))?;
+                Scope::one(verb, kind, &head.metadata.namespace, &head.metadata.name)
+            }
+            Request::Bind {
+                namespace, name, ..
+            }
+            | Request::Logs {
+                namespace,
+                pod: name,
+                ..
+            } => Scope::one(verb, Kind::Pod, namespace, name),
+        };
+        Ok(scope)
+    }
+
+    fn one(verb: &'static str, kind: Kind, namespace: &str, name: &str) -> Scope {
+        Scope {
+            verb,
+            kind,
+            namespace: Some(namespace.to_string()).filter(|_| kind.namespaced()),
+            name: Some(name.to_string()),
+            on_node: None,
         }
-        _ => false,
+    }
+
+    fn reads(&self) -> bool {
+        matches!(self.verb, "get" | "list" | "watch" | "read logs of")
+    }
+}
+
+fn head(object: &RawObject) -> Result<Head, ApiError> {
+    serde_json::from_slice(&object.0)
+        .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("decoding object: {e}")))
+}
+
+/// The stored state `caller`'s request needs looked up before [`authorize`] can decide.
+pub fn lookup(caller: &Identity, scope: &Scope) -> Option<Lookup> {
+    let node = node_name(caller)?;
+    match (scope.kind, &scope.namespace, &scope.name) {
+        (Kind::Pod, Some(namespace), Some(name)) => Some(Lookup::PodBinding {
+            namespace: namespace.clone(),
+            name: name.clone(),
+        }),
+        (Kind::ConfigMap | Kind::Secret, _, Some(_)) if scope.verb == "get" => {
+            Some(Lookup::PodsOnNode {
+                node: node.to_string(),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Allows or denies; a denial names the identity, the action and why.
+pub fn authorize(caller: &Identity, scope: &Scope, facts: &Facts) -> Result<(), ApiError> {
+    let verdict = match caller.role.as_str() {
+        "admin" | "control-plane" => Ok(()),
+        "viewer" if scope.kind == Kind::Secret => Err("viewers may not read secrets".to_string()),
+        "viewer" if scope.reads() => Ok(()),
+        "viewer" => Err("viewers may only read".to_string()),
+        "node" => match node_name(caller) {
+            Some(node) => node_may(node, scope, facts),
+            None => Err("a node identity must be named node:NAME".to_string()),
+        },
+        role => Err(format!("role {role:?} has no permissions")),
+    };
+    verdict.map_err(|why| {
+        ApiError::new(
+            ErrorCode::Forbidden,
+            format!(
+                "{} (role {}) may not {} {}: {why}",
+                caller.name,
+                caller.role,
+                scope.verb,
+                Target(scope)
+            ),
+        )
+    })
+}
+
+fn node_name(caller: &Identity) -> Option<&str> {
+    (caller.role == "node")
+        .then(|| caller.name.strip_prefix("node:"))
+        .flatten()
+        .filter(|name| !name.is_empty())
+}
+
+fn node_may(node: &str, scope: &Scope, facts: &Facts) -> Result<(), String> {
+    let named = scope.name.as_deref();
+    let allowed = match scope.kind {
+        Kind::Node => match scope.verb {
+            "get" | "list" | "watch" => true,
+            "create" | "update" | "update status of" => named == Some(node),
+            _ => false,
+        },
+        Kind::Lease => {
+            matches!(scope.verb, "get" | "create" | "update")
+                && scope.namespace.as_deref() == Some(NODE_LEASE_NAMESPACE)
+                && named == Some(node)
+        }
+        Kind::Pod => match scope.verb {
+            "list" | "watch" => scope.on_node.as_deref() == Some(node),
+            "get" | "update status of" | "delete" => facts.pod_node.as_deref() == Some(node),
+            _ => false,
+        },
+        Kind::ConfigMap | Kind::Secret => scope.verb == "get" && referenced(scope, facts),
+        Kind::Namespace | Kind::ReplicaSet | Kind::Deployment => false,
     };
     if allowed {
         Ok(())
     } else {
-        Err(ApiError::new(
-            ErrorCode::Forbidden,
-            format!(
-                "{} (role {}) may not {} {}",
-                caller.name,
-                caller.role,
-                request.verb(),
-                target(request)
-            ),
+        Err(format!(
+            "nodes may only touch their own Node and Lease, the pods bound to them and what \
+             those pods reference, and this is not node {node:?}'s"
         ))
     }
 }
 
-fn target(request: &Request) -> String {
-    match request {
-        Request::Get { kind, name, .. } | Request::Delete { kind, name, .. } => {
-            format!("{} {name:?}", kind.plural())
+/// Whether a pod bound to the node names this ConfigMap or Secret in its own namespace.
+fn referenced(scope: &Scope, facts: &Facts) -> bool {
+    let (Some(namespace), Some(name)) = (&scope.namespace, &scope.name) else {
+        return false;
+    };
+    facts
+        .node_pods
+        .iter()
+        .filter(|pod| &pod.metadata.namespace == namespace)
+        .any(|pod| {
+            let references = pod.spec.references();
+            match scope.kind {
+                Kind::ConfigMap => references.config_maps.contains(name),
+                _ => references.secrets.contains(name),
+            }
+        })
+}
+
+/// `pods "web" in namespace "default"`, `nodes`, ...
+struct Target<'a>(&'a Scope);
+
+impl fmt::Display for Target<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scope = self.0;
+        f.write_str(scope.kind.plural())?;
+        if let Some(name) = &scope.name {
+            write!(f, " {name:?}")?;
         }
-        Request::List { kind, .. } | Request::Watch { kind, .. } => kind.plural().to_string(),
-        Request::Bind { name, .. } | Request::Logs { pod: name, .. } => format!("pods {name:?}"),
-        Request::Create { .. }
-        | Request::Apply { .. }
-        | Request::Update { .. }
-        | Request::UpdateStatus { .. } => "objects".to_string(),
+        if let Some(namespace) = &scope.namespace {
+            write!(f, " in namespace {namespace:?}")?;
+        }
+        if let Some(node) = &scope.on_node {
+            write!(f, " on node {node:?}")?;
+        }
+        Ok(())
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn who(role: &str) -> Identity {
-        Identity {
-            name: format!("{role}-1"),
-            role: role.to_string(),
-        }
-    }
-
-    fn get() -> Request {
-        Request::Get {
-            kind: Kind::Pod,
-            namespace: "default".into(),
-            name: "web".into(),
-        }
-    }
-
-    fn delete_deployment() -> Request {
-        Request::Delete {
-            kind: Kind::Deployment,
-            namespace: "default".into(),
-            name: "web".into(),
-            grace_period_seconds: None,
-        }
-    }
-
-    #[test]
-    fn roles() {
-        assert!(authorize(&who("admin"), &delete_deployment()).is_ok());
-        assert!(authorize(&who("control-plane"), &delete_deployment()).is_ok());
-        assert!(authorize(&who("viewer"), &get()).is_ok());
-        assert!(authorize(&who("node"), &get()).is_ok());
-        assert!(authorize(&who("node"), &delete_deployment()).is_err());
-        assert!(authorize(&who("stranger"), &get()).is_err());
-    }
-
-    #[test]
-    fn a_denial_names_the_identity_and_the_action() {
-        let error = authorize(&who("viewer"), &delete_deployment()).unwrap_err();
-        assert_eq!(error.code, ErrorCode::Forbidden);
-        assert_eq!(
-            error.message,
-            "viewer-1 (role viewer) may not delete deployments \"web\""
-        );
-    }
-}
+mod tests;

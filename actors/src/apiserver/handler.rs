@@ -8,11 +8,12 @@ use flotilla_kernel::api::{
     Response,
 };
 use flotilla_kernel::object::{ConditionStatus, Kind, Object, Pod, PodCondition, Selector, Time};
+use flotilla_transport::Identity;
 
 use super::admission::{admit_apply, admit_create, admit_status, admit_update};
-use super::authz::authorize;
+use super::authz::{Facts, Lookup, Scope, authorize, lookup};
 use super::stored::{self, Versioned, describe};
-use super::watch::watch;
+use super::watch::{on_node, watch};
 
 /// How often apply retries when the object changes under it.
 const APPLY_ATTEMPTS: usize = 5;
@@ -24,7 +25,7 @@ pub async fn serve(call: ApiCall, links: NodeLinks) {
         request,
         reply,
     } = call;
-    let outcome = match authorize(&caller, &request) {
+    let outcome = match permit(&caller, &request).await {
         Ok(()) => dispatch(request, &reply, &links).await,
         Err(denied) => Err(denied),
     };
@@ -40,6 +41,37 @@ pub async fn serve(call: ApiCall, links: NodeLinks) {
             let _ = reply.send(Response::Error(error)).await;
         }
     }
+}
+
+/// Authorizes `request`, first looking up the stored state a node's request is judged by.
+async fn permit(caller: &Identity, request: &Request) -> Result<(), ApiError> {
+    let scope = Scope::of(request)?;
+    let facts = match lookup(caller, &scope) {
+        None => Facts::default(),
+        Some(Lookup::PodBinding { namespace, name }) => Facts {
+            pod_node: stored::get(Kind::Pod, &namespace, &name)
+                .await?
+                .and_then(|v| match v.object {
+                    Object::Pod(pod) => Some(pod.spec.node_name),
+                    _ => None,
+                })
+                .filter(|node| !node.is_empty()),
+            ..Facts::default()
+        },
+        Some(Lookup::PodsOnNode { node }) => Facts {
+            node_pods: stored::list(Kind::Pod, None)
+                .await?
+                .0
+                .into_iter()
+                .filter_map(|v| match v.object {
+                    Object::Pod(pod) if pod.spec.node_name == node => Some(pod),
+                    _ => None,
+                })
+                .collect(),
+            ..Facts::default()
+        },
+    };
+    authorize(caller, &scope, &facts)
 }
 
 /// Returns the single response of a unary verb, or `None` for streams that answered directly.
@@ -58,7 +90,16 @@ async fn dispatch(
             kind,
             namespace,
             selector,
-        } => list(kind, namespace.as_deref(), selector.as_deref()).await?,
+            node_name,
+        } => {
+            list(
+                kind,
+                namespace.as_deref(),
+                selector.as_deref(),
+                node_name.as_deref(),
+            )
+            .await?
+        }
         Request::Create { object: raw } => object(create(decode(&raw)?).await?)?,
         Request::Apply { object: raw } => apply(decode(&raw)?).await?,
         Request::Update { object: raw } => {
@@ -134,6 +175,7 @@ async fn list(
     kind: Kind,
     namespace: Option<&str>,
     selector: Option<&str>,
+    node_name: Option<&str>,
 ) -> Result<Response, ApiError> {
     let selector = selector
         .map(Selector::parse)
@@ -146,6 +188,7 @@ async fn list(
             selector
                 .as_ref()
                 .is_none_or(|s| s.matches(&v.object.meta().labels))
+                && on_node(node_name, &v.object)
         })
         .map(|v| RawObject(v.object.to_json()))
         .collect();
@@ -304,7 +347,15 @@ async fn mark_terminating(
 
 /// Deletes what lives in a namespace being deleted: workloads at once, pods gracefully.
 async fn empty_namespace(namespace: &str) -> Result<(), ApiError> {
-    for kind in [Kind::Deployment, Kind::ReplicaSet, Kind::Pod] {
+    let kinds = [
+        Kind::Deployment,
+        Kind::ReplicaSet,
+        Kind::Pod,
+        Kind::ConfigMap,
+        Kind::Secret,
+        Kind::Lease,
+    ];
+    for kind in kinds {
         let (objects, _) = stored::list(kind, Some(namespace)).await?;
         for v in objects {
             let name = v.object.meta().name.clone();

@@ -16,10 +16,7 @@ pub async fn watch(
     node_name: Option<String>,
     reply: &mpsc::Sender<Response>,
 ) -> Result<(), ApiError> {
-    let wanted = |object: &Object| match (&node_name, object) {
-        (Some(node), Object::Pod(pod)) => &pod.spec.node_name == node,
-        _ => true,
-    };
+    let wanted = |object: &Object| on_node(node_name.as_deref(), object);
     let mut from = after_revision;
     if after_revision == 0 {
         let (objects, revision) = stored::list(kind, namespace.as_deref()).await?;
@@ -52,6 +49,16 @@ pub async fn watch(
         if wanted(&object) && !send(reply, event_type, &object, event.kv.mod_revision).await {
             return Ok(());
         }
+    }
+}
+
+/// Whether `object` passes a `node_name` filter: without one everything does, with one only
+/// the pods bound to that node.
+pub fn on_node(node_name: Option<&str>, object: &Object) -> bool {
+    match (node_name, object) {
+        (None, _) => true,
+        (Some(node), Object::Pod(pod)) => pod.spec.node_name == node,
+        (Some(_), _) => false,
     }
 }
 

@@ -16,19 +16,21 @@ const MIN_CPU_QUOTA_MICROS: i64 = 1_000;
 /// Processes a container may have when its limits do not say.
 const DEFAULT_PIDS_MAX: u64 = 4096;
 
-pub fn container_spec(pod: &Pod, container: &Container, log_dir: &Path) -> ContainerSpec {
+/// The runtime's spec of `container`, with `declared` its resolved `env`/`envFrom` variables.
+pub fn container_spec(
+    pod: &Pod,
+    container: &Container,
+    declared: Vec<(String, String)>,
+    log_dir: &Path,
+) -> ContainerSpec {
     let mut command = container.command.clone();
     command.extend(container.args.iter().cloned());
     let mut env = vec![(
         "PATH".to_string(),
         "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
     )];
-    env.extend(
-        container
-            .env
-            .iter()
-            .map(|e| (e.name.clone(), e.value.clone())),
-    );
+    env.retain(|(name, _)| declared.iter().all(|(set, _)| set != name));
+    env.extend(declared);
     let hostname = if pod.spec.hostname.is_empty() {
         &pod.metadata.name
     } else {
@@ -113,7 +115,8 @@ spec:
         let Ok(Object::Pod(pod)) = parse_manifests("p.yaml", yaml).remove(0) else {
             panic!("fixture does not parse")
         };
-        let spec = container_spec(&pod, &pod.spec.containers[0], Path::new("/logs"));
+        let declared = vec![("A".to_string(), "b".to_string())];
+        let spec = container_spec(&pod, &pod.spec.containers[0], declared, Path::new("/logs"));
         assert_eq!(spec.id, "u1-c");
         assert_eq!(spec.command, ["/bin/sh", "-c", "sleep 1"]);
         assert!(spec.env.contains(&("A".into(), "b".into())));

@@ -6,6 +6,7 @@
 //! adopts them (restart counts come back from the pods' status).
 
 mod container_spec;
+mod env;
 mod logs;
 mod node_status;
 mod sync;
@@ -23,7 +24,7 @@ use tokio::task::JoinHandle;
 use flotilla_kernel::api::{
     ApiClient, ClientError, EventType, NodeCall, NodeLinks, NodeRequest, Watched,
 };
-use flotilla_kernel::object::{Kind, Node, Pod, Time};
+use flotilla_kernel::object::{ConfigMap, Container, Kind, Node, Pod, PodSpec, Secret, Time};
 use flotilla_node_os::{ContainerState, ExitEvent, Inventory, Runtime, Signal, read_inventory};
 
 pub use node_status::AGENT_VERSION;
@@ -45,7 +46,8 @@ pub struct NodeAgentArgs {
 }
 
 pub enum AgentMsg {
-    Pod(Watched<Pod>),
+    /// Boxed: a pod is far larger than the other messages.
+    Pod(Box<Watched<Pod>>),
     WatchEnded(String),
     Exited(ExitEvent),
     Sync(String),
@@ -80,10 +82,9 @@ impl Actor for NodeAgent {
     ) -> Result<AgentState, ActorProcessingErr> {
         let inventory = read_inventory(&args.proc_root)?;
         register(&args, &inventory).await?;
-        let (pods, revision) = args.api.list::<Pod>(None, None).await?;
+        let (pods, revision) = args.api.pods_on_node(&args.node_name).await?;
         let pods: HashMap<String, PodEntry> = pods
             .into_iter()
-            .filter(|p| p.spec.node_name == args.node_name)
             .map(|pod| {
                 let entry = PodEntry {
                     record: PodRecord::adopt(&pod),
@@ -120,7 +121,7 @@ impl Actor for NodeAgent {
         state: &mut AgentState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            AgentMsg::Pod(watched) => on_pod_event(&myself, state, watched),
+            AgentMsg::Pod(watched) => on_pod_event(&myself, state, *watched),
             AgentMsg::WatchEnded(why) => return Err(format!("pod watch ended: {why}").into()),
             AgentMsg::Exited(exit) => {
                 if let Some(uid) = owner_of(&state.pods, &exit.id) {
@@ -232,7 +233,7 @@ async fn watch_pods(
         let why = loop {
             match events.recv().await {
                 Some(Ok(event)) => {
-                    if me.cast(AgentMsg::Pod(event)).is_err() {
+                    if me.cast(AgentMsg::Pod(Box::new(event))).is_err() {
                         return;
                     }
                 }
@@ -356,7 +357,7 @@ async fn sync_pod(myself: &ActorRef<AgentMsg>, state: &mut AgentState, uid: &str
     }
     if !plan.start.is_empty() {
         for name in &plan.start {
-            start_container(&state.args, entry, name, now);
+            start_container(&state.args, entry, name, now).await;
         }
         // Report once the runtime has them; the next sync sees them running or failed.
         let _ = myself.cast(AgentMsg::Sync(uid.to_string()));
@@ -376,18 +377,60 @@ async fn sync_pod(myself: &ActorRef<AgentMsg>, state: &mut AgentState, uid: &str
     }
 }
 
-fn start_container(args: &NodeAgentArgs, entry: &mut PodEntry, name: &str, now: Now) {
+async fn start_container(args: &NodeAgentArgs, entry: &mut PodEntry, name: &str, now: Now) {
     let Some(container) = entry.pod.spec.containers.iter().find(|c| c.name == name) else {
         return;
     };
-    let spec = container_spec::container_spec(&entry.pod, container, &args.log_dir);
+    let pod_name = &entry.pod.metadata.name;
+    let declared = match container_env(&args.api, &entry.pod, container).await {
+        Ok(declared) => declared,
+        Err(message) => {
+            tracing::warn!(pod = %pod_name, container = name, %message, "environment unavailable");
+            sync::config_failed(&mut entry.record, name, message, now);
+            return;
+        }
+    };
+    let spec = container_spec::container_spec(&entry.pod, container, declared, &args.log_dir);
     match args.runtime.start(&spec) {
-        Ok(pid) => tracing::info!(pod = %entry.pod.metadata.name, container = name, pid, "started"),
+        Ok(pid) => tracing::info!(pod = %pod_name, container = name, pid, "started"),
         Err(error) => {
-            tracing::warn!(pod = %entry.pod.metadata.name, container = name, %error, "start failed");
+            tracing::warn!(pod = %pod_name, container = name, %error, "start failed");
             sync::start_failed(&entry.pod, &mut entry.record, name, error.to_string(), now);
         }
     }
+}
+
+/// Fetches the ConfigMaps and Secrets `container` names and resolves its environment.
+async fn container_env(
+    api: &ApiClient,
+    pod: &Pod,
+    container: &Container,
+) -> Result<Vec<(String, String)>, env::EnvError> {
+    let namespace = &pod.metadata.namespace;
+    let single = PodSpec {
+        containers: vec![container.clone()],
+        ..PodSpec::default()
+    };
+    let references = single.references();
+    let mut sources = env::Sources::default();
+    let unreadable = |what: &str, name: &str, error: ClientError| {
+        format!("could not read {what} {namespace}/{name}: {error}")
+    };
+    for name in references.config_maps {
+        let found = api
+            .find::<ConfigMap>(namespace, &name)
+            .await
+            .map_err(|error| unreadable("configmap", &name, error))?;
+        sources.config_maps.insert(name, found);
+    }
+    for name in references.secrets {
+        let found = api
+            .find::<Secret>(namespace, &name)
+            .await
+            .map_err(|error| unreadable("secret", &name, error))?;
+        sources.secrets.insert(name, found);
+    }
+    env::resolve(container, namespace, &sources)
 }
 
 /// One step of stopping a pod being deleted; true once it is gone from node and API.

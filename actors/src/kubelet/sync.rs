@@ -20,6 +20,8 @@ pub const HOST_IMAGE: &str = "host";
 const BACKOFF_INITIAL: Duration = Duration::from_secs(10);
 const BACKOFF_MAX: Duration = Duration::from_secs(300);
 const BACKOFF_RESET_AFTER: Duration = Duration::from_secs(600);
+/// How soon a container whose ConfigMap or Secret is missing is tried again.
+const CONFIG_RETRY: Duration = Duration::from_secs(2);
 
 /// The runtime's id of one container of one pod; also its cgroup's name.
 pub fn container_id(pod_uid: &str, container: &str) -> String {
@@ -38,6 +40,8 @@ pub struct ContainerRecord {
     pub backoff: Duration,
     /// The container ended and its restart policy says it stays ended.
     pub finished: bool,
+    /// Why its environment could not be built at the last attempt to start it.
+    pub config_error: Option<String>,
 }
 
 /// What the agent remembers about one pod.
@@ -202,14 +206,20 @@ fn sync_container(
     }
     match record.next_start {
         Some(at) if at > now.instant => {
-            status.state.waiting = Some(ContainerStateWaiting {
-                reason: "CrashLoopBackOff".into(),
-                message: format!(
-                    "back-off {}s restarting failed container={} pod={}",
-                    record.backoff.as_secs(),
-                    container.name,
-                    pod.metadata.name
-                ),
+            status.state.waiting = Some(match &record.config_error {
+                Some(message) => ContainerStateWaiting {
+                    reason: "CreateContainerConfigError".into(),
+                    message: message.clone(),
+                },
+                None => ContainerStateWaiting {
+                    reason: "CrashLoopBackOff".into(),
+                    message: format!(
+                        "back-off {}s restarting failed container={} pod={}",
+                        record.backoff.as_secs(),
+                        container.name,
+                        pod.metadata.name
+                    ),
+                },
             });
             let wait = at - now.instant;
             plan.requeue_after = Some(plan.requeue_after.map_or(wait, |w| w.min(wait)));
@@ -220,6 +230,7 @@ fn sync_container(
                 status.restart_count = record.restart_count;
             }
             record.next_start = None;
+            record.config_error = None;
             plan.start.push(container.name.clone());
             status.state.waiting = Some(ContainerStateWaiting {
                 reason: "ContainerCreating".into(),
@@ -243,6 +254,18 @@ pub fn start_failed(pod: &Pod, record: &mut PodRecord, container: &str, message:
         finished_at: Some(Time::from(now.wall)),
     };
     record_exit(pod, entry, failed, Duration::ZERO, now);
+}
+
+/// `container`'s environment could not be built (a ConfigMap or Secret is missing): it waits
+/// with the reason and is tried again soon. Not a crash, so it takes back the restart the
+/// plan counted and leaves the back-off alone.
+pub fn config_failed(record: &mut PodRecord, container: &str, message: String, now: Now) {
+    let entry = record.containers.entry(container.to_string()).or_default();
+    if entry.started {
+        entry.restart_count -= 1;
+    }
+    entry.config_error = Some(message);
+    entry.next_start = Some(now.instant + CONFIG_RETRY);
 }
 
 /// Remembers an exit and decides, by restart policy, whether and when the container runs again.
@@ -417,6 +440,39 @@ spec:
         assert_eq!(c.container_id, "flotilla://u1-c");
         let ready = second.status.conditions.iter().find(|c| c.type_ == "Ready");
         assert!(ready.is_some_and(|c| c.status == ConditionStatus::True));
+    }
+
+    #[test]
+    fn a_missing_config_waits_without_counting_restarts_then_starts() {
+        let start = Instant::now();
+        let pod = pod("Never", "host");
+        let mut record = PodRecord::default();
+        let first = plan(&pod, &mut record, &BTreeMap::new(), at(start, 0));
+        assert_eq!(first.start, vec!["c"]);
+        config_failed(
+            &mut record,
+            "c",
+            "configmap \"x\" not found".into(),
+            at(start, 0),
+        );
+
+        let waiting = plan(&pod, &mut record, &BTreeMap::new(), at(start, 1));
+        assert!(waiting.start.is_empty());
+        assert_eq!(waiting.requeue_after, Some(Duration::from_secs(1)));
+        let c = &waiting.status.container_statuses[0];
+        let reason = c.state.waiting.as_ref().map(|w| w.reason.as_str());
+        assert_eq!(reason, Some("CreateContainerConfigError"));
+        assert_eq!(c.restart_count, 0);
+        assert_eq!(waiting.status.phase, PodPhase::Pending);
+
+        let retry = plan(&pod, &mut record, &BTreeMap::new(), at(start, 2));
+        assert_eq!(
+            retry.start,
+            vec!["c"],
+            "retried even with restartPolicy Never"
+        );
+        assert_eq!(retry.status.container_statuses[0].restart_count, 0);
+        assert_eq!(record.containers["c"].config_error, None);
     }
 
     #[test]

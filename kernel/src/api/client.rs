@@ -12,7 +12,7 @@ use super::error::ApiError;
 use super::message::{
     APISERVER, ApiCall, EventType, Outcome, RawObject, Request, Response, WatchEvent,
 };
-use crate::object::{Kind, Object, Resource};
+use crate::object::{Kind, Object, Pod, Resource};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -52,6 +52,17 @@ pub struct Watched<T> {
 
 /// An object as JSON with its apiVersion and kind filled in, so callers may build objects
 /// from `Default` without repeating them.
+fn decode_all<T: Resource>(
+    items: Vec<RawObject>,
+    revision: u64,
+) -> Result<(Vec<T>, u64), ClientError> {
+    let items = items
+        .iter()
+        .map(RawObject::decode)
+        .collect::<Result<Vec<T>, _>>()?;
+    Ok((items, revision))
+}
+
 fn typed<T: Resource>(object: &T) -> RawObject {
     let mut object = object.clone().into_object();
     object.set_type_fields();
@@ -190,11 +201,20 @@ impl ApiClient {
         selector: Option<&str>,
     ) -> Result<(Vec<T>, u64), ClientError> {
         let (items, revision) = self.list_raw(T::KIND, namespace, selector).await?;
-        let items = items
-            .iter()
-            .map(RawObject::decode)
-            .collect::<Result<Vec<T>, _>>()?;
-        Ok((items, revision))
+        decode_all(items, revision)
+    }
+
+    /// The pods bound to `node`, in every namespace: all a node agent may list.
+    pub async fn pods_on_node(&self, node: &str) -> Result<(Vec<Pod>, u64), ClientError> {
+        let (items, revision) = self
+            .list_request(Request::List {
+                kind: Kind::Pod,
+                namespace: None,
+                selector: None,
+                node_name: Some(node.to_string()),
+            })
+            .await?;
+        decode_all(items, revision)
     }
 
     pub async fn list_raw(
@@ -203,11 +223,16 @@ impl ApiClient {
         namespace: Option<&str>,
         selector: Option<&str>,
     ) -> Result<(Vec<RawObject>, u64), ClientError> {
-        let request = Request::List {
+        self.list_request(Request::List {
             kind,
             namespace: namespace.map(str::to_string),
             selector: selector.map(str::to_string),
-        };
+            node_name: None,
+        })
+        .await
+    }
+
+    async fn list_request(&self, request: Request) -> Result<(Vec<RawObject>, u64), ClientError> {
         match self.call(request).await? {
             Response::List { items, revision } => Ok((items, revision)),
             other => Err(ClientError::Unexpected {

@@ -37,11 +37,13 @@ pub enum Request {
         namespace: String,
         name: String,
     },
-    /// `namespace: None` lists across all namespaces; `selector` uses the `-l` syntax.
+    /// `namespace: None` lists across all namespaces; `selector` uses the `-l` syntax;
+    /// `node_name` keeps only pods bound to that node.
     List {
         kind: Kind,
         namespace: Option<String>,
         selector: Option<String>,
+        node_name: Option<String>,
     },
     Create {
         object: RawObject,

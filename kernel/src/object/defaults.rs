@@ -3,6 +3,10 @@
 //!
 //! Defaulting is idempotent: applying it twice gives the same object.
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+
+use super::config_map::{SECRET_TYPE_OPAQUE, Secret};
 use super::deployment::{DeploymentSpec, RollingUpdateDeployment, StrategyType};
 use super::intstr::IntOrString;
 use super::pod_spec::PodSpec;
@@ -21,7 +25,8 @@ pub const DEFAULT_ROLLING_UPDATE_BOUND: &str = "25%";
 pub fn apply_defaults(object: &mut Object) {
     object.set_type_fields();
     match object {
-        Object::Namespace(_) | Object::Node(_) => {}
+        Object::Namespace(_) | Object::Node(_) | Object::ConfigMap(_) | Object::Lease(_) => {}
+        Object::Secret(secret) => default_secret(secret),
         Object::Pod(pod) => default_pod_spec(&mut pod.spec),
         Object::ReplicaSet(replica_set) => {
             let spec = &mut replica_set.spec;
@@ -45,6 +50,16 @@ fn default_pod_spec(spec: &mut PodSpec) {
                 .entry(resource.clone())
                 .or_insert_with(|| limit.clone());
         }
+    }
+}
+
+/// `type` defaults to `Opaque`; `stringData` is write-only, folded into `data` as base64.
+fn default_secret(secret: &mut Secret) {
+    if secret.secret_type.is_empty() {
+        secret.secret_type = SECRET_TYPE_OPAQUE.to_owned();
+    }
+    for (key, value) in std::mem::take(&mut secret.string_data) {
+        secret.data.insert(key, BASE64.encode(value));
     }
 }
 
@@ -89,6 +104,23 @@ mod tests {
             .requests
             .insert("cpu".into(), Quantity::from("250m"));
         container
+    }
+
+    #[test]
+    fn secrets_get_a_type_and_string_data_folded_into_data() {
+        let mut secret = Secret::default();
+        secret.data.insert("a".into(), "b2xk".into());
+        secret.string_data.insert("a".into(), "new".into());
+        secret.string_data.insert("b".into(), "x".into());
+        let mut object = Object::Secret(secret);
+        apply_defaults(&mut object);
+        let Object::Secret(secret) = object else {
+            unreachable!()
+        };
+        assert_eq!(secret.secret_type, "Opaque");
+        assert!(secret.string_data.is_empty());
+        assert_eq!(secret.data["a"], "bmV3");
+        assert_eq!(secret.data["b"], "eA==");
     }
 
     #[test]

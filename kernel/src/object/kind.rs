@@ -15,6 +15,9 @@ pub enum Kind {
     Pod,
     ReplicaSet,
     Deployment,
+    ConfigMap,
+    Secret,
+    Lease,
 }
 
 /// A name that is not one of the supported kinds.
@@ -27,12 +30,15 @@ pub struct UnknownKind {
 
 impl Kind {
     /// Every kind, in the order the API lists them.
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 8] = [
         Kind::Namespace,
         Kind::Node,
         Kind::Pod,
         Kind::ReplicaSet,
         Kind::Deployment,
+        Kind::ConfigMap,
+        Kind::Secret,
+        Kind::Lease,
     ];
 
     /// The `kind:` value (`"Pod"`).
@@ -43,6 +49,9 @@ impl Kind {
             Kind::Pod => "Pod",
             Kind::ReplicaSet => "ReplicaSet",
             Kind::Deployment => "Deployment",
+            Kind::ConfigMap => "ConfigMap",
+            Kind::Secret => "Secret",
+            Kind::Lease => "Lease",
         }
     }
 
@@ -54,14 +63,18 @@ impl Kind {
             Kind::Pod => "pods",
             Kind::ReplicaSet => "replicasets",
             Kind::Deployment => "deployments",
+            Kind::ConfigMap => "configmaps",
+            Kind::Secret => "secrets",
+            Kind::Lease => "leases",
         }
     }
 
     /// The `apiVersion:` value objects of this kind carry.
     pub fn api_version(self) -> &'static str {
         match self {
-            Kind::Namespace | Kind::Node | Kind::Pod => "v1",
+            Kind::Namespace | Kind::Node | Kind::Pod | Kind::ConfigMap | Kind::Secret => "v1",
             Kind::ReplicaSet | Kind::Deployment => "apps/v1",
+            Kind::Lease => "coordination.k8s.io/v1",
         }
     }
 
@@ -69,7 +82,12 @@ impl Kind {
     pub fn namespaced(self) -> bool {
         match self {
             Kind::Namespace | Kind::Node => false,
-            Kind::Pod | Kind::ReplicaSet | Kind::Deployment => true,
+            Kind::Pod
+            | Kind::ReplicaSet
+            | Kind::Deployment
+            | Kind::ConfigMap
+            | Kind::Secret
+            | Kind::Lease => true,
         }
     }
 
@@ -81,6 +99,9 @@ impl Kind {
             Kind::Pod => "po",
             Kind::ReplicaSet => "rs",
             Kind::Deployment => "deploy",
+            Kind::ConfigMap => "cm",
+            Kind::Secret => "secret",
+            Kind::Lease => "lease",
         }
     }
 
@@ -150,7 +171,8 @@ mod tests {
         let error = Kind::parse("Service").unwrap_err();
         assert_eq!(
             error.to_string(),
-            "unknown kind \"Service\"; supported kinds: Namespace, Node, Pod, ReplicaSet, Deployment"
+            "unknown kind \"Service\"; supported kinds: Namespace, Node, Pod, ReplicaSet, Deployment, \
+             ConfigMap, Secret, Lease"
         );
         assert!(Kind::parse("").is_err());
     }

@@ -11,11 +11,13 @@
 //! precise errors (`manifest`), defaulting (`defaults`) and validation (`validation`).
 
 mod condition;
+mod config_map;
 mod defaults;
 mod deployment;
 mod intstr;
 mod kind;
 mod labels;
+mod lease;
 mod manifest;
 mod meta;
 mod names;
@@ -33,6 +35,7 @@ mod time;
 mod validation;
 
 pub use self::condition::ConditionStatus;
+pub use self::config_map::{ConfigMap, MAX_DATA_BYTES, SECRET_TYPE_OPAQUE, Secret};
 pub use self::defaults::{
     DEFAULT_REPLICAS, DEFAULT_REVISION_HISTORY_LIMIT, DEFAULT_ROLLING_UPDATE_BOUND,
     DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS, apply_defaults,
@@ -44,6 +47,7 @@ pub use self::deployment::{
 pub use self::intstr::{IntOrString, IntOrStringError};
 pub use self::kind::{Kind, UnknownKind};
 pub use self::labels::{LabelSelector, LabelSelectorOperator, LabelSelectorRequirement};
+pub use self::lease::{Lease, LeaseSpec, NODE_LEASE_NAMESPACE};
 pub use self::manifest::{ManifestError, SourcePosition, parse_manifests};
 pub use self::meta::{ObjectMeta, OwnerReference};
 pub use self::names::{
@@ -56,8 +60,9 @@ pub use self::node::{
 };
 pub use self::pod::{Pod, PodTemplateSpec};
 pub use self::pod_spec::{
-    Container, EnvVar, KNOWN_RESOURCES, PodSpec, RESOURCE_CPU, RESOURCE_EPHEMERAL_STORAGE,
-    RESOURCE_MEMORY, RESOURCE_PIDS, ResourceRequirements, RestartPolicy,
+    Container, EnvFromSource, EnvVar, EnvVarSource, KNOWN_RESOURCES, KeySelector, ObjectSelector,
+    PodReferences, PodSpec, RESOURCE_CPU, RESOURCE_EPHEMERAL_STORAGE, RESOURCE_MEMORY,
+    RESOURCE_PIDS, ResourceRequirements, RestartPolicy,
 };
 pub use self::pod_status::{
     ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting,

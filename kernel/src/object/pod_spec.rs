@@ -3,7 +3,7 @@
 //! `image` names an image in the node's local store; the reserved image `host` runs `command`
 //! on the node's own root filesystem (still in its own cgroup and namespaces).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -68,13 +68,17 @@ pub struct Container {
     pub args: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<EnvVar>,
+    /// Whole ConfigMaps or Secrets as environment variables; `env` wins over them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env_from: Vec<EnvFromSource>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub working_dir: String,
     #[serde(default, skip_serializing_if = "ResourceRequirements::is_empty")]
     pub resources: ResourceRequirements,
 }
 
-/// An environment variable set in a container.
+/// An environment variable set in a container: a literal `value`, or one key of a ConfigMap
+/// or Secret in the pod's namespace.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EnvVar {
@@ -82,6 +86,60 @@ pub struct EnvVar {
     pub name: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub value: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_from: Option<EnvVarSource>,
+}
+
+/// Where an environment variable's value comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvVarSource {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map_key_ref: Option<KeySelector>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_key_ref: Option<KeySelector>,
+}
+
+/// One key of a named ConfigMap or Secret.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeySelector {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub key: String,
+    /// When true, a missing object or key leaves the variable unset instead of failing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optional: Option<bool>,
+}
+
+/// Every key of a ConfigMap or Secret as environment variables, optionally prefixed.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvFromSource {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub prefix: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map_ref: Option<ObjectSelector>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<ObjectSelector>,
+}
+
+/// A named ConfigMap or Secret.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectSelector {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optional: Option<bool>,
+}
+
+/// The ConfigMaps and Secrets a pod reads, by name: what its node may fetch.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PodReferences {
+    pub config_maps: BTreeSet<String>,
+    pub secrets: BTreeSet<String>,
 }
 
 /// Resource amounts a container is guaranteed (`requests`) and capped at (`limits`).
@@ -115,6 +173,34 @@ impl ResourceRequirements {
 }
 
 impl PodSpec {
+    /// Every ConfigMap and Secret the containers' `env` and `envFrom` name.
+    pub fn references(&self) -> PodReferences {
+        let mut references = PodReferences::default();
+        for container in &self.containers {
+            for source in container
+                .env
+                .iter()
+                .filter_map(|var| var.value_from.as_ref())
+            {
+                if let Some(selector) = &source.config_map_key_ref {
+                    references.config_maps.insert(selector.name.clone());
+                }
+                if let Some(selector) = &source.secret_key_ref {
+                    references.secrets.insert(selector.name.clone());
+                }
+            }
+            for source in &container.env_from {
+                if let Some(selector) = &source.config_map_ref {
+                    references.config_maps.insert(selector.name.clone());
+                }
+                if let Some(selector) = &source.secret_ref {
+                    references.secrets.insert(selector.name.clone());
+                }
+            }
+        }
+        references
+    }
+
     /// The pod's summed requests as (CPU millicores, memory bytes), each container counting
     /// its request or, failing that, its limit.
     pub fn requests(&self) -> Result<(u64, u64), QuantityError> {

@@ -1,4 +1,4 @@
-//! `Object`, any object of a supported kind, and `Resource`, the trait the five kind types share.
+//! `Object`, any object of a supported kind, and `Resource`, the trait the kind types share.
 //!
 //! Components that handle every kind (the API, the store codec, the CLI) work with `Object`;
 //! code for one kind (a controller) works with the concrete type through `Resource`. Objects are
@@ -12,8 +12,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use thiserror::Error;
 
+use super::config_map::{ConfigMap, Secret};
 use super::deployment::Deployment;
 use super::kind::{Kind, UnknownKind};
+use super::lease::Lease;
 use super::meta::ObjectMeta;
 use super::namespace::Namespace;
 use super::node::Node;
@@ -28,6 +30,9 @@ pub enum Object {
     Pod(Pod),
     ReplicaSet(ReplicaSet),
     Deployment(Deployment),
+    ConfigMap(ConfigMap),
+    Secret(Secret),
+    Lease(Lease),
 }
 
 /// Why JSON bytes are not an object.
@@ -78,6 +83,9 @@ macro_rules! with_inner {
             Object::Pod($inner) => $body,
             Object::ReplicaSet($inner) => $body,
             Object::Deployment($inner) => $body,
+            Object::ConfigMap($inner) => $body,
+            Object::Secret($inner) => $body,
+            Object::Lease($inner) => $body,
         }
     };
 }
@@ -115,7 +123,9 @@ macro_rules! impl_resource {
     )*};
 }
 
-impl_resource!(Namespace, Node, Pod, ReplicaSet, Deployment);
+impl_resource!(
+    Namespace, Node, Pod, ReplicaSet, Deployment, ConfigMap, Secret, Lease
+);
 
 /// Just enough of an object to learn its kind.
 #[derive(Deserialize)]
@@ -132,6 +142,9 @@ impl Object {
             Object::Pod(_) => Kind::Pod,
             Object::ReplicaSet(_) => Kind::ReplicaSet,
             Object::Deployment(_) => Kind::Deployment,
+            Object::ConfigMap(_) => Kind::ConfigMap,
+            Object::Secret(_) => Kind::Secret,
+            Object::Lease(_) => Kind::Lease,
         }
     }
 
@@ -189,6 +202,9 @@ impl Object {
             Kind::Pod => Object::Pod(serde_json::from_slice(bytes).map_err(decode)?),
             Kind::ReplicaSet => Object::ReplicaSet(serde_json::from_slice(bytes).map_err(decode)?),
             Kind::Deployment => Object::Deployment(serde_json::from_slice(bytes).map_err(decode)?),
+            Kind::ConfigMap => Object::ConfigMap(serde_json::from_slice(bytes).map_err(decode)?),
+            Kind::Secret => Object::Secret(serde_json::from_slice(bytes).map_err(decode)?),
+            Kind::Lease => Object::Lease(serde_json::from_slice(bytes).map_err(decode)?),
         })
     }
 }

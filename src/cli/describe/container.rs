@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use flotilla_kernel::object::{Container, ContainerState, ContainerStatus, Quantity};
+use flotilla_kernel::object::{
+    Container, ContainerState, ContainerStatus, EnvFromSource, EnvVar, EnvVarSource, Quantity,
+};
 
 use super::layout::Layout;
 use super::meta::timestamp;
@@ -50,14 +52,55 @@ fn one(layout: &mut Layout, level: usize, container: &Container, status: Option<
     }
     quantities(layout, inner, "Limits", &container.resources.limits);
     quantities(layout, inner, "Requests", &container.resources.requests);
+    if !container.env_from.is_empty() {
+        layout.section(inner, "Environment Variables from");
+        for source in &container.env_from {
+            layout.text(inner + 1, env_from(source));
+        }
+    }
     if container.env.is_empty() {
         layout.field(inner, "Environment", "<none>");
     } else {
         layout.section(inner, "Environment");
         for variable in &container.env {
-            layout.field(inner + 1, &variable.name, variable.value.as_str());
+            layout.field(inner + 1, &variable.name, env_value(variable));
         }
     }
+}
+
+/// A variable's literal value, or where it comes from, as kubectl describes it.
+fn env_value(variable: &EnvVar) -> String {
+    let from = variable.value_from.as_ref();
+    let (kind, selector) = match from {
+        Some(EnvVarSource {
+            config_map_key_ref: Some(selector),
+            ..
+        }) => ("config map", selector),
+        Some(EnvVarSource {
+            secret_key_ref: Some(selector),
+            ..
+        }) => ("secret", selector),
+        _ => return variable.value.clone(),
+    };
+    let optional = selector.optional.unwrap_or(false);
+    format!(
+        "<set to the key '{}' in {kind} '{}'>  Optional: {optional}",
+        selector.key, selector.name
+    )
+}
+
+fn env_from(source: &EnvFromSource) -> String {
+    let (kind, selector) = match (&source.config_map_ref, &source.secret_ref) {
+        (Some(selector), _) => ("ConfigMap", selector),
+        (None, Some(selector)) => ("Secret", selector),
+        (None, None) => return String::new(),
+    };
+    let optional = selector.optional.unwrap_or(false);
+    let prefix = match source.prefix.as_str() {
+        "" => String::new(),
+        prefix => format!(" with prefix '{prefix}'"),
+    };
+    format!("{}  {kind}{prefix}  Optional: {optional}", selector.name)
 }
 
 /// A command or its arguments, one word a line, as kubectl shows them.
@@ -133,7 +176,9 @@ fn state(layout: &mut Layout, level: usize, key: &str, state: &ContainerState) {
 
 #[cfg(test)]
 mod tests {
-    use flotilla_kernel::object::{ContainerStateTerminated, ContainerStateWaiting, EnvVar};
+    use flotilla_kernel::object::{
+        ContainerStateTerminated, ContainerStateWaiting, KeySelector, ObjectSelector,
+    };
 
     use super::*;
 
@@ -144,9 +189,32 @@ mod tests {
             image: "host".to_string(),
             command: vec!["/bin/sh".to_string(), "-c".to_string()],
             args: vec!["exit 1".to_string()],
-            env: vec![EnvVar {
-                name: "MODE".to_string(),
-                value: "prod".to_string(),
+            env: vec![
+                EnvVar {
+                    name: "MODE".to_string(),
+                    value: "prod".to_string(),
+                    ..EnvVar::default()
+                },
+                EnvVar {
+                    name: "TOKEN".to_string(),
+                    value_from: Some(EnvVarSource {
+                        secret_key_ref: Some(KeySelector {
+                            name: "creds".to_string(),
+                            key: "token".to_string(),
+                            optional: None,
+                        }),
+                        ..EnvVarSource::default()
+                    }),
+                    ..EnvVar::default()
+                },
+            ],
+            env_from: vec![EnvFromSource {
+                prefix: "APP_".to_string(),
+                config_map_ref: Some(ObjectSelector {
+                    name: "settings".to_string(),
+                    optional: Some(true),
+                }),
+                ..EnvFromSource::default()
             }],
             ..Container::default()
         };
@@ -197,8 +265,11 @@ mod tests {
              \x20   Restart Count:  4\n\
              \x20   Limits:\n\
              \x20     memory:  128Mi\n\
+             \x20   Environment Variables from:\n\
+             \x20     settings  ConfigMap with prefix 'APP_'  Optional: true\n\
              \x20   Environment:\n\
-             \x20     MODE:  prod\n"
+             \x20     MODE:   prod\n\
+             \x20     TOKEN:  <set to the key 'token' in secret 'creds'>  Optional: false\n"
         );
     }
 }

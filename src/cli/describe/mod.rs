@@ -4,6 +4,7 @@
 
 mod conditions;
 mod container;
+mod data;
 mod layout;
 mod meta;
 mod namespace;
@@ -78,6 +79,9 @@ async fn view(api: &ApiClient, object: &Object, now: SystemTime) -> Result<Strin
     let text = match object {
         Object::Pod(pod) => pod::view(pod),
         Object::Namespace(namespace) => namespace::view(namespace),
+        Object::ConfigMap(config_map) => data::config_map_view(config_map),
+        Object::Secret(secret) => data::secret_view(secret),
+        Object::Lease(lease) => data::lease_view(lease),
         Object::Node(node) => {
             let (pods, _revision) = api.list::<Pod>(None, None).await?;
             let on_node: Vec<Pod> = pods

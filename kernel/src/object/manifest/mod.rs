@@ -20,8 +20,10 @@ use thiserror::Error;
 use self::documents::{Document, split_documents};
 use self::tree::{YamlNode, field_at};
 use self::unknown_fields::unknown_fields;
+use super::config_map::{ConfigMap, Secret};
 use super::deployment::Deployment;
 use super::kind::{Kind, UnknownKind};
+use super::lease::Lease;
 use super::namespace::Namespace;
 use super::node::Node;
 use super::pod::Pod;
@@ -149,6 +151,9 @@ impl DocumentReader<'_> {
             Kind::Pod => self.typed::<Pod>(root).map(Object::Pod),
             Kind::ReplicaSet => self.typed::<ReplicaSet>(root).map(Object::ReplicaSet),
             Kind::Deployment => self.typed::<Deployment>(root).map(Object::Deployment),
+            Kind::ConfigMap => self.typed::<ConfigMap>(root).map(Object::ConfigMap),
+            Kind::Secret => self.typed::<Secret>(root).map(Object::Secret),
+            Kind::Lease => self.typed::<Lease>(root).map(Object::Lease),
         }
     }
 
@@ -406,7 +411,8 @@ spec:
             "{message}"
         );
         assert!(
-            message.contains("Namespace, Node, Pod, ReplicaSet, Deployment"),
+            message
+                .contains("Namespace, Node, Pod, ReplicaSet, Deployment, ConfigMap, Secret, Lease"),
             "{message}"
         );
 
@@ -414,7 +420,7 @@ spec:
         assert_eq!(
             error.to_string(),
             "a.yaml:2:7: unknown kind \"Service\"; supported kinds: Namespace, Node, Pod, \
-             ReplicaSet, Deployment"
+             ReplicaSet, Deployment, ConfigMap, Secret, Lease"
         );
     }
 

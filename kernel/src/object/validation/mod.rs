@@ -5,6 +5,7 @@
 //! so an operator can find it in the manifest. Checks follow Kubernetes' rules where flotilla
 //! has the same field; the submodules hold one area each.
 
+mod data;
 mod labels;
 mod meta;
 mod node;
@@ -66,6 +67,9 @@ pub fn validate(object: &Object) -> Result<(), ValidationErrors> {
         Object::Deployment(deployment) => {
             workload::validate_deployment_spec(&deployment.spec, &mut errors)
         }
+        Object::ConfigMap(config_map) => data::validate_config_map(config_map, &mut errors),
+        Object::Secret(secret) => data::validate_secret(secret, &mut errors),
+        Object::Lease(lease) => data::validate_lease(lease, &mut errors),
     }
     if errors.is_empty() {
         return Ok(());

@@ -71,8 +71,43 @@ fn validate_container(container: &Container, at: &str, errors: &mut Vec<FieldErr
         );
     }
     for (index, variable) in container.env.iter().enumerate() {
+        let at = format!("{at}.env[{index}]");
         if let Err(problem) = check_env_var_name(&variable.name) {
-            report(errors, format!("{at}.env[{index}].name"), problem);
+            report(errors, format!("{at}.name"), problem);
+        }
+        if let Some(source) = &variable.value_from {
+            if !variable.value.is_empty() {
+                report(
+                    errors,
+                    format!("{at}.valueFrom"),
+                    "may not be set together with value",
+                );
+            }
+            let refs = [
+                ("configMapKeyRef", &source.config_map_key_ref),
+                ("secretKeyRef", &source.secret_key_ref),
+            ];
+            if let Some((field, selector)) = one_ref(&refs, &format!("{at}.valueFrom"), errors) {
+                if selector.key.is_empty() {
+                    report(errors, format!("{field}.key"), "required");
+                }
+                check_ref_name(&selector.name, &field, errors);
+            }
+        }
+    }
+    for (index, source) in container.env_from.iter().enumerate() {
+        let at = format!("{at}.envFrom[{index}]");
+        if !source.prefix.is_empty()
+            && let Err(problem) = check_env_var_name(&source.prefix)
+        {
+            report(errors, format!("{at}.prefix"), problem);
+        }
+        let refs = [
+            ("configMapRef", &source.config_map_ref),
+            ("secretRef", &source.secret_ref),
+        ];
+        if let Some((field, selector)) = one_ref(&refs, &at, errors) {
+            check_ref_name(&selector.name, &field, errors);
         }
     }
     let resources = &container.resources;
@@ -107,6 +142,35 @@ fn validate_container(container: &Container, at: &str, errors: &mut Vec<FieldErr
             ),
             _ => {}
         }
+    }
+}
+
+/// The one selector of `refs` that is set, with its field path; reports an error unless
+/// exactly one is.
+fn one_ref<'a, T>(
+    refs: &[(&str, &'a Option<T>)],
+    at: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<(String, &'a T)> {
+    let set: Vec<(&str, &T)> = refs
+        .iter()
+        .filter_map(|(field, selector)| selector.as_ref().map(|selector| (*field, selector)))
+        .collect();
+    if let [(field, selector)] = set.as_slice() {
+        return Some((format!("{at}.{field}"), selector));
+    }
+    let fields = refs.iter().map(|(field, _)| *field).collect::<Vec<_>>();
+    report(
+        errors,
+        at.to_owned(),
+        format!("exactly one of {} is required", fields.join(", ")),
+    );
+    None
+}
+
+fn check_ref_name(name: &str, field: &str, errors: &mut Vec<FieldError>) {
+    if let Err(problem) = check_dns1123_subdomain(name) {
+        report(errors, format!("{field}.name"), problem);
     }
 }
 
@@ -147,7 +211,9 @@ fn parse_amounts<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::object::pod_spec::EnvVar;
+    use crate::object::pod_spec::{
+        EnvFromSource, EnvVar, EnvVarSource, KeySelector, ObjectSelector,
+    };
 
     fn container(name: &str) -> Container {
         Container {
@@ -222,15 +288,73 @@ mod tests {
             EnvVar {
                 name: "GOOD_1".into(),
                 value: "x".into(),
+                value_from: None,
             },
             EnvVar {
                 name: "1BAD".into(),
-                value: String::new(),
+                ..EnvVar::default()
             },
         ];
         assert_eq!(
             paths(&check(&spec(vec![with_env]))),
             ["spec.containers[0].env[1].name"]
+        );
+    }
+
+    #[test]
+    fn env_sources_name_exactly_one_valid_object() {
+        let key = |name: &str, key: &str| KeySelector {
+            name: name.into(),
+            key: key.into(),
+            optional: None,
+        };
+        let mut c = container("a");
+        c.env = vec![
+            EnvVar {
+                name: "FROM_CM".into(),
+                value_from: Some(EnvVarSource {
+                    config_map_key_ref: Some(key("settings", "level")),
+                    secret_key_ref: None,
+                }),
+                ..EnvVar::default()
+            },
+            EnvVar {
+                name: "BOTH".into(),
+                value: "x".into(),
+                value_from: Some(EnvVarSource {
+                    config_map_key_ref: Some(key("a", "k")),
+                    secret_key_ref: Some(key("b", "k")),
+                }),
+            },
+            EnvVar {
+                name: "BAD_REF".into(),
+                value_from: Some(EnvVarSource {
+                    config_map_key_ref: None,
+                    secret_key_ref: Some(key("Not_Valid", "")),
+                }),
+                ..EnvVar::default()
+            },
+        ];
+        c.env_from = vec![
+            EnvFromSource {
+                prefix: "DB_".into(),
+                secret_ref: Some(ObjectSelector {
+                    name: "db".into(),
+                    optional: None,
+                }),
+                ..EnvFromSource::default()
+            },
+            EnvFromSource::default(),
+        ];
+        assert_eq!(
+            paths(&check(&spec(vec![c]))),
+            [
+                "spec.containers[0].env[1].valueFrom",
+                "spec.containers[0].env[1].valueFrom",
+                "spec.containers[0].env[2].valueFrom.secretKeyRef.key",
+                "spec.containers[0].env[2].valueFrom.secretKeyRef.name",
+                "spec.containers[0].envFrom[1]",
+            ]
         );
     }
 
