@@ -221,11 +221,6 @@ impl HostProcess {
             format!("(could not read {}: {error})", self.log_path.display())
         })
     }
-
-    /// Where its log is.
-    pub fn log_path(&self) -> &PathBuf {
-        &self.log_path
-    }
 }
 
 #[cfg(test)]

@@ -15,8 +15,6 @@ use anyhow::{Result, bail};
 const PREFIX: &str = "flt";
 /// The most hosts one run can have: the usable addresses of its /24.
 pub const MAX_HOSTS: usize = 254;
-/// The kernel's limit on interface names (IFNAMSIZ minus the terminating NUL).
-const MAX_INTERFACE_NAME: usize = 15;
 /// The bridge, inside the switch namespace.
 pub const BRIDGE: &str = "br0";
 /// Each host's end of its veth pair, inside the host's namespace.
@@ -183,6 +181,9 @@ fn subnet_for(run: RunId) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The kernel's limit on interface names (IFNAMSIZ minus the terminating NUL).
+    const MAX_INTERFACE_NAME: usize = 15;
 
     const RUN: RunId = RunId {
         owner: 4242,
