@@ -60,6 +60,13 @@ fn hosts_reach_each_other_until_partitioned_and_again_once_healed() {
     let [h0, h1, h2] = [0, 1, 2].map(|index| hosts.host(index).unwrap());
     for host in hosts.hosts() {
         hosts.in_host(host, loopback_works).unwrap();
+        let shown = hosts
+            .run_in(host, &["ip", "-o", "-4", "addr", "show"], REQUEST_LIMIT)
+            .unwrap();
+        let shown = String::from_utf8_lossy(&shown.stdout);
+        let own = format!("inet {}/24", hosts.address(host).unwrap());
+        assert!(shown.contains(&own), "{host} lacks {own}: {shown}");
+        assert_eq!(shown.matches("inet ").count(), 2, "{host}: {shown}");
     }
     let full = all_pairs(3);
     expect_reachability(&hosts, &full, "every host reaching every other");
@@ -239,6 +246,14 @@ fn a_crashed_host_takes_its_cgroup_workloads_along_and_restarts() {
     }
     ensure_gone(Path::new(CGROUP_FS), Path::new(&cgroup)).unwrap();
     assert_eq!(hosts.pid(agent).unwrap(), None);
+
+    let mut other = Hosts::build(1).unwrap();
+    let error = other.kill(agent).unwrap_err();
+    assert!(
+        error.to_string().contains("is not one of test run"),
+        "{error}"
+    );
+    drop(other);
 
     hosts.restart_host(host).unwrap();
     let restarted = hosts.pid(agent).unwrap().expect("the agent runs again");
