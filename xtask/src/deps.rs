@@ -25,6 +25,7 @@ pub const PACKAGES: &[&str] = &[
     "clang",
     "libclang-dev",
     "iproute2",
+    "nftables",
     "procps",
     "busybox-static",
 ];
