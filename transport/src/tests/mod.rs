@@ -1,0 +1,5 @@
+//! End-to-end tests over real QUIC connections on loopback, grouped by what they prove.
+
+mod limits;
+mod rpc;
+mod trust;
