@@ -14,6 +14,8 @@ use tokio::task::JoinHandle;
 pub const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 /// The longest any test waits for something that should happen promptly.
 pub const DEADLINE: Duration = Duration::from_secs(10);
+/// The size of each `Chunks` item.
+pub const CHUNK: usize = 1024 * 1024;
 /// How many `Gather` calls must be in flight together before any is answered.
 pub const GATHER: usize = 64;
 
@@ -35,6 +37,8 @@ pub enum Request {
     WatchFrom(u64),
     /// Unary: answers with this many bytes.
     Blob(u32),
+    /// Streaming: sends this many chunks of [`CHUNK`] bytes.
+    Chunks(u32),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -102,6 +106,15 @@ impl Handler<Request, Response> for TestHandler {
                     let mut revision = after + 1;
                     while tx.send(Response::Revision(revision)).await.is_ok() {
                         revision += 1;
+                    }
+                });
+            }
+            Request::Chunks(n) => {
+                tokio::spawn(async move {
+                    for _ in 0..n {
+                        if tx.send(Response::Blob(vec![7; CHUNK])).await.is_err() {
+                            return;
+                        }
                     }
                 });
             }

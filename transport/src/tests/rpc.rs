@@ -6,7 +6,9 @@ use crate::identity::Identity;
 use crate::limits::TransportLimits;
 use crate::protocol::{PROTOCOL_VERSION, VersionMismatch};
 use crate::server::ServerOptions;
-use crate::test_support::{Cluster, DEADLINE, GATHER, Request, Response, RunningServer, loopback};
+use crate::test_support::{
+    CHUNK, Cluster, DEADLINE, GATHER, Request, Response, RunningServer, loopback,
+};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -147,5 +149,33 @@ async fn sixty_four_concurrent_calls_share_one_connection() {
     }
     assert_eq!(server.stats.accepted(), 1);
     assert_eq!(server.stats.refused(), 0);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_16_mib_stream_arrives_whole_in_one_mib_frames() {
+    let cluster = Cluster::new();
+    let server = RunningServer::start(&cluster.server);
+    let client = Client::new(server.addr, "localhost", &cluster.admin).unwrap();
+    let mut chunks = client
+        .stream::<_, Response>(&Request::Chunks(16))
+        .await
+        .unwrap();
+    let received = tokio::time::timeout(Duration::from_secs(60), async {
+        let mut total = 0;
+        while let Some(item) = chunks.recv().await {
+            match item.unwrap() {
+                Response::Blob(bytes) => {
+                    assert!(bytes.iter().all(|b| *b == 7));
+                    total += bytes.len();
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        total
+    })
+    .await
+    .expect("the stream completes");
+    assert_eq!(received, 16 * CHUNK);
     server.stop().await;
 }
