@@ -1,7 +1,7 @@
 //! Why a server abandoned one call, sent as the QUIC error code of the reset stream.
 //!
 //! A call that goes wrong at the transport level (its request cannot be decoded, a response
-//! cannot be encoded) is ended by resetting its stream, not by closing the connection, so the
+//! cannot be encoded, its deadline passes) is ended by resetting its stream, not by closing the connection, so the
 //! other calls multiplexed on that connection carry on. Client and server share this table so the
 //! client can tell the operator what happened.
 
@@ -18,14 +18,23 @@ pub enum CallAbort {
     RequestTimeout,
     /// A response could not be encoded into a frame.
     ResponseUnencodable,
+    /// The request frame is larger than the server's frame limit.
+    RequestTooLarge,
+    /// A response is larger than the server's frame limit.
+    ResponseTooLarge,
+    /// The client's deadline passed before the call completed.
+    DeadlineExceeded,
 }
 
 impl CallAbort {
-    const ALL: [CallAbort; 4] = [
+    const ALL: [CallAbort; 7] = [
         CallAbort::BadRequest,
         CallAbort::NoRequest,
         CallAbort::RequestTimeout,
         CallAbort::ResponseUnencodable,
+        CallAbort::RequestTooLarge,
+        CallAbort::ResponseTooLarge,
+        CallAbort::DeadlineExceeded,
     ];
 
     /// The QUIC application error code carrying this reason.
@@ -35,6 +44,9 @@ impl CallAbort {
             CallAbort::NoRequest => 2,
             CallAbort::RequestTimeout => 3,
             CallAbort::ResponseUnencodable => 4,
+            CallAbort::RequestTooLarge => 5,
+            CallAbort::ResponseTooLarge => 6,
+            CallAbort::DeadlineExceeded => 7,
         })
     }
 
@@ -52,6 +64,9 @@ impl CallAbort {
             CallAbort::NoRequest => "the server received no request",
             CallAbort::RequestTimeout => "the request did not reach the server in time",
             CallAbort::ResponseUnencodable => "the server could not encode a response",
+            CallAbort::RequestTooLarge => "the request exceeds the server's frame size limit",
+            CallAbort::ResponseTooLarge => "a response exceeds the server's frame size limit",
+            CallAbort::DeadlineExceeded => "the call's deadline passed before it completed",
         }
     }
 }

@@ -1,36 +1,75 @@
 //! The calling side: one QUIC connection to one server, shared by every call and reopened
 //! lazily after it is lost.
 //!
-//! Each call opens its own bidirectional stream, so slow watches never hold up quick calls and
-//! a failed call does not take the others down. A streaming call's responses are pumped into a
-//! bounded channel by a task that also watches for the receiver being dropped: it then stops
-//! the QUIC stream, which tells the server to end the call.
+//! A new connection first exchanges the protocol hello, so a version mismatch is reported before
+//! any call. Each call then opens its own bidirectional stream, so slow watches never hold up
+//! quick calls and a failed call does not take the others down. Unary calls carry a deadline:
+//! the client stops waiting when it passes and tells the server, which stops the handler. A
+//! streaming call's responses are pumped into a bounded channel by a task that also watches for
+//! the receiver being dropped: it then stops the QUIC stream, which tells the server to end the
+//! call.
 
-use crate::codec::{read_frame, write_frame};
+use crate::backoff::Backoff;
+use crate::codec::{
+    FrameError, encode_frame_within, read_frame_within, write_encoded, write_frame,
+};
 use crate::error::TransportError;
-use crate::pki::Credentials;
+use crate::limits::TransportLimits;
+use crate::pki::{CaPin, Credentials};
+use crate::protocol::{CallRequest, Hello, PROTOCOL_VERSION, check_version};
 use crate::tls;
 use quinn::{Connection, Endpoint, RecvStream, VarInt};
 use rustls_pki_types::ServerName;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 use tokio::sync::{Mutex, mpsc};
+use tokio::time::Instant;
 
 /// How long connecting may take before the server counts as unreachable.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long [`Client::call`] waits for its response.
+pub const DEFAULT_CALL_DEADLINE: Duration = Duration::from_secs(30);
 /// How many streamed responses may wait for the caller before the server is slowed down.
 const STREAM_BUFFER: usize = 64;
 /// Stream stop code: the caller no longer wants the responses.
 const STOP_CANCELLED: VarInt = VarInt::from_u32(0);
+/// Connection close code: the server speaks another protocol version.
+const CLOSE_VERSION_MISMATCH: VarInt = VarInt::from_u32(2);
+/// A hello is one small integer; anything longer is not a hello.
+const HELLO_MAX_BYTES: usize = 16;
+
+/// How a client connects and calls. The defaults suit an operator's CLI and a node agent alike.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientOptions {
+    pub limits: TransportLimits,
+    /// How long connecting (handshake and hello) may take. Default [`DEFAULT_CONNECT_TIMEOUT`].
+    pub connect_timeout: Duration,
+    /// The deadline of [`Client::call`]. Default [`DEFAULT_CALL_DEADLINE`].
+    pub call_deadline: Duration,
+    /// The waits between reconnection attempts of [`Client::resuming_stream`].
+    pub backoff: Backoff,
+}
+
+impl Default for ClientOptions {
+    fn default() -> ClientOptions {
+        ClientOptions {
+            limits: TransportLimits::default(),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            call_deadline: DEFAULT_CALL_DEADLINE,
+            backoff: Backoff::default(),
+        }
+    }
+}
 
 /// A connection to one server, cheap to clone; clones share the connection.
 #[derive(Clone)]
 pub struct Client {
     shared: Arc<Shared>,
     connect_timeout: Duration,
+    version: u32,
 }
 
 struct Shared {
@@ -38,22 +77,67 @@ struct Shared {
     config: quinn::ClientConfig,
     server: SocketAddr,
     server_name: String,
+    options: ClientOptions,
+    pin: Option<PinCheck>,
     connection: Mutex<Option<Connection>>,
+}
+
+/// The CA pin of a bootstrap client and where its verifier reports what it saw instead.
+struct PinCheck {
+    pinned: CaPin,
+    mismatch: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl Client {
     /// Prepares a client for `server`, whose certificate must be valid for `server_name` and
-    /// signed by `creds.ca_pem`. Nothing is sent until the first call. Must be called inside a
-    /// tokio runtime.
+    /// signed by `creds.ca_pem`, with the default options. Nothing is sent until the first call.
+    /// Must be called inside a tokio runtime.
     pub fn new(
         server: SocketAddr,
         server_name: &str,
         creds: &Credentials,
     ) -> Result<Client, TransportError> {
-        ServerName::try_from(server_name).map_err(|_| TransportError::InvalidServerName {
-            name: server_name.to_owned(),
-        })?;
-        let config = tls::client_config(creds)?;
+        Client::with_options(server, server_name, creds, ClientOptions::default())
+    }
+
+    /// Like [`Client::new`], with the given options.
+    pub fn with_options(
+        server: SocketAddr,
+        server_name: &str,
+        creds: &Credentials,
+        options: ClientOptions,
+    ) -> Result<Client, TransportError> {
+        check_server_name(server_name)?;
+        let config = tls::client_config(creds, &options.limits)?;
+        Client::build(server, server_name, config, options, None)
+    }
+
+    /// A client without a certificate, for a node that has not joined yet: it trusts the server
+    /// only if the server's CA certificate hashes to `ca_pin` (see [`crate::pki::ca_pin`]). The
+    /// server must allow anonymous clients, and will let them make only the join call.
+    pub fn bootstrap(
+        server: SocketAddr,
+        server_name: &str,
+        ca_pin: CaPin,
+        options: ClientOptions,
+    ) -> Result<Client, TransportError> {
+        check_server_name(server_name)?;
+        let mismatch = Arc::default();
+        let config = tls::pinned_client_config(ca_pin, &options.limits, Arc::clone(&mismatch))?;
+        let pin = PinCheck {
+            pinned: ca_pin,
+            mismatch,
+        };
+        Client::build(server, server_name, config, options, Some(pin))
+    }
+
+    fn build(
+        server: SocketAddr,
+        server_name: &str,
+        config: quinn::ClientConfig,
+        options: ClientOptions,
+        pin: Option<PinCheck>,
+    ) -> Result<Client, TransportError> {
         let local: SocketAddr = match server {
             SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
             SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
@@ -63,14 +147,17 @@ impl Client {
             source,
         })?;
         Ok(Client {
+            connect_timeout: options.connect_timeout,
+            version: PROTOCOL_VERSION,
             shared: Arc::new(Shared {
                 endpoint,
                 config,
                 server,
                 server_name: server_name.to_owned(),
+                options,
+                pin,
                 connection: Mutex::new(None),
             }),
-            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
         })
     }
 
@@ -85,18 +172,47 @@ impl Client {
         self.shared.server
     }
 
-    /// Makes a unary call: sends `req` and returns the single response.
+    /// The options this client was made with.
+    pub fn options(&self) -> &ClientOptions {
+        &self.shared.options
+    }
+
+    /// Makes a unary call with the default deadline (`ClientOptions::call_deadline`).
     pub async fn call<Req: Serialize, Resp: DeserializeOwned>(
         &self,
         req: &Req,
     ) -> Result<Resp, TransportError> {
-        let mut recv = self.open_call(req).await?;
-        match read_frame(&mut recv).await {
-            Ok(Some(response)) => Ok(response),
-            Ok(None) => Err(TransportError::NoResponse {
-                addr: self.shared.server,
-            }),
-            Err(err) => Err(self.frame_error(err)),
+        self.call_within(req, self.shared.options.call_deadline)
+            .await
+    }
+
+    /// Makes a unary call that gives up after `deadline`: the server learns the deadline with the
+    /// request and stops the handler when it passes. Dropping the returned future cancels the
+    /// call on the server too.
+    pub async fn call_within<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        req: &Req,
+        deadline: Duration,
+    ) -> Result<Resp, TransportError> {
+        let expires = Instant::now().checked_add(deadline);
+        let attempt = async {
+            let mut recv = self.open_call(req, expires).await?;
+            match read_frame_within(&mut recv, self.shared.options.limits.max_frame_bytes).await {
+                Ok(Some(response)) => Ok(response),
+                Ok(None) => Err(TransportError::NoResponse {
+                    addr: self.shared.server,
+                }),
+                Err(err) => Err(self.call_frame_error("response", err)),
+            }
+        };
+        match expires {
+            Some(expires) => tokio::time::timeout_at(expires, attempt)
+                .await
+                .unwrap_or(Err(TransportError::DeadlineExceeded {
+                    addr: self.shared.server,
+                    deadline,
+                })),
+            None => attempt.await,
         }
     }
 
@@ -111,22 +227,33 @@ impl Client {
         Req: Serialize,
         Resp: DeserializeOwned + Send + 'static,
     {
-        let recv = self.open_call(req).await?;
+        let recv = self.open_call(req, None).await?;
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         tokio::spawn(pump_responses(recv, tx, self.clone()));
         Ok(rx)
     }
 
-    /// Opens a stream on the (possibly new) connection and sends the request on it.
-    async fn open_call<Req: Serialize>(&self, req: &Req) -> Result<RecvStream, TransportError> {
+    /// Opens a stream on the (possibly new) connection and sends the request on it, with the
+    /// time left until `expires`.
+    pub(crate) async fn open_call<Req: Serialize>(
+        &self,
+        req: &Req,
+        expires: Option<Instant>,
+    ) -> Result<RecvStream, TransportError> {
         let connection = self.connection().await?;
+        let remaining = expires.map(|at| at.saturating_duration_since(Instant::now()));
+        let frame = encode_frame_within(
+            &CallRequest::new(req, remaining),
+            self.shared.options.limits.max_frame_bytes,
+        )
+        .map_err(|err| self.call_frame_error("request", err))?;
         let (mut send, recv) = connection
             .open_bi()
             .await
             .map_err(|err| self.connection_error(err))?;
-        write_frame(&mut send, req)
+        write_encoded(&mut send, &frame)
             .await
-            .map_err(|err| self.frame_error(err))?;
+            .map_err(|err| self.call_frame_error("request", err))?;
         // finish only fails on a stream already finished or reset, and this one is fresh.
         let _ = send.finish();
         Ok(recv)
@@ -139,34 +266,101 @@ impl Client {
             return Ok(connection.clone());
         }
         let addr = self.shared.server;
-        let connecting = self
-            .shared
-            .endpoint
-            .connect_with(self.shared.config.clone(), addr, &self.shared.server_name)
-            .map_err(|source| TransportError::Connect { addr, source })?;
-        let connection = tokio::time::timeout(self.connect_timeout, connecting)
+        let connection = tokio::time::timeout(self.connect_timeout, self.connect())
             .await
             .map_err(|_| TransportError::Unreachable {
                 addr,
                 timeout: self.connect_timeout,
-            })?
-            .map_err(|err| self.connection_error(err))?;
+            })??;
         *slot = Some(connection.clone());
         Ok(connection)
+    }
+
+    /// Opens a connection and exchanges the protocol hello on it.
+    async fn connect(&self) -> Result<Connection, TransportError> {
+        let addr = self.shared.server;
+        let connection = self
+            .shared
+            .endpoint
+            .connect_with(self.shared.config.clone(), addr, &self.shared.server_name)
+            .map_err(|source| TransportError::Connect { addr, source })?
+            .await
+            .map_err(|err| self.handshake_error(err))?;
+        let (mut send, mut recv) = connection
+            .open_bi()
+            .await
+            .map_err(|err| self.connection_error(err))?;
+        write_frame(
+            &mut send,
+            &Hello {
+                version: self.version,
+            },
+        )
+        .await
+        .map_err(|err| self.frame_error(err))?;
+        // finish only fails on a stream already finished or reset, and this one is fresh.
+        let _ = send.finish();
+        let reply: Hello = read_frame_within(&mut recv, HELLO_MAX_BYTES)
+            .await
+            .map_err(|err| self.frame_error(err))?
+            .ok_or(TransportError::NoResponse { addr })?;
+        if let Err(mismatch) = check_version(self.version, reply.version) {
+            connection.close(CLOSE_VERSION_MISMATCH, b"protocol version mismatch");
+            return Err(TransportError::VersionMismatch { addr, mismatch });
+        }
+        Ok(connection)
+    }
+
+    /// Explains a failed handshake, naming the CA a pinned client saw instead of its pin.
+    fn handshake_error(&self, err: quinn::ConnectionError) -> TransportError {
+        if let Some(pin) = &self.shared.pin {
+            let presented = pin
+                .mismatch
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            if let Some(presented) = presented {
+                return TransportError::CaPinMismatch {
+                    addr: self.shared.server,
+                    pinned: pin.pinned.to_string(),
+                    presented,
+                };
+            }
+        }
+        self.connection_error(err)
     }
 
     fn connection_error(&self, err: quinn::ConnectionError) -> TransportError {
         TransportError::from_connection(self.shared.server, &self.shared.server_name, err)
     }
 
-    fn frame_error(&self, err: crate::codec::FrameError) -> TransportError {
+    fn frame_error(&self, err: FrameError) -> TransportError {
         TransportError::from_frame(self.shared.server, &self.shared.server_name, err)
     }
+
+    fn call_frame_error(&self, what: &'static str, err: FrameError) -> TransportError {
+        TransportError::from_call_frame(self.shared.server, &self.shared.server_name, what, err)
+    }
+
+    /// Speaks another protocol version, to test how both ends handle a mismatch.
+    #[cfg(test)]
+    pub(crate) fn speaking(mut self, version: u32) -> Client {
+        self.version = version;
+        self
+    }
+}
+
+fn check_server_name(server_name: &str) -> Result<(), TransportError> {
+    ServerName::try_from(server_name)
+        .map(drop)
+        .map_err(|_| TransportError::InvalidServerName {
+            name: server_name.to_owned(),
+        })
 }
 
 /// What happened while waiting for the next streamed response.
 enum Next<Resp> {
-    Frame(Result<Option<Resp>, crate::codec::FrameError>),
+    Frame(Result<Option<Resp>, FrameError>),
     CallerGone,
 }
 
@@ -177,16 +371,17 @@ async fn pump_responses<Resp: DeserializeOwned>(
     tx: mpsc::Sender<Result<Resp, TransportError>>,
     client: Client,
 ) {
+    let max = client.shared.options.limits.max_frame_bytes;
     loop {
         let next = tokio::select! {
             () = tx.closed() => Next::CallerGone,
-            frame = read_frame(&mut recv) => Next::Frame(frame),
+            frame = read_frame_within(&mut recv, max) => Next::Frame(frame),
         };
         let item = match next {
             Next::CallerGone => break,
             Next::Frame(Ok(None)) => return,
             Next::Frame(Ok(Some(response))) => Ok(response),
-            Next::Frame(Err(err)) => Err(client.frame_error(err)),
+            Next::Frame(Err(err)) => Err(client.call_frame_error("response", err)),
         };
         let failed = item.is_err();
         if tx.send(item).await.is_err() {

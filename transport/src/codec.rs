@@ -2,10 +2,10 @@
 //! payload.
 //!
 //! bincode is used here and nowhere else in flotilla, so the encoding can change in one place.
-//! Everything read from a peer is untrusted: a frame longer than [`MAX_FRAME_BYTES`] is refused
-//! from its header alone, the payload buffer grows only as bytes actually arrive, and bincode runs
-//! with the same size limit so a forged length inside the payload cannot trigger a huge
-//! allocation either.
+//! Everything read from a peer is untrusted: a frame longer than the limit (at most
+//! [`MAX_FRAME_BYTES`], often less: see `TransportLimits`) is refused from its header alone, the
+//! payload buffer grows only as bytes actually arrive, and bincode runs with the ceiling as its
+//! own limit so a forged length inside the payload cannot trigger a huge allocation either.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -85,13 +85,20 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
 
 /// Encodes `msg` as one complete frame: length header and payload.
 pub fn encode_frame<T: Serialize>(msg: &T) -> Result<Vec<u8>, FrameError> {
+    encode_frame_within(msg, MAX_FRAME_BYTES)
+}
+
+/// Encodes `msg` as one frame whose payload may be at most `max` bytes (never more than
+/// [`MAX_FRAME_BYTES`]).
+pub fn encode_frame_within<T: Serialize>(msg: &T, max: usize) -> Result<Vec<u8>, FrameError> {
+    let max = max.min(MAX_FRAME_BYTES);
     let payload = encode(msg).map_err(|source| FrameError::Codec { source })?;
     let len = match u32::try_from(payload.len()) {
-        Ok(len) if payload.len() <= MAX_FRAME_BYTES => len,
+        Ok(len) if payload.len() <= max => len,
         _ => {
             return Err(FrameError::TooLarge {
                 len: payload.len(),
-                max: MAX_FRAME_BYTES,
+                max,
             });
         }
     };
@@ -99,6 +106,27 @@ pub fn encode_frame<T: Serialize>(msg: &T) -> Result<Vec<u8>, FrameError> {
     frame.extend_from_slice(&len.to_be_bytes());
     frame.extend_from_slice(&payload);
     Ok(frame)
+}
+
+/// Decodes the frame at the start of `bytes`, whose payload may be at most `max` bytes; returns
+/// the message and how many bytes the frame took.
+pub fn decode_frame<T: DeserializeOwned>(
+    bytes: &[u8],
+    max: usize,
+) -> Result<(T, usize), FrameError> {
+    let Some((header, payload)) = bytes.split_first_chunk::<HEADER_BYTES>() else {
+        return Err(FrameError::Truncated {
+            expected: HEADER_BYTES,
+            got: bytes.len(),
+        });
+    };
+    let len = payload_len(*header, max)?;
+    let payload = payload.get(..len).ok_or(FrameError::Truncated {
+        expected: len,
+        got: payload.len(),
+    })?;
+    let msg = decode(payload).map_err(|source| FrameError::Codec { source })?;
+    Ok((msg, HEADER_BYTES + len))
 }
 
 /// Writes `msg` as one frame and flushes it. Nothing is written if it cannot be encoded.
@@ -121,13 +149,21 @@ pub async fn write_encoded<W: AsyncWrite + Unpin>(
     w.flush().await.map_err(|source| FrameError::Io { source })
 }
 
-/// Reads one frame and decodes it.
-///
-/// Returns `Ok(None)` when the stream ends cleanly before a frame starts. A frame over
-/// [`MAX_FRAME_BYTES`] is refused before its payload is read; a stream that ends inside a frame
-/// gives [`FrameError::Truncated`].
+/// Reads one frame of at most [`MAX_FRAME_BYTES`] and decodes it. See [`read_frame_within`].
 pub async fn read_frame<R: AsyncRead + Unpin, T: DeserializeOwned>(
     r: &mut R,
+) -> Result<Option<T>, FrameError> {
+    read_frame_within(r, MAX_FRAME_BYTES).await
+}
+
+/// Reads one frame whose payload may be at most `max` bytes and decodes it.
+///
+/// Returns `Ok(None)` when the stream ends cleanly before a frame starts. A frame over the limit
+/// is refused before its payload is read; a stream that ends inside a frame gives
+/// [`FrameError::Truncated`].
+pub async fn read_frame_within<R: AsyncRead + Unpin, T: DeserializeOwned>(
+    r: &mut R,
+    max: usize,
 ) -> Result<Option<T>, FrameError> {
     let mut header = [0u8; HEADER_BYTES];
     let got = read_up_to(r, &mut header).await?;
@@ -140,13 +176,7 @@ pub async fn read_frame<R: AsyncRead + Unpin, T: DeserializeOwned>(
             got,
         });
     }
-    let len = u32::from_be_bytes(header) as usize;
-    if len > MAX_FRAME_BYTES {
-        return Err(FrameError::TooLarge {
-            len,
-            max: MAX_FRAME_BYTES,
-        });
-    }
+    let len = payload_len(header, max)?;
     let mut payload = Vec::new();
     (&mut *r)
         .take(len as u64)
@@ -162,6 +192,16 @@ pub async fn read_frame<R: AsyncRead + Unpin, T: DeserializeOwned>(
     decode(&payload)
         .map(Some)
         .map_err(|source| FrameError::Codec { source })
+}
+
+/// The payload length a header announces, refused when over `max` (capped at the ceiling).
+fn payload_len(header: [u8; HEADER_BYTES], max: usize) -> Result<usize, FrameError> {
+    let max = max.min(MAX_FRAME_BYTES);
+    let len = u32::from_be_bytes(header) as usize;
+    if len > max {
+        return Err(FrameError::TooLarge { len, max });
+    }
+    Ok(len)
 }
 
 /// Fills `buf` from `r` until it is full or the stream ends; returns how many bytes were read.
@@ -324,6 +364,56 @@ mod tests {
         let err = write_frame(&mut wire, &big).await.unwrap_err();
         assert!(matches!(err, FrameError::TooLarge { .. }));
         assert!(wire.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_lower_limit_refuses_frames_the_ceiling_would_allow() {
+        let frame = encode_frame(&vec![7u8; 100]).unwrap();
+        let err = read_frame_within::<_, Vec<u8>>(&mut frame.as_slice(), 64)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "frame of 101 bytes exceeds the limit of 64 bytes"
+        );
+        let err = encode_frame_within(&vec![7u8; 100], 64).unwrap_err();
+        assert!(matches!(err, FrameError::TooLarge { len: 101, max: 64 }));
+    }
+
+    #[test]
+    fn a_limit_above_the_ceiling_is_capped() {
+        let claimed = (MAX_FRAME_BYTES + 1) as u32;
+        let err = decode_frame::<u8>(&claimed.to_be_bytes(), usize::MAX).unwrap_err();
+        assert!(matches!(
+            err,
+            FrameError::TooLarge {
+                max: MAX_FRAME_BYTES,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn decode_frame_reads_one_frame_and_reports_its_length() {
+        let mut wire = encode_frame(&sample()).unwrap();
+        let first_len = wire.len();
+        wire.extend(encode_frame(&1u8).unwrap());
+        let (msg, used) = decode_frame::<Message>(&wire, MAX_FRAME_BYTES).unwrap();
+        assert_eq!((msg, used), (sample(), first_len));
+        let (second, _) = decode_frame::<u8>(&wire[used..], MAX_FRAME_BYTES).unwrap();
+        assert_eq!(second, 1);
+    }
+
+    #[test]
+    fn decode_frame_refuses_every_truncation() {
+        let wire = encode_frame(&sample()).unwrap();
+        for cut in 0..wire.len() {
+            let err = decode_frame::<Message>(&wire[..cut], MAX_FRAME_BYTES).unwrap_err();
+            assert!(
+                matches!(err, FrameError::Truncated { .. }),
+                "cut at {cut}: {err}"
+            );
+        }
     }
 
     #[tokio::test]

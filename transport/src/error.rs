@@ -17,6 +17,7 @@ use std::time::Duration;
 mod alert {
     pub const BAD_CERTIFICATE: u8 = 42;
     pub const UNSUPPORTED_CERTIFICATE: u8 = 43;
+    pub const CERTIFICATE_REVOKED: u8 = 44;
     pub const CERTIFICATE_EXPIRED: u8 = 45;
     pub const UNKNOWN_CA: u8 = 48;
     pub const DECRYPT_ERROR: u8 = 51;
@@ -75,6 +76,9 @@ pub enum TransportError {
         #[source]
         source: std::io::Error,
     },
+    /// The transport limits are not usable.
+    #[error("invalid transport limits: {problem}")]
+    InvalidLimits { problem: String },
     /// The connection attempt could not even start.
     #[error("cannot start a connection to {addr}")]
     Connect {
@@ -111,6 +115,40 @@ pub enum TransportError {
     ClientCertRejected {
         addr: SocketAddr,
         reason: &'static str,
+    },
+    /// The server's CA is not the one the client pinned.
+    #[error(
+        "TLS handshake with {addr} failed: the server's CA is {presented}, not the pinned {pinned}"
+    )]
+    CaPinMismatch {
+        addr: SocketAddr,
+        pinned: String,
+        presented: String,
+    },
+    /// The two ends speak different protocol versions.
+    #[error("cannot talk to {addr}: {mismatch}; upgrade the older side")]
+    VersionMismatch {
+        addr: SocketAddr,
+        mismatch: crate::protocol::VersionMismatch,
+    },
+    /// The server refused the connection before the handshake.
+    #[error(
+        "server {addr} refused the connection (too many connections from this address or too many handshakes in progress); retry later"
+    )]
+    Refused { addr: SocketAddr },
+    /// The call did not complete within its deadline; the server was told to stop it.
+    #[error("call to {addr} did not complete within its deadline of {deadline:?}")]
+    DeadlineExceeded {
+        addr: SocketAddr,
+        deadline: Duration,
+    },
+    /// A message is larger than the frame limit; nothing of it was sent or kept.
+    #[error("{what} of {len} bytes on a call to {addr} exceeds the frame limit of {max} bytes")]
+    MessageTooLarge {
+        addr: SocketAddr,
+        what: &'static str,
+        len: usize,
+        max: usize,
     },
     /// Another TLS failure.
     #[error("TLS handshake with {addr} failed: {detail}")]
@@ -163,6 +201,11 @@ impl TransportError {
                 }
                 None => TransportError::ConnectionLost { addr, source: err },
             },
+            ConnectionError::ConnectionClosed(ref close)
+                if close.error_code == quinn::TransportErrorCode::CONNECTION_REFUSED =>
+            {
+                TransportError::Refused { addr }
+            }
             ConnectionError::ConnectionClosed(ref close) => {
                 match tls_alert(close.error_code.into()) {
                     Some(alert) => tls_failure(
@@ -211,6 +254,37 @@ impl TransportError {
             return TransportError::from_connection(addr, server_name, lost.clone());
         }
         TransportError::Frame { addr, source: err }
+    }
+
+    /// Whether trying again later (on a new connection) may succeed: the server was away,
+    /// busy or restarting. Certificate, version and request problems stay until someone acts.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            TransportError::Unreachable { .. }
+                | TransportError::ConnectionLost { .. }
+                | TransportError::ClosedByServer { .. }
+                | TransportError::Refused { .. }
+        )
+    }
+
+    /// Explains a frame that could not be sent or read on a call to `addr`; `what` names the
+    /// message ("request" or "response") for a size error.
+    pub(crate) fn from_call_frame(
+        addr: SocketAddr,
+        server_name: &str,
+        what: &'static str,
+        err: FrameError,
+    ) -> TransportError {
+        match err {
+            FrameError::TooLarge { len, max } => TransportError::MessageTooLarge {
+                addr,
+                what,
+                len,
+                max,
+            },
+            other => TransportError::from_frame(addr, server_name, other),
+        }
     }
 
     /// The server reset the call's stream with `code`.
@@ -268,6 +342,10 @@ fn tls_failure(
         (AlertOrigin::Peer, alert::UNSUPPORTED_CERTIFICATE) => TransportError::ClientCertRejected {
             addr,
             reason: "it is not valid for client authentication",
+        },
+        (AlertOrigin::Peer, alert::CERTIFICATE_REVOKED) => TransportError::ClientCertRejected {
+            addr,
+            reason: "it has been revoked",
         },
         (AlertOrigin::Peer, alert::BAD_CERTIFICATE) => TransportError::ClientCertRejected {
             addr,
@@ -355,6 +433,7 @@ mod tests {
             (116, "none was sent"),
             (43, "client authentication"),
             (51, "signature does not verify"),
+            (44, "revoked"),
         ] {
             let err = TransportError::from_connection(addr(), "api", peer_alert(alert, "x"));
             assert!(
@@ -385,6 +464,36 @@ mod tests {
             TransportError::from_connection(addr(), "api", protocol),
             TransportError::ConnectionLost { .. }
         ));
+    }
+
+    #[test]
+    fn a_refused_connection_is_retryable_and_says_why() {
+        let refused = ConnectionError::ConnectionClosed(quinn::ConnectionClose {
+            error_code: TransportErrorCode::CONNECTION_REFUSED,
+            frame_type: None,
+            reason: Vec::new().into(),
+        });
+        let err = TransportError::from_connection(addr(), "api", refused);
+        assert!(matches!(err, TransportError::Refused { .. }), "{err}");
+        assert!(err.is_retryable());
+        assert!(!TransportError::from_connection(addr(), "api", local_alert(48)).is_retryable());
+    }
+
+    #[test]
+    fn oversized_messages_name_the_size_and_the_limit() {
+        let err = TransportError::from_call_frame(
+            addr(),
+            "api",
+            "request",
+            FrameError::TooLarge {
+                len: 2048,
+                max: 1024,
+            },
+        );
+        assert_eq!(
+            err.to_string(),
+            "request of 2048 bytes on a call to 127.0.0.1:7443 exceeds the frame limit of 1024 bytes"
+        );
     }
 
     #[test]

@@ -40,6 +40,9 @@ pub enum IdentityError {
     },
 }
 
+/// The name given to a caller that presented no certificate.
+const ANONYMOUS_NAME: &str = "system:anonymous";
+
 const NAME_FIELD: &str = "common name (CN), which holds the identity name";
 const ROLE_FIELD: &str = "organization (O), which holds the identity role";
 
@@ -50,6 +53,17 @@ impl Identity {
             name: name.into(),
             role: role.into(),
         }
+    }
+
+    /// The identity of a caller without a certificate, on a server that allows them (bootstrap).
+    /// Its role is empty, which no certificate can carry, so it equals no real identity.
+    pub fn anonymous() -> Identity {
+        Identity::new(ANONYMOUS_NAME, "")
+    }
+
+    /// Whether this is [`Identity::anonymous`].
+    pub fn is_anonymous(&self) -> bool {
+        self.role.is_empty() && self.name == ANONYMOUS_NAME
     }
 
     /// Reads the identity from a DER certificate's subject.
@@ -102,7 +116,11 @@ impl Identity {
 
 impl std::fmt::Display for Identity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} (role {})", self.name, self.role)
+        if self.is_anonymous() {
+            write!(f, "{} (no certificate)", self.name)
+        } else {
+            write!(f, "{} (role {})", self.name, self.role)
+        }
     }
 }
 
@@ -144,6 +162,20 @@ mod tests {
     fn garbage_is_not_a_certificate() {
         let err = Identity::from_cert_der(&[0x30, 0x82, 0xff, 0xff, 1, 2, 3]).unwrap_err();
         assert!(matches!(err, IdentityError::Parse { .. }));
+    }
+
+    #[test]
+    fn the_anonymous_identity_cannot_come_from_a_certificate() {
+        let anonymous = Identity::anonymous();
+        assert!(anonymous.is_anonymous());
+        assert!(anonymous.to_distinguished_name().is_err());
+        let mut dn = rcgen::DistinguishedName::new();
+        dn.push(rcgen::DnType::CommonName, ANONYMOUS_NAME);
+        dn.push(rcgen::DnType::OrganizationName, "admin");
+        let lookalike = Identity::from_cert_der(&self_signed_with(dn)).unwrap();
+        assert!(!lookalike.is_anonymous());
+        assert_ne!(lookalike, anonymous);
+        assert_eq!(anonymous.to_string(), "system:anonymous (no certificate)");
     }
 
     #[test]

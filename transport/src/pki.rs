@@ -11,8 +11,8 @@ use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose, PublicKeyData, SanType,
 };
-use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, CertificateSigningRequestDer};
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::net::IpAddr;
@@ -111,6 +111,15 @@ pub enum PkiError {
         #[source]
         source: rcgen::Error,
     },
+    /// A CA pin is not of the form `sha256:` followed by 64 hex digits.
+    #[error("{pin:?} is not a CA pin; expected sha256:<64 hex digits>")]
+    InvalidCaPin { pin: String },
+    /// A certificate signing request could not be read or its signature does not verify.
+    #[error("cannot use the certificate signing request")]
+    Csr {
+        #[source]
+        source: rcgen::Error,
+    },
     /// The identity cannot be written into a certificate.
     #[error("cannot put the identity into a client certificate")]
     Identity {
@@ -172,6 +181,63 @@ impl ClusterPki {
         &self.ca_pem
     }
 
+    /// The pin of this CA (`sha256:<hex>`), which a joining node uses to trust it.
+    pub fn ca_pin(&self) -> Result<CaPin, PkiError> {
+        ca_pin(&self.ca_pem)
+    }
+
+    /// Signs a certificate signing request into a client certificate for `identity`, valid for
+    /// `validity`. Only the request's public key is used: the subject and any extensions it asks
+    /// for are replaced by what the server decided, so a node cannot name itself. The signature
+    /// on the request is checked, proving the requester holds the private key. Returns the
+    /// certificate in PEM.
+    pub fn sign_csr(
+        &self,
+        csr_pem: &str,
+        identity: &Identity,
+        validity: Duration,
+    ) -> Result<String, PkiError> {
+        self.sign_csr_at(csr_pem, identity, OffsetDateTime::now_utc(), validity)
+    }
+
+    pub(crate) fn sign_csr_at(
+        &self,
+        csr_pem: &str,
+        identity: &Identity,
+        now: OffsetDateTime,
+        validity: Duration,
+    ) -> Result<String, PkiError> {
+        let der =
+            CertificateSigningRequestDer::from_pem_slice(csr_pem.as_bytes()).map_err(|_| {
+                PkiError::Csr {
+                    source: rcgen::Error::CouldNotParseCertificationRequest,
+                }
+            })?;
+        self.sign_csr_der(&der, identity, now, validity)
+    }
+
+    fn sign_csr_der(
+        &self,
+        der: &CertificateSigningRequestDer<'_>,
+        identity: &Identity,
+        now: OffsetDateTime,
+        validity: Duration,
+    ) -> Result<String, PkiError> {
+        let requested = rcgen::CertificateSigningRequestParams::from_der(der)
+            .map_err(|source| PkiError::Csr { source })?;
+        let mut params = client_params(identity)?;
+        params.use_authority_key_identifier_extension = true;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        (params.not_before, params.not_after) = validity_window(now, validity)?;
+        let cert = params
+            .signed_by(&requested.public_key, &self.issuer)
+            .map_err(|source| PkiError::Generate {
+                what: "certificate",
+                source,
+            })?;
+        Ok(cert.pem())
+    }
+
     /// Issues a server certificate for the API valid for `validity` (one year is the usual
     /// choice). Its names are `sans` (DNS names or IP addresses) plus `localhost`, `127.0.0.1`
     /// and `::1`.
@@ -216,14 +282,7 @@ impl ClusterPki {
         now: OffsetDateTime,
         validity: Duration,
     ) -> Result<Credentials, PkiError> {
-        let mut params = CertificateParams::default();
-        params.distinguished_name = identity
-            .to_distinguished_name()
-            .map_err(|source| PkiError::Identity { source })?;
-        params
-            .extended_key_usages
-            .push(ExtendedKeyUsagePurpose::ClientAuth);
-        self.issue(params, now, validity)
+        self.issue(client_params(identity)?, now, validity)
     }
 
     /// Creates a new CA whose validity starts at `now`.
@@ -329,6 +388,88 @@ impl ClusterPki {
             ca_pem: self.ca_pem.clone(),
         })
     }
+}
+
+/// The SHA-256 of a CA certificate's DER, by which a client can trust a CA it has no file of
+/// (like kubeadm's `--discovery-token-ca-cert-hash`). Written and parsed as `sha256:<hex>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CaPin([u8; 32]);
+
+impl std::fmt::Display for CaPin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(CA_PIN_PREFIX)?;
+        self.0.iter().try_for_each(|byte| write!(f, "{byte:02x}"))
+    }
+}
+
+impl std::str::FromStr for CaPin {
+    type Err = PkiError;
+
+    fn from_str(pin: &str) -> Result<CaPin, PkiError> {
+        let invalid = || PkiError::InvalidCaPin {
+            pin: pin.to_owned(),
+        };
+        let hex = pin.strip_prefix(CA_PIN_PREFIX).ok_or_else(invalid)?;
+        if hex.len() != 64 || !hex.is_ascii() {
+            return Err(invalid());
+        }
+        let mut bytes = [0u8; 32];
+        for (byte, pair) in bytes.iter_mut().zip(hex.as_bytes().chunks_exact(2)) {
+            let pair = std::str::from_utf8(pair).map_err(|_| invalid())?;
+            *byte = u8::from_str_radix(pair, 16).map_err(|_| invalid())?;
+        }
+        Ok(CaPin(bytes))
+    }
+}
+
+const CA_PIN_PREFIX: &str = "sha256:";
+
+/// The pin of the (first) CA certificate in `ca_pem`.
+pub fn ca_pin(ca_pem: &str) -> Result<CaPin, PkiError> {
+    let der =
+        CertificateDer::from_pem_slice(ca_pem.as_bytes()).map_err(|source| PkiError::CertPem {
+            path: PathBuf::from("<CA certificate>"),
+            source,
+        })?;
+    Ok(ca_pin_of_der(&der))
+}
+
+/// The pin of a DER certificate.
+pub(crate) fn ca_pin_of_der(der: &[u8]) -> CaPin {
+    let digest = ring::digest::digest(&ring::digest::SHA256, der);
+    let mut bytes = [0u8; 32];
+    bytes.copy_from_slice(digest.as_ref());
+    CaPin(bytes)
+}
+
+/// A new private key and a certificate signing request for it, both PEM; what a joining node
+/// sends (the request) and keeps (the key). The subject is only a hint: the CA decides it.
+pub fn new_csr(name_hint: &str) -> Result<(String, String), PkiError> {
+    let key = generate_key("node key")?;
+    let mut params = CertificateParams::default();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, name_hint);
+    let csr = params
+        .serialize_request(&key)
+        .and_then(|csr| csr.pem())
+        .map_err(|source| PkiError::Generate {
+            what: "certificate signing request",
+            source,
+        })?;
+    Ok((key.serialize_pem(), csr))
+}
+
+/// The parameters of a client certificate for `identity`, before validity and signing.
+fn client_params(identity: &Identity) -> Result<CertificateParams, PkiError> {
+    let mut params = CertificateParams::default();
+    params.distinguished_name = identity
+        .to_distinguished_name()
+        .map_err(|source| PkiError::Identity { source })?;
+    params
+        .extended_key_usages
+        .push(ExtendedKeyUsagePurpose::ClientAuth);
+    Ok(params)
 }
 
 fn generate_key(what: &'static str) -> Result<KeyPair, PkiError> {
@@ -573,6 +714,99 @@ mod tests {
         assert_eq!(sans.len(), 5);
         assert!(ips.contains(&"10.1.2.3".parse().unwrap()));
         assert!(LOOPBACK_IPS.iter().all(|ip| ips.contains(ip)));
+    }
+
+    #[test]
+    fn ca_pin_is_the_sha256_of_the_der_and_round_trips() {
+        let pki = ClusterPki::create(OffsetDateTime::now_utc()).unwrap();
+        let pin = pki.ca_pin().unwrap();
+        let der = CertificateDer::from_pem_slice(pki.ca_pem().as_bytes()).unwrap();
+        let digest = ring::digest::digest(&ring::digest::SHA256, &der);
+        let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(pin.to_string(), format!("sha256:{hex}"));
+        assert_eq!(pin.to_string().parse::<CaPin>().unwrap(), pin);
+        let other = ClusterPki::create(OffsetDateTime::now_utc()).unwrap();
+        assert_ne!(other.ca_pin().unwrap(), pin);
+    }
+
+    #[test]
+    fn malformed_pins_are_refused() {
+        for bad in [
+            "",
+            "sha256:",
+            "md5:00",
+            &format!("sha256:{}", "g".repeat(64)),
+            &format!("sha256:{}", "a".repeat(63)),
+            &format!("sha256:{}é", "a".repeat(62)),
+        ] {
+            let err = bad.parse::<CaPin>().unwrap_err();
+            assert!(matches!(err, PkiError::InvalidCaPin { .. }), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_signed_csr_carries_the_servers_identity_and_the_requesters_key() {
+        let pki = ClusterPki::create(OffsetDateTime::now_utc()).unwrap();
+        let (key_pem, csr_pem) = new_csr("node:i-want-to-be-admin").unwrap();
+        let node = Identity::new("node:rack1-07", "node");
+        let cert_pem = pki.sign_csr(&csr_pem, &node, DAY).unwrap();
+        let creds = Credentials {
+            cert_pem,
+            key_pem,
+            ca_pem: pki.ca_pem().to_owned(),
+        };
+        verify_client(pki.ca_pem(), &creds).unwrap();
+        assert_eq!(Identity::from_cert_der(&leaf_der(&creds)).unwrap(), node);
+        let key = KeyPair::from_pem(&creds.key_pem).unwrap();
+        let der = leaf_der(&creds);
+        let (_, parsed) = X509Certificate::from_der(&der).unwrap();
+        assert_eq!(
+            parsed.public_key().raw,
+            key.subject_public_key_info().as_slice()
+        );
+    }
+
+    #[test]
+    fn a_signed_csr_lives_only_as_long_as_asked() {
+        let pki = ClusterPki::create(OffsetDateTime::now_utc() - time::Duration::days(30)).unwrap();
+        let (key_pem, csr_pem) = new_csr("node:a").unwrap();
+        let long_ago = OffsetDateTime::now_utc() - time::Duration::days(2);
+        let cert_pem = pki
+            .sign_csr_at(&csr_pem, &Identity::new("node:a", "node"), long_ago, DAY)
+            .unwrap();
+        let creds = Credentials {
+            cert_pem,
+            key_pem,
+            ca_pem: pki.ca_pem().to_owned(),
+        };
+        assert!(verify_client(pki.ca_pem(), &creds).is_err());
+    }
+
+    #[test]
+    fn garbage_and_tampered_csrs_are_refused() {
+        let pki = ClusterPki::create(OffsetDateTime::now_utc()).unwrap();
+        let node = Identity::new("node:a", "node");
+        let err = pki.sign_csr("not a csr", &node, DAY).unwrap_err();
+        assert!(matches!(err, PkiError::Csr { .. }), "{err}");
+        let (_, csr_pem) = new_csr("node:a").unwrap();
+        let mut der = CertificateSigningRequestDer::from_pem_slice(csr_pem.as_bytes())
+            .unwrap()
+            .as_ref()
+            .to_vec();
+        let last = der.len() - 1;
+        der[last] ^= 0x01;
+        let err = pki
+            .sign_csr_der(&der.into(), &node, OffsetDateTime::now_utc(), DAY)
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                PkiError::Csr {
+                    source: rcgen::Error::InvalidCertificationRequestSignature
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]

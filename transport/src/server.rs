@@ -1,64 +1,145 @@
-//! The accepting side: a QUIC endpoint that authenticates each client by its certificate and
-//! runs one handler call per bidirectional stream.
+//! The accepting side: a QUIC endpoint that admits connections within its limits,
+//! authenticates each client by its certificate, checks the protocol version and runs one
+//! handler call per bidirectional stream.
 //!
-//! A call is one stream: the client sends one request frame and finishes its side; the server
-//! answers with response frames and finishes. Unary and server-streaming calls are the same on
-//! the wire, a unary handler just sends one item. When the client stops reading, the stream's
-//! `stopped` signal ends the call and drops the handler's receiver, so a handler feeding a watch
-//! sees its sender closed and can stop. Every task is owned by a `JoinSet`, so shutting the
-//! server down leaves nothing running.
+//! Admission happens before any TLS work (see [`crate::admission`]); a failed handshake is logged
+//! once, with the peer's address, and counted in [`ServerStats`]. The calls themselves are served
+//! by [`crate::server_call`]. Every task is owned by a `JoinSet`, so shutting the server down
+//! leaves nothing running.
 
-use crate::call_abort::CallAbort;
-use crate::codec::{encode_frame, read_frame, write_encoded};
+use crate::admission::{Denial, Gate, Slot};
+use crate::codec::{FrameError, read_frame_within, write_frame};
 use crate::error::TransportError;
 use crate::identity::Identity;
+use crate::limits::TransportLimits;
 use crate::pki::Credentials;
-use crate::tls;
-use quinn::{Connection, Endpoint, Incoming, RecvStream, SendStream, VarInt};
+use crate::protocol::{Hello, PROTOCOL_VERSION, VersionMismatch, check_version};
+use crate::server_call::serve_call;
+use crate::tls::{self, ClientAuth};
+use crate::verify::RevocationCheck;
+use quinn::{Connection, ConnectionError, Endpoint, Incoming, VarInt};
 use rustls_pki_types::CertificateDer;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-/// How long a client has to send its request once it opened a call.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long shutdown waits for connections to say goodbye.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+/// How long a client that failed the version check has to read our answer and hang up.
+const MISMATCH_GRACE: Duration = Duration::from_secs(2);
+/// A hello is one small integer; anything longer is not a hello.
+const HELLO_MAX_BYTES: usize = 16;
 /// Connection close code: the server is stopping.
 const CLOSE_SHUTDOWN: VarInt = VarInt::from_u32(0);
 /// Connection close code: the client certificate carries no identity.
 const CLOSE_NO_IDENTITY: VarInt = VarInt::from_u32(1);
+/// Connection close code: the protocol hello failed.
+const CLOSE_HELLO: VarInt = VarInt::from_u32(2);
 
 /// The authenticated client of a call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Peer {
     pub addr: SocketAddr,
+    /// From the client certificate, or [`Identity::anonymous`] on a server that allows clients
+    /// without one.
     pub identity: Identity,
 }
 
 /// Serves calls. Unary handlers send exactly one response; streaming handlers send many, then
-/// drop the sender. When the client goes away the receiver is dropped, which a handler sees as
-/// its sender being closed.
+/// drop the sender. When the client goes away or the call's deadline passes, the receiver is
+/// dropped, which a handler sees as its sender being closed (`Sender::closed` lets it stop
+/// working at once).
 pub trait Handler<Req, Resp>: Send + Sync + 'static {
     fn handle(&self, peer: Peer, req: Req) -> mpsc::Receiver<Resp>;
+}
+
+/// How a server admits and authenticates clients. The default requires a certificate from every
+/// client and uses the default limits.
+#[derive(Clone, Default)]
+pub struct ServerOptions {
+    pub limits: TransportLimits,
+    /// Also accept clients without a certificate (for joining nodes). They reach the handler as
+    /// [`Identity::anonymous`], which should be allowed nothing but the join call.
+    pub allow_anonymous: bool,
+    /// Consulted at every handshake with the client certificate's identity and serial number;
+    /// `true` refuses the client as revoked.
+    pub revoked: Option<RevocationCheck>,
+}
+
+/// What a server has done with connection attempts since it was bound.
+#[derive(Debug, Default)]
+pub struct ServerStats {
+    accepted: AtomicU64,
+    refused: AtomicU64,
+    retried: AtomicU64,
+    handshake_failures: AtomicU64,
+}
+
+impl ServerStats {
+    /// Connections whose TLS handshake completed.
+    pub fn accepted(&self) -> u64 {
+        self.accepted.load(Ordering::Relaxed)
+    }
+
+    /// Attempts refused before the handshake by the per-address or handshake limits.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+
+    /// Attempts asked to prove their address first (QUIC retry).
+    pub fn retried(&self) -> u64 {
+        self.retried.load(Ordering::Relaxed)
+    }
+
+    /// Handshakes that failed (certificate, CA, revocation, name or protocol problems).
+    pub fn handshake_failures(&self) -> u64 {
+        self.handshake_failures.load(Ordering::Relaxed)
+    }
+}
+
+fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// What every connection task of one server shares.
+struct Shared {
+    limits: TransportLimits,
+    allow_anonymous: bool,
+    stats: Arc<ServerStats>,
+    gate: Arc<Gate>,
 }
 
 /// A bound QUIC endpoint waiting to serve.
 pub struct Server {
     endpoint: Endpoint,
     local_addr: SocketAddr,
+    shared: Arc<Shared>,
 }
 
 impl Server {
     /// Opens a QUIC endpoint on `addr` presenting `creds`, requiring client certificates signed
-    /// by `creds.ca_pem`. Must be called inside a tokio runtime.
+    /// by `creds.ca_pem`, with the default options. Must be called inside a tokio runtime.
     pub fn bind(addr: SocketAddr, creds: &Credentials) -> Result<Server, TransportError> {
-        let config = tls::server_config(creds)?;
+        Server::bind_with(addr, creds, ServerOptions::default())
+    }
+
+    /// Like [`Server::bind`], with the given limits and client authentication options.
+    pub fn bind_with(
+        addr: SocketAddr,
+        creds: &Credentials,
+        options: ServerOptions,
+    ) -> Result<Server, TransportError> {
+        let auth = ClientAuth {
+            allow_anonymous: options.allow_anonymous,
+            revoked: options.revoked,
+        };
+        let config = tls::server_config(creds, auth, &options.limits)?;
         let endpoint = Endpoint::server(config, addr)
             .map_err(|source| TransportError::Bind { addr, source })?;
         let local_addr = endpoint
@@ -67,12 +148,23 @@ impl Server {
         Ok(Server {
             endpoint,
             local_addr,
+            shared: Arc::new(Shared {
+                limits: options.limits,
+                allow_anonymous: options.allow_anonymous,
+                stats: Arc::default(),
+                gate: Arc::default(),
+            }),
         })
     }
 
     /// The address the endpoint is bound to (with the real port when bound to port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The server's counters, live; keep the handle to read them while it serves.
+    pub fn stats(&self) -> Arc<ServerStats> {
+        self.shared.stats.clone()
     }
 
     /// Accepts connections until `shutdown` resolves, then closes every connection and waits
@@ -93,9 +185,17 @@ impl Server {
             tokio::select! {
                 () = &mut shutdown => break,
                 incoming = self.endpoint.accept() => match incoming {
-                    Some(incoming) => {
-                        connections.spawn(serve_connection(incoming, handler.clone()));
-                    }
+                    Some(incoming) => match self.admit(&incoming) {
+                        Ok(slot) => {
+                            connections.spawn(serve_connection(
+                                incoming,
+                                slot,
+                                self.shared.clone(),
+                                handler.clone(),
+                            ));
+                        }
+                        Err(denial) => self.turn_away(incoming, denial),
+                    },
                     None => break,
                 },
                 Some(done) = connections.join_next(), if !connections.is_empty() => report_panic(done),
@@ -111,25 +211,62 @@ impl Server {
         }
         Ok(())
     }
+
+    /// A slot for the attempt when the limits allow it now.
+    fn admit(&self, incoming: &Incoming) -> Result<Slot, Denial> {
+        self.shared.gate.admit(
+            &self.shared.limits,
+            incoming.remote_address().ip(),
+            incoming.remote_address_validated(),
+        )
+    }
+
+    /// Asks an attempt the limits did not allow to prove its address, or refuses it.
+    fn turn_away(&self, incoming: Incoming, denial: Denial) {
+        let remote = incoming.remote_address();
+        match denial {
+            Denial::Retry => {
+                bump(&self.shared.stats.retried);
+                if let Err(err) = incoming.retry() {
+                    tracing::debug!(%remote, "cannot ask for a retry; refusing");
+                    bump(&self.shared.stats.refused);
+                    err.into_incoming().refuse();
+                }
+            }
+            Denial::Refuse(reason) => {
+                bump(&self.shared.stats.refused);
+                tracing::warn!(%remote, reason = reason.describe(), "refusing connection");
+                incoming.refuse();
+            }
+        }
+    }
 }
 
-/// Completes the handshake, identifies the client and serves its calls until the connection
-/// ends.
-async fn serve_connection<Req, Resp, H>(incoming: Incoming, handler: Arc<H>)
-where
+/// Completes the handshake, identifies the client, checks its protocol version and serves its
+/// calls until the connection ends. The slot is held for the connection's whole life.
+async fn serve_connection<Req, Resp, H>(
+    incoming: Incoming,
+    mut slot: Slot,
+    shared: Arc<Shared>,
+    handler: Arc<H>,
+) where
     Req: DeserializeOwned + Send + 'static,
     Resp: Serialize + Send + 'static,
     H: Handler<Req, Resp>,
 {
     let remote = incoming.remote_address();
-    let connection = match incoming.await {
+    let handshake = incoming.await;
+    slot.handshake_done();
+    let connection = match handshake {
         Ok(connection) => connection,
         Err(err) => {
-            tracing::info!(%remote, error = %err, "QUIC handshake failed");
+            bump(&shared.stats.handshake_failures);
+            tracing::warn!(%remote, error = %err, "handshake failed");
             return;
         }
     };
-    let peer = match peer_of(&connection) {
+    bump(&shared.stats.accepted);
+    let peer = match peer_of(&connection, shared.allow_anonymous) {
         Ok(peer) => peer,
         Err(reason) => {
             tracing::warn!(%remote, reason, "refusing client");
@@ -137,13 +274,22 @@ where
             return;
         }
     };
+    if let Err(failure) = server_hello(&connection, shared.limits.request_timeout).await {
+        tracing::warn!(%remote, identity = %peer.identity, error = %failure, "protocol hello failed");
+        if matches!(failure, HelloFailure::Version(_)) {
+            // Our answer is on its way; closing now could discard it before the client reads it.
+            let _ = tokio::time::timeout(MISMATCH_GRACE, connection.closed()).await;
+        }
+        connection.close(CLOSE_HELLO, failure.to_string().as_bytes());
+        return;
+    }
     tracing::debug!(%remote, identity = %peer.identity, "client connected");
     let mut calls = JoinSet::new();
     loop {
         tokio::select! {
             stream = connection.accept_bi() => match stream {
                 Ok((send, recv)) => {
-                    calls.spawn(serve_call(send, recv, peer.clone(), handler.clone()));
+                    calls.spawn(serve_call(send, recv, peer.clone(), handler.clone(), shared.limits.clone()));
                 }
                 Err(err) => {
                     tracing::debug!(%remote, error = %err, "connection ended");
@@ -155,86 +301,63 @@ where
     }
 }
 
-/// The identity in the client's verified certificate, or why there is none.
-fn peer_of(connection: &Connection) -> Result<Peer, &'static str> {
+/// Why the protocol hello did not complete.
+#[derive(Debug, thiserror::Error)]
+enum HelloFailure {
+    #[error("no hello within {0:?}")]
+    Timeout(Duration),
+    #[error("the connection ended before the hello: {0}")]
+    Connection(ConnectionError),
+    #[error("unreadable hello: {0}")]
+    Frame(FrameError),
+    #[error("the client ended its hello stream without a hello")]
+    Missing,
+    #[error(transparent)]
+    Version(VersionMismatch),
+}
+
+/// Reads the client's hello on the connection's first stream, answers with ours, and compares.
+async fn server_hello(connection: &Connection, timeout: Duration) -> Result<(), HelloFailure> {
+    let exchange = async {
+        let (mut send, mut recv) = connection
+            .accept_bi()
+            .await
+            .map_err(HelloFailure::Connection)?;
+        let hello: Hello = read_frame_within(&mut recv, HELLO_MAX_BYTES)
+            .await
+            .map_err(HelloFailure::Frame)?
+            .ok_or(HelloFailure::Missing)?;
+        let ours = Hello {
+            version: PROTOCOL_VERSION,
+        };
+        write_frame(&mut send, &ours)
+            .await
+            .map_err(HelloFailure::Frame)?;
+        // Finishing only fails on a stream the client already reset; the check below decides.
+        let _ = send.finish();
+        check_version(hello.version, PROTOCOL_VERSION).map_err(HelloFailure::Version)
+    };
+    tokio::time::timeout(timeout, exchange)
+        .await
+        .map_err(|_| HelloFailure::Timeout(timeout))?
+}
+
+/// The identity in the client's verified certificate, the anonymous identity for a client
+/// without one (when allowed), or why the client cannot be served.
+fn peer_of(connection: &Connection, allow_anonymous: bool) -> Result<Peer, &'static str> {
     let certs = connection
         .peer_identity()
-        .and_then(|any| any.downcast::<Vec<CertificateDer<'static>>>().ok())
-        .ok_or("the client presented no certificate")?;
-    let leaf = certs.first().ok_or("the client presented no certificate")?;
-    let identity = Identity::from_cert_der(leaf)
-        .map_err(|_| "the client certificate carries no flotilla identity (CN and O)")?;
+        .and_then(|any| any.downcast::<Vec<CertificateDer<'static>>>().ok());
+    let identity = match certs.as_deref().and_then(|certs| certs.first()) {
+        Some(leaf) => Identity::from_cert_der(leaf)
+            .map_err(|_| "the client certificate carries no flotilla identity (CN and O)")?,
+        None if allow_anonymous => Identity::anonymous(),
+        None => return Err("the client presented no certificate"),
+    };
     Ok(Peer {
         addr: connection.remote_address(),
         identity,
     })
-}
-
-/// What happened while a call was waiting for its next response.
-enum Next<Resp> {
-    Response(Resp),
-    HandlerDone,
-    ClientGone,
-}
-
-/// Reads the request, runs the handler and streams its responses until it is done or the
-/// client stops reading.
-async fn serve_call<Req, Resp, H>(
-    mut send: SendStream,
-    mut recv: RecvStream,
-    peer: Peer,
-    handler: Arc<H>,
-) where
-    Req: DeserializeOwned + Send + 'static,
-    Resp: Serialize + Send + 'static,
-    H: Handler<Req, Resp>,
-{
-    let request = match tokio::time::timeout(REQUEST_TIMEOUT, read_frame::<_, Req>(&mut recv)).await
-    {
-        Ok(Ok(Some(request))) => request,
-        Ok(Ok(None)) => return abort(&mut send, &peer, CallAbort::NoRequest),
-        Ok(Err(err)) => {
-            tracing::warn!(peer = %peer.identity, error = %err, "unreadable request");
-            return abort(&mut send, &peer, CallAbort::BadRequest);
-        }
-        Err(_) => return abort(&mut send, &peer, CallAbort::RequestTimeout),
-    };
-    drop(recv);
-    let mut responses = handler.handle(peer.clone(), request);
-    loop {
-        let next = tokio::select! {
-            _ = send.stopped() => Next::ClientGone,
-            response = responses.recv() => match response {
-                Some(response) => Next::Response(response),
-                None => Next::HandlerDone,
-            },
-        };
-        match next {
-            Next::Response(response) => {
-                let frame = match encode_frame(&response) {
-                    Ok(frame) => frame,
-                    Err(err) => {
-                        tracing::warn!(peer = %peer.identity, error = %err, "cannot encode a response");
-                        return abort(&mut send, &peer, CallAbort::ResponseUnencodable);
-                    }
-                };
-                drop(response);
-                if let Err(err) = write_encoded(&mut send, &frame).await {
-                    tracing::debug!(peer = %peer.identity, error = %err, "call ended while sending");
-                    return;
-                }
-            }
-            Next::HandlerDone => {
-                // The stream may already be gone if the client reset it; nothing is left to do.
-                let _ = send.finish();
-                return;
-            }
-            Next::ClientGone => {
-                tracing::debug!(peer = %peer.identity, "client stopped reading; ending the call");
-                return;
-            }
-        }
-    }
 }
 
 /// Logs a connection or call task that panicked (a bug in a handler); the others carry on.
@@ -244,13 +367,6 @@ fn report_panic(done: Result<(), tokio::task::JoinError>) {
     {
         tracing::error!(error = %err, "a connection or call task panicked");
     }
-}
-
-/// Ends a call by resetting its stream with `reason`.
-fn abort(send: &mut SendStream, peer: &Peer, reason: CallAbort) {
-    tracing::debug!(peer = %peer.identity, reason = reason.describe(), "aborting call");
-    // A stream the client already closed needs no reset.
-    let _ = send.reset(reason.code());
 }
 
 #[cfg(test)]

@@ -3,17 +3,21 @@
 
 use crate::identity::Identity;
 use crate::pki::{ClusterPki, Credentials};
-use crate::server::{Handler, Peer, Server};
+use crate::server::{Handler, Peer, Server, ServerOptions, ServerStats};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Barrier, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 pub const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 /// The longest any test waits for something that should happen promptly.
 pub const DEADLINE: Duration = Duration::from_secs(10);
+/// The size of each `Chunks` item.
+pub const CHUNK: usize = 1024 * 1024;
+/// How many `Gather` calls must be in flight together before any is answered.
+pub const GATHER: usize = 64;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Request {
@@ -25,17 +29,31 @@ pub enum Request {
     Watch,
     /// Unary: the handler sends nothing.
     Silent,
+    /// Unary: never answers; reports on `hang_ended` once the call is cancelled.
+    Hang,
+    /// Unary: answers only once [`GATHER`] such calls are in flight at the same time.
+    Gather,
+    /// Streaming: sends the revisions after the given one, until the caller goes away.
+    WatchFrom(u64),
+    /// Unary: answers with this many bytes.
+    Blob(u32),
+    /// Streaming: sends this many chunks of [`CHUNK`] bytes.
+    Chunks(u32),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Response {
     Echo { text: String, from: Identity },
     Item(u32),
+    Revision(u64),
+    Blob(Vec<u8>),
 }
 
 /// Serves [`Request`]s; reports on `watch_ended` when a watch's receiver is dropped.
 pub struct TestHandler {
     pub watch_ended: mpsc::UnboundedSender<Peer>,
+    pub hang_ended: mpsc::UnboundedSender<Peer>,
+    pub gather: Arc<Barrier>,
 }
 
 impl Handler<Request, Response> for TestHandler {
@@ -69,6 +87,41 @@ impl Handler<Request, Response> for TestHandler {
                 });
             }
             Request::Silent => {}
+            Request::Hang => {
+                let ended = self.hang_ended.clone();
+                tokio::spawn(async move {
+                    tx.closed().await;
+                    let _ = ended.send(peer);
+                });
+            }
+            Request::Gather => {
+                let gather = self.gather.clone();
+                tokio::spawn(async move {
+                    gather.wait().await;
+                    let _ = tx.send(Response::Item(0)).await;
+                });
+            }
+            Request::WatchFrom(after) => {
+                tokio::spawn(async move {
+                    let mut revision = after + 1;
+                    while tx.send(Response::Revision(revision)).await.is_ok() {
+                        revision += 1;
+                    }
+                });
+            }
+            Request::Chunks(n) => {
+                tokio::spawn(async move {
+                    for _ in 0..n {
+                        if tx.send(Response::Blob(vec![7; CHUNK])).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+            Request::Blob(len) => {
+                tx.try_send(Response::Blob(vec![7; len as usize]))
+                    .expect("a fresh channel has room for one response");
+            }
         }
         rx
     }
@@ -78,6 +131,8 @@ impl Handler<Request, Response> for TestHandler {
 pub struct RunningServer {
     pub addr: SocketAddr,
     pub watch_ended: mpsc::UnboundedReceiver<Peer>,
+    pub hang_ended: mpsc::UnboundedReceiver<Peer>,
+    pub stats: Arc<ServerStats>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
 }
@@ -85,16 +140,28 @@ pub struct RunningServer {
 impl RunningServer {
     /// Starts a server presenting `creds` on 127.0.0.1:0.
     pub fn start(creds: &Credentials) -> RunningServer {
-        RunningServer::start_on("127.0.0.1:0".parse().expect("valid address"), creds)
+        RunningServer::start_on(loopback(), creds)
     }
 
     pub fn start_on(addr: SocketAddr, creds: &Credentials) -> RunningServer {
-        let server = Server::bind(addr, creds).expect("server binds");
+        RunningServer::start_with(addr, creds, ServerOptions::default())
+    }
+
+    pub fn start_with(
+        addr: SocketAddr,
+        creds: &Credentials,
+        options: ServerOptions,
+    ) -> RunningServer {
+        let server = Server::bind_with(addr, creds, options).expect("server binds");
         let addr = server.local_addr();
+        let stats = server.stats();
         let (ended_tx, watch_ended) = mpsc::unbounded_channel();
+        let (hang_tx, hang_ended) = mpsc::unbounded_channel();
         let (shutdown, shutdown_rx) = oneshot::channel::<()>();
         let handler = Arc::new(TestHandler {
             watch_ended: ended_tx,
+            hang_ended: hang_tx,
+            gather: Arc::new(Barrier::new(GATHER)),
         });
         let task = tokio::spawn(async move {
             server
@@ -107,6 +174,8 @@ impl RunningServer {
         RunningServer {
             addr,
             watch_ended,
+            hang_ended,
+            stats,
             shutdown: Some(shutdown),
             task,
         }
@@ -122,6 +191,22 @@ impl RunningServer {
             .expect("server stops in time")
             .expect("server task does not panic");
     }
+}
+
+/// Waits until `check` holds, failing the test with `what` if it does not within [`DEADLINE`].
+pub async fn eventually(what: &str, check: impl Fn() -> bool) {
+    let waited = tokio::time::timeout(DEADLINE, async {
+        while !check() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "timed out waiting until {what}");
+}
+
+/// Binds to any free port on loopback.
+pub fn loopback() -> SocketAddr {
+    "127.0.0.1:0".parse().expect("valid address")
 }
 
 /// A cluster CA with server credentials for 127.0.0.1 and an admin client.

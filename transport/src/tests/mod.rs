@@ -1,0 +1,6 @@
+//! End-to-end tests over real QUIC connections on loopback, grouped by what they prove.
+
+mod corpus;
+mod limits;
+mod rpc;
+mod trust;
