@@ -2,48 +2,71 @@
 //!
 //! It holds no MVCC logic. Layout:
 //! - `kv`: user key -> current [`KeyRecord`] of the live key;
-//! - `log`: revision (8 bytes big-endian) -> the events of that revision, with prev values;
-//! - `meta`: `layout_version`, `revision` (current) and `compact_revision`.
+//! - `log`: revision (8 bytes big-endian) -> commit time and the events of that revision, with
+//!   prev values (the history watchers and past-revision reads are served from);
+//! - `lease`: lease id (8 bytes big-endian) -> its TTL and absolute deadline;
+//! - `meta`: `layout_version`, `revision`, `compact_revision`, `next_lease_id`, `no_space`.
 //!
-//! Every commit is one `WriteBatch` written with `sync = true`, so an acknowledged write
-//! survives a crash or power loss and a revision is either fully on disk or not at all. The
-//! current revision lives in the same batch as the data, so readers taking a RocksDB snapshot
-//! see a revision that matches the keys they read. Opening an existing store verifies every
-//! live record and the newest log entry, so corruption is reported at startup with the path
-//! and key instead of surfacing later as a silently wrong or empty store.
+//! Writes are staged into a [`WriteBatch`] by the writer thread and written with
+//! `sync = true`, so a revision is either fully on disk or not at all, and the current
+//! revision lives in the same batch as the data it describes. Opening an existing store
+//! verifies every live record, every lease and that the log holds exactly the revisions after
+//! the compact revision, so corruption is reported at startup with the path, file or key
+//! instead of surfacing later as a silently wrong or empty store.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use rocksdb::{
     ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType, Direction, IteratorMode, Options,
-    WriteBatch, WriteOptions,
+    ReadOptions, SnapshotWithThreadMode, WriteBatch, WriteOptions,
 };
 
 use crate::error::{StoreError, display_key};
 use crate::event::Event;
-use crate::kv::{KeyValue, RangeResult};
+use crate::kv::KeyValue;
+use crate::lease::{LeaseId, LeaseRecord};
 use crate::mvcc::{Commit, ReadSet, View};
+use crate::range::KeyRange;
 use crate::record::{
-    KeyRecord, RecordError, decode_counter, decode_events, decode_key_record, decode_revision_key,
-    encode_counter, encode_events, encode_key_record, revision_key,
+    KeyRecord, RecordError, decode_counter, decode_key_record, decode_log, decode_log_time,
+    decode_revision_key, encode_counter, encode_key_record, encode_lease_record, encode_log,
+    revision_key,
 };
+
+use verify::{describe_manifest, has_database};
+pub(crate) use view::Snapshot;
 
 pub(crate) const KV_CF: &str = "kv";
 pub(crate) const LOG_CF: &str = "log";
+pub(crate) const LEASE_CF: &str = "lease";
 pub(crate) const META_CF: &str = "meta";
+/// Every column family, in the order snapshots list them.
+pub(crate) const FAMILIES: [&str; 4] = [KV_CF, LOG_CF, LEASE_CF, META_CF];
 
 const LAYOUT_VERSION_KEY: &str = "layout_version";
 const REVISION_KEY: &str = "revision";
 const COMPACT_REVISION_KEY: &str = "compact_revision";
+const NEXT_LEASE_ID_KEY: &str = "next_lease_id";
+const NO_SPACE_KEY: &str = "no_space";
 
-/// The on-disk layout (column families and meta keys) this build writes.
-const LAYOUT_VERSION: u64 = 1;
+/// The on-disk layout (column families, records and meta keys) this build writes.
+const LAYOUT_VERSION: u64 = 2;
 
 /// The counters the store keeps in `meta`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Meta {
     pub revision: u64,
     pub compact_revision: u64,
+    pub next_lease_id: u64,
+    pub no_space: bool,
+}
+
+/// What opening a store found besides the counters: leases and the keys attached to them.
+#[derive(Debug, Default)]
+pub(crate) struct Loaded {
+    pub leases: BTreeMap<LeaseId, LeaseRecord>,
+    pub leased_keys: Vec<(LeaseId, Vec<u8>)>,
 }
 
 /// An open RocksDB database in the store's layout.
@@ -54,36 +77,52 @@ pub(crate) struct Engine {
 
 impl Engine {
     /// Opens the store in `dir`, creating it only if the directory holds no database yet.
-    pub(crate) fn open(dir: &Path) -> Result<(Engine, Meta), StoreError> {
-        let exists = dir.join("CURRENT").exists();
+    pub(crate) fn open(dir: &Path) -> Result<(Engine, Meta, Loaded), StoreError> {
+        let exists = has_database(dir)?;
+        let engine = Engine::open_raw(dir, !exists)?;
+        let meta = engine.load_meta()?;
+        let loaded = engine.verify(meta)?;
+        Ok((engine, meta, loaded))
+    }
+
+    /// Opens (or creates, if `create`) the database without reading the store's metadata.
+    pub(crate) fn open_raw(dir: &Path, create: bool) -> Result<Engine, StoreError> {
         let mut options = Options::default();
-        options.create_if_missing(!exists);
-        options.create_missing_column_families(!exists);
+        options.create_if_missing(create);
+        options.create_missing_column_families(create);
         options.set_paranoid_checks(true);
         options.set_compression_type(DBCompressionType::Lz4);
-        let families = [KV_CF, LOG_CF, META_CF].map(|name| {
+        let families = FAMILIES.map(|name| {
             let mut cf_options = Options::default();
             cf_options.set_compression_type(DBCompressionType::Lz4);
             ColumnFamilyDescriptor::new(name, cf_options)
         });
+        // Described before opening: a failed open may already have replaced the manifest.
+        let files = describe_manifest(dir);
         let db = DB::open_cf_descriptors(&options, dir, families).map_err(|source| {
             StoreError::Open {
                 path: dir.to_path_buf(),
+                files,
                 source,
             }
         })?;
-        let engine = Engine {
+        Ok(Engine {
             db,
             path: dir.to_path_buf(),
-        };
-        let meta = engine.load_meta()?;
-        engine.verify(meta)?;
-        Ok((engine, meta))
+        })
     }
 
     /// The directory the store lives in.
     pub(crate) fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// A consistent, read-only view of the whole database.
+    pub(crate) fn snapshot(&self) -> Snapshot<'_> {
+        Snapshot {
+            engine: self,
+            inner: self.db.snapshot(),
+        }
     }
 
     /// The current state of `key`.
@@ -96,31 +135,6 @@ impl Engine {
             .transpose()
     }
 
-    /// Live keys under `prefix` and the revision they belong to, from one snapshot.
-    pub(crate) fn range_prefix(&self, prefix: &[u8]) -> Result<RangeResult, StoreError> {
-        let snapshot = self.db.snapshot();
-        let revision = match snapshot
-            .get_cf(self.cf(META_CF)?, REVISION_KEY)
-            .map_err(|source| self.read_error(META_CF, source))?
-        {
-            Some(bytes) => self.decode_meta(REVISION_KEY, &bytes)?,
-            None => return Err(self.missing_meta(REVISION_KEY)),
-        };
-        let mut kvs = Vec::new();
-        let iter = snapshot.iterator_cf(
-            self.cf(KV_CF)?,
-            IteratorMode::From(prefix, Direction::Forward),
-        );
-        for item in iter {
-            let (key, value) = item.map_err(|source| self.read_error(KV_CF, source))?;
-            if !key.starts_with(prefix) {
-                break;
-            }
-            kvs.push(self.decode_kv(key.to_vec(), &value)?);
-        }
-        Ok(RangeResult { kvs, revision })
-    }
-
     /// Loads the current state of everything a transaction may read.
     pub(crate) fn load_view(&self, set: &ReadSet) -> Result<View, StoreError> {
         let mut view = View::new();
@@ -129,42 +143,23 @@ impl Engine {
                 view.insert(key.clone(), kv);
             }
         }
-        for prefix in &set.prefixes {
-            for kv in self.range_prefix(prefix)?.kvs {
+        for range in &set.ranges {
+            self.scan(range, None, |kv| {
                 view.insert(kv.key.clone(), kv);
-            }
+            })?;
         }
         Ok(view)
     }
 
-    /// Events of every revision after `after_revision`, in revision order, keeping those whose
-    /// key starts with `prefix`.
-    pub(crate) fn history(
+    /// Stages the writes of one revision, committed at `time_ms`: key states, its log entry
+    /// and the new current revision.
+    pub(crate) fn stage_commit(
         &self,
-        prefix: &[u8],
-        after_revision: u64,
-    ) -> Result<Vec<Event>, StoreError> {
-        let mut events = Vec::new();
-        let Some(start) = after_revision.checked_add(1) else {
-            return Ok(events);
-        };
-        let start = revision_key(start);
-        let iter = self.db.iterator_cf(
-            self.cf(LOG_CF)?,
-            IteratorMode::From(&start, Direction::Forward),
-        );
-        for item in iter {
-            let (key, value) = item.map_err(|source| self.read_error(LOG_CF, source))?;
-            let decoded = self.decode_log(&key, &value)?;
-            events.extend(decoded.into_iter().filter(|e| e.kv.key.starts_with(prefix)));
-        }
-        Ok(events)
-    }
-
-    /// Durably writes one revision: key states, its log entry and the new current revision.
-    pub(crate) fn commit(&self, commit: &Commit) -> Result<(), StoreError> {
+        batch: &mut WriteBatch,
+        commit: &Commit,
+        time_ms: u64,
+    ) -> Result<(), StoreError> {
         let kv_cf = self.cf(KV_CF)?;
-        let mut batch = WriteBatch::default();
         for (key, state) in &commit.writes {
             match state {
                 Some(kv) => batch.put_cf(kv_cf, key, encode_key_record(&KeyRecord::from_kv(kv))),
@@ -174,41 +169,191 @@ impl Engine {
         batch.put_cf(
             self.cf(LOG_CF)?,
             revision_key(commit.revision),
-            encode_events(&commit.events),
+            encode_log(time_ms, &commit.events),
         );
-        batch.put_cf(
-            self.cf(META_CF)?,
-            REVISION_KEY,
-            encode_counter(commit.revision),
-        );
-        self.write(batch, || format!("revision {}", commit.revision))
+        self.stage_meta(batch, REVISION_KEY, commit.revision)
     }
 
-    /// Durably removes log entries up to and including `revision` and records it as the
-    /// compact revision.
-    pub(crate) fn compact(&self, revision: u64) -> Result<(), StoreError> {
+    /// Stages a granted or renewed lease and the next lease id.
+    pub(crate) fn stage_lease(
+        &self,
+        batch: &mut WriteBatch,
+        id: LeaseId,
+        record: &LeaseRecord,
+        next_id: u64,
+    ) -> Result<(), StoreError> {
+        batch.put_cf(
+            self.cf(LEASE_CF)?,
+            revision_key(id.0),
+            encode_lease_record(record),
+        );
+        self.stage_meta(batch, NEXT_LEASE_ID_KEY, next_id)
+    }
+
+    /// Stages the removal of a revoked or expired lease.
+    pub(crate) fn stage_lease_removal(
+        &self,
+        batch: &mut WriteBatch,
+        id: LeaseId,
+    ) -> Result<(), StoreError> {
+        batch.delete_cf(self.cf(LEASE_CF)?, revision_key(id.0));
+        Ok(())
+    }
+
+    /// Stages removing the log entries up to and including `revision` and recording it as
+    /// the compact revision.
+    pub(crate) fn stage_compaction(
+        &self,
+        batch: &mut WriteBatch,
+        revision: u64,
+    ) -> Result<(), StoreError> {
         let log_cf = self.cf(LOG_CF)?;
-        let mut batch = WriteBatch::default();
         batch.delete_range_cf(log_cf, revision_key(0), revision_key(revision));
         batch.delete_cf(log_cf, revision_key(revision));
-        batch.put_cf(
-            self.cf(META_CF)?,
-            COMPACT_REVISION_KEY,
-            encode_counter(revision),
-        );
-        self.write(batch, || format!("compaction at revision {revision}"))
+        self.stage_meta(batch, COMPACT_REVISION_KEY, revision)
     }
 
-    fn write(&self, batch: WriteBatch, what: impl FnOnce() -> String) -> Result<(), StoreError> {
+    /// Stages raising (`true`) or clearing the `no space` alarm.
+    pub(crate) fn stage_no_space(
+        &self,
+        batch: &mut WriteBatch,
+        raised: bool,
+    ) -> Result<(), StoreError> {
+        self.stage_meta(batch, NO_SPACE_KEY, u64::from(raised))
+    }
+
+    /// Writes a staged batch and waits until it is synced to disk.
+    pub(crate) fn write(&self, batch: WriteBatch) -> Result<(), rocksdb::Error> {
         let mut options = WriteOptions::default();
         options.set_sync(true);
+        self.db.write_opt(batch, &options)
+    }
+
+    /// Rewrites the log's files without the entries up to `revision`, so compaction really
+    /// returns their space to the file system.
+    pub(crate) fn reclaim_log(&self, revision: u64) -> Result<(), StoreError> {
+        let end = revision_key(revision.saturating_add(1));
         self.db
-            .write_opt(batch, &options)
-            .map_err(|source| StoreError::Write {
+            .compact_range_cf(self.cf(LOG_CF)?, None::<&[u8]>, Some(end));
+        Ok(())
+    }
+
+    /// Flushes every memtable and rewrites every column family, dropping deleted keys and
+    /// compacted history for good (etcd's defragment). Costs a full rewrite of the data.
+    pub(crate) fn defragment(&self) -> Result<(), StoreError> {
+        for name in FAMILIES {
+            let cf = self.cf(name)?;
+            self.db.flush_cf(cf).map_err(|source| StoreError::Write {
                 path: self.path.clone(),
-                what: what(),
+                what: format!("a flush of column family `{name}`"),
                 source,
-            })
+            })?;
+            self.db.compact_range_cf(cf, None::<&[u8]>, None::<&[u8]>);
+        }
+        Ok(())
+    }
+
+    /// The newest revision after `after` and at most `up_to` committed at or before
+    /// `cutoff_ms`, found by bisecting the log (commit times only grow, see the writer).
+    pub(crate) fn newest_revision_before(
+        &self,
+        cutoff_ms: u64,
+        after: u64,
+        up_to: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        let (mut low, mut high) = (after, up_to);
+        while low < high {
+            let middle = low + (high - low).div_ceil(2);
+            if self.commit_time(middle)? <= cutoff_ms {
+                low = middle;
+            } else {
+                high = middle - 1;
+            }
+        }
+        Ok((low > after).then_some(low))
+    }
+
+    /// When `revision` was committed, from its log entry.
+    pub(crate) fn commit_time(&self, revision: u64) -> Result<u64, StoreError> {
+        let key = revision_key(revision);
+        let bytes = self
+            .db
+            .get_cf(self.cf(LOG_CF)?, key)
+            .map_err(|source| self.read_error(LOG_CF, source))?
+            .ok_or_else(|| {
+                self.inconsistent(format!("log entry of revision {revision} is missing"))
+            })?;
+        decode_log_time(&bytes).map_err(|source| self.corrupt(LOG_CF, &key, source))
+    }
+
+    /// Bytes the data directory takes on disk: data, write-ahead logs and manifests, not
+    /// RocksDB's informational `LOG` files (they hold no data and only grow).
+    pub(crate) fn disk_usage(&self) -> Result<u64, StoreError> {
+        let io = |source| StoreError::Io {
+            action: "measuring the size of",
+            path: self.path.clone(),
+            source,
+        };
+        let mut total = 0;
+        for entry in std::fs::read_dir(&self.path).map_err(io)? {
+            let entry = entry.map_err(io)?;
+            if entry.file_name().to_string_lossy().starts_with("LOG") {
+                continue;
+            }
+            let metadata = entry.metadata().map_err(io)?;
+            if metadata.is_file() {
+                total += metadata.len();
+            }
+        }
+        Ok(total)
+    }
+
+    /// Stores a raw record, as a restore does; the database is verified when reopened.
+    pub(crate) fn stage_raw(
+        &self,
+        batch: &mut WriteBatch,
+        family: &'static str,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<(), StoreError> {
+        batch.put_cf(self.cf(family)?, key, value);
+        Ok(())
+    }
+
+    /// Calls `visit` with every live key of `range`, in key order, read from `snapshot` or
+    /// the latest state.
+    fn scan(
+        &self,
+        range: &KeyRange,
+        snapshot: Option<&SnapshotWithThreadMode<'_, DB>>,
+        mut visit: impl FnMut(KeyValue),
+    ) -> Result<(), StoreError> {
+        let cf = self.cf(KV_CF)?;
+        let mode = IteratorMode::From(range.start(), Direction::Forward);
+        let iter = match snapshot {
+            Some(snapshot) => snapshot.iterator_cf(cf, mode),
+            None => self.db.iterator_cf(cf, mode),
+        };
+        for item in iter {
+            let (key, value) = item.map_err(|source| self.read_error(KV_CF, source))?;
+            if !range.is_before_end(&key) {
+                break;
+            }
+            if range.contains(&key) {
+                visit(self.decode_kv(key.to_vec(), &value)?);
+            }
+        }
+        Ok(())
+    }
+
+    fn stage_meta(
+        &self,
+        batch: &mut WriteBatch,
+        field: &'static str,
+        value: u64,
+    ) -> Result<(), StoreError> {
+        batch.put_cf(self.cf(META_CF)?, field, encode_counter(value));
+        Ok(())
     }
 
     /// Reads the meta counters, initialising them for a store that has never been written.
@@ -222,78 +367,58 @@ impl Engine {
                     expected: LAYOUT_VERSION,
                 });
             }
-            None if self.is_empty(KV_CF)? && self.is_empty(LOG_CF)? => {
+            None => {
+                for family in FAMILIES {
+                    if !self.is_empty(family)? {
+                        return Err(self.missing_meta(LAYOUT_VERSION_KEY));
+                    }
+                }
                 return self.initialise();
             }
-            None => return Err(self.missing_meta(LAYOUT_VERSION_KEY)),
         }
-        let revision = self
-            .read_meta(REVISION_KEY)?
-            .ok_or_else(|| self.missing_meta(REVISION_KEY))?;
-        let compact_revision = self
-            .read_meta(COMPACT_REVISION_KEY)?
-            .ok_or_else(|| self.missing_meta(COMPACT_REVISION_KEY))?;
+        let field = |name| self.read_meta(name)?.ok_or_else(|| self.missing_meta(name));
         Ok(Meta {
-            revision,
-            compact_revision,
+            revision: field(REVISION_KEY)?,
+            compact_revision: field(COMPACT_REVISION_KEY)?,
+            next_lease_id: field(NEXT_LEASE_ID_KEY)?,
+            no_space: field(NO_SPACE_KEY)? != 0,
         })
     }
 
     fn initialise(&self) -> Result<Meta, StoreError> {
-        let meta_cf = self.cf(META_CF)?;
         let mut batch = WriteBatch::default();
-        batch.put_cf(meta_cf, LAYOUT_VERSION_KEY, encode_counter(LAYOUT_VERSION));
-        batch.put_cf(meta_cf, REVISION_KEY, encode_counter(0));
-        batch.put_cf(meta_cf, COMPACT_REVISION_KEY, encode_counter(0));
-        self.write(batch, || "initial metadata".to_owned())?;
+        for (field, value) in [
+            (LAYOUT_VERSION_KEY, LAYOUT_VERSION),
+            (REVISION_KEY, 0),
+            (COMPACT_REVISION_KEY, 0),
+            (NEXT_LEASE_ID_KEY, 1),
+            (NO_SPACE_KEY, 0),
+        ] {
+            self.stage_meta(&mut batch, field, value)?;
+        }
+        self.write(batch).map_err(|source| StoreError::Write {
+            path: self.path.clone(),
+            what: "initial metadata".to_owned(),
+            source,
+        })?;
         Ok(Meta {
             revision: 0,
             compact_revision: 0,
+            next_lease_id: 1,
+            no_space: false,
         })
     }
 
-    /// Decodes every live record and the newest log entry and checks them against `meta`.
-    fn verify(&self, meta: Meta) -> Result<(), StoreError> {
-        if meta.compact_revision > meta.revision {
-            return Err(self.inconsistent(format!(
-                "compact revision {} is after current revision {}",
-                meta.compact_revision, meta.revision
-            )));
-        }
-        for item in self.db.iterator_cf(self.cf(KV_CF)?, IteratorMode::Start) {
-            let (key, value) = item.map_err(|source| self.read_error(KV_CF, source))?;
-            let kv = self.decode_kv(key.to_vec(), &value)?;
-            if kv.mod_revision > meta.revision || kv.create_revision > kv.mod_revision {
-                return Err(self.inconsistent(format!(
-                    "key `{}` has create revision {} and mod revision {} but the store is at revision {}",
-                    display_key(&kv.key),
-                    kv.create_revision,
-                    kv.mod_revision,
-                    meta.revision
-                )));
-            }
-        }
-        let newest = self
+    /// Iterates a whole column family without filling the block cache.
+    fn full_scan(
+        &self,
+        name: &'static str,
+    ) -> Result<rocksdb::DBIteratorWithThreadMode<'_, DB>, StoreError> {
+        let mut options = ReadOptions::default();
+        options.fill_cache(false);
+        Ok(self
             .db
-            .iterator_cf(self.cf(LOG_CF)?, IteratorMode::End)
-            .next()
-            .transpose()
-            .map_err(|source| self.read_error(LOG_CF, source))?;
-        let newest_revision = match newest {
-            Some((key, value)) => {
-                self.decode_log(&key, &value)?;
-                Some(self.decode_log_key(&key)?)
-            }
-            None => None,
-        };
-        let expected = (meta.revision > meta.compact_revision).then_some(meta.revision);
-        if newest_revision != expected {
-            return Err(self.inconsistent(format!(
-                "newest log entry is {newest_revision:?} but the current revision is {} (compacted through {})",
-                meta.revision, meta.compact_revision
-            )));
-        }
-        Ok(())
+            .iterator_cf_opt(self.cf(name)?, options, IteratorMode::Start))
     }
 
     fn read_meta(&self, field: &'static str) -> Result<Option<u64>, StoreError> {
@@ -334,7 +459,7 @@ impl Engine {
 
     fn decode_log(&self, key: &[u8], bytes: &[u8]) -> Result<Vec<Event>, StoreError> {
         let revision = self.decode_log_key(key)?;
-        let events = decode_events(bytes).map_err(|source| self.corrupt(LOG_CF, key, source))?;
+        let (_, events) = decode_log(bytes).map_err(|source| self.corrupt(LOG_CF, key, source))?;
         if events.is_empty() || events.iter().any(|e| e.revision() != revision) {
             return Err(self.inconsistent(format!(
                 "log entry of revision {revision} holds events of other revisions or none"
@@ -383,206 +508,8 @@ impl Engine {
     }
 }
 
+mod verify;
+mod view;
+
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::event::EventKind;
-    use std::collections::BTreeMap;
-
-    fn commit_put(engine: &Engine, revision: u64, key: &[u8], value: &[u8]) {
-        let kv = KeyValue {
-            key: key.to_vec(),
-            value: value.to_vec(),
-            create_revision: revision,
-            mod_revision: revision,
-            version: 1,
-        };
-        let commit = Commit {
-            revision,
-            writes: BTreeMap::from([(key.to_vec(), Some(kv.clone()))]),
-            events: vec![Event {
-                kind: EventKind::Put,
-                kv,
-                prev: None,
-            }],
-        };
-        engine.commit(&commit).expect("commit");
-    }
-
-    /// Writes raw bytes into a column family of a closed store, as a disk fault would.
-    fn poke(dir: &Path, column_family: &str, key: &[u8], value: &[u8]) {
-        let options = Options::default();
-        let db = DB::open_cf(&options, dir, [KV_CF, LOG_CF, META_CF]).expect("raw open");
-        let cf = db.cf_handle(column_family).expect("cf");
-        db.put_cf(cf, key, value).expect("raw put");
-    }
-
-    #[test]
-    fn fresh_store_starts_at_revision_zero_and_reopens() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (engine, meta) = Engine::open(dir.path()).expect("open");
-        assert_eq!(
-            meta,
-            Meta {
-                revision: 0,
-                compact_revision: 0
-            }
-        );
-        commit_put(&engine, 1, b"a", b"1");
-        drop(engine);
-        let (engine, meta) = Engine::open(dir.path()).expect("reopen");
-        assert_eq!(meta.revision, 1);
-        assert_eq!(
-            engine.get(b"a").expect("get").map(|kv| kv.value),
-            Some(b"1".to_vec())
-        );
-        assert_eq!(engine.history(b"", 0).expect("history").len(), 1);
-    }
-
-    #[test]
-    fn corrupt_key_record_fails_open_naming_path_and_key() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (engine, _) = Engine::open(dir.path()).expect("open");
-        commit_put(&engine, 1, b"pods/web", b"1");
-        drop(engine);
-        poke(dir.path(), KV_CF, b"pods/web", &[1, 0, 0]);
-        let Err(error) = Engine::open(dir.path()) else {
-            panic!("corrupt store opened");
-        };
-        match &error {
-            StoreError::CorruptRecord {
-                path,
-                column_family,
-                key,
-                source: RecordError::Truncated { .. },
-            } => {
-                assert_eq!(path, dir.path());
-                assert_eq!(*column_family, KV_CF);
-                assert_eq!(key, "pods/web");
-            }
-            other => panic!("unexpected {other:?}"),
-        }
-        let message = error.to_string();
-        assert!(message.contains("pods/web"), "{message}");
-        assert!(
-            message.contains(&dir.path().display().to_string()),
-            "{message}"
-        );
-    }
-
-    #[test]
-    fn corrupt_log_and_meta_fail_open() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (engine, _) = Engine::open(dir.path()).expect("open");
-        commit_put(&engine, 1, b"a", b"1");
-        drop(engine);
-        poke(dir.path(), LOG_CF, &revision_key(1), &[1, 0xff]);
-        assert!(matches!(
-            Engine::open(dir.path()),
-            Err(StoreError::CorruptRecord {
-                column_family: LOG_CF,
-                ..
-            })
-        ));
-
-        let dir = tempfile::tempdir().expect("tempdir");
-        drop(Engine::open(dir.path()).expect("open"));
-        poke(dir.path(), META_CF, REVISION_KEY.as_bytes(), &[2]);
-        assert!(matches!(
-            Engine::open(dir.path()),
-            Err(StoreError::CorruptRecord {
-                column_family: META_CF,
-                ..
-            })
-        ));
-    }
-
-    #[test]
-    fn lost_revision_counter_is_detected() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (engine, _) = Engine::open(dir.path()).expect("open");
-        commit_put(&engine, 1, b"a", b"1");
-        commit_put(&engine, 2, b"b", b"2");
-        drop(engine);
-        poke(
-            dir.path(),
-            META_CF,
-            REVISION_KEY.as_bytes(),
-            &encode_counter(1),
-        );
-        assert!(matches!(
-            Engine::open(dir.path()),
-            Err(StoreError::Inconsistent { .. })
-        ));
-    }
-
-    #[test]
-    fn damaged_rocksdb_files_fail_open_with_the_path() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (engine, _) = Engine::open(dir.path()).expect("open");
-        commit_put(&engine, 1, b"a", b"1");
-        drop(engine);
-        std::fs::write(dir.path().join("CURRENT"), b"garbage").expect("damage");
-        match Engine::open(dir.path()) {
-            Err(StoreError::Open { path, .. }) => assert_eq!(path, dir.path()),
-            Err(other) => panic!("unexpected {other:?}"),
-            Ok(_) => panic!("damaged store opened"),
-        }
-    }
-
-    #[test]
-    fn data_without_metadata_is_not_silently_reinitialised() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        drop(Engine::open(dir.path()).expect("open"));
-        poke(
-            dir.path(),
-            KV_CF,
-            b"orphan",
-            &encode_key_record(&KeyRecord {
-                value: vec![],
-                create_revision: 1,
-                mod_revision: 1,
-                version: 1,
-            }),
-        );
-        let options = Options::default();
-        {
-            let db = DB::open_cf(&options, dir.path(), [KV_CF, LOG_CF, META_CF]).expect("raw");
-            let cf = db.cf_handle(META_CF).expect("cf");
-            db.delete_cf(cf, LAYOUT_VERSION_KEY).expect("delete");
-        }
-        assert!(matches!(
-            Engine::open(dir.path()),
-            Err(StoreError::MissingMeta {
-                field: LAYOUT_VERSION_KEY,
-                ..
-            })
-        ));
-    }
-
-    #[test]
-    fn compaction_drops_log_up_to_revision() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (engine, _) = Engine::open(dir.path()).expect("open");
-        for revision in 1..=4 {
-            commit_put(&engine, revision, format!("k{revision}").as_bytes(), b"v");
-        }
-        engine.compact(2).expect("compact");
-        let revisions: Vec<u64> = engine
-            .history(b"", 0)
-            .expect("history")
-            .iter()
-            .map(Event::revision)
-            .collect();
-        assert_eq!(revisions, vec![3, 4]);
-        drop(engine);
-        let (_, meta) = Engine::open(dir.path()).expect("reopen");
-        assert_eq!(
-            meta,
-            Meta {
-                revision: 4,
-                compact_revision: 2
-            }
-        );
-    }
-}
+mod tests;

@@ -6,6 +6,7 @@
 
 use std::path::PathBuf;
 
+use crate::lease::LeaseError;
 use crate::mvcc::MvccError;
 use crate::record::RecordError;
 
@@ -13,9 +14,12 @@ use crate::record::RecordError;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// RocksDB could not open the directory (unreadable, locked by another process, corrupt).
-    #[error("cannot open the store at {}", path.display())]
+    /// `files` says which manifest the `CURRENT` file names, as RocksDB's own message does not
+    /// always name the file it choked on.
+    #[error("cannot open the store at {} ({files})", path.display())]
     Open {
         path: PathBuf,
+        files: String,
         #[source]
         source: rocksdb::Error,
     },
@@ -73,9 +77,52 @@ pub enum StoreError {
         requested: u64,
         compact_revision: u64,
     },
-    /// Compaction was asked for a revision that does not exist yet.
-    #[error("cannot compact at revision {requested}: current revision is {current}")]
+    /// A read or compaction named a revision that does not exist yet.
+    #[error("revision {requested} is in the future: current revision is {current}")]
     FutureRevision { requested: u64, current: u64 },
+    /// The request carries more key and value bytes than the store accepts in one request.
+    #[error("request of {size} bytes exceeds the limit of {limit} bytes")]
+    RequestTooLarge { size: usize, limit: usize },
+    /// The store reached its size quota; the alarm stays raised until space is freed
+    /// (delete keys, compact, defragment) and it is disarmed. Reads, deletes and compaction
+    /// keep working.
+    #[error("no space: the store at {} uses {used} bytes of its {quota} byte quota; free space, then disarm the alarm", path.display())]
+    NoSpace {
+        path: PathBuf,
+        used: u64,
+        quota: u64,
+    },
+    /// A lease request was refused.
+    #[error("lease request refused")]
+    Lease {
+        #[source]
+        source: LeaseError,
+    },
+    /// An earlier write failed, so what is on disk is unknown; the store refuses writes
+    /// until it is reopened (which recovers exactly the acknowledged writes).
+    #[error("the store at {} refuses writes after a failed write; reopen it", path.display())]
+    Failed { path: PathBuf },
+    /// The store's writer thread is gone (the store is shutting down).
+    #[error("the store at {} is closed", path.display())]
+    Closed { path: PathBuf },
+    /// The data directory lacks a file RocksDB needs although it holds data files, so opening
+    /// it would silently create an empty store.
+    #[error("store at {} has data files but no `{file}`", path.display())]
+    MissingFile { path: PathBuf, file: &'static str },
+    /// Reading or writing a snapshot file, or the data directory, failed.
+    #[error("{action} {}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A snapshot file is damaged or not a snapshot.
+    #[error("snapshot {} is unusable: {detail}", path.display())]
+    BadSnapshot { path: PathBuf, detail: String },
+    /// A restore target already holds files.
+    #[error("cannot restore into {}: the directory is not empty", path.display())]
+    RestoreTargetNotEmpty { path: PathBuf },
 }
 
 /// Renders a key for an error message: printable ASCII as is, other bytes escaped.

@@ -8,18 +8,21 @@
 //!
 //! Records:
 //! - key record (column family `kv`, RocksDB key = the user key):
-//!   `version, create_revision, mod_revision, key_version, value`
+//!   `version, create_revision, mod_revision, key_version, lease (0 = none), value`
 //! - revision log record (column family `log`, RocksDB key = [`revision_key`]):
-//!   `version, event_count, events...` where an event is
-//!   `kind (1 put, 2 delete), key, value, create_revision, mod_revision, key_version,
-//!   has_prev (0 or 1), [prev value, prev create_revision, prev mod_revision, prev key_version]`
+//!   `version, commit_time_ms, event_count, events...` where an event is
+//!   `kind (1 put, 2 delete), key, state, has_prev (0 or 1), [prev state]` and a state is
+//!   `value, create_revision, mod_revision, key_version, lease`
+//! - lease record (column family `lease`, RocksDB key = the id as 8 big-endian bytes):
+//!   `version, ttl_ms, expires_at_ms`
 //! - meta counter (column family `meta`): `version, u64`
 
 use crate::event::{Event, EventKind};
 use crate::kv::KeyValue;
+use crate::lease::{LeaseId, LeaseRecord};
 
 /// The record format this build writes and reads.
-pub(crate) const RECORD_VERSION: u8 = 1;
+pub(crate) const RECORD_VERSION: u8 = 2;
 
 const EVENT_PUT: u8 = 1;
 const EVENT_DELETE: u8 = 2;
@@ -60,6 +63,7 @@ pub(crate) struct KeyRecord {
     pub create_revision: u64,
     pub mod_revision: u64,
     pub version: u64,
+    pub lease: Option<LeaseId>,
 }
 
 impl KeyRecord {
@@ -69,6 +73,7 @@ impl KeyRecord {
             create_revision: kv.create_revision,
             mod_revision: kv.mod_revision,
             version: kv.version,
+            lease: kv.lease,
         }
     }
 
@@ -79,11 +84,12 @@ impl KeyRecord {
             create_revision: self.create_revision,
             mod_revision: self.mod_revision,
             version: self.version,
+            lease: self.lease,
         }
     }
 }
 
-/// The RocksDB key of a revision-log entry: the revision as 8 big-endian bytes, so that
+/// The RocksDB key of a revision-log entry (and of a lease record, by id): the revision as 8 big-endian bytes, so that
 /// RocksDB's byte order is revision order.
 pub(crate) fn revision_key(revision: u64) -> [u8; 8] {
     revision.to_be_bytes()
@@ -102,6 +108,7 @@ pub(crate) fn encode_key_record(record: &KeyRecord) -> Vec<u8> {
     out.u64(record.create_revision);
     out.u64(record.mod_revision);
     out.u64(record.version);
+    out.u64(encode_lease(record.lease));
     out.bytes(&record.value);
     out.finish()
 }
@@ -111,6 +118,7 @@ pub(crate) fn decode_key_record(bytes: &[u8]) -> Result<KeyRecord, RecordError> 
     let create_revision = input.u64("create_revision")?;
     let mod_revision = input.u64("mod_revision")?;
     let version = input.u64("version")?;
+    let lease = decode_lease(input.u64("lease")?);
     let value = input.bytes("value")?;
     input.finish()?;
     Ok(KeyRecord {
@@ -118,11 +126,14 @@ pub(crate) fn decode_key_record(bytes: &[u8]) -> Result<KeyRecord, RecordError> 
         create_revision,
         mod_revision,
         version,
+        lease,
     })
 }
 
-pub(crate) fn encode_events(events: &[Event]) -> Vec<u8> {
+/// Encodes the log entry of one revision, committed at `commit_time_ms` (Unix epoch).
+pub(crate) fn encode_log(commit_time_ms: u64, events: &[Event]) -> Vec<u8> {
     let mut out = Writer::new();
+    out.u64(commit_time_ms);
     out.u64(events.len() as u64);
     for event in events {
         out.u8(match event.kind {
@@ -142,8 +153,15 @@ pub(crate) fn encode_events(events: &[Event]) -> Vec<u8> {
     out.finish()
 }
 
-pub(crate) fn decode_events(bytes: &[u8]) -> Result<Vec<Event>, RecordError> {
+/// Reads only the commit time of a log entry, for retention-based compaction.
+pub(crate) fn decode_log_time(bytes: &[u8]) -> Result<u64, RecordError> {
+    Reader::new(bytes)?.u64("commit_time_ms")
+}
+
+/// Decodes a log entry into its commit time and events.
+pub(crate) fn decode_log(bytes: &[u8]) -> Result<(u64, Vec<Event>), RecordError> {
     let mut input = Reader::new(bytes)?;
+    let commit_time_ms = input.u64("commit_time_ms")?;
     let count = input.u64("event_count")?;
     let mut events = Vec::new();
     for _ in 0..count {
@@ -172,7 +190,25 @@ pub(crate) fn decode_events(bytes: &[u8]) -> Result<Vec<Event>, RecordError> {
         events.push(Event { kind, kv, prev });
     }
     input.finish()?;
-    Ok(events)
+    Ok((commit_time_ms, events))
+}
+
+pub(crate) fn encode_lease_record(record: &LeaseRecord) -> Vec<u8> {
+    let mut out = Writer::new();
+    out.u64(record.ttl_ms);
+    out.u64(record.expires_at_ms);
+    out.finish()
+}
+
+pub(crate) fn decode_lease_record(bytes: &[u8]) -> Result<LeaseRecord, RecordError> {
+    let mut input = Reader::new(bytes)?;
+    let ttl_ms = input.u64("ttl_ms")?;
+    let expires_at_ms = input.u64("expires_at_ms")?;
+    input.finish()?;
+    Ok(LeaseRecord {
+        ttl_ms,
+        expires_at_ms,
+    })
 }
 
 pub(crate) fn encode_counter(value: u64) -> Vec<u8> {
@@ -188,11 +224,20 @@ pub(crate) fn decode_counter(bytes: &[u8]) -> Result<u64, RecordError> {
     Ok(value)
 }
 
+fn encode_lease(lease: Option<LeaseId>) -> u64 {
+    lease.map_or(0, |id| id.0)
+}
+
+fn decode_lease(raw: u64) -> Option<LeaseId> {
+    (raw != 0).then_some(LeaseId(raw))
+}
+
 fn write_state(out: &mut Writer, kv: &KeyValue) {
     out.bytes(&kv.value);
     out.u64(kv.create_revision);
     out.u64(kv.mod_revision);
     out.u64(kv.version);
+    out.u64(encode_lease(kv.lease));
 }
 
 fn read_state(input: &mut Reader<'_>, key: Vec<u8>) -> Result<KeyValue, RecordError> {
@@ -200,12 +245,14 @@ fn read_state(input: &mut Reader<'_>, key: Vec<u8>) -> Result<KeyValue, RecordEr
     let create_revision = input.u64("create_revision")?;
     let mod_revision = input.u64("mod_revision")?;
     let version = input.u64("version")?;
+    let lease = decode_lease(input.u64("lease")?);
     Ok(KeyValue {
         key,
         value,
         create_revision,
         mod_revision,
         version,
+        lease,
     })
 }
 
@@ -313,6 +360,7 @@ mod tests {
             create_revision: create,
             mod_revision: modr,
             version,
+            lease: (create == 3).then_some(LeaseId(9)),
         }
     }
 
@@ -343,6 +391,7 @@ mod tests {
             create_revision: 1,
             mod_revision: u64::MAX,
             version: 42,
+            lease: Some(LeaseId(3)),
         };
         let bytes = encode_key_record(&record);
         assert_eq!(bytes[0], RECORD_VERSION);
@@ -352,8 +401,22 @@ mod tests {
     #[test]
     fn events_round_trip() {
         let events = sample_events();
-        assert_eq!(decode_events(&encode_events(&events)), Ok(events));
-        assert_eq!(decode_events(&encode_events(&[])), Ok(vec![]));
+        let bytes = encode_log(1234, &events);
+        assert_eq!(decode_log_time(&bytes), Ok(1234));
+        assert_eq!(decode_log(&bytes), Ok((1234, events)));
+        assert_eq!(decode_log(&encode_log(0, &[])), Ok((0, vec![])));
+    }
+
+    #[test]
+    fn lease_record_round_trips() {
+        let record = LeaseRecord {
+            ttl_ms: 10_000,
+            expires_at_ms: 1_700_000_000_000,
+        };
+        assert_eq!(
+            decode_lease_record(&encode_lease_record(&record)),
+            Ok(record)
+        );
     }
 
     #[test]
@@ -378,30 +441,35 @@ mod tests {
 
     #[test]
     fn every_truncation_is_an_error_not_a_panic() {
-        let bytes = encode_events(&sample_events());
+        let bytes = encode_log(5, &sample_events());
         for len in 0..bytes.len() {
-            assert!(
-                decode_events(&bytes[..len]).is_err(),
-                "prefix of {len} bytes"
-            );
+            assert!(decode_log(&bytes[..len]).is_err(), "prefix of {len} bytes");
         }
         let bytes = encode_key_record(&KeyRecord {
             value: b"v".to_vec(),
             create_revision: 1,
             mod_revision: 1,
             version: 1,
+            lease: None,
         });
         for len in 0..bytes.len() {
             assert!(decode_key_record(&bytes[..len]).is_err());
+        }
+        let bytes = encode_lease_record(&LeaseRecord {
+            ttl_ms: 1,
+            expires_at_ms: 2,
+        });
+        for len in 0..bytes.len() {
+            assert!(decode_lease_record(&bytes[..len]).is_err());
         }
     }
 
     #[test]
     fn huge_length_prefix_is_reported_as_truncation() {
         let mut bytes = vec![RECORD_VERSION];
-        bytes.extend_from_slice(&1u64.to_be_bytes());
-        bytes.extend_from_slice(&1u64.to_be_bytes());
-        bytes.extend_from_slice(&1u64.to_be_bytes());
+        for _ in 0..4 {
+            bytes.extend_from_slice(&1u64.to_be_bytes());
+        }
         bytes.extend_from_slice(&u64::MAX.to_be_bytes());
         assert_eq!(
             decode_key_record(&bytes),
@@ -415,20 +483,20 @@ mod tests {
 
     #[test]
     fn bad_tags_and_trailing_bytes_are_rejected() {
-        let mut bytes = encode_events(&sample_events()[2..]);
-        bytes[9] = 7;
+        let mut bytes = encode_log(0, &sample_events()[2..]);
+        bytes[17] = 7;
         assert_eq!(
-            decode_events(&bytes),
+            decode_log(&bytes),
             Err(RecordError::InvalidTag {
                 field: "event_kind",
                 found: 7
             })
         );
-        let mut bytes = encode_events(&sample_events()[2..]);
+        let mut bytes = encode_log(0, &sample_events()[2..]);
         let last = bytes.len() - 1;
         bytes[last] = 3;
         assert_eq!(
-            decode_events(&bytes),
+            decode_log(&bytes),
             Err(RecordError::InvalidTag {
                 field: "has_prev",
                 found: 3
@@ -456,7 +524,8 @@ mod tests {
             if let Some(first) = bytes.first_mut() {
                 *first = RECORD_VERSION;
             }
-            let _ = decode_events(&bytes);
+            let _ = decode_log(&bytes);
+            let _ = decode_lease_record(&bytes);
             let _ = decode_key_record(&bytes);
             let _ = decode_counter(&bytes);
         }
