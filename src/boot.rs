@@ -18,7 +18,7 @@ use flotilla_actors::kubelet::{NodeAgent, NodeAgentArgs, stop_all_containers};
 use flotilla_actors::scheduler::{Scheduler, SchedulerArgs};
 use flotilla_actors::store::{STORE, StoreActor};
 use flotilla_kernel::api::{APISERVER, ApiClient, ErrorCode, NodeLinks};
-use flotilla_kernel::object::{Namespace, ObjectMeta};
+use flotilla_kernel::object::{Namespace, ObjectMeta, SYSTEM_NAMESPACE};
 use flotilla_kernel::supervision::{
     Backoff, ChildSpec, Intensity, Strategy, Supervisor, SupervisorArgs, SupervisorMsg,
 };
@@ -42,11 +42,18 @@ pub struct UpArgs {
     /// Name of the cgroup under which every container's cgroup is created.
     #[arg(long, default_value = "flotilla")]
     pub cgroup_root: String,
+    /// More DNS names or IP addresses the API's certificate is valid for (the address nodes
+    /// and operators use to reach this machine); may be repeated.
+    #[arg(long = "san", value_name = "NAME")]
+    pub sans: Vec<String>,
+    /// How long the certificates issued to joining nodes live (they renew at about 70%).
+    #[arg(long, default_value = "24h", value_parser = crate::ttl::parse_ttl)]
+    pub node_cert_ttl: Duration,
 }
 
 /// How long containers get to stop when the node shuts down.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-const HEARTBEAT: Duration = Duration::from_secs(10);
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+pub const HEARTBEAT: Duration = Duration::from_secs(10);
 const CERT_VALIDITY: Duration = Duration::from_secs(365 * 24 * 3600);
 
 pub async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
@@ -57,9 +64,12 @@ pub async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating the data dir {}", args.data_dir.display()))?;
     let pki = ClusterPki::load_or_create(&args.data_dir.join("pki"))?;
-    let server_credentials =
-        pki.issue_server(&server_names(&args.listen, &node_name), CERT_VALIDITY)?;
+    let server_credentials = pki.issue_server(
+        &server_names(&args.listen, &node_name, &args.sans),
+        CERT_VALIDITY,
+    )?;
     write_admin_config(&args, &pki)?;
+    let pki = Arc::new(pki);
 
     let store = Store::open(&args.data_dir.join("store"))?;
     let cgroups = Arc::new(SystemCgroups::new(&args.cgroup_root)?);
@@ -76,11 +86,14 @@ pub async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
         {
             let links = links.clone();
             let listen = args.listen;
+            let node_cert_validity = args.node_cert_ttl;
             ChildSpec::actor(APISERVER, move || {
                 let args = ApiServerArgs {
                     listen: Some(listen),
                     credentials: server_credentials.clone(),
                     links: links.clone(),
+                    pki: Some(Arc::clone(&pki)),
+                    node_cert_validity,
                 };
                 (ApiServer, args)
             })
@@ -134,6 +147,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     .await
     .context("starting the cluster")?;
     ensure_namespace(&control_plane, "default").await?;
+    ensure_namespace(&control_plane, SYSTEM_NAMESPACE).await?;
     tracing::info!(
         api = %args.listen,
         config = %args.data_dir.join("admin.conf").display(),
@@ -162,16 +176,16 @@ pub async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-const INTENSITY: Intensity = Intensity {
+pub const INTENSITY: Intensity = Intensity {
     max_restarts: 5,
     within: Duration::from_secs(30),
 };
-const BACKOFF: Backoff = Backoff {
+pub const BACKOFF: Backoff = Backoff {
     initial: Duration::from_millis(100),
     max: Duration::from_secs(5),
 };
 
-async fn shutdown(root: &ActorRef<SupervisorMsg>) {
+pub async fn shutdown(root: &ActorRef<SupervisorMsg>) {
     let stopped = root
         .call(SupervisorMsg::Shutdown, Some(Duration::from_secs(120)))
         .await;
@@ -181,18 +195,19 @@ async fn shutdown(root: &ActorRef<SupervisorMsg>) {
     root.stop(None);
 }
 
-fn hostname() -> anyhow::Result<String> {
+pub fn hostname() -> anyhow::Result<String> {
     let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .context("reading the hostname (pass --node-name)")?;
     Ok(name.trim().to_lowercase())
 }
 
 /// Names the API's certificate is valid for, beyond localhost.
-fn server_names(listen: &SocketAddr, node_name: &str) -> Vec<String> {
+fn server_names(listen: &SocketAddr, node_name: &str, sans: &[String]) -> Vec<String> {
     let mut names = vec![node_name.to_string()];
     if !listen.ip().is_unspecified() {
         names.push(listen.ip().to_string());
     }
+    names.extend(sans.iter().cloned());
     names
 }
 
@@ -259,6 +274,8 @@ mod tests {
         assert_eq!(client_address(&any), "127.0.0.1:7443".parse().unwrap());
         let one: SocketAddr = "10.0.0.5:7443".parse().unwrap();
         assert_eq!(client_address(&one), one);
-        assert_eq!(server_names(&one, "n1"), vec!["n1", "10.0.0.5"]);
+        assert_eq!(server_names(&one, "n1", &[]), vec!["n1", "10.0.0.5"]);
+        let sans = ["api.example".to_string()];
+        assert_eq!(server_names(&any, "n1", &sans), vec!["n1", "api.example"]);
     }
 }

@@ -60,14 +60,22 @@ impl ClientConfig {
 
     /// A client of the API this config names; nothing is sent until the first call.
     pub fn connect(&self) -> anyhow::Result<ApiClient> {
-        let credentials = Credentials {
+        Ok(ApiClient::remote(self.transport()?))
+    }
+
+    /// The QUIC client underneath [`ClientConfig::connect`], for callers that swap
+    /// credentials (a node renewing its certificate).
+    pub fn transport(&self) -> anyhow::Result<Client> {
+        Client::new(self.server, &self.server_name, &self.credentials())
+            .with_context(|| format!("preparing a connection to {}", self.server))
+    }
+
+    pub fn credentials(&self) -> Credentials {
+        Credentials {
             cert_pem: self.cert.clone(),
             key_pem: self.key.clone(),
             ca_pem: self.ca.clone(),
-        };
-        let client = Client::new(self.server, &self.server_name, &credentials)
-            .with_context(|| format!("preparing a connection to {}", self.server))?;
-        Ok(ApiClient::remote(client))
+        }
     }
 }
 

@@ -4,6 +4,8 @@
 mod boot;
 mod cli;
 mod config;
+mod node;
+mod ttl;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,13 +30,21 @@ struct Flotilla {
 enum Command {
     /// Run a whole cluster (control plane and node agent) in this process.
     Up(boot::UpArgs),
+    /// Run a node agent that joins a remote cluster; `node revoke NAME` cuts a node off.
+    Node(node::NodeArgs),
+    /// Bootstrap tokens with which machines join.
+    #[command(subcommand)]
+    Token(cli::TokenCommand),
+    /// Operators' client configs, made on the server with its CA.
+    #[command(subcommand)]
+    User(cli::UserCommand),
     #[command(flatten)]
     Client(cli::Command),
 }
 
 fn main() -> ExitCode {
     let flotilla = Flotilla::parse();
-    let server = matches!(flotilla.command, Command::Up(_));
+    let server = matches!(flotilla.command, Command::Up(_) | Command::Node(_));
     init_logging(server);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -49,6 +59,12 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match flotilla.command {
             Command::Up(args) => boot::up(args).await,
+            Command::Node(args) => node::run(args, flotilla.config).await,
+            Command::Token(command) => {
+                let config = config::ClientConfig::load(&config::resolve(flotilla.config)?)?;
+                cli::run_token(command, &config).await
+            }
+            Command::User(command) => cli::run_user(command),
             Command::Client(command) => {
                 let path = config::resolve(flotilla.config)?;
                 let api = config::ClientConfig::load(&path)?.connect()?;

@@ -45,6 +45,8 @@ pub struct ClusterOptions {
     pub ready_timeout: Duration,
     /// How often readiness is checked meanwhile.
     pub ready_poll: Duration,
+    /// More `flotilla up` flags.
+    pub extra_args: Vec<String>,
 }
 
 impl Default for ClusterOptions {
@@ -53,6 +55,7 @@ impl Default for ClusterOptions {
             node_name: "flotilla-test".to_owned(),
             ready_timeout: Duration::from_secs(60),
             ready_poll: Duration::from_millis(50),
+            extra_args: Vec::new(),
         }
     }
 }
@@ -146,6 +149,21 @@ impl Cluster {
     /// The cluster's data dir (`--data-dir`).
     pub fn data_dir(&self) -> PathBuf {
         self.workdir.path().join("data")
+    }
+
+    /// The address the API listens on.
+    pub fn listen(&self) -> SocketAddr {
+        self.listen
+    }
+
+    /// The cluster's temporary directory, for fixtures that belong with it.
+    pub fn workdir(&self) -> &Path {
+        self.workdir.path()
+    }
+
+    /// The cgroup under which this cluster's containers live.
+    pub fn cgroup_root(&self) -> &str {
+        &self.cgroup_root
     }
 
     /// The CLI of this cluster.
@@ -261,6 +279,7 @@ impl Cluster {
             .args(["--listen", &listen])
             .args(["--node-name", &self.options.node_name])
             .args(["--cgroup-root", &self.cgroup_root])
+            .args(&self.options.extra_args)
             .env("HOME", self.workdir.path().join("home"))
             .env_remove("FLOTILLA_CONFIG")
             .env("RUST_BACKTRACE", "1")

@@ -24,7 +24,12 @@ mod resource_arg;
 mod scale;
 mod table;
 mod terminal;
+mod token;
+mod user;
 mod wire_word;
+
+pub use token::TokenCommand;
+pub use user::UserCommand;
 
 use std::process::ExitCode;
 
@@ -66,6 +71,27 @@ pub async fn run(command: Command, api: &ApiClient) -> anyhow::Result<ExitCode> 
         Command::Logs(args) => logs::run(args, api).await,
         Command::Scale(args) => scale::run(args, api).await,
     };
+    report(outcome)
+}
+
+/// `flotilla token ...`, which also needs the config (to print the CA pin).
+pub async fn run_token(
+    command: TokenCommand,
+    config: &crate::config::ClientConfig,
+) -> anyhow::Result<ExitCode> {
+    let outcome = match config.connect() {
+        Ok(api) => token::run(command, &api, config).await,
+        Err(error) => Err(error),
+    };
+    report(outcome)
+}
+
+/// `flotilla user ...`, which runs on the server without the API.
+pub fn run_user(command: UserCommand) -> anyhow::Result<ExitCode> {
+    report(user::run(command))
+}
+
+fn report(outcome: anyhow::Result<ExitCode>) -> anyhow::Result<ExitCode> {
     match outcome {
         Ok(code) => Ok(code),
         Err(error) if terminal::is_broken_pipe(&error) => Ok(ExitCode::SUCCESS),

@@ -74,7 +74,8 @@ pub struct Client {
 
 struct Shared {
     endpoint: Endpoint,
-    config: quinn::ClientConfig,
+    /// Replaced when the client's certificate is renewed; read at each new connection.
+    config: std::sync::RwLock<quinn::ClientConfig>,
     server: SocketAddr,
     server_name: String,
     options: ClientOptions,
@@ -151,7 +152,7 @@ impl Client {
             version: PROTOCOL_VERSION,
             shared: Arc::new(Shared {
                 endpoint,
-                config,
+                config: std::sync::RwLock::new(config),
                 server,
                 server_name: server_name.to_owned(),
                 options,
@@ -159,6 +160,20 @@ impl Client {
                 connection: Mutex::new(None),
             }),
         })
+    }
+
+    /// Switches to new credentials (a renewed certificate): calls from now on go over a new
+    /// connection that presents them, while streams already open on the old connection run to
+    /// their end. Clones of this client switch too.
+    pub async fn set_credentials(&self, creds: &Credentials) -> Result<(), TransportError> {
+        let config = tls::client_config(creds, &self.shared.options.limits)?;
+        match self.shared.config.write() {
+            Ok(mut slot) => *slot = config,
+            Err(poisoned) => *poisoned.into_inner() = config,
+        }
+        // Forget the old connection without closing it: its open streams keep it alive.
+        self.shared.connection.lock().await.take();
+        Ok(())
     }
 
     /// Sets how long connecting may take before the server counts as unreachable.
@@ -279,10 +294,14 @@ impl Client {
     /// Opens a connection and exchanges the protocol hello on it.
     async fn connect(&self) -> Result<Connection, TransportError> {
         let addr = self.shared.server;
+        let config = match self.shared.config.read() {
+            Ok(config) => config.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
         let connection = self
             .shared
             .endpoint
-            .connect_with(self.shared.config.clone(), addr, &self.shared.server_name)
+            .connect_with(config, addr, &self.shared.server_name)
             .map_err(|source| TransportError::Connect { addr, source })?
             .await
             .map_err(|err| self.handshake_error(err))?;

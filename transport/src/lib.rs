@@ -41,7 +41,8 @@ pub use error::TransportError;
 pub use identity::{Identity, IdentityError};
 pub use limits::TransportLimits;
 pub use pki::{
-    CA_CERT_FILE, CA_KEY_FILE, CaPin, ClusterPki, Credentials, PkiError, ca_pin, new_csr,
+    CA_CERT_FILE, CA_KEY_FILE, CaPin, CertificateFacts, ClusterPki, Credentials, PkiError, ca_pin,
+    certificate_facts, new_csr,
 };
 pub use protocol::{PROTOCOL_VERSION, VersionMismatch};
 pub use server::{Handler, Peer, Server, ServerOptions, ServerStats};

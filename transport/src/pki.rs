@@ -120,6 +120,9 @@ pub enum PkiError {
         #[source]
         source: rcgen::Error,
     },
+    /// A certificate in PEM could not be read.
+    #[error("cannot read the certificate: it is not one PEM X.509 certificate")]
+    BadCertificate,
     /// The identity cannot be written into a certificate.
     #[error("cannot put the identity into a client certificate")]
     Identity {
@@ -440,6 +443,37 @@ pub(crate) fn ca_pin_of_der(der: &[u8]) -> CaPin {
     let mut bytes = [0u8; 32];
     bytes.copy_from_slice(digest.as_ref());
     CaPin(bytes)
+}
+
+/// What a holder of a certificate needs to know about it: its serial (what revocation names)
+/// and when it stops being valid (when to renew).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateFacts {
+    /// Big-endian bytes, as [`crate::RevocationCheck`] receives them.
+    pub serial: Vec<u8>,
+    pub not_before: std::time::SystemTime,
+    pub not_after: std::time::SystemTime,
+}
+
+/// Reads the serial and validity of the (first) certificate in `cert_pem`.
+pub fn certificate_facts(cert_pem: &str) -> Result<CertificateFacts, PkiError> {
+    let der = CertificateDer::from_pem_slice(cert_pem.as_bytes())
+        .map_err(|_| PkiError::BadCertificate)?;
+    let (_, cert) = X509Certificate::from_der(&der).map_err(|_| PkiError::BadCertificate)?;
+    let time = |t: x509_parser::time::ASN1Time| {
+        let seconds = t.timestamp();
+        let magnitude = Duration::from_secs(seconds.unsigned_abs());
+        if seconds >= 0 {
+            std::time::UNIX_EPOCH + magnitude
+        } else {
+            std::time::UNIX_EPOCH - magnitude
+        }
+    };
+    Ok(CertificateFacts {
+        serial: cert.raw_serial().to_vec(),
+        not_before: time(cert.validity().not_before),
+        not_after: time(cert.validity().not_after),
+    })
 }
 
 /// A new private key and a certificate signing request for it, both PEM; what a joining node
@@ -814,5 +848,26 @@ mod tests {
         let err = validity_window(OffsetDateTime::now_utc(), Duration::from_secs(u64::MAX / 4))
             .unwrap_err();
         assert!(matches!(err, PkiError::ValidityOutOfRange { .. }));
+    }
+
+    #[test]
+    fn certificate_facts_read_serial_and_validity() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = ClusterPki::load_or_create(dir.path()).unwrap();
+        let node = Identity::new("node:a", "node");
+        let first = pki.issue_client(&node, DAY).unwrap();
+        let second = pki.issue_client(&node, DAY).unwrap();
+        let facts = certificate_facts(&first.cert_pem).unwrap();
+        let lifetime = facts.not_after.duration_since(facts.not_before).unwrap();
+        assert_eq!(lifetime, DAY + CLOCK_SKEW_ALLOWANCE);
+        assert!(!facts.serial.is_empty());
+        assert_ne!(
+            facts.serial,
+            certificate_facts(&second.cert_pem).unwrap().serial
+        );
+        assert!(matches!(
+            certificate_facts("not a certificate"),
+            Err(PkiError::BadCertificate)
+        ));
     }
 }

@@ -3,9 +3,11 @@
 //! - `admin` and `control-plane` may do everything.
 //! - `viewer` may read everything except Secrets (as Kubernetes' `view` role).
 //! - `node` (certificate name `node:NAME`) may read Nodes and write only its own, keep its
-//!   own Lease, see and update the pods bound to it, and get only the ConfigMaps and Secrets
-//!   those pods reference — so a stolen node certificate exposes that node's workloads and
-//!   nothing else.
+//!   own Lease, see and update the pods bound to it, get only the ConfigMaps and Secrets
+//!   those pods reference, and renew its own certificate — so a stolen node certificate
+//!   exposes that node's workloads and nothing else.
+//! - Anyone, even without a certificate, may ask to join: the bootstrap token is checked by
+//!   the join itself. A caller without a certificate may do nothing else.
 //!
 //! The decision is a pure function of the caller, the request's [`Scope`] and the [`Facts`]
 //! the handler looked up for it (see [`lookup`]).
@@ -116,6 +118,16 @@ impl Scope {
                 pod: name,
                 ..
             } => Scope::one(verb, Kind::Pod, namespace, name),
+            Request::Join { node_name, .. } | Request::RevokeNode { node_name } => {
+                Scope::one(verb, Kind::Node, "", node_name)
+            }
+            Request::RenewCertificate { .. } => Scope {
+                verb,
+                kind: Kind::Node,
+                namespace: None,
+                name: None,
+                on_node: None,
+            },
         };
         Ok(scope)
     }
@@ -160,6 +172,9 @@ pub fn lookup(caller: &Identity, scope: &Scope) -> Option<Lookup> {
 /// Allows or denies; a denial names the identity, the action and why.
 pub fn authorize(caller: &Identity, scope: &Scope, facts: &Facts) -> Result<(), ApiError> {
     let verdict = match caller.role.as_str() {
+        // Joining needs no certificate (the token is the credential) and gives nothing else.
+        _ if scope.verb == "join as" => Ok(()),
+        _ if caller.is_anonymous() => Err("a caller without a certificate may only join".into()),
         "admin" | "control-plane" => Ok(()),
         "viewer" if scope.kind == Kind::Secret => Err("viewers may not read secrets".to_string()),
         "viewer" if scope.reads() => Ok(()),
@@ -195,7 +210,7 @@ fn node_may(node: &str, scope: &Scope, facts: &Facts) -> Result<(), String> {
     let named = scope.name.as_deref();
     let allowed = match scope.kind {
         Kind::Node => match scope.verb {
-            "get" | "list" | "watch" => true,
+            "get" | "list" | "watch" | "renew the certificate of" => true,
             "create" | "update" | "update status of" => named == Some(node),
             _ => false,
         },

@@ -12,21 +12,29 @@ use flotilla_transport::Identity;
 
 use super::admission::{admit_apply, admit_create, admit_status, admit_update};
 use super::authz::{Facts, Lookup, Scope, authorize, lookup};
+use super::certificates::Certificates;
 use super::stored::{self, Versioned, describe};
 use super::watch::{on_node, watch};
 
 /// How often apply retries when the object changes under it.
 const APPLY_ATTEMPTS: usize = 5;
 
+/// What requests need beyond the store.
+pub struct Context {
+    pub links: NodeLinks,
+    /// Present when this server holds the cluster CA and so can admit and renew nodes.
+    pub certificates: Option<Certificates>,
+}
+
 /// Serves `call`, sending its responses (or one error) to `call.reply`.
-pub async fn serve(call: ApiCall, links: NodeLinks) {
+pub async fn serve(call: ApiCall, context: std::sync::Arc<Context>) {
     let ApiCall {
         caller,
         request,
         reply,
     } = call;
     let outcome = match permit(&caller, &request).await {
-        Ok(()) => dispatch(request, &reply, &links).await,
+        Ok(()) => dispatch(&caller, request, &reply, &context).await,
         Err(denied) => Err(denied),
     };
     match outcome {
@@ -76,9 +84,10 @@ async fn permit(caller: &Identity, request: &Request) -> Result<(), ApiError> {
 
 /// Returns the single response of a unary verb, or `None` for streams that answered directly.
 async fn dispatch(
+    caller: &Identity,
     request: Request,
     reply: &mpsc::Sender<Response>,
-    links: &NodeLinks,
+    context: &Context,
 ) -> Result<Option<Response>, ApiError> {
     let response = match request {
         Request::Get {
@@ -124,7 +133,14 @@ async fn dispatch(
             namespace,
             name,
             grace_period_seconds,
-        } => object(delete(kind, &namespace, &name, grace_period_seconds).await?)?,
+        } => {
+            let deleted = delete(kind, &namespace, &name, grace_period_seconds).await?;
+            // A deleted Node's certificates must not keep working.
+            if let (Kind::Node, Some(certificates)) = (kind, &context.certificates) {
+                certificates.revoke(&name).await?;
+            }
+            object(deleted)?
+        }
         Request::Watch {
             kind,
             namespace,
@@ -142,13 +158,41 @@ async fn dispatch(
             tail_lines,
         } => {
             logs(
-                &namespace, &pod, container, follow, tail_lines, reply, links,
+                &namespace,
+                &pod,
+                container,
+                follow,
+                tail_lines,
+                reply,
+                &context.links,
             )
             .await?;
             return Ok(None);
         }
+        Request::Join {
+            token,
+            node_name,
+            csr_pem,
+        } => {
+            certificates(context)?
+                .join(&token, &node_name, &csr_pem)
+                .await?
+        }
+        Request::RenewCertificate { csr_pem } => {
+            certificates(context)?.renew(caller, &csr_pem).await?
+        }
+        Request::RevokeNode { node_name } => certificates(context)?.revoke(&node_name).await?,
     };
     Ok(Some(response))
+}
+
+fn certificates(context: &Context) -> Result<&Certificates, ApiError> {
+    context.certificates.as_ref().ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::BadRequest,
+            "this API server does not hold the cluster CA and cannot issue or revoke certificates",
+        )
+    })
 }
 
 fn decode(raw: &RawObject) -> Result<Object, ApiError> {
@@ -195,7 +239,7 @@ async fn list(
     Ok(Response::List { items, revision })
 }
 
-async fn create(object: Object) -> Result<Versioned, ApiError> {
+pub(super) async fn create(object: Object) -> Result<Versioned, ApiError> {
     let namespace = object.meta().namespace.clone();
     if object.kind().namespaced() {
         if namespace.is_empty() {

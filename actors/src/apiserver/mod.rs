@@ -4,6 +4,7 @@
 
 mod admission;
 mod authz;
+mod certificates;
 mod handler;
 mod keys;
 mod quic;
@@ -19,9 +20,12 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use flotilla_kernel::api::{ApiCall, NodeLinks};
-use flotilla_transport::{Credentials, Server};
+use flotilla_transport::{ClusterPki, Credentials, Server, ServerOptions};
 
 pub use keys::{list_prefix, object_key};
+
+use certificates::{Certificates, Revocations};
+use handler::Context;
 
 pub struct ApiServer;
 
@@ -30,10 +34,15 @@ pub struct ApiServerArgs {
     pub listen: Option<SocketAddr>,
     pub credentials: Credentials,
     pub links: NodeLinks,
+    /// The cluster CA, with which the server admits joining nodes, renews and revokes their
+    /// certificates; `None` turns joining off.
+    pub pki: Option<Arc<ClusterPki>>,
+    /// How long node certificates live; nodes renew them at about 70% of it.
+    pub node_cert_validity: Duration,
 }
 
 pub struct ApiServerState {
-    links: NodeLinks,
+    context: Arc<Context>,
     listener: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
 }
 
@@ -47,9 +56,24 @@ impl Actor for ApiServer {
         _: ActorRef<ApiCall>,
         args: ApiServerArgs,
     ) -> Result<ApiServerState, ActorProcessingErr> {
+        let revocations = Revocations::default();
+        revocations
+            .load()
+            .await
+            .map_err(|e| format!("reading revoked certificates: {e}"))?;
+        let options = ServerOptions {
+            allow_anonymous: args.pki.is_some(),
+            revoked: Some(revocations.check()),
+            ..ServerOptions::default()
+        };
+        let certificates = args.pki.map(|pki| Certificates {
+            pki,
+            revocations,
+            validity: args.node_cert_validity,
+        });
         let listener = match args.listen {
             Some(addr) => {
-                let server = Server::bind(addr, &args.credentials)
+                let server = Server::bind_with(addr, &args.credentials, options)
                     .map_err(|e| format!("serving the API on {addr}: {e}"))?;
                 let (stop, stopped) = oneshot::channel::<()>();
                 let task = tokio::spawn(async move {
@@ -66,7 +90,10 @@ impl Actor for ApiServer {
             None => None,
         };
         Ok(ApiServerState {
-            links: args.links,
+            context: Arc::new(Context {
+                links: args.links,
+                certificates,
+            }),
             listener,
         })
     }
@@ -77,7 +104,7 @@ impl Actor for ApiServer {
         call: ApiCall,
         state: &mut ApiServerState,
     ) -> Result<(), ActorProcessingErr> {
-        tokio::spawn(handler::serve(call, state.links.clone()));
+        tokio::spawn(handler::serve(call, Arc::clone(&state.context)));
         Ok(())
     }
 

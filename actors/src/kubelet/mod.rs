@@ -33,6 +33,7 @@ use terminate::Step;
 
 pub struct NodeAgent;
 
+#[derive(Clone)]
 pub struct NodeAgentArgs {
     pub node_name: String,
     /// The address other machines reach this node at.

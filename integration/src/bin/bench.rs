@@ -84,6 +84,7 @@ fn startup() -> Result<StartupReport> {
         node_name: "bench".to_owned(),
         ready_timeout: READY_TIMEOUT,
         ready_poll: READY_POLL,
+        extra_args: Vec::new(),
     })?;
     cluster.wait_ready()?;
     let time_to_ready = launched.elapsed();

@@ -242,6 +242,31 @@ impl ApiClient {
         }
     }
 
+    /// Sends a certificate request (`Join` or `RenewCertificate`); returns (cert, CA) in PEM.
+    pub async fn certificate(&self, request: Request) -> Result<(String, String), ClientError> {
+        match self.call(request).await? {
+            Response::Certificate { cert_pem, ca_pem } => Ok((cert_pem, ca_pem)),
+            other => Err(ClientError::Unexpected {
+                call: "certificate",
+                got: other.kind_name(),
+            }),
+        }
+    }
+
+    /// Revokes every certificate issued to `node`; returns how many there were.
+    pub async fn revoke_node(&self, node: &str) -> Result<usize, ClientError> {
+        let request = Request::RevokeNode {
+            node_name: node.to_string(),
+        };
+        match self.call(request).await? {
+            Response::Revoked { certificates } => Ok(certificates),
+            other => Err(ClientError::Unexpected {
+                call: "revoke",
+                got: other.kind_name(),
+            }),
+        }
+    }
+
     pub async fn create<T: Resource>(&self, object: &T) -> Result<T, ClientError> {
         let request = Request::Create {
             object: typed(object),

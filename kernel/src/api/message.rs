@@ -88,6 +88,22 @@ pub enum Request {
         follow: bool,
         tail_lines: Option<u64>,
     },
+    /// A machine without a certificate asks to join as node `node_name` with a bootstrap token
+    /// (the only call a caller without a certificate may make). Only the CSR travels: the
+    /// private key never leaves the node. Answered with [`Response::Certificate`].
+    Join {
+        token: String,
+        node_name: String,
+        csr_pem: String,
+    },
+    /// A node renews its certificate before it expires, for the key of `csr_pem`.
+    RenewCertificate {
+        csr_pem: String,
+    },
+    /// Makes every certificate issued to the node fail its next handshake.
+    RevokeNode {
+        node_name: String,
+    },
 }
 
 impl Request {
@@ -104,6 +120,9 @@ impl Request {
             Request::Delete { .. } => "delete",
             Request::Watch { .. } => "watch",
             Request::Logs { .. } => "read logs of",
+            Request::Join { .. } => "join as",
+            Request::RenewCertificate { .. } => "renew the certificate of",
+            Request::RevokeNode { .. } => "revoke",
         }
     }
 }
@@ -154,6 +173,15 @@ pub enum Response {
     },
     Event(WatchEvent),
     Log(Vec<u8>),
+    /// A signed client certificate and the CA that signed it, both PEM.
+    Certificate {
+        cert_pem: String,
+        ca_pem: String,
+    },
+    /// How many certificates a `RevokeNode` revoked.
+    Revoked {
+        certificates: usize,
+    },
     Error(ApiError),
 }
 
@@ -165,6 +193,8 @@ impl Response {
             Response::List { .. } => "list",
             Response::Event(_) => "event",
             Response::Log(_) => "log",
+            Response::Certificate { .. } => "certificate",
+            Response::Revoked { .. } => "revoked",
             Response::Error(_) => "error",
         }
     }

@@ -10,6 +10,7 @@
 //! Around the types sit pure functions the API runs on each write: manifest parsing with
 //! precise errors (`manifest`), defaulting (`defaults`) and validation (`validation`).
 
+mod bootstrap_token;
 mod condition;
 mod config_map;
 mod defaults;
@@ -34,6 +35,10 @@ mod selector;
 mod time;
 mod validation;
 
+pub use self::bootstrap_token::{
+    BOOTSTRAP_TOKEN_TYPE, BootstrapToken, SYSTEM_NAMESPACE, TokenError, TokenRecord,
+    mark_token_used,
+};
 pub use self::condition::ConditionStatus;
 pub use self::config_map::{ConfigMap, MAX_DATA_BYTES, SECRET_TYPE_OPAQUE, Secret};
 pub use self::defaults::{

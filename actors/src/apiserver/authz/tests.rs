@@ -3,12 +3,13 @@ use serde_json::json;
 
 use super::*;
 
-const IDENTITIES: [(&str, &str); 5] = [
+const IDENTITIES: [(&str, &str); 6] = [
     ("admin", "admin"),
     ("flotilla-controller", "control-plane"),
     ("alice", "viewer"),
     ("node:a", "node"),
     ("mallory", "intruder"),
+    ("system:anonymous", ""),
 ];
 
 /// Pods in the world the requests run against: `web-a` on node a reads ConfigMap
@@ -141,89 +142,94 @@ fn update_status(kind: &str, namespace: &str, name: &str) -> Request {
 const LEASES: &str = NODE_LEASE_NAMESPACE;
 
 /// Every operation with the expected verdict per identity, in the order of [`IDENTITIES`]:
-/// `y` allowed, `n` denied. "own" is node a's, "foreign" node b's.
+/// `y` allowed, `n` denied. "own" is node a's, "foreign" node b's. Joining is open to all: the
+/// token it carries is checked by the join itself.
 fn matrix() -> Vec<(&'static str, Request, &'static str)> {
     vec![
-        ("get own node", get(Kind::Node, "", "a"), "yyyyn"),
-        ("get foreign node", get(Kind::Node, "", "b"), "yyyyn"),
-        ("list nodes", list(Kind::Node, None), "yyyyn"),
-        ("watch nodes", watch(Kind::Node, None), "yyyyn"),
-        ("create own node", create("Node", "", "a"), "yynyn"),
-        ("create foreign node", create("Node", "", "b"), "yynnn"),
-        ("update own node", update("Node", "", "a"), "yynyn"),
+        ("get own node", get(Kind::Node, "", "a"), "yyyynn"),
+        ("get foreign node", get(Kind::Node, "", "b"), "yyyynn"),
+        ("list nodes", list(Kind::Node, None), "yyyynn"),
+        ("watch nodes", watch(Kind::Node, None), "yyyynn"),
+        ("create own node", create("Node", "", "a"), "yynynn"),
+        ("create foreign node", create("Node", "", "b"), "yynnnn"),
+        ("update own node", update("Node", "", "a"), "yynynn"),
         (
             "update own node status",
             update_status("Node", "", "a"),
-            "yynyn",
+            "yynynn",
         ),
         (
             "update foreign node status",
             update_status("Node", "", "b"),
-            "yynnn",
+            "yynnnn",
         ),
-        ("delete own node", delete(Kind::Node, "", "a"), "yynnn"),
-        ("get own lease", get(Kind::Lease, LEASES, "a"), "yyyyn"),
-        ("create own lease", create("Lease", LEASES, "a"), "yynyn"),
-        ("update own lease", update("Lease", LEASES, "a"), "yynyn"),
-        ("get foreign lease", get(Kind::Lease, LEASES, "b"), "yyynn"),
+        ("delete own node", delete(Kind::Node, "", "a"), "yynnnn"),
+        ("get own lease", get(Kind::Lease, LEASES, "a"), "yyyynn"),
+        ("create own lease", create("Lease", LEASES, "a"), "yynynn"),
+        ("update own lease", update("Lease", LEASES, "a"), "yynynn"),
+        ("get foreign lease", get(Kind::Lease, LEASES, "b"), "yyynnn"),
         (
             "update foreign lease",
             update("Lease", LEASES, "b"),
-            "yynnn",
+            "yynnnn",
         ),
         (
             "update own lease elsewhere",
             update("Lease", "default", "a"),
-            "yynnn",
+            "yynnnn",
         ),
         (
             "delete own lease",
             delete(Kind::Lease, LEASES, "a"),
-            "yynnn",
+            "yynnnn",
         ),
-        ("get own pod", get(Kind::Pod, "default", "web-a"), "yyyyn"),
+        ("get own pod", get(Kind::Pod, "default", "web-a"), "yyyynn"),
         (
             "get foreign pod",
             get(Kind::Pod, "default", "web-b"),
-            "yyynn",
+            "yyynnn",
         ),
         (
             "get unbound pod",
             get(Kind::Pod, "default", "pending"),
-            "yyynn",
+            "yyynnn",
         ),
         (
             "get missing pod",
             get(Kind::Pod, "default", "ghost"),
-            "yyynn",
+            "yyynnn",
         ),
-        ("list own pods", list(Kind::Pod, Some("a")), "yyyyn"),
-        ("list foreign pods", list(Kind::Pod, Some("b")), "yyynn"),
-        ("list all pods", list(Kind::Pod, None), "yyynn"),
-        ("watch own pods", watch(Kind::Pod, Some("a")), "yyyyn"),
-        ("watch all pods", watch(Kind::Pod, None), "yyynn"),
+        ("list own pods", list(Kind::Pod, Some("a")), "yyyynn"),
+        ("list foreign pods", list(Kind::Pod, Some("b")), "yyynnn"),
+        ("list all pods", list(Kind::Pod, None), "yyynnn"),
+        ("watch own pods", watch(Kind::Pod, Some("a")), "yyyynn"),
+        ("watch all pods", watch(Kind::Pod, None), "yyynnn"),
         (
             "update own pod status",
             update_status("Pod", "default", "web-a"),
-            "yynyn",
+            "yynynn",
         ),
         (
             "update foreign pod status",
             update_status("Pod", "default", "web-b"),
-            "yynnn",
+            "yynnnn",
         ),
-        ("update own pod", update("Pod", "default", "web-a"), "yynnn"),
+        (
+            "update own pod",
+            update("Pod", "default", "web-a"),
+            "yynnnn",
+        ),
         (
             "delete own pod",
             delete(Kind::Pod, "default", "web-a"),
-            "yynyn",
+            "yynynn",
         ),
         (
             "delete foreign pod",
             delete(Kind::Pod, "default", "web-b"),
-            "yynnn",
+            "yynnnn",
         ),
-        ("create a pod", create("Pod", "default", "new"), "yynnn"),
+        ("create a pod", create("Pod", "default", "new"), "yynnnn"),
         (
             "bind a pod to itself",
             Request::Bind {
@@ -231,7 +237,7 @@ fn matrix() -> Vec<(&'static str, Request, &'static str)> {
                 name: "pending".into(),
                 node: "a".into(),
             },
-            "yynnn",
+            "yynnnn",
         ),
         (
             "read own pod's logs",
@@ -242,77 +248,77 @@ fn matrix() -> Vec<(&'static str, Request, &'static str)> {
                 follow: false,
                 tail_lines: None,
             },
-            "yyynn",
+            "yyynnn",
         ),
         (
             "get own configmap",
             get(Kind::ConfigMap, "default", "settings-a"),
-            "yyyyn",
+            "yyyynn",
         ),
         (
             "get foreign configmap",
             get(Kind::ConfigMap, "default", "settings-b"),
-            "yyynn",
+            "yyynnn",
         ),
         (
             "get own configmap name elsewhere",
             get(Kind::ConfigMap, "prod", "settings-a"),
-            "yyynn",
+            "yyynnn",
         ),
-        ("list configmaps", list(Kind::ConfigMap, None), "yyynn"),
+        ("list configmaps", list(Kind::ConfigMap, None), "yyynnn"),
         (
             "update own configmap",
             update("ConfigMap", "default", "settings-a"),
-            "yynnn",
+            "yynnnn",
         ),
         (
             "get own secret",
             get(Kind::Secret, "default", "creds-a"),
-            "yynyn",
+            "yynynn",
         ),
         (
             "get foreign secret",
             get(Kind::Secret, "default", "creds-b"),
-            "yynnn",
+            "yynnnn",
         ),
-        ("list secrets", list(Kind::Secret, None), "yynnn"),
-        ("watch secrets", watch(Kind::Secret, None), "yynnn"),
+        ("list secrets", list(Kind::Secret, None), "yynnnn"),
+        ("watch secrets", watch(Kind::Secret, None), "yynnnn"),
         (
             "update own secret",
             update("Secret", "default", "creds-a"),
-            "yynnn",
+            "yynnnn",
         ),
         (
             "create a secret",
             create("Secret", "default", "new"),
-            "yynnn",
+            "yynnnn",
         ),
         (
             "get a deployment",
             get(Kind::Deployment, "default", "web"),
-            "yyynn",
+            "yyynnn",
         ),
         (
             "apply a deployment",
             Request::Apply {
                 object: body("Deployment", "default", "web"),
             },
-            "yynnn",
+            "yynnnn",
         ),
         (
             "delete a replicaset",
             delete(Kind::ReplicaSet, "default", "web-1"),
-            "yynnn",
+            "yynnnn",
         ),
         (
             "get a namespace",
             get(Kind::Namespace, "", "default"),
-            "yyynn",
+            "yyynnn",
         ),
         (
             "create a namespace",
             create("Namespace", "", "prod"),
-            "yynnn",
+            "yynnnn",
         ),
     ]
 }
