@@ -15,10 +15,10 @@ use tokio::signal::unix::{SignalKind, signal};
 use flotilla_actors::apiserver::{ApiServer, ApiServerArgs};
 use flotilla_actors::controllers;
 use flotilla_actors::kubelet::{NodeAgent, NodeAgentArgs, stop_all_containers};
+use flotilla_actors::node_lifecycle::{NodeLifecycle, NodeLifecycleArgs, Settings};
 use flotilla_actors::scheduler::{Scheduler, SchedulerArgs};
 use flotilla_actors::store::{STORE, StoreActor};
-use flotilla_kernel::api::{APISERVER, ApiClient, ErrorCode, NodeLinks};
-use flotilla_kernel::object::{Namespace, ObjectMeta, SYSTEM_NAMESPACE};
+use flotilla_kernel::api::{APISERVER, ApiClient, NodeLinks};
 use flotilla_kernel::supervision::{
     Backoff, ChildSpec, Intensity, Strategy, Supervisor, SupervisorArgs, SupervisorMsg,
 };
@@ -28,20 +28,15 @@ use flotilla_transport::{ClusterPki, Identity};
 
 use crate::config::{self, ClientConfig};
 
+/// What the control plane needs: `flotilla server`, and part of `flotilla up`.
 #[derive(Debug, clap::Args)]
-pub struct UpArgs {
+pub struct ServerArgs {
     /// Where the cluster keeps its state (store, certificates, logs).
     #[arg(long, default_value = "/var/lib/flotilla")]
     pub data_dir: PathBuf,
     /// Address of the API (QUIC, mutual TLS).
     #[arg(long, default_value = "127.0.0.1:7443")]
     pub listen: SocketAddr,
-    /// Name of this machine's Node (default: the hostname).
-    #[arg(long)]
-    pub node_name: Option<String>,
-    /// Name of the cgroup under which every container's cgroup is created.
-    #[arg(long, default_value = "flotilla")]
-    pub cgroup_root: String,
     /// More DNS names or IP addresses the API's certificate is valid for (the address nodes
     /// and operators use to reach this machine); may be repeated.
     #[arg(long = "san", value_name = "NAME")]
@@ -49,39 +44,82 @@ pub struct UpArgs {
     /// How long the certificates issued to joining nodes live (they renew at about 70%).
     #[arg(long, default_value = "24h", value_parser = crate::ttl::parse_ttl)]
     pub node_cert_ttl: Duration,
+    /// How long a node's lease may go unrenewed before the node counts as unreachable.
+    #[arg(long, default_value = "10s", value_parser = crate::ttl::parse_duration)]
+    pub node_grace_period: Duration,
+    /// How long pods stay on an unreachable node before they are replaced elsewhere.
+    #[arg(long, default_value = "10s", value_parser = crate::ttl::parse_duration)]
+    pub pod_eviction_timeout: Duration,
+}
+
+/// `flotilla up`: the control plane and a node agent for this machine.
+#[derive(Debug, clap::Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Name of this machine's Node (default: the hostname).
+    #[arg(long)]
+    pub node_name: Option<String>,
+    /// Name of the cgroup under which every container's cgroup is created.
+    #[arg(long, default_value = "flotilla")]
+    pub cgroup_root: String,
+    /// How often this node renews its lease (its heartbeat).
+    #[arg(long, default_value = "2s", value_parser = crate::ttl::parse_ttl)]
+    pub lease_renew: Duration,
 }
 
 /// How long containers get to stop when the node shuts down.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How often a node refreshes its Node status (liveness goes by its lease instead).
 pub const HEARTBEAT: Duration = Duration::from_secs(10);
 const CERT_VALIDITY: Duration = Duration::from_secs(365 * 24 * 3600);
 
+/// The node agent `flotilla up` runs beside the control plane.
+struct LocalNode {
+    name: String,
+    runtime: Arc<dyn Runtime>,
+    lease_renew: Duration,
+}
+
 pub async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
-    let node_name = match args.node_name.clone() {
+    let name = match args.node_name.clone() {
         Some(name) => name,
+        None => hostname()?,
+    };
+    let cgroups = Arc::new(SystemCgroups::new(&args.cgroup_root)?);
+    let node = LocalNode {
+        name,
+        runtime: Arc::new(NativeRuntime::new(cgroups)),
+        lease_renew: args.lease_renew,
+    };
+    run(args.server, Some(node)).await
+}
+
+/// `flotilla server`: the control plane only; nodes join with `flotilla node`.
+pub async fn server(args: ServerArgs) -> anyhow::Result<ExitCode> {
+    run(args, None).await
+}
+
+async fn run(args: ServerArgs, node: Option<LocalNode>) -> anyhow::Result<ExitCode> {
+    let machine = match &node {
+        Some(node) => node.name.clone(),
         None => hostname()?,
     };
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating the data dir {}", args.data_dir.display()))?;
     let pki = ClusterPki::load_or_create(&args.data_dir.join("pki"))?;
     let server_credentials = pki.issue_server(
-        &server_names(&args.listen, &node_name, &args.sans),
+        &server_names(&args.listen, &machine, &args.sans),
         CERT_VALIDITY,
     )?;
     write_admin_config(&args, &pki)?;
     let pki = Arc::new(pki);
 
     let store = Store::open(&args.data_dir.join("store"))?;
-    let cgroups = Arc::new(SystemCgroups::new(&args.cgroup_root)?);
-    let runtime: Arc<dyn Runtime> = Arc::new(NativeRuntime::new(cgroups));
     let links = NodeLinks::default();
-
     let control_plane = ApiClient::local(Identity::new("flotilla-controller", "control-plane"));
-    let node_api = ApiClient::local(Identity::new(format!("node:{node_name}"), "node"));
-    let address = node_address(&args.listen);
-    let log_dir = args.data_dir.join("logs");
 
-    let children = vec![
+    let mut children = vec![
         ChildSpec::actor(STORE, move || (StoreActor, store.clone())),
         {
             let links = links.clone();
@@ -117,23 +155,36 @@ pub async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
             })
         },
         {
-            let runtime = runtime.clone();
-            let links = links.clone();
-            ChildSpec::actor("node-agent", move || {
-                let args = NodeAgentArgs {
-                    node_name: node_name.clone(),
-                    address: address.clone(),
-                    api: node_api.clone(),
-                    runtime: runtime.clone(),
-                    links: links.clone(),
-                    proc_root: PathBuf::from("/proc"),
-                    log_dir: log_dir.clone(),
-                    heartbeat: HEARTBEAT,
+            let api = control_plane.clone();
+            let settings = Settings {
+                grace: args.node_grace_period,
+                eviction: args.pod_eviction_timeout,
+            };
+            ChildSpec::actor("node-lifecycle", move || {
+                let args = NodeLifecycleArgs {
+                    api: api.clone(),
+                    settings,
                 };
-                (NodeAgent, args)
+                (NodeLifecycle, args)
             })
         },
     ];
+    if let Some(node) = &node {
+        let agent = NodeAgentArgs {
+            node_name: node.name.clone(),
+            address: node_address(&args.listen),
+            api: ApiClient::local(Identity::new(format!("node:{}", node.name), "node")),
+            runtime: Arc::clone(&node.runtime),
+            links: links.clone(),
+            proc_root: PathBuf::from("/proc"),
+            log_dir: args.data_dir.join("logs"),
+            heartbeat: HEARTBEAT,
+            lease_renew: node.lease_renew,
+        };
+        children.push(ChildSpec::actor("node-agent", move || {
+            (NodeAgent, agent.clone())
+        }));
+    }
     let (root, root_done) = Actor::spawn(
         None,
         Supervisor,
@@ -146,8 +197,6 @@ pub async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     )
     .await
     .context("starting the cluster")?;
-    ensure_namespace(&control_plane, "default").await?;
-    ensure_namespace(&control_plane, SYSTEM_NAMESPACE).await?;
     tracing::info!(
         api = %args.listen,
         config = %args.data_dir.join("admin.conf").display(),
@@ -168,7 +217,9 @@ pub async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     } else {
         tracing::error!("the root supervisor gave up; stopping");
     }
-    stop_all_containers(runtime.as_ref(), SHUTDOWN_GRACE).await;
+    if let Some(node) = &node {
+        stop_all_containers(node.runtime.as_ref(), SHUTDOWN_GRACE).await;
+    }
     Ok(if clean {
         ExitCode::SUCCESS
     } else {
@@ -225,7 +276,7 @@ fn node_address(listen: &SocketAddr) -> String {
 }
 
 /// Writes `DATA_DIR/admin.conf` on first start (and `~/.flotilla/config` if there is none).
-fn write_admin_config(args: &UpArgs, pki: &ClusterPki) -> anyhow::Result<()> {
+fn write_admin_config(args: &ServerArgs, pki: &ClusterPki) -> anyhow::Result<()> {
     let admin_conf = args.data_dir.join("admin.conf");
     let existing = admin_conf
         .exists()
@@ -247,21 +298,6 @@ fn write_admin_config(args: &UpArgs, pki: &ClusterPki) -> anyhow::Result<()> {
         tracing::info!(path = %user_config.display(), "wrote the admin client config");
     }
     Ok(())
-}
-
-async fn ensure_namespace(api: &ApiClient, name: &str) -> anyhow::Result<()> {
-    let namespace = Namespace {
-        metadata: ObjectMeta {
-            name: name.to_string(),
-            ..ObjectMeta::default()
-        },
-        ..Namespace::default()
-    };
-    match api.create(&namespace).await {
-        Ok(_) => Ok(()),
-        Err(e) if e.api_code() == Some(ErrorCode::AlreadyExists) => Ok(()),
-        Err(e) => Err(e).with_context(|| format!("creating namespace {name:?}")),
-    }
 }
 
 #[cfg(test)]

@@ -30,6 +30,8 @@ struct Flotilla {
 enum Command {
     /// Run a whole cluster (control plane and node agent) in this process.
     Up(boot::UpArgs),
+    /// Run the control plane only; machines join it with `flotilla node`.
+    Server(boot::ServerArgs),
     /// Run a node agent that joins a remote cluster; `node revoke NAME` cuts a node off.
     Node(node::NodeArgs),
     /// Bootstrap tokens with which machines join.
@@ -44,7 +46,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let flotilla = Flotilla::parse();
-    let server = matches!(flotilla.command, Command::Up(_) | Command::Node(_));
+    let server = matches!(
+        flotilla.command,
+        Command::Up(_) | Command::Server(_) | Command::Node(_)
+    );
     init_logging(server);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -59,6 +64,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match flotilla.command {
             Command::Up(args) => boot::up(args).await,
+            Command::Server(args) => boot::server(args).await,
             Command::Node(args) => node::run(args, flotilla.config).await,
             Command::Token(command) => {
                 let config = config::ClientConfig::load(&config::resolve(flotilla.config)?)?;

@@ -49,6 +49,9 @@ pub struct NodeArgs {
     /// Name of the cgroup under which every container's cgroup is created.
     #[arg(long, default_value = "flotilla")]
     cgroup_root: String,
+    /// How often this node renews its lease (its heartbeat).
+    #[arg(long, default_value = "2s", value_parser = crate::ttl::parse_ttl)]
+    lease_renew: Duration,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -112,6 +115,7 @@ async fn agent(args: NodeArgs) -> anyhow::Result<ExitCode> {
         proc_root: PathBuf::from("/proc"),
         log_dir: args.data_dir.join("logs"),
         heartbeat: HEARTBEAT,
+        lease_renew: args.lease_renew,
     };
     let children = vec![ChildSpec::actor("node-agent", move || {
         (NodeAgent, agent_args.clone())

@@ -5,5 +5,6 @@
 pub mod apiserver;
 pub mod controllers;
 pub mod kubelet;
+pub mod node_lifecycle;
 pub mod scheduler;
 pub mod store;

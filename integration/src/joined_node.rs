@@ -2,7 +2,7 @@
 //! dir and cgroup root. Dropping it kills the process and removes its cgroups; a failing test
 //! prints its log.
 
-use std::fs::{self, File};
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread;
@@ -17,39 +17,84 @@ pub struct JoinedNode {
     name: String,
     data_dir: PathBuf,
     cgroup_root: String,
-    child: Child,
+    command: Vec<String>,
+    child: Option<Child>,
 }
 
 impl JoinedNode {
-    /// Starts `flotilla node --server ... --token TOKEN --ca-hash PIN` as node `name`.
-    pub fn start(cluster: &Cluster, name: &str, token: &str, ca_hash: &str) -> Result<Self> {
+    /// Starts `flotilla node --server ... --token TOKEN --ca-hash PIN` as node `name`, with
+    /// `extra` flags.
+    pub fn start(
+        cluster: &Cluster,
+        name: &str,
+        token: &str,
+        ca_hash: &str,
+        extra: &[&str],
+    ) -> Result<Self> {
         let data_dir = cluster.workdir().join(format!("node-{name}"));
         fs::create_dir_all(&data_dir)
             .with_context(|| format!("could not create {}", data_dir.display()))?;
-        let log_path = data_dir.join("agent.log");
-        let log = File::create(&log_path)
-            .with_context(|| format!("could not create {}", log_path.display()))?;
-        let stderr = log.try_clone().context("could not reopen the node log")?;
         let cgroup_root = format!("{}-{name}", cluster.cgroup_root());
+        let mut command: Vec<String> = vec![
+            "node".into(),
+            "--server".into(),
+            cluster.listen().to_string(),
+            "--token".into(),
+            token.into(),
+            "--ca-hash".into(),
+            ca_hash.into(),
+            "--node-name".into(),
+            name.into(),
+            "--data-dir".into(),
+            data_dir.display().to_string(),
+            "--cgroup-root".into(),
+            cgroup_root.clone(),
+        ];
+        command.extend(extra.iter().map(|arg| arg.to_string()));
+        let mut node = Self {
+            name: name.to_string(),
+            data_dir,
+            cgroup_root,
+            command,
+            child: None,
+        };
+        node.spawn()?;
+        Ok(node)
+    }
+
+    /// Kills the agent with SIGKILL, as a crash would; its containers keep running.
+    pub fn kill(&mut self) -> Result<()> {
+        if let Some(mut child) = self.child.take() {
+            child.kill().context("could not kill flotilla node")?;
+            child.wait().context("could not reap flotilla node")?;
+        }
+        Ok(())
+    }
+
+    /// Starts the agent again on the same data dir (it keeps its certificate).
+    pub fn restart(&mut self) -> Result<()> {
+        self.kill()?;
+        self.spawn()
+    }
+
+    fn spawn(&mut self) -> Result<()> {
+        let log_path = self.data_dir.join("agent.log");
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .with_context(|| format!("could not open {}", log_path.display()))?;
+        let stderr = log.try_clone().context("could not reopen the node log")?;
         let child = Command::new(flotilla_binary()?)
-            .arg("node")
-            .args(["--server", &cluster.listen().to_string()])
-            .args(["--token", token, "--ca-hash", ca_hash, "--node-name", name])
-            .arg("--data-dir")
-            .arg(&data_dir)
-            .args(["--cgroup-root", &cgroup_root])
+            .args(&self.command)
             .env_remove("FLOTILLA_CONFIG")
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(stderr)
             .spawn()
             .context("could not start flotilla node")?;
-        Ok(Self {
-            name: name.to_string(),
-            data_dir,
-            cgroup_root,
-            child,
-        })
+        self.child = Some(child);
+        Ok(())
     }
 
     /// The client config the node wrote when it joined (its certificate and key).
@@ -71,8 +116,10 @@ impl JoinedNode {
 
 impl Drop for JoinedNode {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
         let cleanup = self.remove_cgroups();
         if thread::panicking() {
             eprintln!(

@@ -47,7 +47,7 @@ fn a_node_joins_runs_pods_and_is_cut_off_when_revoked() {
     }
     let cluster = Cluster::start(ClusterOptions::default()).expect("cluster starts");
     let (token, pin) = create_token(&cluster);
-    let node = JoinedNode::start(&cluster, "n2", &token, &pin).expect("node starts");
+    let node = JoinedNode::start(&cluster, "n2", &token, &pin, &[]).expect("node starts");
     node_ready(&cluster, "n2");
 
     let tokens = cluster.cli_ok(&["token", "list"]);
@@ -166,7 +166,7 @@ fn deleting_a_node_revokes_its_certificate() {
     }
     let cluster = Cluster::start(ClusterOptions::default()).expect("cluster starts");
     let (token, pin) = create_token(&cluster);
-    let node = JoinedNode::start(&cluster, "n2", &token, &pin).expect("node starts");
+    let node = JoinedNode::start(&cluster, "n2", &token, &pin, &[]).expect("node starts");
     node_ready(&cluster, "n2");
     let binary = flotilla_binary().expect("binary");
     let as_node = Client::new(&binary, &node.config(), cluster.workdir());
@@ -188,7 +188,7 @@ fn a_node_renews_its_certificate_and_stays_ready() {
     };
     let cluster = Cluster::start(options).expect("cluster starts");
     let (token, pin) = create_token(&cluster);
-    let node = JoinedNode::start(&cluster, "n2", &token, &pin).expect("node starts");
+    let node = JoinedNode::start(&cluster, "n2", &token, &pin, &[]).expect("node starts");
     node_ready(&cluster, "n2");
     let first = std::fs::read_to_string(node.config()).expect("node.conf");
     // Renewal is due at 70% of the 10 s (plus clock-skew allowance) lifetime.

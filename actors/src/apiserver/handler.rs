@@ -7,7 +7,10 @@ use flotilla_kernel::api::{
     ApiCall, ApiError, ErrorCode, NodeCall, NodeLinks, NodeRequest, Outcome, RawObject, Request,
     Response,
 };
-use flotilla_kernel::object::{ConditionStatus, Kind, Object, Pod, PodCondition, Selector, Time};
+use flotilla_kernel::object::{
+    ConditionStatus, Kind, NODE_LEASE_NAMESPACE, Namespace, Object, ObjectMeta, Pod, PodCondition,
+    SYSTEM_NAMESPACE, Selector, Time,
+};
 use flotilla_transport::Identity;
 
 use super::admission::{admit_apply, admit_create, admit_status, admit_update};
@@ -15,6 +18,28 @@ use super::authz::{Facts, Lookup, Scope, authorize, lookup};
 use super::certificates::Certificates;
 use super::stored::{self, Versioned, describe};
 use super::watch::{on_node, watch};
+
+/// Namespaces the cluster itself uses: created at start, never deleted.
+const SYSTEM_NAMESPACES: [&str; 3] = ["default", SYSTEM_NAMESPACE, NODE_LEASE_NAMESPACE];
+
+/// Creates the [`SYSTEM_NAMESPACES`] that do not exist yet.
+pub(super) async fn ensure_system_namespaces() -> Result<(), ApiError> {
+    for name in SYSTEM_NAMESPACES {
+        let namespace = Namespace {
+            metadata: ObjectMeta {
+                name: name.to_string(),
+                ..ObjectMeta::default()
+            },
+            ..Namespace::default()
+        };
+        match create(Object::Namespace(namespace)).await {
+            Ok(_) => {}
+            Err(e) if e.code == ErrorCode::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
 
 /// How often apply retries when the object changes under it.
 const APPLY_ATTEMPTS: usize = 5;
@@ -346,9 +371,9 @@ async fn delete(
         Object::Pod(pod) if graceful(pod, grace_period_seconds) => {
             mark_terminating(pod.clone(), grace_period_seconds, current.mod_revision).await
         }
-        Object::Namespace(_) if name == "default" => Err(ApiError::new(
+        Object::Namespace(_) if SYSTEM_NAMESPACES.contains(&name) => Err(ApiError::new(
             ErrorCode::Forbidden,
-            "namespace \"default\" may not be deleted",
+            format!("namespace {name:?} is the cluster's own and may not be deleted"),
         )),
         Object::Namespace(_) => {
             empty_namespace(name).await?;

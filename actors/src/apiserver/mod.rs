@@ -56,6 +56,9 @@ impl Actor for ApiServer {
         _: ActorRef<ApiCall>,
         args: ApiServerArgs,
     ) -> Result<ApiServerState, ActorProcessingErr> {
+        handler::ensure_system_namespaces()
+            .await
+            .map_err(|e| format!("creating the system namespaces: {e}"))?;
         let revocations = Revocations::default();
         revocations
             .load()

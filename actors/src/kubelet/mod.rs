@@ -7,6 +7,7 @@
 
 mod container_spec;
 mod env;
+mod lease;
 mod logs;
 mod node_status;
 mod sync;
@@ -43,7 +44,10 @@ pub struct NodeAgentArgs {
     pub links: NodeLinks,
     pub proc_root: PathBuf,
     pub log_dir: PathBuf,
+    /// How often the Node's status is refreshed.
     pub heartbeat: Duration,
+    /// How often the node's Lease is renewed: what the control plane judges liveness by.
+    pub lease_renew: Duration,
 }
 
 pub enum AgentMsg {
@@ -103,6 +107,13 @@ impl Actor for NodeAgent {
         ];
         let heartbeat = myself.send_interval(args.heartbeat, || AgentMsg::Heartbeat);
         tasks.push(heartbeat);
+        let node = args.node_name.clone();
+        tasks.push(lease::renew_forever(
+            &myself,
+            args.api.clone(),
+            node,
+            args.lease_renew,
+        ));
         for uid in pods.keys() {
             myself.cast(AgentMsg::Sync(uid.clone()))?;
         }
