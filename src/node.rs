@@ -23,7 +23,9 @@ use flotilla_kernel::supervision::{ChildSpec, Strategy, Supervisor, SupervisorAr
 use flotilla_node_os::{NativeRuntime, Runtime, SystemCgroups};
 use flotilla_transport::{CaPin, Client, ClientOptions, certificate_facts, new_csr};
 
-use crate::boot::{BACKOFF, HEARTBEAT, INTENSITY, SHUTDOWN_GRACE, hostname, shutdown};
+use flotilla_kernel::supervision::Intensity;
+
+use crate::boot::{BACKOFF, HEARTBEAT, SHUTDOWN_GRACE, hostname, shutdown};
 use crate::config::ClientConfig;
 
 #[derive(Debug, clap::Args)]
@@ -59,6 +61,14 @@ enum NodeAction {
     /// Make every certificate of a node fail its next handshake (uses the client config).
     Revoke { name: String },
 }
+
+/// The agent restarts (relisting and re-adopting its containers) whenever it loses the API,
+/// for as long as the control plane is away: giving up would stop every workload on the
+/// machine because a server was down. The supervisor's backoff spaces the attempts.
+const AGENT_INTENSITY: Intensity = Intensity {
+    max_restarts: usize::MAX,
+    within: Duration::from_secs(60),
+};
 
 /// Renew when this share of the certificate's remaining lifetime has passed.
 const RENEW_AT: f64 = 0.7;
@@ -122,7 +132,7 @@ async fn agent(args: NodeArgs) -> anyhow::Result<ExitCode> {
     })];
     let supervisor = SupervisorArgs {
         strategy: Strategy::OneForOne,
-        intensity: INTENSITY,
+        intensity: AGENT_INTENSITY,
         backoff: BACKOFF,
         children,
     };

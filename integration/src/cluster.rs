@@ -230,6 +230,16 @@ impl Cluster {
         )
     }
 
+    /// Kills the process with SIGKILL, as a crash would (its containers keep running).
+    pub fn kill(&mut self) -> Result<()> {
+        let Some(mut child) = self.child.take() else {
+            bail!("the cluster is not running");
+        };
+        child.kill().context("could not kill flotilla up")?;
+        child.wait().context("could not reap flotilla up")?;
+        Ok(())
+    }
+
     /// Starts `flotilla up` again on the same data dir, port and cgroup root, and waits until
     /// its node is Ready. The cluster must have been stopped.
     pub fn restart(&mut self) -> Result<()> {

@@ -190,3 +190,91 @@ fn a_dead_node_is_replaced_and_cleans_up_when_it_returns() {
     assert_eq!(objects::phase(&single), "Running", "{single}");
     assert_eq!(on(&single), "n2");
 }
+
+/// (name, containerStatuses startedAt, restartCount) of each pod on `node`.
+fn pod_runs(cluster: &Cluster, node: &str) -> Vec<(String, String, u64)> {
+    let mut runs: Vec<_> = pods(cluster)
+        .iter()
+        .filter(|p| on(p) == node)
+        .map(|p| {
+            let started = p["status"]["containerStatuses"][0]["state"]["running"]["startedAt"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
+            (
+                objects::name(p).to_string(),
+                started,
+                objects::restart_count(p),
+            )
+        })
+        .collect();
+    runs.sort();
+    runs
+}
+
+#[test]
+fn workloads_survive_a_control_plane_crash() {
+    if !running_as_root_or_skip("workloads_survive_a_control_plane_crash") {
+        return;
+    }
+    let options = ClusterOptions {
+        node_name: "n1".into(),
+        ..ClusterOptions::default()
+    };
+    let mut cluster = Cluster::start(options).expect("cluster starts");
+    let out = cluster.cli_ok(&["token", "create"]);
+    let token = out.lines().next().expect("token").trim().to_string();
+    let pin = out
+        .split_whitespace()
+        .find(|w| w.starts_with("sha256:"))
+        .expect("pin")
+        .to_string();
+    let n2 = JoinedNode::start(&cluster, "n2", &token, &pin, &[]).expect("node starts");
+    let pinned = DEPLOYMENT.replace(
+        "      containers:\n      - name: main\n        image: host\n        command: [\"/bin/sleep\", \"600\"]\n        resources:",
+        "      nodeSelector:\n        kubernetes.io/hostname: n2\n      containers:\n      - name: main\n        image: host\n        command: [\"/bin/sleep\", \"600\"]\n        resources:",
+    );
+    assert_ne!(pinned, DEPLOYMENT, "the deployment is pinned to n2");
+    wait_until(Duration::from_secs(60), "n2 Ready", || {
+        Ok(match ready_status(&cluster, "n2").as_str() {
+            "True" => Observation::Done,
+            other => Observation::Waiting(format!("Ready={other:?}")),
+        })
+    });
+    let applied = cluster.apply_manifest("web.yaml", &pinned);
+    assert!(
+        applied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    wait_until(Duration::from_secs(60), "5 pods Running on n2", || {
+        let running = pods(&cluster)
+            .iter()
+            .filter(|p| on(p) == "n2" && objects::phase(p) == "Running")
+            .count();
+        Ok(if running == 5 {
+            Observation::Done
+        } else {
+            Observation::Waiting(format!("{running} running on n2"))
+        })
+    });
+    let before = pod_runs(&cluster, "n2");
+
+    cluster.kill().expect("kill -9 the control plane");
+    std::thread::sleep(Duration::from_secs(3));
+    cluster.restart().expect("the control plane comes back");
+    wait_until(
+        Duration::from_secs(60),
+        "n2 to reconnect and report",
+        || {
+            let ready = ready_status(&cluster, "n2");
+            let after = pod_runs(&cluster, "n2");
+            Ok(if ready == "True" && after == before {
+                Observation::Done
+            } else {
+                Observation::Waiting(format!("Ready={ready:?}, pods {after:?} vs {before:?}"))
+            })
+        },
+    );
+    assert!(n2.log().contains("node agent ready"), "{}", n2.log());
+}
