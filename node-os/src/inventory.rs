@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 use procfs::{CpuInfo, FromRead};
 
+use crate::hardware::{Disk, Nic, read_disks, read_nics};
+
 /// What the node reports about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Inventory {
@@ -23,6 +25,9 @@ pub struct Inventory {
     /// `PRETTY_NAME` from os-release, empty when no os-release file is readable.
     pub os_image: String,
     pub boot_id: String,
+    /// From sysfs beside the procfs (`<proc_root>/../sys`).
+    pub disks: Vec<Disk>,
+    pub nics: Vec<Nic>,
 }
 
 /// What one `/proc/cpuinfo` says.
@@ -91,6 +96,7 @@ pub fn read_inventory(proc_root: &Path) -> Result<Inventory, InventoryError> {
             source,
         })?;
     let kernel = proc_root.join("sys/kernel");
+    let sys_root = proc_root.parent().unwrap_or(Path::new("/")).join("sys");
     Ok(Inventory {
         hostname: read_single_line(&kernel.join("hostname"))?,
         cpu_millis: cpu.online.saturating_mul(1000),
@@ -99,6 +105,8 @@ pub fn read_inventory(proc_root: &Path) -> Result<Inventory, InventoryError> {
         kernel_version: read_single_line(&kernel.join("osrelease"))?,
         os_image: read_os_image(proc_root),
         boot_id: read_single_line(&kernel.join("random/boot_id"))?,
+        disks: read_disks(&sys_root),
+        nics: read_nics(&sys_root),
     })
 }
 
@@ -312,6 +320,9 @@ mod tests {
         )
         .unwrap();
 
+        std::fs::create_dir_all(root.path().join("sys/block/vda")).unwrap();
+        std::fs::write(root.path().join("sys/block/vda/size"), "1024\n").unwrap();
+
         let inventory = read_inventory(&proc_root).unwrap();
         assert_eq!(
             inventory,
@@ -323,6 +334,12 @@ mod tests {
                 kernel_version: "6.1.0-test".to_string(),
                 os_image: "Fixture OS 1".to_string(),
                 boot_id: "abc-123".to_string(),
+                disks: vec![Disk {
+                    name: "vda".to_string(),
+                    size_bytes: 1024 * 512,
+                    rotational: false,
+                }],
+                nics: vec![],
             }
         );
     }

@@ -17,6 +17,7 @@
 
 pub mod cgroups;
 mod component;
+pub mod hardware;
 pub mod inventory;
 pub mod logs;
 pub mod runtime;
@@ -24,6 +25,7 @@ pub mod runtime;
 pub use cgroups::{
     CgroupError, CgroupPaths, CgroupVersion, Cgroups, FakeCgroups, ResourceLimits, SystemCgroups,
 };
+pub use hardware::{Disk, Nic};
 pub use inventory::{Inventory, InventoryError, read_inventory};
 pub use logs::{LogError, follow_log, read_log};
 pub use runtime::{

@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use flotilla_kernel::object::{
-    ConditionStatus, ConfigMap, DEFAULT_REPLICAS, Deployment, Kind, Lease, Namespace, Node, Object,
-    Pod, PodTemplateSpec, Quantity, RESOURCE_CPU, RESOURCE_MEMORY, ReplicaSet, Secret,
+    ConditionStatus, ConfigMap, DEFAULT_REPLICAS, Deployment, Kind, Lease, Namespace, Node,
+    NodeDisk, NodeNic, Object, Pod, PodTemplateSpec, Quantity, RESOURCE_CPU, RESOURCE_MEMORY,
+    ReplicaSet, Secret,
 };
 
 use super::{label_text, pod_status, table, wire_word};
@@ -41,6 +42,9 @@ pub fn headers(kind: Kind, wide: bool) -> Vec<&'static str> {
                 "INTERNAL-IP",
                 "OS-IMAGE",
                 "KERNEL-VERSION",
+                "CPU-MODEL",
+                "DISKS",
+                "NICS",
             ],
         ),
         Kind::Namespace => (&["NAME", "STATUS", "AGE"], &[]),
@@ -155,8 +159,61 @@ fn node_cells(node: &Node, now: SystemTime) -> Cells {
             internal_ip,
             or_unknown(&info.os_image),
             or_unknown(&info.kernel_version),
+            or_unknown(&info.cpu_model),
+            disks(&status.hardware.disks),
+            nics(&status.hardware.nics),
         ],
     )
+}
+
+/// `vda:20Gi,sdb:4Ti(hdd)`.
+fn disks(disks: &[NodeDisk]) -> String {
+    let list: Vec<String> = disks
+        .iter()
+        .map(|disk| {
+            let kind = if disk.rotational { "(hdd)" } else { "" };
+            format!("{}:{}{kind}", disk.name, binary_size(disk.size_bytes))
+        })
+        .collect();
+    if list.is_empty() {
+        NONE.to_string()
+    } else {
+        list.join(",")
+    }
+}
+
+/// `eth0:10G,eth1` (no speed while the link is down).
+fn nics(nics: &[NodeNic]) -> String {
+    let list: Vec<String> = nics
+        .iter()
+        .map(|nic| match nic.speed_mbps {
+            Some(speed) if speed >= 1000 && speed % 1000 == 0 => {
+                format!("{}:{}G", nic.name, speed / 1000)
+            }
+            Some(speed) => format!("{}:{speed}M", nic.name),
+            None => nic.name.clone(),
+        })
+        .collect();
+    if list.is_empty() {
+        NONE.to_string()
+    } else {
+        list.join(",")
+    }
+}
+
+/// Bytes in the largest binary unit below them, rounded down (`20Gi`).
+fn binary_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["Ki", "Mi", "Gi", "Ti", "Pi"];
+    let mut value = bytes;
+    let mut unit = "";
+    for next in UNITS {
+        if value < 1024 {
+            break;
+        }
+        value /= 1024;
+        unit = next;
+    }
+    format!("{value}{unit}")
 }
 
 fn namespace_cells(namespace: &Namespace, now: SystemTime) -> Cells {
@@ -438,6 +495,29 @@ mod tests {
         });
         node.status.node_info.kubelet_version = "v0.1.0".to_string();
         node.status.node_info.kernel_version = "6.12.0".to_string();
+        node.status.hardware.disks = vec![
+            NodeDisk {
+                name: "nvme0n1".to_string(),
+                size_bytes: 512 << 30,
+                rotational: false,
+            },
+            NodeDisk {
+                name: "sda".to_string(),
+                size_bytes: 4 << 40,
+                rotational: true,
+            },
+        ];
+        node.status.hardware.nics = vec![
+            NodeNic {
+                name: "eth0".to_string(),
+                speed_mbps: Some(25_000),
+                ..NodeNic::default()
+            },
+            NodeNic {
+                name: "eth1".to_string(),
+                ..NodeNic::default()
+            },
+        ];
         assert_eq!(
             cells(&Object::Node(node), now(), true),
             [
@@ -453,6 +533,9 @@ mod tests {
                 "10.0.0.7",
                 "<unknown>",
                 "6.12.0",
+                "<unknown>",
+                "nvme0n1:512Gi,sda:4Ti(hdd)",
+                "eth0:25G,eth1",
             ]
         );
     }

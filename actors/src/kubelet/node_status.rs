@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use flotilla_kernel::object::{
-    ConditionStatus, Node, NodeAddress, NodeCondition, NodeStatus, NodeSystemInfo, ObjectMeta,
-    Quantity, Time,
+    ConditionStatus, Node, NodeAddress, NodeCondition, NodeDisk, NodeHardware, NodeNic, NodeStatus,
+    NodeSystemInfo, ObjectMeta, Quantity, Time,
 };
 use flotilla_node_os::Inventory;
 
@@ -69,6 +69,32 @@ pub fn node_status(inventory: &Inventory, address: &str, now: Time) -> NodeStatu
             kubelet_version: AGENT_VERSION.into(),
             ..NodeSystemInfo::default()
         },
+        hardware: hardware(inventory),
+    }
+}
+
+fn hardware(inventory: &Inventory) -> NodeHardware {
+    NodeHardware {
+        cpu_cores: inventory.cpu_millis / 1000,
+        memory_bytes: inventory.memory_bytes,
+        disks: inventory
+            .disks
+            .iter()
+            .map(|disk| NodeDisk {
+                name: disk.name.clone(),
+                size_bytes: disk.size_bytes,
+                rotational: disk.rotational,
+            })
+            .collect(),
+        nics: inventory
+            .nics
+            .iter()
+            .map(|nic| NodeNic {
+                name: nic.name.clone(),
+                mac: nic.mac.clone(),
+                speed_mbps: nic.speed_mbps,
+            })
+            .collect(),
     }
 }
 
@@ -121,6 +147,12 @@ mod tests {
             kernel_version: "6.1.0".into(),
             os_image: "Debian GNU/Linux 12 (bookworm)".into(),
             boot_id: "b".into(),
+            disks: vec![flotilla_node_os::Disk {
+                name: "sda".into(),
+                size_bytes: 1 << 40,
+                rotational: true,
+            }],
+            nics: vec![],
         }
     }
 
@@ -135,6 +167,10 @@ mod tests {
         );
         assert!(node.is_ready());
         assert_eq!(node.metadata.labels["kubernetes.io/hostname"], "n1");
+        let hardware = &node.status.hardware;
+        assert_eq!((hardware.cpu_cores, hardware.memory_bytes), (2, 4 << 30));
+        assert_eq!(hardware.disks[0].name, "sda");
+        assert!(hardware.disks[0].rotational);
     }
 
     #[test]

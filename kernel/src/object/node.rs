@@ -78,6 +78,50 @@ pub struct NodeStatus {
     pub addresses: Vec<NodeAddress>,
     #[serde(default)]
     pub node_info: NodeSystemInfo,
+    /// What the machine is made of, as its agent found it.
+    #[serde(default, skip_serializing_if = "NodeHardware::is_empty")]
+    pub hardware: NodeHardware,
+}
+
+/// The machine's hardware, from procfs and sysfs.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeHardware {
+    #[serde(default)]
+    pub cpu_cores: u64,
+    #[serde(default)]
+    pub memory_bytes: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub disks: Vec<NodeDisk>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nics: Vec<NodeNic>,
+}
+
+impl NodeHardware {
+    pub fn is_empty(&self) -> bool {
+        *self == NodeHardware::default()
+    }
+}
+
+/// A disk of the node.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeDisk {
+    pub name: String,
+    pub size_bytes: u64,
+    #[serde(default)]
+    pub rotational: bool,
+}
+
+/// A network interface of the node.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeNic {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub mac: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speed_mbps: Option<u64>,
 }
 
 /// One aspect of node health (`Ready`, `MemoryPressure`, ...).
