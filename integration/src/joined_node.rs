@@ -62,6 +62,19 @@ impl JoinedNode {
         Ok(node)
     }
 
+    /// Creates a token with the cluster's CLI and joins node `name` with it.
+    pub fn join(cluster: &Cluster, name: &str, extra: &[&str]) -> Result<Self> {
+        let out = cluster.client().try_cli(&["token", "create"])?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let token = text.lines().next().unwrap_or_default().trim().to_string();
+        let pin = text
+            .split_whitespace()
+            .find(|word| word.starts_with("sha256:"))
+            .with_context(|| format!("no CA pin in `token create` output: {text}"))?
+            .to_string();
+        Self::start(cluster, name, &token, &pin, extra)
+    }
+
     /// Kills the agent with SIGKILL, as a crash would; its containers keep running.
     pub fn kill(&mut self) -> Result<()> {
         if let Some(mut child) = self.child.take() {

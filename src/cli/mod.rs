@@ -12,6 +12,7 @@ mod apply;
 mod columns;
 mod delete;
 mod describe;
+mod drain;
 mod get;
 mod label_text;
 mod logs;
@@ -57,6 +58,12 @@ pub enum Command {
     Logs(LogsArgs),
     /// Set the replicas of Deployments or ReplicaSets.
     Scale(ScaleArgs),
+    /// Mark a node unschedulable: new pods go elsewhere, running ones stay.
+    Cordon(drain::NodeNameArgs),
+    /// Make a cordoned node schedulable again.
+    Uncordon(drain::NodeNameArgs),
+    /// Cordon a node and evict its pods, within each Deployment's maxUnavailable.
+    Drain(drain::DrainArgs),
 }
 
 /// Runs one command against the API. Every failure is reported here or by the command, as
@@ -70,6 +77,9 @@ pub async fn run(command: Command, api: &ApiClient) -> anyhow::Result<ExitCode> 
         Command::Delete(args) => delete::run(args, api).await,
         Command::Logs(args) => logs::run(args, api).await,
         Command::Scale(args) => scale::run(args, api).await,
+        Command::Cordon(args) => drain::cordon(args, api, true).await,
+        Command::Uncordon(args) => drain::cordon(args, api, false).await,
+        Command::Drain(args) => drain::drain(args, api).await,
     };
     report(outcome)
 }
