@@ -2,6 +2,7 @@
 //! dir and cgroup root. Dropping it kills the process and removes its cgroups; a failing test
 //! prints its log.
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -120,6 +121,23 @@ impl JoinedNode {
         let path = self.data_dir.join("agent.log");
         fs::read_to_string(&path)
             .unwrap_or_else(|e| format!("(could not read {}: {e})", path.display()))
+    }
+
+    /// Every process in this node's containers, sorted: what an agent restart must not touch.
+    pub fn container_pids(&self) -> Result<Vec<u32>> {
+        let mut pids = BTreeSet::new();
+        for root in cgroup_tree::hierarchy_dirs(Path::new(CGROUP_FS), Path::new(&self.cgroup_root))
+        {
+            for entry in
+                fs::read_dir(&root).with_context(|| format!("reading {}", root.display()))?
+            {
+                let dir = entry?.path();
+                if dir.is_dir() {
+                    pids.extend(cgroup_tree::procs_in(&dir)?);
+                }
+            }
+        }
+        Ok(pids.into_iter().collect())
     }
 
     fn remove_cgroups(&self) -> Result<()> {

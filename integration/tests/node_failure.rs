@@ -278,3 +278,70 @@ fn workloads_survive_a_control_plane_crash() {
     );
     assert!(n2.log().contains("node agent ready"), "{}", n2.log());
 }
+
+#[test]
+fn a_restarted_agent_adopts_its_running_containers() {
+    if !running_as_root_or_skip("a_restarted_agent_adopts_its_running_containers") {
+        return;
+    }
+    let options = ClusterOptions {
+        node_name: "n1".into(),
+        ..ClusterOptions::default()
+    };
+    let cluster = Cluster::start(options).expect("cluster starts");
+    let mut n2 = JoinedNode::join(&cluster, "n2", &[]).expect("n2 joins");
+    wait_until(Duration::from_secs(60), "n2 Ready", || {
+        Ok(match ready_status(&cluster, "n2").as_str() {
+            "True" => Observation::Done,
+            other => Observation::Waiting(format!("Ready={other:?}")),
+        })
+    });
+    let single = DEPLOYMENT.split("---\n").nth(1).expect("the pinned pod");
+    let applied = cluster.apply_manifest("single.yaml", single);
+    assert!(
+        applied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    wait_until(Duration::from_secs(60), "the pod Running on n2", || {
+        let runs = pod_runs(&cluster, "n2");
+        Ok(if runs.len() == 1 && !runs[0].1.is_empty() {
+            Observation::Done
+        } else {
+            Observation::Waiting(format!("{runs:?}"))
+        })
+    });
+    let before = pod_runs(&cluster, "n2");
+    let pids = n2.container_pids().expect("pids");
+    assert!(!pids.is_empty());
+
+    n2.kill().expect("kill -9 the agent");
+    n2.restart().expect("the agent starts again");
+    wait_until(
+        Duration::from_secs(60),
+        "the new agent to take over",
+        || {
+            Ok(
+                if n2
+                    .log()
+                    .contains("took over containers left by a previous agent")
+                {
+                    Observation::Done
+                } else {
+                    Observation::Waiting("no takeover logged yet".into())
+                },
+            )
+        },
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        n2.container_pids().expect("pids"),
+        pids,
+        "the same processes run"
+    );
+    assert_eq!(
+        pod_runs(&cluster, "n2"),
+        before,
+        "same start time and restart count"
+    );
+}

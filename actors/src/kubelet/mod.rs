@@ -86,6 +86,15 @@ impl Actor for NodeAgent {
         args: NodeAgentArgs,
     ) -> Result<AgentState, ActorProcessingErr> {
         let inventory = read_inventory(&args.proc_root)?;
+        // Before anything starts: take over what a previous agent process left running.
+        let adoption = args.runtime.adopt_running()?;
+        if !adoption.adopted.is_empty() || !adoption.removed.is_empty() {
+            tracing::info!(
+                adopted = adoption.adopted.len(),
+                removed = adoption.removed.len(),
+                "took over containers left by a previous agent"
+            );
+        }
         register(&args, &inventory).await?;
         let (pods, revision) = args.api.pods_on_node(&args.node_name).await?;
         let pods: HashMap<String, PodEntry> = pods

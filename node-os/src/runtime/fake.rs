@@ -10,6 +10,7 @@ use std::time::SystemTime;
 
 use tokio::sync::mpsc::UnboundedReceiver;
 
+use super::adopt::Adoption;
 use super::native::REMOVE_TIMEOUT;
 use super::stale::remove_stale_cgroups;
 use super::table::{ContainerTable, Exit};
@@ -125,9 +126,14 @@ impl Runtime for FakeRuntime {
         self.lock().table.subscribe()
     }
 
-    fn cleanup_stale(&self) -> Result<Vec<String>, RuntimeError> {
+    /// The fake runs no processes, so there is never anything to adopt: every unknown cgroup
+    /// is a left-over.
+    fn adopt_running(&self) -> Result<Adoption, RuntimeError> {
         let known = self.lock().table.known_ids();
-        remove_stale_cgroups(self.cgroups.as_ref(), &known, REMOVE_TIMEOUT)
+        Ok(Adoption {
+            adopted: Vec::new(),
+            removed: remove_stale_cgroups(self.cgroups.as_ref(), &known, REMOVE_TIMEOUT)?,
+        })
     }
 }
 
@@ -243,13 +249,15 @@ mod tests {
     }
 
     #[test]
-    fn cleanup_stale_spares_known_containers() {
+    fn adopt_running_removes_unknown_cgroups() {
         let (cgroups, runtime) = runtime();
         cgroups
             .create("orphan", &ResourceLimits::default())
             .unwrap();
         runtime.start(&spec("a")).unwrap();
-        assert_eq!(runtime.cleanup_stale().unwrap(), vec!["orphan".to_string()]);
+        let adoption = runtime.adopt_running().unwrap();
+        assert_eq!(adoption.removed, vec!["orphan".to_string()]);
+        assert!(adoption.adopted.is_empty());
         assert_eq!(cgroups.list().unwrap(), vec!["a".to_string()]);
     }
 }

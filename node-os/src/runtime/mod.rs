@@ -7,6 +7,7 @@
 //! answers exactly as the real runtime does. A container's cgroup is named after its id,
 //! which is why ids are validated as safe path components.
 
+mod adopt;
 mod child_setup;
 mod error;
 mod fake;
@@ -20,6 +21,7 @@ use std::time::SystemTime;
 
 use tokio::sync::mpsc::UnboundedReceiver;
 
+pub use adopt::Adoption;
 pub use error::RuntimeError;
 pub use fake::FakeRuntime;
 pub use native::NativeRuntime;
@@ -97,10 +99,10 @@ pub trait Runtime: Send + Sync {
     /// A stream of the exits that happen from now on.
     fn subscribe(&self) -> UnboundedReceiver<ExitEvent>;
 
-    /// At agent start-up, before starting containers: kills and removes every cgroup under
-    /// our root that belongs to no container this runtime knows (left over from a previous
-    /// agent), and returns their names.
-    fn cleanup_stale(&self) -> Result<Vec<String>, RuntimeError>;
+    /// At agent start-up, before starting containers: takes over the containers a previous
+    /// agent left running under our root (they keep running untouched), and kills and removes
+    /// cgroups that hold no living container.
+    fn adopt_running(&self) -> Result<Adoption, RuntimeError>;
 }
 
 #[cfg(test)]

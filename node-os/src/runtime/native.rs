@@ -21,6 +21,7 @@ use tokio::process::{Child, Command};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc::UnboundedReceiver;
 
+use super::adopt::{Adoption, ProcFacts, main_process, read_facts, start_time, still_running};
 use super::child_setup::ChildSetup;
 use super::stale::remove_stale_cgroups;
 use super::table::{ContainerTable, Exit};
@@ -29,6 +30,9 @@ use crate::cgroups::Cgroups;
 
 /// How long `remove` waits for killed leftovers to leave the cgroup.
 pub(crate) const REMOVE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How often an adopted container (not our child, so not awaitable) is checked for exit.
+const ADOPTED_POLL: Duration = Duration::from_millis(200);
 
 /// Permissions of a newly created log file: the agent writes, its group may read.
 const LOG_FILE_MODE: u32 = 0o640;
@@ -134,6 +138,31 @@ impl NativeRuntime {
     }
 }
 
+impl NativeRuntime {
+    /// Follows an adopted container's main process until it exits. It is not our child, so
+    /// its exit status went to whoever reaped it: the exit is reported with code -1.
+    fn watch_adopted(&self, id: String, main: ProcFacts) {
+        let table = Arc::clone(&self.table);
+        self.tokio.spawn(async move {
+            loop {
+                tokio::time::sleep(ADOPTED_POLL).await;
+                let ours = matches!(
+                    lock(&table).state(&id),
+                    Some(ContainerState::Running { pid, .. }) if pid == main.pid
+                );
+                if !ours {
+                    return;
+                }
+                if !still_running(main.pid, main.start_ticks) {
+                    lock(&table).exited(&id, Exit::with_code(-1), SystemTime::now());
+                    tracing::info!(%id, "an adopted container exited; its exit status is unknown");
+                    return;
+                }
+            }
+        });
+    }
+}
+
 impl Runtime for NativeRuntime {
     fn start(&self, spec: &ContainerSpec) -> Result<u32, RuntimeError> {
         spec.validate()?;
@@ -213,9 +242,37 @@ impl Runtime for NativeRuntime {
         self.table().subscribe()
     }
 
-    fn cleanup_stale(&self) -> Result<Vec<String>, RuntimeError> {
-        let known = self.table().known_ids();
-        remove_stale_cgroups(self.cgroups.as_ref(), &known, REMOVE_TIMEOUT)
+    fn adopt_running(&self) -> Result<Adoption, RuntimeError> {
+        let mut keep = self.table().known_ids();
+        let present = self
+            .cgroups
+            .list()
+            .map_err(|source| RuntimeError::ListCgroups { source })?;
+        let unknown: Vec<String> = present
+            .into_iter()
+            .filter(|name| !keep.contains(name))
+            .collect();
+        let mut adoption = Adoption::default();
+        for name in unknown {
+            let procs: Vec<ProcFacts> = self
+                .cgroups
+                .pids(&name)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(read_facts)
+                .collect();
+            let Some(main) = main_process(&procs) else {
+                continue;
+            };
+            self.table()
+                .started(&name, main.pid, start_time(main.start_ticks));
+            self.watch_adopted(name.clone(), main);
+            tracing::info!(id = %name, pid = main.pid, "re-adopted a running container");
+            keep.insert(name.clone());
+            adoption.adopted.push((name, main.pid));
+        }
+        adoption.removed = remove_stale_cgroups(self.cgroups.as_ref(), &keep, REMOVE_TIMEOUT)?;
+        Ok(adoption)
     }
 }
 
@@ -479,27 +536,39 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn cleanup_stale_removes_only_unknown_cgroups() {
+    async fn a_new_runtime_adopts_running_containers_and_removes_left_overs() {
         let Some(fixture) = Fixture::new() else {
             return;
         };
-        let runtime = &fixture.runtime;
         let cgroups = fixture.root.cgroups();
         cgroups
             .create("left-over", &ResourceLimits::default())
             .unwrap();
-        let container = spec(
-            "current",
-            &["/bin/sh", "-c", "sleep 30"],
-            fixture.logs.path(),
-        );
-        runtime.start(&container).unwrap();
+        let container = spec("kept", &["/bin/sh", "-c", "sleep 30"], fixture.logs.path());
+        let pid = fixture.runtime.start(&container).unwrap();
 
-        assert_eq!(
-            runtime.cleanup_stale().unwrap(),
-            vec!["left-over".to_string()]
-        );
-        assert_eq!(cgroups.list().unwrap(), vec!["current".to_string()]);
-        runtime.signal("current", Signal::Kill).unwrap();
+        // A restarted agent: a new runtime over the same cgroup root.
+        let restarted = NativeRuntime::new(Arc::new(
+            crate::cgroups::SystemCgroups::new(fixture.root.name()).unwrap(),
+        ));
+        let mut exits = restarted.subscribe();
+        let adoption = restarted.adopt_running().unwrap();
+        assert_eq!(adoption.adopted, vec![("kept".to_string(), pid)]);
+        assert_eq!(adoption.removed, vec!["left-over".to_string()]);
+        assert!(matches!(
+            restarted.state("kept"),
+            Some(ContainerState::Running { pid: p, .. }) if p == pid
+        ));
+        // Adopting again takes nothing twice.
+        assert_eq!(restarted.adopt_running().unwrap(), Adoption::default());
+
+        restarted.signal("kept", Signal::Kill).unwrap();
+        let exit = tokio::time::timeout(Duration::from_secs(10), exits.recv())
+            .await
+            .expect("the adopted container's exit is noticed")
+            .unwrap();
+        assert_eq!((exit.id.as_str(), exit.exit_code), ("kept", -1));
+        restarted.remove("kept").unwrap();
+        assert!(cgroups.list().unwrap().is_empty());
     }
 }
