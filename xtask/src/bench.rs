@@ -1,5 +1,5 @@
-//! `cargo xtask bench startup [--json]`: builds the release `flotilla` and runs the startup
-//! benchmark of flotilla-integration against it, also in release mode, so that the figures
+//! `cargo xtask bench NAME [--json]`: builds the release `flotilla` and runs benchmark NAME of
+//! flotilla-integration's `bench` binary against it, also in release mode, so that the figures
 //! are those of the binary users run.
 
 use crate::cargo::Cargo;
@@ -7,8 +7,11 @@ use crate::deps;
 use crate::error::XtaskError;
 use crate::step;
 
-/// Runs the `bench startup` binary with FLOTILLA_BIN pointing at the release build.
-pub fn startup(cargo: &Cargo, json: bool) -> Result<(), XtaskError> {
+/// The benchmarks the `bench` binary knows.
+pub const KNOWN: [&str; 2] = ["startup", "failover"];
+
+/// Runs `bench NAME` with FLOTILLA_BIN pointing at the release build.
+pub fn run(cargo: &Cargo, name: &str, json: bool) -> Result<(), XtaskError> {
     deps::ensure()?;
     cargo.run(&["build", "--release", "-p", "flotilla"])?;
     let mut bench = cargo.command(&[
@@ -19,7 +22,7 @@ pub fn startup(cargo: &Cargo, json: bool) -> Result<(), XtaskError> {
         "--bin",
         "bench",
         "--",
-        "startup",
+        name,
     ]);
     if json {
         bench.arg("--json");

@@ -1,7 +1,7 @@
 //! `cargo xtask`: the developer and CI entry point of the flotilla workspace.
 //!
 //! `deps` installs the Debian packages the build needs, `up` runs a one-machine cluster from a
-//! release build, `test` is what CI runs, `bench startup` measures the release binary. It uses
+//! release build, `test` is what CI runs, `bench NAME` measures the release binary. It uses
 //! only std so that it builds in seconds on a fresh machine, before anything else works.
 
 mod bench;
@@ -26,7 +26,8 @@ commands:
   deps                       install the Debian packages the build and tests need
   up [-- FLOTILLA UP ARGS]   build release, run `flotilla up` in the foreground
   test [CARGO TEST ARGS]     build all binaries, run every workspace test (run as root)
-  bench startup [--json]     build release, measure startup and pod start latency";
+  bench startup [--json]     build release, measure startup and pod start latency
+  bench failover [--json]    build release, kill a node of three, time NotReady and replacement";
 
 /// One parsed xtask command line.
 #[derive(Debug, PartialEq, Eq)]
@@ -35,7 +36,7 @@ enum Task {
     Deps,
     Up { flotilla_args: Vec<String> },
     Test { cargo_test_args: Vec<String> },
-    BenchStartup { json: bool },
+    Bench { name: String, json: bool },
 }
 
 fn main() -> ExitCode {
@@ -70,7 +71,7 @@ fn run(task: Task) -> Result<(), XtaskError> {
         Task::Test { cargo_test_args } => {
             workspace_tests::run(&Cargo::from_env()?, &cargo_test_args)
         }
-        Task::BenchStartup { json } => bench::startup(&Cargo::from_env()?, json),
+        Task::Bench { name, json } => bench::run(&Cargo::from_env()?, &name, json),
     }
 }
 
@@ -93,16 +94,18 @@ fn parse_task(args: &[String]) -> Result<Task, XtaskError> {
             cargo_test_args: rest.to_vec(),
         }),
         "bench" => match without_separator(rest) {
-            [which, options @ ..] if which == "startup" => {
+            [which, options @ ..] if bench::KNOWN.contains(&which.as_str()) => {
                 match options.iter().find(|option| *option != "--json") {
                     Some(arg) => Err(unexpected(arg)),
-                    None => Ok(Task::BenchStartup {
+                    None => Ok(Task::Bench {
+                        name: which.clone(),
                         json: !options.is_empty(),
                     }),
                 }
             }
             [which, ..] => Err(XtaskError::Usage(format!(
-                "unknown benchmark `{which}` (known: startup)"
+                "unknown benchmark `{which}` (known: {})",
+                bench::KNOWN.join(", ")
             ))),
             [] => Err(XtaskError::Usage("bench needs a benchmark name".into())),
         },
@@ -138,11 +141,17 @@ mod tests {
         assert_eq!(parse(&["--help"]).unwrap(), Task::Help);
         assert_eq!(
             parse(&["bench", "startup"]).unwrap(),
-            Task::BenchStartup { json: false }
+            Task::Bench {
+                name: "startup".into(),
+                json: false
+            }
         );
         assert_eq!(
-            parse(&["bench", "startup", "--json"]).unwrap(),
-            Task::BenchStartup { json: true }
+            parse(&["bench", "failover", "--json"]).unwrap(),
+            Task::Bench {
+                name: "failover".into(),
+                json: true
+            }
         );
     }
 

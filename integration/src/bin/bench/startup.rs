@@ -1,4 +1,4 @@
-//! `bench startup [--json]`: how fast a one-machine flotilla comes up and starts pods.
+//! `bench startup`: how fast a one-machine flotilla comes up and starts pods.
 //!
 //! Launches `flotilla up` on a temporary data dir and a free loopback port, measures the time to
 //! a Ready node, the idle resident memory 10 s later and the binary's size, then applies 50
@@ -7,11 +7,9 @@
 //! happens (the harness's `Drop`).
 
 use std::collections::BTreeMap;
-use std::env;
 use std::fmt::Write as _;
 use std::fs;
 use std::path::Path;
-use std::process::ExitCode;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -37,40 +35,8 @@ const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Give up on the pods after this long.
 const PODS_TIMEOUT: Duration = Duration::from_secs(180);
 
-const USAGE: &str = "usage: bench startup [--json]";
-
-fn main() -> ExitCode {
-    let args: Vec<String> = env::args().skip(1).collect();
-    let json = match args
-        .iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .as_slice()
-    {
-        ["startup"] => false,
-        ["startup", "--json"] => true,
-        _ => {
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    match startup() {
-        Ok(report) => {
-            if json {
-                println!("{}", report.to_json());
-            } else {
-                print!("{}", report.to_table());
-            }
-            ExitCode::SUCCESS
-        }
-        Err(error) => {
-            eprintln!("bench: error: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn startup() -> Result<StartupReport> {
+/// Runs the benchmark once.
+pub fn startup() -> Result<StartupReport> {
     if !geteuid().is_root() {
         eprintln!("bench: not root: pods need cgroups, so they may never run");
     }
