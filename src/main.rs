@@ -74,7 +74,9 @@ fn main() -> ExitCode {
             Command::Client(command) => {
                 let path = config::resolve(flotilla.config)?;
                 let api = config::ClientConfig::load(&path)?.connect()?;
-                cli::run(command, &api).await
+                let code = cli::run(command, &api).await;
+                api.close().await;
+                code
             }
         }
     });

@@ -82,10 +82,9 @@ pub async fn run(args: NodeArgs, config: Option<PathBuf>) -> anyhow::Result<Exit
         Some(NodeAction::Revoke { name }) => {
             let path = crate::config::resolve(config)?;
             let api = ClientConfig::load(&path)?.connect()?;
-            let revoked = api
-                .revoke_node(&name)
-                .await
-                .with_context(|| format!("revoking node {name:?}"))?;
+            let revoked = api.revoke_node(&name).await;
+            api.close().await;
+            let revoked = revoked.with_context(|| format!("revoking node {name:?}"))?;
             println!("node {name:?}: {revoked} certificate(s) revoked");
             Ok(ExitCode::SUCCESS)
         }
@@ -181,14 +180,16 @@ async fn join(args: &NodeArgs, node_name: &str) -> anyhow::Result<ClientConfig> 
     let (addr, host) = resolve(server)?;
     let client = Client::bootstrap(addr, &host, pin, ClientOptions::default())?;
     let (key_pem, csr_pem) = new_csr(node_name)?;
-    let (cert_pem, ca_pem) = ApiClient::remote(client)
+    let bootstrap = ApiClient::remote(client);
+    let issued = bootstrap
         .certificate(Request::Join {
             token,
             node_name: node_name.to_string(),
             csr_pem,
         })
-        .await
-        .with_context(|| format!("joining the cluster at {server}"))?;
+        .await;
+    bootstrap.close().await;
+    let (cert_pem, ca_pem) = issued.with_context(|| format!("joining the cluster at {server}"))?;
     let credentials = flotilla_transport::Credentials {
         cert_pem,
         key_pem,

@@ -22,6 +22,7 @@ mod privilege;
 mod process;
 mod startup_report;
 mod stats;
+mod transport_report;
 mod wait;
 
 pub use binary::flotilla_binary;
@@ -36,4 +37,5 @@ pub use privilege::running_as_root_or_skip;
 pub use process::{PROC, process_exists, resident_kib};
 pub use startup_report::StartupReport;
 pub use stats::percentile;
+pub use transport_report::{CallFigures, Compared, TransportReport};
 pub use wait::{Observation, poll_until, wait_until};

@@ -90,7 +90,11 @@ pub async fn run_token(
     config: &crate::config::ClientConfig,
 ) -> anyhow::Result<ExitCode> {
     let outcome = match config.connect() {
-        Ok(api) => token::run(command, &api, config).await,
+        Ok(api) => {
+            let outcome = token::run(command, &api, config).await;
+            api.close().await;
+            outcome
+        }
         Err(error) => Err(error),
     };
     report(outcome)

@@ -38,6 +38,10 @@ const STREAM_BUFFER: usize = 64;
 const STOP_CANCELLED: VarInt = VarInt::from_u32(0);
 /// Connection close code: the server speaks another protocol version.
 const CLOSE_VERSION_MISMATCH: VarInt = VarInt::from_u32(2);
+/// Close code of a client that is done.
+const CLOSE_DONE: VarInt = VarInt::from_u32(0);
+/// How long [`Client::close`] waits for the server to hear the close.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
 /// A hello is one small integer; anything longer is not a hello.
 const HELLO_MAX_BYTES: usize = 16;
 
@@ -174,6 +178,18 @@ impl Client {
         // Forget the old connection without closing it: its open streams keep it alive.
         self.shared.connection.lock().await.take();
         Ok(())
+    }
+
+    /// Closes the connection and waits (briefly) until the server has been told, so a
+    /// short-lived client such as one CLI command does not leave the server holding a
+    /// connection until its idle timeout — which would count against the connections allowed
+    /// from this address.
+    pub async fn close(&self) {
+        if let Some(connection) = self.shared.connection.lock().await.take() {
+            connection.close(CLOSE_DONE, b"done");
+        }
+        self.shared.endpoint.close(CLOSE_DONE, b"done");
+        let _ = tokio::time::timeout(CLOSE_GRACE, self.shared.endpoint.wait_idle()).await;
     }
 
     /// Sets how long connecting may take before the server counts as unreachable.

@@ -8,7 +8,7 @@ use crate::error::XtaskError;
 use crate::step;
 
 /// The benchmarks the `bench` binary knows.
-pub const KNOWN: [&str; 2] = ["startup", "failover"];
+pub const KNOWN: [&str; 3] = ["startup", "failover", "transport"];
 
 /// Runs `bench NAME` with FLOTILLA_BIN pointing at the release build.
 pub fn run(cargo: &Cargo, name: &str, json: bool) -> Result<(), XtaskError> {

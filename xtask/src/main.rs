@@ -27,7 +27,8 @@ commands:
   up [-- FLOTILLA UP ARGS]   build release, run `flotilla up` in the foreground
   test [CARGO TEST ARGS]     build all binaries, run every workspace test (run as root)
   bench startup [--json]     build release, measure startup and pod start latency
-  bench failover [--json]    build release, kill a node of three, time NotReady and replacement";
+  bench failover [--json]    build release, kill a node of three, time NotReady and replacement
+  bench transport [--json]   QUIC+mTLS calls and streams against TCP+TLS on loopback";
 
 /// One parsed xtask command line.
 #[derive(Debug, PartialEq, Eq)]

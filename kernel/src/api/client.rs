@@ -100,6 +100,14 @@ impl ApiClient {
         }
     }
 
+    /// Ends a remote client's connection politely (see `flotilla_transport::Client::close`);
+    /// a local client has nothing to close.
+    pub async fn close(&self) {
+        if let Backend::Remote(client) = &self.backend {
+            client.close().await;
+        }
+    }
+
     /// Sends a request and returns the stream of its responses.
     pub async fn stream(
         &self,

@@ -201,6 +201,28 @@ async fn connections_beyond_the_per_address_limit_are_refused() {
 }
 
 #[tokio::test]
+async fn closed_clients_free_their_slot_at_once() {
+    let cluster = Cluster::new();
+    let limits = TransportLimits {
+        max_connections_per_ip: 2,
+        ..TransportLimits::default()
+    };
+    let server = server_with(&cluster, limits);
+    // One short-lived client after another, like CLI commands run in a loop: without a
+    // polite close each would hold its slot until the idle timeout.
+    for round in 0..10 {
+        let client = Client::new(server.addr, "localhost", &cluster.admin).unwrap();
+        let answer = client
+            .call::<_, Response>(&Request::Echo("hi".into()))
+            .await;
+        assert!(answer.is_ok(), "round {round}: {answer:?}");
+        client.close().await;
+    }
+    assert_eq!(server.stats.refused(), 0);
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn busy_servers_make_clients_prove_their_address_first() {
     let cluster = Cluster::new();
     let limits = TransportLimits {

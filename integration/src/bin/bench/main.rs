@@ -1,15 +1,16 @@
-//! `bench startup|failover [--json]`: the benchmarks `cargo xtask bench` runs against the
+//! `bench startup|failover|transport [--json]`: the benchmarks `cargo xtask bench` runs against the
 //! release binary. Each prints an aligned table, or with `--json` one JSON object.
 
 mod failover;
 mod startup;
+mod transport;
 
 use std::env;
 use std::process::ExitCode;
 
 use serde_json::Value;
 
-const USAGE: &str = "usage: bench startup|failover [--json]";
+const USAGE: &str = "usage: bench startup|failover|transport [--json]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
@@ -26,6 +27,7 @@ fn main() -> ExitCode {
     let outcome: anyhow::Result<(String, Value)> = match name.as_str() {
         "startup" => startup::startup().map(|r| (r.to_table(), r.to_json())),
         "failover" => failover::failover().map(|r| (r.to_table(), r.to_json())),
+        "transport" => transport::transport().map(|r| (r.to_table(), r.to_json())),
         _ => return usage(),
     };
     match outcome {
