@@ -42,7 +42,14 @@ pub struct ContainerRecord {
     pub finished: bool,
     /// Why its environment could not be built at the last attempt to start it.
     pub config_error: Option<String>,
+    /// The start time the API holds for a container this agent took over: kept while the
+    /// runtime's own estimate (from /proc, to the second) agrees with it, so an agent restart
+    /// does not rewrite it.
+    pub reported_start: Option<Time>,
 }
+
+/// How far a re-adopted container's start, as read back from /proc, may be from the reported one.
+const START_TOLERANCE: Duration = Duration::from_secs(2);
 
 /// What the agent remembers about one pod.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -66,6 +73,7 @@ impl PodRecord {
                         || s.state.terminated.is_some()
                         || s.last_state.terminated.is_some(),
                     last_terminated: s.last_state.terminated.clone(),
+                    reported_start: s.state.running.as_ref().and_then(|r| r.started_at),
                     ..ContainerRecord::default()
                 };
                 (s.name.clone(), record)
@@ -156,8 +164,15 @@ fn sync_container(
             status.last_state.terminated = record.last_terminated.clone();
             status.container_id = format!("flotilla://{id}");
             status.ready = true;
+            let reported = record.reported_start.filter(|reported| {
+                let (a, b) = (reported.system_time(), *started_at);
+                a.duration_since(b)
+                    .or_else(|_| b.duration_since(a))
+                    .unwrap_or_default()
+                    <= START_TOLERANCE
+            });
             status.state.running = Some(ContainerStateRunning {
-                started_at: Some(Time::from(*started_at)),
+                started_at: Some(reported.unwrap_or(Time::from(*started_at))),
             });
             return status;
         }
@@ -167,6 +182,7 @@ fn sync_container(
             started_at,
             finished_at,
         }) => {
+            record.reported_start = None;
             let ran_for = finished_at.duration_since(*started_at).unwrap_or_default();
             record_exit(
                 pod,
@@ -607,5 +623,37 @@ spec:
         let p = plan(&pod, &mut record, &running(at(start, 0)), at(start, 0));
         assert!(p.start.is_empty());
         assert!(p.remove.is_empty());
+    }
+
+    #[test]
+    fn an_adopted_container_keeps_its_reported_start_time() {
+        let start = Instant::now();
+        let mut pod = pod("Always", "host");
+        let reported = Time::from(at(start, 0).wall);
+        pod.status.container_statuses = vec![ContainerStatus {
+            name: "c".into(),
+            state: ContainerState {
+                running: Some(ContainerStateRunning {
+                    started_at: Some(reported),
+                }),
+                ..ContainerState::default()
+            },
+            ..ContainerStatus::default()
+        }];
+        let started = |status: &PodStatus| {
+            status.container_statuses[0]
+                .state
+                .running
+                .as_ref()
+                .and_then(|r| r.started_at)
+        };
+        // Read back from /proc a second off: the reported time stands.
+        let mut record = PodRecord::adopt(&pod);
+        let p = plan(&pod, &mut record, &running(at(start, 1)), at(start, 1));
+        assert_eq!(started(&p.status), Some(reported));
+        // A container started long after is a new one: its own time.
+        let mut record = PodRecord::adopt(&pod);
+        let p = plan(&pod, &mut record, &running(at(start, 60)), at(start, 60));
+        assert_eq!(started(&p.status), Some(Time::from(at(start, 60).wall)));
     }
 }
