@@ -85,12 +85,6 @@ impl JoinedNode {
         Ok(())
     }
 
-    /// Kills the agent and every process of its containers, as a machine dying would.
-    pub fn crash(&mut self) -> Result<()> {
-        self.kill()?;
-        self.remove_cgroups()
-    }
-
     /// Starts the agent again on the same data dir (it keeps its certificate).
     pub fn restart(&mut self) -> Result<()> {
         self.kill()?;
