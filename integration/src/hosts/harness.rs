@@ -332,6 +332,13 @@ impl Hosts {
 
     fn host_pids(&self, host: HostId) -> Result<Vec<u32>> {
         let mut pids = namespaces::pids(&self.namespace(host)?)?;
+        // A process spawned a moment ago may not have joined the namespace yet.
+        pids.extend(
+            self.processes
+                .iter()
+                .filter(|process| process.host() == host)
+                .filter_map(HostProcess::pid),
+        );
         for (_, cgroup) in self.cgroups.iter().filter(|(owner, _)| *owner == host) {
             pids.extend(pids_in_tree(Path::new(CGROUP_FS), cgroup)?);
         }

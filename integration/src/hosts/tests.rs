@@ -258,7 +258,10 @@ fn a_crashed_host_takes_its_cgroup_workloads_along_and_restarts() {
     hosts.restart_host(host).unwrap();
     let restarted = hosts.pid(agent).unwrap().expect("the agent runs again");
     assert!(!frozen.contains(&restarted));
-    assert!(namespaces::pids(&namespace).unwrap().contains(&restarted));
+    // nsenter joins the namespace just after it starts, so the new pid shows up there shortly.
+    wait_until(SETTLE, "the restarted agent in the host", || {
+        Ok(namespaces::pids(&namespace)?.contains(&restarted))
+    });
 }
 
 #[test]
