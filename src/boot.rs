@@ -3,7 +3,7 @@
 //! component under it, and shuts it all down in order on SIGTERM or Ctrl-C.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +18,7 @@ use flotilla_actors::kubelet::{NodeAgent, NodeAgentArgs, stop_all_containers};
 use flotilla_actors::node_lifecycle::{NodeLifecycle, NodeLifecycleArgs, Settings};
 use flotilla_actors::scheduler::{Scheduler, SchedulerArgs};
 use flotilla_actors::store::{STORE, StoreActor};
+use flotilla_actors::store_service::StoreService;
 use flotilla_kernel::api::{APISERVER, ApiClient, NodeLinks};
 use flotilla_kernel::supervision::{
     Backoff, ChildSpec, Intensity, Strategy, Supervisor, SupervisorArgs, SupervisorMsg,
@@ -72,7 +73,7 @@ pub struct UpArgs {
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// How often a node refreshes its Node status (liveness goes by its lease instead).
 pub const HEARTBEAT: Duration = Duration::from_secs(10);
-const CERT_VALIDITY: Duration = Duration::from_secs(365 * 24 * 3600);
+pub const CERT_VALIDITY: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// The node agent `flotilla up` runs beside the control plane.
 struct LocalNode {
@@ -112,10 +113,11 @@ async fn run(args: ServerArgs, node: Option<LocalNode>) -> anyhow::Result<ExitCo
         &server_names(&args.listen, &machine, &args.sans),
         CERT_VALIDITY,
     )?;
-    write_admin_config(&args, &pki)?;
+    write_admin_config(&args.data_dir, &args.listen, &pki, true)?;
     let pki = Arc::new(pki);
 
     let store = Store::open(&args.data_dir.join("store"))?;
+    let store_service = Arc::new(StoreService::new(store.clone(), args.data_dir.clone()));
     let links = NodeLinks::default();
     let control_plane = ApiClient::local(Identity::new("flotilla-controller", "control-plane"));
 
@@ -132,6 +134,7 @@ async fn run(args: ServerArgs, node: Option<LocalNode>) -> anyhow::Result<ExitCo
                     links: links.clone(),
                     pki: Some(Arc::clone(&pki)),
                     node_cert_validity,
+                    store: Some(Arc::clone(&store_service)),
                 };
                 (ApiServer, args)
             })
@@ -253,7 +256,7 @@ pub fn hostname() -> anyhow::Result<String> {
 }
 
 /// Names the API's certificate is valid for, beyond localhost.
-fn server_names(listen: &SocketAddr, node_name: &str, sans: &[String]) -> Vec<String> {
+pub fn server_names(listen: &SocketAddr, node_name: &str, sans: &[String]) -> Vec<String> {
     let mut names = vec![node_name.to_string()];
     if !listen.ip().is_unspecified() {
         names.push(listen.ip().to_string());
@@ -275,25 +278,31 @@ fn node_address(listen: &SocketAddr) -> String {
     client_address(listen).ip().to_string()
 }
 
-/// Writes `DATA_DIR/admin.conf` on first start (and `~/.flotilla/config` if there is none).
-fn write_admin_config(args: &ServerArgs, pki: &ClusterPki) -> anyhow::Result<()> {
-    let admin_conf = args.data_dir.join("admin.conf");
+/// Writes `DATA_DIR/admin.conf` on first start (and `~/.flotilla/config` if there is none and
+/// `user_default` asks for it); later starts keep its certificate and update the address.
+pub fn write_admin_config(
+    data_dir: &Path,
+    listen: &SocketAddr,
+    pki: &ClusterPki,
+    user_default: bool,
+) -> anyhow::Result<()> {
+    let admin_conf = data_dir.join("admin.conf");
     let existing = admin_conf
         .exists()
         .then(|| ClientConfig::load(&admin_conf))
         .transpose()?;
     let config = match existing {
         Some(mut config) => {
-            config.server = client_address(&args.listen);
+            config.server = client_address(listen);
             config
         }
         None => {
             let admin = pki.issue_client(&Identity::new("admin", "admin"), CERT_VALIDITY)?;
-            ClientConfig::new(client_address(&args.listen), "localhost", admin)
+            ClientConfig::new(client_address(listen), "localhost", admin)
         }
     };
     config.save(&admin_conf)?;
-    if let Some(user_config) = config::default_path().filter(|p| !p.exists()) {
+    if let Some(user_config) = config::default_path().filter(|p| user_default && !p.exists()) {
         config.save(&user_config)?;
         tracing::info!(path = %user_config.display(), "wrote the admin client config");
     }

@@ -5,6 +5,7 @@ mod boot;
 mod cli;
 mod config;
 mod node;
+mod store;
 mod ttl;
 
 use std::path::PathBuf;
@@ -40,6 +41,10 @@ enum Command {
     /// Operators' client configs, made on the server with its CA.
     #[command(subcommand)]
     User(cli::UserCommand),
+    /// The raw store (like etcdctl): read, write, watch, compact, snapshot, restore, or serve
+    /// a store alone.
+    #[command(subcommand)]
+    Store(store::StoreCommand),
     #[command(flatten)]
     Client(cli::Command),
 }
@@ -48,7 +53,10 @@ fn main() -> ExitCode {
     let flotilla = Flotilla::parse();
     let server = matches!(
         flotilla.command,
-        Command::Up(_) | Command::Server(_) | Command::Node(_)
+        Command::Up(_)
+            | Command::Server(_)
+            | Command::Node(_)
+            | Command::Store(store::StoreCommand::Serve(_))
     );
     init_logging(server);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -71,6 +79,7 @@ fn main() -> ExitCode {
                 cli::run_token(command, &config).await
             }
             Command::User(command) => cli::run_user(command),
+            Command::Store(command) => store::run(command, flotilla.config).await,
             Command::Client(command) => {
                 let path = config::resolve(flotilla.config)?;
                 let api = config::ClientConfig::load(&path)?.connect()?;

@@ -8,3 +8,4 @@ pub mod kubelet;
 pub mod node_lifecycle;
 pub mod scheduler;
 pub mod store;
+pub mod store_service;

@@ -17,6 +17,25 @@ pub fn percentile(samples: &[Duration], percent: u32) -> Option<Duration> {
     sorted.get(rank - 1).copied()
 }
 
+/// A duration in microseconds, for reports.
+pub fn micros(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1e6
+}
+
+/// One decimal place, for reports.
+pub fn round(value: f64) -> f64 {
+    (value * 10.0).round() / 10.0
+}
+
+/// `a / b` to two decimal places; 0 when `b` is 0 (nothing to compare with).
+pub fn ratio(a: f64, b: f64) -> f64 {
+    if b == 0.0 {
+        0.0
+    } else {
+        (a / b * 100.0).round() / 100.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

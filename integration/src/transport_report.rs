@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
+use crate::stats::{micros, ratio, round};
+
 /// What one peer achieved on one workload of small calls.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CallFigures {
@@ -110,22 +112,6 @@ impl TransportReport {
             out.push_str(&format!("{label:<28} {a:>14} {b:>14} {r:>16}\n"));
         }
         out
-    }
-}
-
-fn micros(duration: Duration) -> f64 {
-    duration.as_secs_f64() * 1e6
-}
-
-fn round(value: f64) -> f64 {
-    (value * 10.0).round() / 10.0
-}
-
-fn ratio(a: f64, b: f64) -> f64 {
-    if b == 0.0 {
-        0.0
-    } else {
-        (a / b * 100.0).round() / 100.0
     }
 }
 

@@ -29,6 +29,8 @@ mod token;
 mod user;
 mod wire_word;
 
+pub use table::Table;
+pub use terminal::{print, print_line};
 pub use token::TokenCommand;
 pub use user::UserCommand;
 
@@ -105,7 +107,7 @@ pub fn run_user(command: UserCommand) -> anyhow::Result<ExitCode> {
     report(user::run(command))
 }
 
-fn report(outcome: anyhow::Result<ExitCode>) -> anyhow::Result<ExitCode> {
+pub fn report(outcome: anyhow::Result<ExitCode>) -> anyhow::Result<ExitCode> {
     match outcome {
         Ok(code) => Ok(code),
         Err(error) if terminal::is_broken_pipe(&error) => Ok(ExitCode::SUCCESS),

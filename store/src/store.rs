@@ -14,6 +14,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
 
 use crate::engine::{Engine, Meta};
 use crate::error::StoreError;
@@ -203,12 +204,15 @@ impl Store {
     /// applies `success`, else `failure`. A branch that changes nothing does not advance the
     /// revision. Returns once the change is durably on disk.
     pub fn txn(&self, txn: Txn) -> Result<TxnResult, StoreError> {
-        let size = txn.payload_len();
-        let limit = self.inner.shared.options.max_request_bytes;
-        if size > limit {
-            return Err(StoreError::RequestTooLarge { size, limit });
-        }
+        self.check_size(&txn)?;
         self.call(|reply| Request::Txn(txn, reply))
+    }
+
+    /// [`Store::txn`] for async callers: awaits the group commit instead of blocking a thread,
+    /// so thousands of concurrent writers cost no thread each.
+    pub async fn txn_async(&self, txn: Txn) -> Result<TxnResult, StoreError> {
+        self.check_size(&txn)?;
+        self.call_async(|reply| Request::Txn(txn, reply)).await
     }
 
     /// Writes `value` at `key` if `expect` holds.
@@ -379,9 +383,31 @@ impl Store {
 
     fn call<T>(&self, request: impl FnOnce(Reply<T>) -> Request) -> Result<T, StoreError> {
         let (reply, answer) = mpsc::sync_channel(1);
-        let requests = self.inner.requests.as_ref().ok_or_else(|| self.closed())?;
-        requests.send(request(reply)).map_err(|_| self.closed())?;
+        self.queue(request(Reply::Thread(reply)))?;
         answer.recv().map_err(|_| self.closed())?
+    }
+
+    async fn call_async<T>(
+        &self,
+        request: impl FnOnce(Reply<T>) -> Request,
+    ) -> Result<T, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue(request(Reply::Task(reply)))?;
+        answer.await.map_err(|_| self.closed())?
+    }
+
+    fn check_size(&self, txn: &Txn) -> Result<(), StoreError> {
+        let size = txn.payload_len();
+        let limit = self.inner.shared.options.max_request_bytes;
+        if size > limit {
+            return Err(StoreError::RequestTooLarge { size, limit });
+        }
+        Ok(())
+    }
+
+    fn queue(&self, request: Request) -> Result<(), StoreError> {
+        let requests = self.inner.requests.as_ref().ok_or_else(|| self.closed())?;
+        requests.send(request).map_err(|_| self.closed())
     }
 
     fn closed(&self) -> StoreError {

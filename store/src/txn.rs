@@ -26,7 +26,7 @@ pub enum Expect {
 
 impl Expect {
     /// The transaction compares that express this precondition on `key`.
-    pub(crate) fn compares(&self, key: &[u8]) -> Vec<Compare> {
+    pub fn compares(&self, key: &[u8]) -> Vec<Compare> {
         match self {
             Expect::Any => Vec::new(),
             Expect::Absent => vec![Compare::absent(key)],

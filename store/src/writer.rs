@@ -17,6 +17,7 @@ use std::sync::mpsc::{Receiver, SyncSender};
 use std::time::Duration;
 
 use rocksdb::WriteBatch;
+use tokio::sync::oneshot;
 
 use crate::engine::Meta;
 use crate::error::StoreError;
@@ -27,8 +28,25 @@ use crate::mvcc::{Commit, ReadSet, View, plan_txn, read_set};
 use crate::store::Shared;
 use crate::txn::{Op, Txn, TxnResult};
 
-/// Where a request's answer goes.
-pub(crate) type Reply<T> = SyncSender<Result<T, StoreError>>;
+/// Where a request's answer goes: a caller blocked on a thread or a task awaiting it.
+pub(crate) enum Reply<T> {
+    Thread(SyncSender<Result<T, StoreError>>),
+    Task(oneshot::Sender<Result<T, StoreError>>),
+}
+
+impl<T> Reply<T> {
+    fn send(self, answer: Result<T, StoreError>) {
+        // A caller that stopped waiting needs no answer.
+        match self {
+            Reply::Thread(sender) => {
+                let _ = sender.send(answer);
+            }
+            Reply::Task(sender) => {
+                let _ = sender.send(answer);
+            }
+        }
+    }
+}
 
 /// A change (or a read that must be ordered with changes) for the writer thread.
 pub(crate) enum Request {
@@ -94,8 +112,7 @@ impl Batch {
                     }),
                     (answer, _) => answer,
                 };
-                // A caller that stopped waiting needs no answer.
-                let _ = reply.send(answer);
+                reply.send(answer);
             }));
     }
 
@@ -484,7 +501,9 @@ mod tests {
         txn: Txn,
     ) -> mpsc::Receiver<Result<TxnResult, StoreError>> {
         let (reply, answer) = mpsc::sync_channel(1);
-        requests.send(Request::Txn(txn, reply)).expect("queue");
+        requests
+            .send(Request::Txn(txn, Reply::Thread(reply)))
+            .expect("queue");
         answer
     }
 

@@ -8,11 +8,14 @@ use crate::error::XtaskError;
 use crate::step;
 
 /// The benchmarks the `bench` binary knows.
-pub const KNOWN: [&str; 3] = ["startup", "failover", "transport"];
+pub const KNOWN: [&str; 4] = ["startup", "failover", "transport", "store"];
 
 /// Runs `bench NAME` with FLOTILLA_BIN pointing at the release build.
 pub fn run(cargo: &Cargo, name: &str, json: bool) -> Result<(), XtaskError> {
     deps::ensure()?;
+    if name == "store" {
+        deps::ensure_packages(deps::ETCD_PACKAGES)?;
+    }
     cargo.run(&["build", "--release", "-p", "flotilla"])?;
     let mut bench = cargo.command(&[
         "run",

@@ -18,7 +18,8 @@ use crate::step::{self, StepError};
 /// - build-essential, pkg-config: C/C++ toolchain for RocksDB, lz4 and ring;
 /// - clang, libclang-dev: bindgen for RocksDB's bindings (loaded at build time);
 /// - iproute2: `ip netns` test hosts; procps: `ps`/`kill` for inspecting tests;
-/// - busybox-static: a static toolbox that test workloads may run.
+/// - busybox-static: a static toolbox that test workloads may run;
+/// - protobuf-compiler: protoc, for the etcd client the store benchmark drives etcd with.
 pub const PACKAGES: &[&str] = &[
     "build-essential",
     "pkg-config",
@@ -28,7 +29,11 @@ pub const PACKAGES: &[&str] = &[
     "nftables",
     "procps",
     "busybox-static",
+    "protobuf-compiler",
 ];
+
+/// What `bench store` runs beside flotilla: Debian's etcd.
+pub const ETCD_PACKAGES: &[&str] = &["etcd-server"];
 
 /// Why the packages could not be checked or installed.
 #[derive(Debug)]
@@ -81,9 +86,14 @@ impl std::error::Error for DepsError {
 
 /// Installs whichever of [`PACKAGES`] are missing; does nothing when all are installed.
 pub fn ensure() -> Result<(), DepsError> {
-    let missing = missing_packages(PACKAGES)?;
+    ensure_packages(PACKAGES)
+}
+
+/// Installs whichever of `packages` are missing.
+pub fn ensure_packages(packages: &[&str]) -> Result<(), DepsError> {
+    let missing = missing_packages(packages)?;
     if missing.is_empty() {
-        eprintln!("xtask: system packages present: {}", PACKAGES.join(" "));
+        eprintln!("xtask: system packages present: {}", packages.join(" "));
         return Ok(());
     }
     let path = env::var_os("PATH").unwrap_or_default();

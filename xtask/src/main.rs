@@ -28,7 +28,8 @@ commands:
   test [CARGO TEST ARGS]     build all binaries, run every workspace test (run as root)
   bench startup [--json]     build release, measure startup and pod start latency
   bench failover [--json]    build release, kill a node of three, time NotReady and replacement
-  bench transport [--json]   QUIC+mTLS calls and streams against TCP+TLS on loopback";
+  bench transport [--json]   QUIC+mTLS calls and streams against TCP+TLS on loopback
+  bench store [--json]       flotilla's store against etcd 3.4: puts, reads, watch latency";
 
 /// One parsed xtask command line.
 #[derive(Debug, PartialEq, Eq)]

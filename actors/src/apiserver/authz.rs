@@ -121,6 +121,12 @@ impl Scope {
             Request::Join { node_name, .. } | Request::RevokeNode { node_name } => {
                 Scope::one(verb, Kind::Node, "", node_name)
             }
+            Request::Store { .. } => {
+                return Err(ApiError::new(
+                    ErrorCode::Unavailable,
+                    "this API server does not serve the raw store",
+                ));
+            }
             Request::RenewCertificate { .. } => Scope {
                 verb,
                 kind: Kind::Node,

@@ -207,6 +207,12 @@ async fn dispatch(
             certificates(context)?.renew(caller, &csr_pem).await?
         }
         Request::RevokeNode { node_name } => certificates(context)?.revoke(&node_name).await?,
+        Request::Store { .. } => {
+            return Err(ApiError::new(
+                ErrorCode::Unavailable,
+                "raw store calls are served by the QUIC front door, not the API server actor",
+            ));
+        }
     };
     Ok(Some(response))
 }

@@ -27,6 +27,8 @@ pub use keys::{list_prefix, object_key};
 use certificates::{Certificates, Revocations};
 use handler::Context;
 
+use crate::store_service::StoreService;
+
 pub struct ApiServer;
 
 pub struct ApiServerArgs {
@@ -39,6 +41,8 @@ pub struct ApiServerArgs {
     pub pki: Option<Arc<ClusterPki>>,
     /// How long node certificates live; nodes renew them at about 70% of it.
     pub node_cert_validity: Duration,
+    /// Serves `flotilla store` calls beside the API; `None` refuses them.
+    pub store: Option<Arc<StoreService>>,
 }
 
 pub struct ApiServerState {
@@ -76,6 +80,7 @@ impl Actor for ApiServer {
         });
         let listener = match args.listen {
             Some(addr) => {
+                let store = args.store;
                 let server = Server::bind_with(addr, &args.credentials, options)
                     .map_err(|e| format!("serving the API on {addr}: {e}"))?;
                 let (stop, stopped) = oneshot::channel::<()>();
@@ -83,7 +88,10 @@ impl Actor for ApiServer {
                     let shutdown = async {
                         let _ = stopped.await;
                     };
-                    if let Err(error) = server.serve(Arc::new(quic::QuicFront), shutdown).await {
+                    if let Err(error) = server
+                        .serve(Arc::new(quic::QuicFront { store }), shutdown)
+                        .await
+                    {
                         tracing::error!(%error, "the API listener stopped");
                     }
                 });

@@ -1,5 +1,9 @@
 //! The API's QUIC front door: each call on a verified connection becomes an [`ApiCall`] to
-//! the API server actor, with the identity taken from the peer's client certificate.
+//! the API server actor, with the identity taken from the peer's client certificate. Raw store
+//! calls (`flotilla store`) go straight to the store service instead, so they never queue
+//! behind object requests in the actor's mailbox.
+
+use std::sync::Arc;
 
 use ractor::ActorRef;
 use tokio::sync::mpsc;
@@ -7,13 +11,20 @@ use tokio::sync::mpsc;
 use flotilla_kernel::api::{APISERVER, ApiCall, ApiError, ErrorCode, Request, Response};
 use flotilla_transport::{Handler, Peer};
 
+use crate::store_service::StoreService;
+
 /// Responses one call may queue before the API server waits for the network.
 const CALL_BUFFER: usize = 256;
 
-pub struct QuicFront;
+pub struct QuicFront {
+    pub store: Option<Arc<StoreService>>,
+}
 
 impl Handler<Request, Response> for QuicFront {
     fn handle(&self, peer: Peer, request: Request) -> mpsc::Receiver<Response> {
+        if let (Request::Store { call }, Some(store)) = (&request, &self.store) {
+            return store.call(&peer.identity, call);
+        }
         let (reply, responses) = mpsc::channel(CALL_BUFFER);
         let call = ApiCall {
             caller: peer.identity,

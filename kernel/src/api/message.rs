@@ -104,6 +104,11 @@ pub enum Request {
     RevokeNode {
         node_name: String,
     },
+    /// A call on the raw store (`flotilla store`), encoded by the store service, which the
+    /// kernel only carries. Answered with [`Response::Store`] frames.
+    Store {
+        call: Vec<u8>,
+    },
 }
 
 impl Request {
@@ -123,6 +128,7 @@ impl Request {
             Request::Join { .. } => "join as",
             Request::RenewCertificate { .. } => "renew the certificate of",
             Request::RevokeNode { .. } => "revoke",
+            Request::Store { .. } => "use the raw store",
         }
     }
 }
@@ -182,6 +188,8 @@ pub enum Response {
     Revoked {
         certificates: usize,
     },
+    /// An answer of the raw store, encoded by the store service.
+    Store(Vec<u8>),
     Error(ApiError),
 }
 
@@ -195,6 +203,7 @@ impl Response {
             Response::Log(_) => "log",
             Response::Certificate { .. } => "certificate",
             Response::Revoked { .. } => "revoked",
+            Response::Store(_) => "store",
             Response::Error(_) => "error",
         }
     }

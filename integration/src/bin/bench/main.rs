@@ -1,8 +1,9 @@
-//! `bench startup|failover|transport [--json]`: the benchmarks `cargo xtask bench` runs against the
+//! `bench startup|failover|transport|store [--json]`: the benchmarks `cargo xtask bench` runs against the
 //! release binary. Each prints an aligned table, or with `--json` one JSON object.
 
 mod failover;
 mod startup;
+mod store;
 mod transport;
 
 use std::env;
@@ -10,7 +11,7 @@ use std::process::ExitCode;
 
 use serde_json::Value;
 
-const USAGE: &str = "usage: bench startup|failover|transport [--json]";
+const USAGE: &str = "usage: bench startup|failover|transport|store [--json]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
@@ -28,6 +29,7 @@ fn main() -> ExitCode {
         "startup" => startup::startup().map(|r| (r.to_table(), r.to_json())),
         "failover" => failover::failover().map(|r| (r.to_table(), r.to_json())),
         "transport" => transport::transport().map(|r| (r.to_table(), r.to_json())),
+        "store" => store::store().map(|r| (r.to_table(), r.to_json())),
         _ => return usage(),
     };
     match outcome {

@@ -1,0 +1,134 @@
+//! One Debian `etcd` (3.4) process as the benchmark's reference peer: a single member on
+//! loopback with its own temporary data dir, per-write fsync (etcd's default), and client TLS
+//! with client certificates from a test CA, so it pays for the same security flotilla does.
+
+use std::fs;
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use tempfile::TempDir;
+
+use flotilla_transport::{ClusterPki, Credentials, Identity};
+
+use crate::port::free_loopback_addr;
+use crate::wait::{Observation, poll_until};
+
+const ETCD: &str = "etcd";
+const VALIDITY: Duration = Duration::from_secs(24 * 3600);
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A running etcd member; dropping it kills the process and removes its data.
+pub struct EtcdServer {
+    workdir: TempDir,
+    child: Option<Child>,
+    client_addr: SocketAddr,
+    client: Credentials,
+}
+
+impl EtcdServer {
+    /// Starts etcd and waits until its client port accepts connections.
+    pub fn start() -> Result<EtcdServer> {
+        let workdir = tempfile::Builder::new()
+            .prefix("flotilla-etcd-")
+            .tempdir()
+            .context("could not create a temporary directory for etcd")?;
+        let pki = ClusterPki::load_or_create(&workdir.path().join("pki"))?;
+        let server = pki.issue_server(&["localhost".into(), "127.0.0.1".into()], VALIDITY)?;
+        let client = pki.issue_client(&Identity::new("bench", "admin"), VALIDITY)?;
+        let files = workdir.path();
+        write(&files.join("ca.pem"), &server.ca_pem)?;
+        write(&files.join("server.pem"), &server.cert_pem)?;
+        write(&files.join("server-key.pem"), &server.key_pem)?;
+
+        let client_addr = free_loopback_addr()?;
+        let peer_addr = free_loopback_addr()?;
+        let client_url = format!("https://{client_addr}");
+        let peer_url = format!("http://{peer_addr}");
+        let log = fs::File::create(files.join("etcd.log")).context("creating etcd's log")?;
+        let child = Command::new(ETCD)
+            .args(["--name", "bench", "--data-dir"])
+            .arg(files.join("data"))
+            .args(["--listen-client-urls", &client_url])
+            .args(["--advertise-client-urls", &client_url])
+            .args(["--listen-peer-urls", &peer_url])
+            .args(["--initial-advertise-peer-urls", &peer_url])
+            .args(["--initial-cluster", &format!("bench={peer_url}")])
+            .arg("--cert-file")
+            .arg(files.join("server.pem"))
+            .arg("--key-file")
+            .arg(files.join("server-key.pem"))
+            .arg("--trusted-ca-file")
+            .arg(files.join("ca.pem"))
+            .arg("--client-cert-auth")
+            .args(["--quota-backend-bytes", "8589934592"])
+            .args(["--log-level", "error", "--logger", "zap"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().context("reopening etcd's log")?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("could not run `{ETCD}` (install Debian's etcd-server)"))?;
+        let mut etcd = EtcdServer {
+            workdir,
+            child: Some(child),
+            client_addr,
+            client,
+        };
+        etcd.wait_listening()?;
+        Ok(etcd)
+    }
+
+    /// `https://ADDR`, for clients.
+    pub fn endpoint(&self) -> String {
+        format!("https://{}", self.client_addr)
+    }
+
+    /// A client certificate etcd accepts, with its CA.
+    pub fn client_credentials(&self) -> &Credentials {
+        &self.client
+    }
+
+    fn wait_listening(&mut self) -> Result<()> {
+        let addr = self.client_addr;
+        let Some(child) = self.child.as_mut() else {
+            bail!("etcd is not running");
+        };
+        let mut exited = None;
+        let waited = poll_until(START_TIMEOUT, Duration::from_millis(20), || {
+            if let Some(status) = child.try_wait().context("could not poll etcd")? {
+                exited = Some(status);
+                return Ok(Observation::Done);
+            }
+            Ok(if TcpStream::connect(addr).is_ok() {
+                Observation::Done
+            } else {
+                Observation::Waiting(format!("etcd not yet listening on {addr}"))
+            })
+        });
+        if let Some(status) = exited {
+            self.child = None;
+            bail!("etcd exited ({status}) at start; log:\n{}", self.log());
+        }
+        waited.with_context(|| format!("etcd did not start; log:\n{}", self.log()))
+    }
+
+    fn log(&self) -> String {
+        let path = self.workdir.path().join("etcd.log");
+        fs::read_to_string(&path).unwrap_or_else(|e| format!("(no log at {}: {e})", path.display()))
+    }
+}
+
+impl Drop for EtcdServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn write(path: &Path, text: &str) -> Result<()> {
+    fs::write(path, text).with_context(|| format!("could not write {}", path.display()))
+}

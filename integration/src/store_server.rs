@@ -1,0 +1,203 @@
+//! One `flotilla store serve` process as a test and benchmark fixture: its own temporary data
+//! dir and loopback port, killed with SIGKILL and restarted on the same data dir at will, and
+//! always stopped when dropped. Clients reach it through the admin config it writes, as an
+//! operator's tool would.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+use tempfile::TempDir;
+
+use flotilla_actors::store_service::StoreClient;
+use flotilla_transport::{Client, ClientOptions, Credentials};
+
+use crate::binary::flotilla_binary;
+use crate::port::free_loopback_addr;
+use crate::wait::{Observation, poll_until};
+
+/// How long a start may take before the fixture gives up (RocksDB recovery included).
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+const START_POLL: Duration = Duration::from_millis(10);
+
+/// The parts of the admin config (`DATA_DIR/admin.conf`) a client needs.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AdminConfig {
+    server: SocketAddr,
+    server_name: String,
+    ca: String,
+    cert: String,
+    key: String,
+}
+
+/// A standalone flotilla store.
+pub struct StoreServer {
+    binary: PathBuf,
+    workdir: TempDir,
+    listen: SocketAddr,
+    child: Option<Child>,
+    launches: u32,
+}
+
+impl StoreServer {
+    /// Starts `flotilla store serve` and waits until its admin config exists and its port is
+    /// bound.
+    pub fn start() -> Result<StoreServer> {
+        let workdir = tempfile::Builder::new()
+            .prefix("flotilla-store-")
+            .tempdir()
+            .context("could not create a temporary directory for the store")?;
+        let mut server = StoreServer {
+            binary: flotilla_binary()?,
+            workdir,
+            listen: free_loopback_addr()?,
+            child: None,
+            launches: 0,
+        };
+        server.restart()?;
+        Ok(server)
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.workdir.path().join("data")
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.data_dir().join("admin.conf")
+    }
+
+    pub fn listen(&self) -> SocketAddr {
+        self.listen
+    }
+
+    /// A new client (its own QUIC connection); must be called inside a tokio runtime.
+    pub fn client(&self) -> Result<StoreClient> {
+        self.client_with(ClientOptions::default())
+    }
+
+    /// A new client with `options` (deadlines, limits).
+    pub fn client_with(&self, options: ClientOptions) -> Result<StoreClient> {
+        let path = self.config_path();
+        let text = fs::read_to_string(&path)
+            .with_context(|| format!("could not read {}", path.display()))?;
+        let config: AdminConfig = serde_saphyr::from_str(&text)
+            .with_context(|| format!("could not parse {}", path.display()))?;
+        let credentials = Credentials {
+            cert_pem: config.cert,
+            key_pem: config.key,
+            ca_pem: config.ca,
+        };
+        let transport =
+            Client::with_options(config.server, &config.server_name, &credentials, options)
+                .context("could not prepare a store client")?;
+        Ok(StoreClient::new(transport))
+    }
+
+    /// The pid while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Kills it with SIGKILL, as a power cut or OOM kill would, and reaps it.
+    pub fn kill(&mut self) -> Result<()> {
+        let Some(mut child) = self.child.take() else {
+            bail!("the store is not running");
+        };
+        child.kill().context("could not kill the store")?;
+        child.wait().context("could not reap the store")?;
+        Ok(())
+    }
+
+    /// Starts it (again) on the same data dir and port; waits until the port is bound.
+    pub fn restart(&mut self) -> Result<()> {
+        if self.child.is_some() {
+            bail!("the store is already running");
+        }
+        self.spawn()?;
+        let listen = self.listen;
+        let config = self.config_path();
+        let Some(child) = self.child.as_mut() else {
+            bail!("the store did not start");
+        };
+        let mut exited = None;
+        let waited = poll_until(START_TIMEOUT, START_POLL, || {
+            if let Some(status) = child.try_wait().context("could not poll the store")? {
+                exited = Some(status);
+                return Ok(Observation::Done);
+            }
+            // The port is bound (UDP) once serving starts; the config is written before.
+            let bound = std::net::UdpSocket::bind(listen).is_err();
+            Ok(if bound && config.exists() {
+                Observation::Done
+            } else {
+                Observation::Waiting(format!("waiting for the store to bind {listen}"))
+            })
+        });
+        if let Some(status) = exited {
+            self.child = None;
+            bail!("the store exited ({status}) at start; log:\n{}", self.log());
+        }
+        waited.with_context(|| format!("the store did not start; log:\n{}", self.log()))
+    }
+
+    /// Everything the store printed, over all its launches.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.log_path()).unwrap_or_else(|error| {
+            format!("(could not read {}: {error})", self.log_path().display())
+        })
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.workdir.path().join("store.log")
+    }
+
+    fn spawn(&mut self) -> Result<()> {
+        self.launches += 1;
+        let log_path = self.log_path();
+        let mut log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .with_context(|| format!("could not open {}", log_path.display()))?;
+        writeln!(
+            log,
+            "==== flotilla store serve, launch {} ====",
+            self.launches
+        )
+        .with_context(|| format!("could not write {}", log_path.display()))?;
+        let stderr: File = log
+            .try_clone()
+            .with_context(|| format!("could not reopen {}", log_path.display()))?;
+        let child = Command::new(&self.binary)
+            .args(["store", "serve", "--data-dir"])
+            .arg(self.data_dir())
+            .args(["--listen", &self.listen.to_string()])
+            .env("HOME", self.workdir.path())
+            .env_remove("FLOTILLA_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(stderr)
+            .spawn()
+            .with_context(|| format!("could not run {}", self.binary.display()))?;
+        self.child = Some(child);
+        Ok(())
+    }
+}
+
+impl Drop for StoreServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!("---- store log ----\n{}\n---- end ----", self.log());
+        }
+    }
+}
