@@ -5,11 +5,10 @@
 //! dropping the cluster kills the process, kills every workload left in its cgroups and removes
 //! them, and — when the test is failing — prints the cluster's log.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::fs;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{self, Child, Command, ExitStatus, Output, Stdio};
+use std::process::{self, Child, Command, ExitStatus, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -24,9 +23,10 @@ use crate::binary::flotilla_binary;
 use crate::cgroup_tree::{self, CGROUP_FS};
 use crate::client::Client;
 use crate::container_cgroup::ContainerCgroup;
+use crate::logged_child::{Start, kill_quietly, spawn_logged, wait_ready};
 use crate::objects::{self, ContainerId};
 use crate::port::free_loopback_addr;
-use crate::wait::{Observation, poll_until};
+use crate::wait::Observation;
 
 /// How long `stop` waits after SIGTERM before it sends SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(20);
@@ -117,28 +117,28 @@ impl Cluster {
         };
         let client = &self.client;
         let node_name = self.options.node_name.as_str();
-        let mut exited = None;
-        let waited = poll_until(self.options.ready_timeout, self.options.ready_poll, || {
-            // Exiting ends the wait too; it is told apart from readiness below.
-            if let Some(status) = child.try_wait().context("could not poll flotilla up")? {
-                exited = Some(status);
-                return Ok(Observation::Done);
+        let waited = wait_ready(
+            child,
+            self.options.ready_timeout,
+            self.options.ready_poll,
+            || node_ready(client, node_name),
+        );
+        match waited {
+            Ok(Start::Ready) => Ok(()),
+            Ok(Start::Exited(status)) => {
+                self.child = None;
+                bail!(
+                    "flotilla up exited ({status}) before node {node_name} was Ready; log:\n{}",
+                    self.log_tail()
+                )
             }
-            node_ready(client, node_name)
-        });
-        if let Some(status) = exited {
-            self.child = None;
-            bail!(
-                "flotilla up exited ({status}) before node {node_name} was Ready; log:\n{}",
-                self.log_tail()
-            );
+            Err(error) => Err(error).with_context(|| {
+                format!(
+                    "node {node_name} of flotilla up did not become Ready; log:\n{}",
+                    self.log_tail()
+                )
+            }),
         }
-        waited.with_context(|| {
-            format!(
-                "node {node_name} of flotilla up did not become Ready; log:\n{}",
-                self.log_tail()
-            )
-        })
     }
 
     /// The pid of the `flotilla up` process, while it runs.
@@ -269,17 +269,6 @@ impl Cluster {
 
     fn spawn(&mut self) -> Result<()> {
         self.launches += 1;
-        let log_path = self.log_path();
-        let mut log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .with_context(|| format!("could not open {}", log_path.display()))?;
-        writeln!(log, "==== flotilla up, launch {} ====", self.launches)
-            .with_context(|| format!("could not write {}", log_path.display()))?;
-        let stderr: File = log
-            .try_clone()
-            .with_context(|| format!("could not reopen {}", log_path.display()))?;
         let listen = self.listen.to_string();
         let mut command = Command::new(&self.binary);
         command
@@ -292,14 +281,9 @@ impl Cluster {
             .args(&self.options.extra_args)
             .env("HOME", self.workdir.path().join("home"))
             .env_remove("FLOTILLA_CONFIG")
-            .env("RUST_BACKTRACE", "1")
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(stderr);
-        let child = command
-            .spawn()
-            .with_context(|| format!("could not start {}", self.binary.display()))?;
-        self.child = Some(child);
+            .env("RUST_BACKTRACE", "1");
+        let header = format!("flotilla up, launch {}", self.launches);
+        self.child = Some(spawn_logged(&mut command, &self.log_path(), &header)?);
         Ok(())
     }
 }
@@ -307,8 +291,7 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+            kill_quietly(&mut child);
         }
         let cleanup = cgroup_tree::remove_tree(Path::new(CGROUP_FS), &self.cgroup_root);
         if thread::panicking() {

@@ -5,7 +5,7 @@
 use std::fs;
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -13,8 +13,9 @@ use tempfile::TempDir;
 
 use flotilla_transport::{ClusterPki, Credentials, Identity};
 
+use crate::logged_child::{Start, kill_quietly, spawn_logged, wait_ready};
 use crate::port::free_loopback_addr;
-use crate::wait::{Observation, poll_until};
+use crate::wait::Observation;
 
 const ETCD: &str = "etcd";
 const VALIDITY: Duration = Duration::from_secs(24 * 3600);
@@ -47,8 +48,8 @@ impl EtcdServer {
         let peer_addr = free_loopback_addr()?;
         let client_url = format!("https://{client_addr}");
         let peer_url = format!("http://{peer_addr}");
-        let log = fs::File::create(files.join("etcd.log")).context("creating etcd's log")?;
-        let child = Command::new(ETCD)
+        let mut command = Command::new(ETCD);
+        command
             .args(["--name", "bench", "--data-dir"])
             .arg(files.join("data"))
             .args(["--listen-client-urls", &client_url])
@@ -64,12 +65,9 @@ impl EtcdServer {
             .arg(files.join("ca.pem"))
             .arg("--client-cert-auth")
             .args(["--quota-backend-bytes", "8589934592"])
-            .args(["--log-level", "error", "--logger", "zap"])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().context("reopening etcd's log")?)
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("could not run `{ETCD}` (install Debian's etcd-server)"))?;
+            .args(["--log-level", "error", "--logger", "zap"]);
+        let child = spawn_logged(&mut command, &files.join("etcd.log"), "etcd")
+            .context("could not run etcd (install Debian's etcd-server)")?;
         let mut etcd = EtcdServer {
             workdir,
             child: Some(child),
@@ -95,23 +93,23 @@ impl EtcdServer {
         let Some(child) = self.child.as_mut() else {
             bail!("etcd is not running");
         };
-        let mut exited = None;
-        let waited = poll_until(START_TIMEOUT, Duration::from_millis(20), || {
-            if let Some(status) = child.try_wait().context("could not poll etcd")? {
-                exited = Some(status);
-                return Ok(Observation::Done);
-            }
+        let waited = wait_ready(child, START_TIMEOUT, Duration::from_millis(20), || {
             Ok(if TcpStream::connect(addr).is_ok() {
                 Observation::Done
             } else {
                 Observation::Waiting(format!("etcd not yet listening on {addr}"))
             })
         });
-        if let Some(status) = exited {
-            self.child = None;
-            bail!("etcd exited ({status}) at start; log:\n{}", self.log());
+        match waited {
+            Ok(Start::Ready) => Ok(()),
+            Ok(Start::Exited(status)) => {
+                self.child = None;
+                bail!("etcd exited ({status}) at start; log:\n{}", self.log())
+            }
+            Err(error) => {
+                Err(error).with_context(|| format!("etcd did not start; log:\n{}", self.log()))
+            }
         }
-        waited.with_context(|| format!("etcd did not start; log:\n{}", self.log()))
     }
 
     fn log(&self) -> String {
@@ -123,8 +121,7 @@ impl EtcdServer {
 impl Drop for EtcdServer {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+            kill_quietly(&mut child);
         }
     }
 }

@@ -18,6 +18,7 @@ mod failover_report;
 mod fleet;
 pub mod hosts;
 mod joined_node;
+mod logged_child;
 pub mod objects;
 mod port;
 mod privilege;

@@ -3,11 +3,10 @@
 //! always stopped when dropped. Clients reach it through the admin config it writes, as an
 //! operator's tool would.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::fs;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -18,8 +17,9 @@ use flotilla_actors::store_service::StoreClient;
 use flotilla_transport::{Client, ClientOptions, Credentials};
 
 use crate::binary::flotilla_binary;
+use crate::logged_child::{Start, kill_quietly, spawn_logged, wait_ready};
 use crate::port::free_loopback_addr;
-use crate::wait::{Observation, poll_until};
+use crate::wait::Observation;
 
 /// How long a start may take before the fixture gives up (RocksDB recovery included).
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -125,12 +125,7 @@ impl StoreServer {
         let Some(child) = self.child.as_mut() else {
             bail!("the store did not start");
         };
-        let mut exited = None;
-        let waited = poll_until(START_TIMEOUT, START_POLL, || {
-            if let Some(status) = child.try_wait().context("could not poll the store")? {
-                exited = Some(status);
-                return Ok(Observation::Done);
-            }
+        let waited = wait_ready(child, START_TIMEOUT, START_POLL, || {
             // The port is bound (UDP) once serving starts; the config is written before.
             let bound = std::net::UdpSocket::bind(listen).is_err();
             Ok(if bound && config.exists() {
@@ -139,11 +134,16 @@ impl StoreServer {
                 Observation::Waiting(format!("waiting for the store to bind {listen}"))
             })
         });
-        if let Some(status) = exited {
-            self.child = None;
-            bail!("the store exited ({status}) at start; log:\n{}", self.log());
+        match waited {
+            Ok(Start::Ready) => Ok(()),
+            Ok(Start::Exited(status)) => {
+                self.child = None;
+                bail!("the store exited ({status}) at start; log:\n{}", self.log())
+            }
+            Err(error) => {
+                Err(error).with_context(|| format!("the store did not start; log:\n{}", self.log()))
+            }
         }
-        waited.with_context(|| format!("the store did not start; log:\n{}", self.log()))
     }
 
     /// Everything the store printed, over all its launches.
@@ -159,33 +159,15 @@ impl StoreServer {
 
     fn spawn(&mut self) -> Result<()> {
         self.launches += 1;
-        let log_path = self.log_path();
-        let mut log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .with_context(|| format!("could not open {}", log_path.display()))?;
-        writeln!(
-            log,
-            "==== flotilla store serve, launch {} ====",
-            self.launches
-        )
-        .with_context(|| format!("could not write {}", log_path.display()))?;
-        let stderr: File = log
-            .try_clone()
-            .with_context(|| format!("could not reopen {}", log_path.display()))?;
-        let child = Command::new(&self.binary)
+        let mut command = Command::new(&self.binary);
+        command
             .args(["store", "serve", "--data-dir"])
             .arg(self.data_dir())
             .args(["--listen", &self.listen.to_string()])
             .env("HOME", self.workdir.path())
-            .env_remove("FLOTILLA_CONFIG")
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(stderr)
-            .spawn()
-            .with_context(|| format!("could not run {}", self.binary.display()))?;
-        self.child = Some(child);
+            .env_remove("FLOTILLA_CONFIG");
+        let header = format!("flotilla store serve, launch {}", self.launches);
+        self.child = Some(spawn_logged(&mut command, &self.log_path(), &header)?);
         Ok(())
     }
 }
@@ -193,8 +175,7 @@ impl StoreServer {
 impl Drop for StoreServer {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+            kill_quietly(&mut child);
         }
         if std::thread::panicking() {
             eprintln!("---- store log ----\n{}\n---- end ----", self.log());

@@ -10,6 +10,7 @@
 //! call.
 
 use crate::backoff::Backoff;
+use crate::call_stream::CallStream;
 use crate::codec::{
     FrameError, encode_frame_within, read_frame_within, write_encoded, write_frame,
 };
@@ -25,17 +26,13 @@ use serde::de::DeserializeOwned;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 /// How long connecting may take before the server counts as unreachable.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long [`Client::call`] waits for its response.
 pub const DEFAULT_CALL_DEADLINE: Duration = Duration::from_secs(30);
-/// How many streamed responses may wait for the caller before the server is slowed down.
-const STREAM_BUFFER: usize = 64;
-/// Stream stop code: the caller no longer wants the responses.
-const STOP_CANCELLED: VarInt = VarInt::from_u32(0);
 /// Connection close code: the server speaks another protocol version.
 const CLOSE_VERSION_MISMATCH: VarInt = VarInt::from_u32(2);
 /// Close code of a client that is done.
@@ -247,21 +244,16 @@ impl Client {
         }
     }
 
-    /// Makes a server-streaming call. Responses arrive on the receiver until the server ends the
-    /// call; a transport failure mid-stream arrives as one `Err` item, then the channel closes.
-    /// Dropping the receiver stops the call on the server.
-    pub async fn stream<Req, Resp>(
-        &self,
-        req: &Req,
-    ) -> Result<mpsc::Receiver<Result<Resp, TransportError>>, TransportError>
+    /// Makes a server-streaming call. Responses arrive from [`CallStream::recv`] until the
+    /// server ends the call; a transport failure mid-stream arrives as one `Err` item. Dropping
+    /// the stream stops the call on the server.
+    pub async fn stream<Req, Resp>(&self, req: &Req) -> Result<CallStream<Resp>, TransportError>
     where
         Req: Serialize,
-        Resp: DeserializeOwned + Send + 'static,
+        Resp: DeserializeOwned,
     {
         let recv = self.open_call(req, None).await?;
-        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
-        tokio::spawn(pump_responses(recv, tx, self.clone()));
-        Ok(rx)
+        Ok(CallStream::new(recv, self.clone()))
     }
 
     /// Opens a stream on the (possibly new) connection and sends the request on it, with the
@@ -373,7 +365,7 @@ impl Client {
         TransportError::from_frame(self.shared.server, &self.shared.server_name, err)
     }
 
-    fn call_frame_error(&self, what: &'static str, err: FrameError) -> TransportError {
+    pub(crate) fn call_frame_error(&self, what: &'static str, err: FrameError) -> TransportError {
         TransportError::from_call_frame(self.shared.server, &self.shared.server_name, what, err)
     }
 
@@ -391,44 +383,6 @@ fn check_server_name(server_name: &str) -> Result<(), TransportError> {
         .map_err(|_| TransportError::InvalidServerName {
             name: server_name.to_owned(),
         })
-}
-
-/// What happened while waiting for the next streamed response.
-enum Next<Resp> {
-    Frame(Result<Option<Resp>, FrameError>),
-    CallerGone,
-}
-
-/// Forwards a streaming call's responses to `tx` until the server ends the call, the call
-/// fails, or the caller drops the receiver.
-async fn pump_responses<Resp: DeserializeOwned>(
-    mut recv: RecvStream,
-    tx: mpsc::Sender<Result<Resp, TransportError>>,
-    client: Client,
-) {
-    let max = client.shared.options.limits.max_frame_bytes;
-    loop {
-        let next = tokio::select! {
-            () = tx.closed() => Next::CallerGone,
-            frame = read_frame_within(&mut recv, max) => Next::Frame(frame),
-        };
-        let item = match next {
-            Next::CallerGone => break,
-            Next::Frame(Ok(None)) => return,
-            Next::Frame(Ok(Some(response))) => Ok(response),
-            Next::Frame(Err(err)) => Err(client.call_frame_error("response", err)),
-        };
-        let failed = item.is_err();
-        if tx.send(item).await.is_err() {
-            break;
-        }
-        if failed {
-            return;
-        }
-    }
-    // The caller dropped the receiver: tell the server to stop sending. The stream may
-    // already be closed, in which case there is nothing to stop.
-    let _ = recv.stop(STOP_CANCELLED);
 }
 
 #[cfg(test)]

@@ -16,6 +16,8 @@ pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
 
 /// Bytes taken by the length prefix of a frame.
 const HEADER_BYTES: usize = 4;
+/// Most bytes reserved for a payload before it is read.
+const PREALLOCATE_BYTES: usize = 1 << 20;
 
 /// bincode's standard configuration, bounded by the frame size.
 fn config() -> impl bincode::config::Config {
@@ -92,19 +94,19 @@ pub fn encode_frame<T: Serialize>(msg: &T) -> Result<Vec<u8>, FrameError> {
 /// [`MAX_FRAME_BYTES`]).
 pub fn encode_frame_within<T: Serialize>(msg: &T, max: usize) -> Result<Vec<u8>, FrameError> {
     let max = max.min(MAX_FRAME_BYTES);
-    let payload = encode(msg).map_err(|source| FrameError::Codec { source })?;
-    let len = match u32::try_from(payload.len()) {
-        Ok(len) if payload.len() <= max => len,
-        _ => {
-            return Err(FrameError::TooLarge {
-                len: payload.len(),
-                max,
-            });
+    // The payload is encoded right after room for its header: one buffer, no copy.
+    let mut frame = vec![0; HEADER_BYTES];
+    bincode::serde::encode_into_std_write(msg, &mut frame, config()).map_err(|source| {
+        FrameError::Codec {
+            source: CodecError::Encode { source },
         }
+    })?;
+    let payload = frame.len() - HEADER_BYTES;
+    let len = match u32::try_from(payload) {
+        Ok(len) if payload <= max => len,
+        _ => return Err(FrameError::TooLarge { len: payload, max }),
     };
-    let mut frame = Vec::with_capacity(HEADER_BYTES + payload.len());
-    frame.extend_from_slice(&len.to_be_bytes());
-    frame.extend_from_slice(&payload);
+    frame[..HEADER_BYTES].copy_from_slice(&len.to_be_bytes());
     Ok(frame)
 }
 
@@ -177,7 +179,9 @@ pub async fn read_frame_within<R: AsyncRead + Unpin, T: DeserializeOwned>(
         });
     }
     let len = payload_len(header, max)?;
-    let mut payload = Vec::new();
+    // Room for the whole payload up front, but no more than a bounded amount before the bytes
+    // arrive: a peer's header alone cannot make us allocate the frame limit.
+    let mut payload = Vec::with_capacity(len.min(PREALLOCATE_BYTES));
     (&mut *r)
         .take(len as u64)
         .read_to_end(&mut payload)

@@ -8,6 +8,7 @@
 //! (certificates, protocol version, a refused request) end the stream with that error.
 
 use crate::backoff::random_fraction;
+use crate::call_stream::CallStream;
 use crate::client::Client;
 use crate::error::TransportError;
 use serde::Serialize;
@@ -82,8 +83,8 @@ impl Client {
 }
 
 /// Passes one attempt's responses on, keeping `last` at the newest revision delivered.
-async fn forward<Resp>(
-    mut responses: mpsc::Receiver<Result<Resp, TransportError>>,
+async fn forward<Resp: DeserializeOwned>(
+    mut responses: CallStream<Resp>,
     tx: &mpsc::Sender<Result<Resp, TransportError>>,
     revision: &impl Fn(&Resp) -> Option<u64>,
     last: &mut u64,

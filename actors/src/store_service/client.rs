@@ -4,14 +4,13 @@
 use std::path::Path;
 
 use tokio::io::AsyncWriteExt;
-use tokio::sync::mpsc;
 
 use flotilla_kernel::api::{ApiError, Request, Response};
 use flotilla_store::{
     Expect, KeyRange, Lease, LeaseId, LeaseStatus, Op, RangeRequest, RangeResult, SnapshotInfo,
     StoreStatus, Txn, TxnResult, WatchItem, WatchRequest,
 };
-use flotilla_transport::{Client, CodecError, TransportError};
+use flotilla_transport::{CallStream, Client, CodecError, TransportError};
 
 use super::protocol::{StoreFailure, StoreRequest, StoreResponse, decode_response, encode_request};
 
@@ -224,7 +223,7 @@ impl StoreClient {
 /// A watch in progress; it decodes each item as the caller asks for it, so an event costs no
 /// extra task hop between the connection and the caller.
 pub struct StoreWatch {
-    frames: mpsc::Receiver<Result<Response, TransportError>>,
+    frames: CallStream<Response>,
 }
 
 impl StoreWatch {

@@ -1,5 +1,6 @@
 //! Each limit of `TransportLimits` that can be observed on loopback.
 
+use crate::call_stream::CallStream;
 use crate::client::{Client, ClientOptions};
 use crate::error::TransportError;
 use crate::limits::TransportLimits;
@@ -23,7 +24,7 @@ fn client_with(server: &RunningServer, cluster: &Cluster, limits: TransportLimit
     Client::with_options(server.addr, "localhost", &cluster.admin, options).unwrap()
 }
 
-async fn first_item(rx: &mut tokio::sync::mpsc::Receiver<Result<Response, TransportError>>) {
+async fn first_item(rx: &mut CallStream<Response>) {
     let item = tokio::time::timeout(DEADLINE, rx.recv()).await.unwrap();
     assert!(matches!(item, Some(Ok(_))), "{item:?}");
 }
