@@ -300,7 +300,12 @@ impl Engine {
             if entry.file_name().to_string_lossy().starts_with("LOG") {
                 continue;
             }
-            let metadata = entry.metadata().map_err(io)?;
+            // RocksDB deletes obsolete files (old WALs, manifests) while it runs: a file that
+            // vanished since the listing takes no space.
+            let metadata = match entry.metadata() {
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+                metadata => metadata.map_err(io)?,
+            };
             if metadata.is_file() {
                 total += metadata.len();
             }

@@ -97,9 +97,13 @@ async fn relay<Resp: Serialize>(
     mut responses: mpsc::Receiver<Resp>,
     max_frame_bytes: usize,
 ) -> Outcome {
+    // One wait for the client to stop reading, kept across responses: making a new one per
+    // response would lock the connection once more for every frame of a long watch.
+    let stopped = send.stopped();
+    tokio::pin!(stopped);
     loop {
         let next = tokio::select! {
-            _ = send.stopped() => return Outcome::ClientGone,
+            _ = &mut stopped => return Outcome::ClientGone,
             response = responses.recv() => response,
         };
         let Some(response) = next else {
