@@ -23,7 +23,7 @@ use crate::binary::flotilla_binary;
 use crate::cgroup_tree::{self, CGROUP_FS};
 use crate::client::Client;
 use crate::container_cgroup::ContainerCgroup;
-use crate::logged_child::{Start, kill_quietly, spawn_logged, wait_ready};
+use crate::logged_child::{Start, kill_and_reap, kill_quietly, spawn_logged, wait_ready};
 use crate::objects::{self, ContainerId};
 use crate::port::free_loopback_addr;
 use crate::wait::Observation;
@@ -235,9 +235,7 @@ impl Cluster {
         let Some(mut child) = self.child.take() else {
             bail!("the cluster is not running");
         };
-        child.kill().context("could not kill flotilla up")?;
-        child.wait().context("could not reap flotilla up")?;
-        Ok(())
+        kill_and_reap(&mut child, "flotilla up")
     }
 
     /// Starts `flotilla up` again on the same data dir, port and cgroup root, and waits until

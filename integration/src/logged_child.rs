@@ -58,6 +58,17 @@ pub fn wait_ready(
     Ok(exited.map_or(Start::Ready, Start::Exited))
 }
 
+/// Kills `what` with SIGKILL, as a crash would, and reaps it.
+pub fn kill_and_reap(child: &mut Child, what: &str) -> Result<()> {
+    child
+        .kill()
+        .with_context(|| format!("could not kill {what}"))?;
+    child
+        .wait()
+        .with_context(|| format!("could not reap {what}"))?;
+    Ok(())
+}
+
 /// Kills and reaps the child, ignoring one that already exited.
 pub fn kill_quietly(child: &mut Child) {
     let _ = child.kill();

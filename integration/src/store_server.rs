@@ -17,7 +17,7 @@ use flotilla_actors::store_service::StoreClient;
 use flotilla_transport::{Client, ClientOptions, Credentials};
 
 use crate::binary::flotilla_binary;
-use crate::logged_child::{Start, kill_quietly, spawn_logged, wait_ready};
+use crate::logged_child::{Start, kill_and_reap, kill_quietly, spawn_logged, wait_ready};
 use crate::port::free_loopback_addr;
 use crate::wait::Observation;
 
@@ -64,16 +64,12 @@ impl StoreServer {
         Ok(server)
     }
 
-    pub fn data_dir(&self) -> PathBuf {
+    fn data_dir(&self) -> PathBuf {
         self.workdir.path().join("data")
     }
 
-    pub fn config_path(&self) -> PathBuf {
+    fn config_path(&self) -> PathBuf {
         self.data_dir().join("admin.conf")
-    }
-
-    pub fn listen(&self) -> SocketAddr {
-        self.listen
     }
 
     /// A new client (its own QUIC connection); must be called inside a tokio runtime.
@@ -99,19 +95,12 @@ impl StoreServer {
         Ok(StoreClient::new(transport))
     }
 
-    /// The pid while it runs.
-    pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
-    }
-
     /// Kills it with SIGKILL, as a power cut or OOM kill would, and reaps it.
     pub fn kill(&mut self) -> Result<()> {
         let Some(mut child) = self.child.take() else {
             bail!("the store is not running");
         };
-        child.kill().context("could not kill the store")?;
-        child.wait().context("could not reap the store")?;
-        Ok(())
+        kill_and_reap(&mut child, "the store")
     }
 
     /// Starts it (again) on the same data dir and port; waits until the port is bound.
@@ -147,7 +136,7 @@ impl StoreServer {
     }
 
     /// Everything the store printed, over all its launches.
-    pub fn log(&self) -> String {
+    fn log(&self) -> String {
         fs::read_to_string(self.log_path()).unwrap_or_else(|error| {
             format!("(could not read {}: {error})", self.log_path().display())
         })

@@ -108,7 +108,6 @@ pub enum FailureCode {
     /// A lease that does not exist, or a lease id already in use.
     Lease,
     BadRequest,
-    Forbidden,
     /// The store cannot serve (closed, failed write, I/O error); retry or reopen.
     Unavailable,
 }

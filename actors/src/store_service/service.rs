@@ -4,6 +4,7 @@
 //! end when the client goes away.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::io::AsyncReadExt;
@@ -24,9 +25,24 @@ const CALL_BUFFER: usize = 64;
 /// Serves raw-store calls on one store.
 pub struct StoreService {
     store: Store,
-    /// Where snapshots are staged before they are streamed.
-    scratch: PathBuf,
-    snapshots: AtomicU64,
+    staging: Staging,
+}
+
+/// Where snapshots are staged before they are streamed: a directory and a counter, shared by
+/// every call so that each snapshot gets its own file. Cheap to clone into a call; the name is
+/// made only for a snapshot.
+#[derive(Clone)]
+struct Staging {
+    dir: Arc<Path>,
+    snapshots: Arc<AtomicU64>,
+}
+
+impl Staging {
+    fn next_path(&self) -> PathBuf {
+        let n = self.snapshots.fetch_add(1, Ordering::Relaxed);
+        self.dir
+            .join(format!(".snapshot-{}-{n}.tmp", std::process::id()))
+    }
 }
 
 impl StoreService {
@@ -35,8 +51,10 @@ impl StoreService {
     pub fn new(store: Store, scratch: PathBuf) -> StoreService {
         StoreService {
             store,
-            scratch,
-            snapshots: AtomicU64::new(0),
+            staging: Staging {
+                dir: scratch.into(),
+                snapshots: Arc::default(),
+            },
         }
     }
 
@@ -53,9 +71,8 @@ impl StoreService {
         });
         match request {
             Ok(request) => {
-                let store = self.store.clone();
-                let staged = self.staging_path();
-                tokio::spawn(serve(store, staged, request, reply));
+                let (store, staging) = (self.store.clone(), self.staging.clone());
+                tokio::spawn(serve(store, staging, request, reply));
             }
             Err(error) => {
                 // A fresh channel has room for one response.
@@ -63,12 +80,6 @@ impl StoreService {
             }
         }
         responses
-    }
-
-    fn staging_path(&self) -> PathBuf {
-        let n = self.snapshots.fetch_add(1, Ordering::Relaxed);
-        self.scratch
-            .join(format!(".snapshot-{}-{n}.tmp", std::process::id()))
     }
 }
 
@@ -88,7 +99,7 @@ fn authorize(caller: &Identity) -> Result<(), ApiError> {
 
 async fn serve(
     store: Store,
-    staged: PathBuf,
+    staging: Staging,
     request: StoreRequest,
     reply: mpsc::Sender<Response>,
 ) {
@@ -128,7 +139,7 @@ async fn serve(
             let status = blocking(move || store.status()).await;
             sink.answer(status.map(StoreResponse::Status)).await;
         }
-        StoreRequest::Snapshot => serve_snapshot(store, staged, &sink).await,
+        StoreRequest::Snapshot => serve_snapshot(store, staging.next_path(), &sink).await,
     }
 }
 

@@ -2,10 +2,9 @@
 //! (see [`Step::in_namespace`]), with stdout and stderr appended to one log file across its
 //! launches.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::fs;
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -13,6 +12,7 @@ use anyhow::{Context, Result, bail};
 
 use super::layout::HostId;
 use super::plan::Step;
+use crate::logged_child::spawn_logged;
 
 /// How long a killed process may take to be reaped.
 const REAP_PATIENCE: Duration = Duration::from_secs(10);
@@ -123,28 +123,16 @@ impl HostProcess {
             );
         }
         self.launches += 1;
-        let mut log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log_path)
-            .with_context(|| format!("could not open {}", self.log_path.display()))?;
-        writeln!(
-            log,
-            "==== {} on {}, launch {} ====",
-            self.spec.name, self.host, self.launches
-        )
-        .with_context(|| format!("could not write {}", self.log_path.display()))?;
-        let stderr: File = log
-            .try_clone()
-            .with_context(|| format!("could not reopen {}", self.log_path.display()))?;
         let step = Step::in_namespace(namespace, &self.spec.argv);
-        let child = Command::new(step.program)
+        let mut command = Command::new(step.program);
+        command
             .args(&step.args)
-            .envs(self.spec.env.iter().map(|(key, value)| (key, value)))
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(stderr)
-            .spawn()
+            .envs(self.spec.env.iter().map(|(key, value)| (key, value)));
+        let header = format!(
+            "{} on {}, launch {}",
+            self.spec.name, self.host, self.launches
+        );
+        let child = spawn_logged(&mut command, &self.log_path, &header)
             .with_context(|| format!("could not start `{step}`"))?;
         self.child = Some(child);
         self.last_exit = None;
