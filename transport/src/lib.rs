@@ -20,6 +20,7 @@ pub mod identity;
 pub mod limits;
 pub mod pki;
 pub mod protocol;
+mod responses;
 mod resume;
 pub mod server;
 mod server_call;
@@ -47,6 +48,7 @@ pub use pki::{
     certificate_facts, new_csr,
 };
 pub use protocol::{PROTOCOL_VERSION, VersionMismatch};
+pub use responses::Responses;
 pub use server::{Handler, Peer, Server, ServerOptions, ServerStats};
 pub use tls::ALPN_NAME;
 pub use verify::RevocationCheck;

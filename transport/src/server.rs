@@ -14,6 +14,7 @@ use crate::identity::Identity;
 use crate::limits::TransportLimits;
 use crate::pki::Credentials;
 use crate::protocol::{Hello, PROTOCOL_VERSION, VersionMismatch, check_version};
+use crate::responses::Responses;
 use crate::server_call::serve_call;
 use crate::tls::{self, ClientAuth};
 use crate::verify::RevocationCheck;
@@ -26,7 +27,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 /// How long shutdown waits for connections to say goodbye.
@@ -51,12 +51,12 @@ pub struct Peer {
     pub identity: Identity,
 }
 
-/// Serves calls. Unary handlers send exactly one response; streaming handlers send many, then
-/// drop the sender. When the client goes away or the call's deadline passes, the receiver is
-/// dropped, which a handler sees as its sender being closed (`Sender::closed` lets it stop
-/// working at once).
+/// Serves calls. Unary handlers answer with one response; streaming handlers with a channel or
+/// a stream of many. When the client goes away or the call's deadline passes, the
+/// [`Responses`] are dropped: a channel's sender sees itself closed (`Sender::closed` lets a
+/// handler stop working at once) and a stream is dropped with whatever it holds.
 pub trait Handler<Req, Resp>: Send + Sync + 'static {
-    fn handle(&self, peer: Peer, req: Req) -> mpsc::Receiver<Resp>;
+    fn handle(&self, peer: Peer, req: Req) -> Responses<Resp>;
 }
 
 /// How a server admits and authenticates clients. The default requires a certificate from every
@@ -449,7 +449,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn dropping_the_stream_receiver_stops_the_server_side_sender() {
+    async fn dropping_the_call_stream_drops_the_server_side_stream() {
         let cluster = Cluster::new();
         let mut server = RunningServer::start(&cluster.server);
         let client = localhost_client(&server, &cluster.admin);
@@ -465,7 +465,7 @@ mod tests {
         drop(watch);
         let ended = tokio::time::timeout(DEADLINE, server.watch_ended.recv())
             .await
-            .expect("the watch ends once the client drops its receiver")
+            .expect("the watch ends once the client drops its call stream")
             .unwrap();
         assert_eq!(ended.identity, Identity::new("admin", "admin"));
         let still_serving: Response = client.call(&Request::Echo("after".into())).await.unwrap();

@@ -10,12 +10,12 @@ use crate::call_abort::CallAbort;
 use crate::codec::{FrameError, encode_frame_within, read_frame_within, write_encoded};
 use crate::limits::TransportLimits;
 use crate::protocol::CallRequest;
+use crate::responses::Responses;
 use crate::server::{Handler, Peer};
 use quinn::{RecvStream, SendStream};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 /// How a call ended.
@@ -91,10 +91,10 @@ pub(crate) async fn serve_call<Req, Resp, H>(
 }
 
 /// Sends the handler's responses until it is done or the client stops reading. Owning the
-/// receiver means that when this future is dropped (deadline), the handler sees it at once.
+/// responses means that when this future is dropped (deadline), the handler sees it at once.
 async fn relay<Resp: Serialize>(
     send: &mut SendStream,
-    mut responses: mpsc::Receiver<Resp>,
+    mut responses: Responses<Resp>,
     max_frame_bytes: usize,
 ) -> Outcome {
     // One wait for the client to stop reading, kept across responses: making a new one per
@@ -104,7 +104,7 @@ async fn relay<Resp: Serialize>(
     loop {
         let next = tokio::select! {
             _ = &mut stopped => return Outcome::ClientGone,
-            response = responses.recv() => response,
+            response = responses.next() => response,
         };
         let Some(response) = next else {
             return Outcome::Done;

@@ -3,10 +3,14 @@
 
 use crate::identity::Identity;
 use crate::pki::{ClusterPki, Credentials};
+use crate::responses::Responses;
 use crate::server::{Handler, Peer, Server, ServerOptions, ServerStats};
+use futures_core::Stream;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::sync::{Barrier, mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -25,7 +29,7 @@ pub enum Request {
     Echo(String),
     /// Streaming: sends 0..n, then ends.
     Count(u32),
-    /// Streaming: sends 0, 1, 2, ... until the caller goes away.
+    /// Streaming (from a stream the call polls): sends 0, 1, 2, ... until the caller goes away.
     Watch,
     /// Unary: the handler sends nothing.
     Silent,
@@ -49,7 +53,7 @@ pub enum Response {
     Blob(Vec<u8>),
 }
 
-/// Serves [`Request`]s; reports on `watch_ended` when a watch's receiver is dropped.
+/// Serves [`Request`]s; reports on `watch_ended` when a watch's stream is dropped.
 pub struct TestHandler {
     pub watch_ended: mpsc::UnboundedSender<Peer>,
     pub hang_ended: mpsc::UnboundedSender<Peer>,
@@ -57,15 +61,14 @@ pub struct TestHandler {
 }
 
 impl Handler<Request, Response> for TestHandler {
-    fn handle(&self, peer: Peer, req: Request) -> mpsc::Receiver<Response> {
+    fn handle(&self, peer: Peer, req: Request) -> Responses<Response> {
         let (tx, rx) = mpsc::channel(4);
         match req {
             Request::Echo(text) => {
-                tx.try_send(Response::Echo {
+                return Responses::one(Response::Echo {
                     text,
                     from: peer.identity,
-                })
-                .expect("a fresh channel has room for one response");
+                });
             }
             Request::Count(n) => {
                 tokio::spawn(async move {
@@ -77,13 +80,10 @@ impl Handler<Request, Response> for TestHandler {
                 });
             }
             Request::Watch => {
-                let ended = self.watch_ended.clone();
-                tokio::spawn(async move {
-                    let mut i = 0;
-                    while tx.send(Response::Item(i)).await.is_ok() {
-                        i += 1;
-                    }
-                    let _ = ended.send(peer);
+                return Responses::stream(Endless {
+                    next: 0,
+                    peer: Some(peer),
+                    ended: self.watch_ended.clone(),
                 });
             }
             Request::Silent => {}
@@ -118,12 +118,35 @@ impl Handler<Request, Response> for TestHandler {
                     }
                 });
             }
-            Request::Blob(len) => {
-                tx.try_send(Response::Blob(vec![7; len as usize]))
-                    .expect("a fresh channel has room for one response");
-            }
+            Request::Blob(len) => return Responses::one(Response::Blob(vec![7; len as usize])),
         }
-        rx
+        Responses::channel(rx)
+    }
+}
+
+/// A watch that never ends on its own: numbered items, then its peer reported on `ended` when
+/// the call drops it.
+struct Endless {
+    next: u32,
+    peer: Option<Peer>,
+    ended: mpsc::UnboundedSender<Peer>,
+}
+
+impl Stream for Endless {
+    type Item = Response;
+
+    fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Response>> {
+        let item = self.next;
+        self.next += 1;
+        Poll::Ready(Some(Response::Item(item)))
+    }
+}
+
+impl Drop for Endless {
+    fn drop(&mut self) {
+        if let Some(peer) = self.peer.take() {
+            let _ = self.ended.send(peer);
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use ractor::ActorRef;
 use tokio::sync::mpsc;
 
 use flotilla_kernel::api::{APISERVER, ApiCall, ApiError, ErrorCode, Request, Response};
-use flotilla_transport::{Handler, Peer};
+use flotilla_transport::{Handler, Peer, Responses};
 
 use crate::store_service::StoreService;
 
@@ -21,7 +21,7 @@ pub struct QuicFront {
 }
 
 impl Handler<Request, Response> for QuicFront {
-    fn handle(&self, peer: Peer, request: Request) -> mpsc::Receiver<Response> {
+    fn handle(&self, peer: Peer, request: Request) -> Responses<Response> {
         if let (Request::Store { call }, Some(store)) = (&request, &self.store) {
             return store.call(&peer.identity, call);
         }
@@ -34,13 +34,11 @@ impl Handler<Request, Response> for QuicFront {
         let delivered =
             ActorRef::<ApiCall>::where_is(APISERVER).is_some_and(|api| api.cast(call).is_ok());
         if !delivered {
-            let error = ApiError::new(
+            return Responses::one(Response::Error(ApiError::new(
                 ErrorCode::Unavailable,
                 "the API server is restarting; retry",
-            );
-            // A fresh channel with room for one response cannot be full.
-            let _ = reply.try_send(Response::Error(error));
+            )));
         }
-        responses
+        Responses::channel(responses)
     }
 }

@@ -1,48 +1,35 @@
 //! The serving side of the raw store: decodes a `Request::Store` call, checks that the caller
 //! may touch the raw store, runs it on the [`Store`] and streams the answers back as
-//! `Response::Store` frames. Writes await the group commit without holding a thread; watches
-//! end when the client goes away.
+//! `Response::Store` frames. Writes await the group commit without holding a thread; a watch is
+//! a stream the call's transport task polls, so an event reaches the network without a task
+//! hop, and it ends when the client goes away.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 
 use flotilla_kernel::api::{ApiError, ErrorCode, Response};
-use flotilla_store::{Store, StoreError};
-use flotilla_transport::Identity;
+use flotilla_store::{Store, StoreError, WatchRequest};
+use flotilla_transport::{Identity, Responses};
+use futures_util::stream;
 
 use super::protocol::{
     SNAPSHOT_CHUNK_BYTES, StoreFailure, StoreRequest, StoreResponse, decode_request,
     encode_response,
 };
 
-/// Responses one call may queue before the store waits for the network.
+/// Snapshot chunks one call may queue before the store waits for the network.
 const CALL_BUFFER: usize = 64;
 
 /// Serves raw-store calls on one store.
 pub struct StoreService {
     store: Store,
-    staging: Staging,
-}
-
-/// Where snapshots are staged before they are streamed: a directory and a counter, shared by
-/// every call so that each snapshot gets its own file. Cheap to clone into a call; the name is
-/// made only for a snapshot.
-#[derive(Clone)]
-struct Staging {
-    dir: Arc<Path>,
-    snapshots: Arc<AtomicU64>,
-}
-
-impl Staging {
-    fn next_path(&self) -> PathBuf {
-        let n = self.snapshots.fetch_add(1, Ordering::Relaxed);
-        self.dir
-            .join(format!(".snapshot-{}-{n}.tmp", std::process::id()))
-    }
+    /// Where snapshots are staged before they are streamed.
+    scratch: PathBuf,
+    /// Snapshots staged so far, so that each gets its own file.
+    snapshots: AtomicU64,
 }
 
 impl StoreService {
@@ -51,16 +38,14 @@ impl StoreService {
     pub fn new(store: Store, scratch: PathBuf) -> StoreService {
         StoreService {
             store,
-            staging: Staging {
-                dir: scratch.into(),
-                snapshots: Arc::default(),
-            },
+            scratch,
+            snapshots: AtomicU64::new(0),
         }
     }
 
-    /// Starts serving one call from `caller`; its responses arrive on the receiver.
-    pub fn call(&self, caller: &Identity, call: &[u8]) -> mpsc::Receiver<Response> {
-        let (reply, responses) = mpsc::channel(CALL_BUFFER);
+    /// Starts serving one call from `caller`. Reads are answered in place, other unary calls
+    /// when their work is done, and watches and snapshots are streamed.
+    pub fn call(&self, caller: &Identity, call: &[u8]) -> Responses<Response> {
         let request = authorize(caller).and_then(|()| {
             decode_request(call).map_err(|e| {
                 ApiError::new(
@@ -70,16 +55,53 @@ impl StoreService {
             })
         });
         match request {
-            Ok(request) => {
-                let (store, staging) = (self.store.clone(), self.staging.clone());
-                tokio::spawn(serve(store, staging, request, reply));
+            Ok(request) => self.serve(request),
+            Err(error) => Responses::one(Response::Error(error)),
+        }
+    }
+
+    fn serve(&self, request: StoreRequest) -> Responses<Response> {
+        let store = self.store.clone();
+        match request {
+            StoreRequest::Range(range) => {
+                Responses::one(frame(store.range(&range).map(StoreResponse::Range)))
             }
-            Err(error) => {
-                // A fresh channel has room for one response.
-                let _ = reply.try_send(Response::Error(error));
+            StoreRequest::Watch(watch) => watch_stream(&store, watch),
+            StoreRequest::Txn(txn) => {
+                later(async move { store.txn_async(txn).await.map(StoreResponse::Txn) })
+            }
+            StoreRequest::Compact { revision } => later(blocking(move || {
+                store.compact(revision).map(|()| StoreResponse::Done)
+            })),
+            StoreRequest::LeaseGrant { ttl } => later(blocking(move || {
+                store.grant_lease(ttl).map(StoreResponse::Lease)
+            })),
+            StoreRequest::LeaseKeepAlive { id } => later(blocking(move || {
+                store.keep_alive(id).map(StoreResponse::Lease)
+            })),
+            StoreRequest::LeaseRevoke { id } => later(blocking(move || {
+                store
+                    .revoke_lease(id)
+                    .map(|revision| StoreResponse::Revoked { revision })
+            })),
+            StoreRequest::LeaseTimeToLive { id } => later(blocking(move || {
+                store.lease_time_to_live(id).map(StoreResponse::LeaseStatus)
+            })),
+            StoreRequest::Status => {
+                later(blocking(move || store.status().map(StoreResponse::Status)))
+            }
+            StoreRequest::Snapshot => {
+                let (reply, responses) = mpsc::channel(CALL_BUFFER);
+                tokio::spawn(serve_snapshot(store, self.staging_path(), Sink(reply)));
+                Responses::channel(responses)
             }
         }
-        responses
+    }
+
+    fn staging_path(&self) -> PathBuf {
+        let n = self.snapshots.fetch_add(1, Ordering::Relaxed);
+        self.scratch
+            .join(format!(".snapshot-{}-{n}.tmp", std::process::id()))
     }
 }
 
@@ -97,88 +119,46 @@ fn authorize(caller: &Identity) -> Result<(), ApiError> {
     ))
 }
 
-async fn serve(
-    store: Store,
-    staging: Staging,
-    request: StoreRequest,
-    reply: mpsc::Sender<Response>,
-) {
-    let sink = Sink(reply);
-    match request {
-        StoreRequest::Range(range) => {
-            sink.answer(store.range(&range).map(StoreResponse::Range))
-                .await
-        }
-        StoreRequest::Txn(txn) => {
-            sink.answer(store.txn_async(txn).await.map(StoreResponse::Txn))
-                .await
-        }
-        StoreRequest::Watch(watch) => serve_watch(&store, watch, &sink).await,
-        StoreRequest::Compact { revision } => {
-            let done = blocking(move || store.compact(revision)).await;
-            sink.answer(done.map(|()| StoreResponse::Done)).await;
-        }
-        StoreRequest::LeaseGrant { ttl } => {
-            let lease = blocking(move || store.grant_lease(ttl)).await;
-            sink.answer(lease.map(StoreResponse::Lease)).await;
-        }
-        StoreRequest::LeaseKeepAlive { id } => {
-            let lease = blocking(move || store.keep_alive(id)).await;
-            sink.answer(lease.map(StoreResponse::Lease)).await;
-        }
-        StoreRequest::LeaseRevoke { id } => {
-            let revision = blocking(move || store.revoke_lease(id)).await;
-            sink.answer(revision.map(|revision| StoreResponse::Revoked { revision }))
-                .await;
-        }
-        StoreRequest::LeaseTimeToLive { id } => {
-            let status = blocking(move || store.lease_time_to_live(id)).await;
-            sink.answer(status.map(StoreResponse::LeaseStatus)).await;
-        }
-        StoreRequest::Status => {
-            let status = blocking(move || store.status()).await;
-            sink.answer(status.map(StoreResponse::Status)).await;
-        }
-        StoreRequest::Snapshot => serve_snapshot(store, staging.next_path(), &sink).await,
-    }
+/// One response, once `work` is done; dropping it (the client went away) drops the wait, not
+/// the work.
+fn later(
+    work: impl Future<Output = Result<StoreResponse, StoreError>> + Send + 'static,
+) -> Responses<Response> {
+    Responses::stream(stream::once(async move { frame(work.await) }))
 }
 
-async fn serve_watch(store: &Store, request: flotilla_store::WatchRequest, sink: &Sink) {
-    let mut watcher = match store.watch(request) {
+/// The watch's events as the call's transport takes them; a lagged watcher's last response is
+/// the failure it can resume from. Dropping the stream (the client went away) ends the watch.
+fn watch_stream(store: &Store, request: WatchRequest) -> Responses<Response> {
+    let watcher = match store.watch(request) {
         Ok(watcher) => watcher,
-        Err(error) => return sink.answer(Err(error)).await,
+        Err(error) => return Responses::one(frame(Err(error))),
     };
-    loop {
-        let item = tokio::select! {
-            () = sink.0.closed() => return,
-            item = watcher.next_item() => item,
+    Responses::stream(stream::unfold(Some(watcher), |watcher| async move {
+        let mut watcher = watcher?;
+        let (response, open) = match watcher.next_item().await {
+            Ok(Some(item)) => (StoreResponse::Watch(item), true),
+            Ok(None) => return None,
+            Err(lagged) => (StoreResponse::Failed(StoreFailure::from(&lagged)), false),
         };
-        let response = match item {
-            Ok(Some(item)) => StoreResponse::Watch(item),
-            Ok(None) => return,
-            Err(lagged) => StoreResponse::Failed(StoreFailure::from(&lagged)),
-        };
-        let last = matches!(response, StoreResponse::Failed(_));
-        if !sink.send(&response).await || last {
-            return;
-        }
-    }
+        Some((frame(Ok(response)), open.then_some(watcher)))
+    }))
 }
 
 /// Writes a consistent snapshot to a staging file, streams it and removes it.
-async fn serve_snapshot(store: Store, staged: PathBuf, sink: &Sink) {
+async fn serve_snapshot(store: Store, staged: PathBuf, sink: Sink) {
     let file = staged.clone();
     let info = match blocking(move || store.snapshot(&file)).await {
         Ok(info) => info,
         Err(error) => return sink.answer(Err(error)).await,
     };
-    let streamed = stream_file(&staged, sink).await;
+    let streamed = stream_file(&staged, &sink).await;
     if let Err(error) = tokio::fs::remove_file(&staged).await {
         tracing::warn!(path = %staged.display(), %error, "could not remove a staged snapshot");
     }
     match streamed {
         Ok(true) => {
-            sink.send(&StoreResponse::SnapshotDone(info)).await;
+            sink.send(StoreResponse::SnapshotDone(info)).await;
         }
         Ok(false) => {}
         Err(error) => sink.answer(Err(error)).await,
@@ -200,7 +180,7 @@ async fn stream_file(path: &Path, sink: &Sink) -> Result<bool, StoreError> {
             return Ok(true);
         }
         let response = StoreResponse::SnapshotChunk(chunk[..read].to_vec());
-        if !sink.send(&response).await {
+        if !sink.send(response).await {
             return Ok(false);
         }
     }
@@ -220,25 +200,28 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
-/// Where a call's responses go, encoded.
+/// A store result as the API response that carries it: encoded, failures included.
+fn frame(result: Result<StoreResponse, StoreError>) -> Response {
+    let response = result.unwrap_or_else(|error| StoreResponse::Failed(StoreFailure::from(&error)));
+    match encode_response(&response) {
+        Ok(bytes) => Response::Store(bytes),
+        Err(error) => Response::Error(ApiError::internal(format!(
+            "encoding a store response: {error}"
+        ))),
+    }
+}
+
+/// Where a snapshot's responses go.
 struct Sink(mpsc::Sender<Response>);
 
 impl Sink {
     async fn answer(&self, result: Result<StoreResponse, StoreError>) {
-        let response =
-            result.unwrap_or_else(|error| StoreResponse::Failed(StoreFailure::from(&error)));
-        self.send(&response).await;
+        self.0.send(frame(result)).await.ok();
     }
 
     /// Sends one response; `false` once the client is gone.
-    async fn send(&self, response: &StoreResponse) -> bool {
-        let frame = match encode_response(response) {
-            Ok(bytes) => Response::Store(bytes),
-            Err(error) => Response::Error(ApiError::internal(format!(
-                "encoding a store response: {error}"
-            ))),
-        };
-        self.0.send(frame).await.is_ok()
+    async fn send(&self, response: StoreResponse) -> bool {
+        self.0.send(frame(Ok(response))).await.is_ok()
     }
 }
 

@@ -26,7 +26,7 @@ fn fixture() -> Fixture {
 async fn call(service: &StoreService, caller: &Identity, request: &StoreRequest) -> Vec<Response> {
     let mut responses = service.call(caller, &encode_request(request).unwrap());
     let mut all = Vec::new();
-    while let Some(response) = responses.recv().await {
+    while let Some(response) = responses.next().await {
         all.push(response);
     }
     all
@@ -88,7 +88,7 @@ async fn only_admins_touch_the_raw_store() {
 async fn garbage_is_a_bad_request() {
     let f = fixture();
     let mut responses = f.service.call(&admin(), &[0xff; 7]);
-    let Some(Response::Error(error)) = responses.recv().await else {
+    let Some(Response::Error(error)) = responses.next().await else {
         panic!("expected an error")
     };
     assert_eq!(error.code, ErrorCode::BadRequest);
@@ -103,7 +103,7 @@ async fn a_watch_streams_history_then_live_and_a_compacted_start_is_refused() {
     f.store.put(b"w/2", b"y", Expect::Any).unwrap();
     let mut keys = Vec::new();
     while keys.len() < 2 {
-        let response = responses.recv().await.unwrap();
+        let response = responses.next().await.unwrap();
         if let StoreResponse::Watch(WatchItem::Event(event)) = store_answer(&response) {
             keys.push(event.kv.key);
         }

@@ -10,13 +10,14 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow};
 use flotilla_integration::{CallFigures, Compared, TransportReport, percentile};
 use flotilla_transport::{
-    Client, ClusterPki, Credentials, Handler, Identity, Peer, Server, read_frame, write_frame,
+    Client, ClusterPki, Credentials, Handler, Identity, Peer, Responses, Server, read_frame,
+    write_frame,
 };
+use futures_util::stream;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use serde::{Deserialize, Serialize};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
@@ -89,24 +90,14 @@ async fn run() -> Result<TransportReport> {
 struct Answer;
 
 impl Handler<Request, Response> for Answer {
-    fn handle(&self, _: Peer, request: Request) -> mpsc::Receiver<Response> {
-        let (reply, responses) = mpsc::channel(4);
+    fn handle(&self, _: Peer, request: Request) -> Responses<Response> {
+        // Both answered where the call is served, as the TCP peer does.
         match request {
-            // Answered in place, as the TCP peer does: a fresh channel has room for it.
-            Request::Echo(bytes) => {
-                let _ = reply.try_send(Response::Echo(bytes));
-            }
-            Request::Stream { bytes } => {
-                tokio::spawn(async move {
-                    for size in chunks(bytes) {
-                        if reply.send(Response::Chunk(vec![7; size])).await.is_err() {
-                            return;
-                        }
-                    }
-                });
-            }
+            Request::Echo(bytes) => Responses::one(Response::Echo(bytes)),
+            Request::Stream { bytes } => Responses::stream(stream::iter(
+                chunks(bytes).map(|size| Response::Chunk(vec![7; size])),
+            )),
         }
-        responses
     }
 }
 
