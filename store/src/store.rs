@@ -78,10 +78,10 @@ impl Shared {
     }
 
     /// Hands committed revisions to watchers and makes `revision` the current one.
-    pub(crate) fn publish(&self, revisions: &[Vec<Event>], revision: u64) {
+    pub(crate) fn publish(&self, revisions: Vec<Vec<Event>>, revision: u64) {
         let mut hub = self.hub();
         for events in revisions {
-            hub.publish(events);
+            hub.publish(&Arc::from(events));
         }
         self.revision.store(revision, Ordering::Release);
     }

@@ -5,9 +5,11 @@
 //! history (read from the revision log up to the revision current at registration) and its
 //! live feed (every later revision) meet without a gap or an overlap.
 //!
-//! Each watcher has its own bounded channel whose items are the matching events of one
-//! revision (or a progress notification), so the bound counts revisions and one large
-//! transaction alone never cancels a watcher. Publishing never blocks the writer: a watcher
+//! Each watcher has its own bounded channel whose items are the events of one revision that
+//! touch its range (or a progress notification), so the bound counts revisions and one large
+//! transaction alone never cancels a watcher. A revision's events are shared by every watcher
+//! it reaches; each copies out the events in its range on its own task, so publishing to many
+//! watchers costs the writer no copies. Publishing never blocks the writer: a watcher
 //! whose buffer is full is cancelled instead. It then receives what was already buffered
 //! (whole revisions) and afterwards [`WatchError::Lagged`] with the last revision it got,
 //! from which it can watch again.
@@ -71,14 +73,14 @@ pub enum WatchError {
 }
 
 enum Item {
-    Events(Vec<Event>),
+    /// A revision's events; some may be outside the watcher's range.
+    Events(Arc<[Event]>),
     Progress(u64),
 }
 
 /// The live end of one watcher, kept by the hub.
 struct Subscriber {
     range: KeyRange,
-    prev_kv: bool,
     progress_notify: bool,
     /// Nothing was sent since the last periodic progress tick.
     idle: bool,
@@ -109,13 +111,13 @@ impl WatchHub {
         let lagged = Arc::new(AtomicBool::new(false));
         self.subscribers.push(Subscriber {
             range: request.range.clone(),
-            prev_kv: request.prev_kv,
             progress_notify: request.progress_notify,
             idle: true,
             sender,
             lagged: Arc::clone(&lagged),
         });
         Watcher {
+            range: request.range.clone(),
             pending: VecDeque::new(),
             receiver,
             lagged,
@@ -126,20 +128,18 @@ impl WatchHub {
         }
     }
 
-    /// Hands the events of one committed revision to every watcher whose range matches,
-    /// cancelling watchers whose buffer is full and forgetting dropped ones.
-    pub(crate) fn publish(&mut self, events: &[Event]) {
+    /// Hands the events of one committed revision to every watcher whose range one of them
+    /// touches, cancelling watchers whose buffer is full and forgetting dropped ones.
+    pub(crate) fn publish(&mut self, events: &Arc<[Event]>) {
         self.subscribers.retain_mut(|subscriber| {
-            let matching: Vec<Event> = events
+            if !events
                 .iter()
-                .filter(|event| subscriber.range.contains(&event.kv.key))
-                .map(|event| shape(event.clone(), subscriber.prev_kv))
-                .collect();
-            if matching.is_empty() {
+                .any(|event| subscriber.range.contains(&event.kv.key))
+            {
                 return !subscriber.sender.is_closed();
             }
             subscriber.idle = false;
-            match subscriber.sender.try_send(Item::Events(matching)) {
+            match subscriber.sender.try_send(Item::Events(Arc::clone(events))) {
                 Ok(()) => true,
                 Err(TrySendError::Full(_)) => {
                     subscriber.lagged.store(true, Ordering::Release);
@@ -180,8 +180,18 @@ fn shape(mut event: Event, prev_kv: bool) -> Event {
     event
 }
 
+/// A watcher's own copy of a shared event, with the previous state only if it asked for it.
+fn copy_shaped(event: &Event, prev_kv: bool) -> Event {
+    Event {
+        kind: event.kind,
+        kv: event.kv.clone(),
+        prev: event.prev.clone().filter(|_| prev_kv),
+    }
+}
+
 /// A stream of the changes to a set of keys, in revision order, each exactly once.
 pub struct Watcher {
+    range: KeyRange,
     pending: VecDeque<WatchItem>,
     receiver: mpsc::Receiver<Item>,
     lagged: Arc<AtomicBool>,
@@ -228,12 +238,12 @@ impl Watcher {
             }
             match self.receiver.recv().await {
                 Some(Item::Events(events)) => {
-                    let after = self.after_revision;
+                    let (after, prev_kv) = (self.after_revision, self.prev_kv);
                     self.pending.extend(
                         events
-                            .into_iter()
-                            .filter(|e| e.revision() > after)
-                            .map(WatchItem::Event),
+                            .iter()
+                            .filter(|e| e.revision() > after && self.range.contains(&e.kv.key))
+                            .map(|e| WatchItem::Event(copy_shaped(e, prev_kv))),
                     );
                 }
                 Some(Item::Progress(revision)) => {
@@ -285,8 +295,8 @@ mod tests {
     async fn history_comes_before_live_and_the_range_filters() {
         let mut hub = WatchHub::new(8);
         let mut watcher = hub.subscribe(&watch(KeyRange::Prefix(b"a/".to_vec()), 0));
-        hub.publish(&[put(b"b/1", 2)]);
-        hub.publish(&[put(b"a/2", 3), put(b"b/2", 3), put(b"a/3", 3)]);
+        hub.publish(&Arc::from([put(b"b/1", 2)]));
+        hub.publish(&Arc::from([put(b"a/2", 3), put(b"b/2", 3), put(b"a/3", 3)]));
         watcher.prepend_history(vec![put(b"a/1", 1)]);
         let mut keys = Vec::new();
         for _ in 0..3 {
@@ -315,7 +325,7 @@ mod tests {
             .into_iter()
             .enumerate()
         {
-            hub.publish(&[put(key, revision as u64 + 1)]);
+            hub.publish(&Arc::from([put(key, revision as u64 + 1)]));
         }
         drop(hub);
         assert_eq!(next_key(&mut one).await, b"k");
@@ -333,7 +343,7 @@ mod tests {
         let mut bare = hub.subscribe(&request);
         let mut full = hub.subscribe(&watch(KeyRange::Prefix(Vec::new()), 0));
         bare.prepend_history(vec![put(b"h", 1)]);
-        hub.publish(&[put(b"l", 2)]);
+        hub.publish(&Arc::from([put(b"l", 2)]));
         for _ in 0..2 {
             let event = bare.next().await.expect("next").expect("event");
             assert_eq!(event.prev, None);
@@ -347,7 +357,7 @@ mod tests {
         let mut hub = WatchHub::new(8);
         let mut watcher = hub.subscribe(&watch(KeyRange::Prefix(Vec::new()), 5));
         for revision in 4..=6 {
-            hub.publish(&[put(b"k", revision)]);
+            hub.publish(&Arc::from([put(b"k", revision)]));
         }
         drop(hub);
         let event = watcher.next().await.expect("next").expect("event");
@@ -362,10 +372,10 @@ mod tests {
         request.progress_notify = true;
         let mut notified = hub.subscribe(&request);
         let mut quiet = hub.subscribe(&watch(KeyRange::Prefix(b"a".to_vec()), 0));
-        hub.publish(&[put(b"a", 1)]);
+        hub.publish(&Arc::from([put(b"a", 1)]));
         hub.progress(1, true); // not idle: it just got an event
         hub.progress(1, true);
-        hub.publish(&[put(b"b", 2)]);
+        hub.publish(&Arc::from([put(b"b", 2)]));
         hub.progress(2, false); // asked for: everyone
         drop(hub);
         let mut items = Vec::new();
@@ -389,7 +399,7 @@ mod tests {
         let mut hub = WatchHub::new(2);
         let mut watcher = hub.subscribe(&watch(KeyRange::Prefix(Vec::new()), 0));
         for revision in 1..=3 {
-            hub.publish(&[put(b"k", revision)]);
+            hub.publish(&Arc::from([put(b"k", revision)]));
         }
         assert!(hub.subscribers.is_empty());
         for revision in 1..=2 {
@@ -408,7 +418,7 @@ mod tests {
     fn dropped_watchers_are_forgotten() {
         let mut hub = WatchHub::new(2);
         drop(hub.subscribe(&watch(KeyRange::Prefix(b"a".to_vec()), 0)));
-        hub.publish(&[put(b"b", 1)]);
+        hub.publish(&Arc::from([put(b"b", 1)]));
         assert!(hub.subscribers.is_empty());
     }
 }

@@ -262,7 +262,7 @@ impl Writer {
             }
         }
         if failure.is_none() && !revisions.is_empty() {
-            self.shared.publish(&revisions, self.revision);
+            self.shared.publish(revisions, self.revision);
         }
         for answer in answers {
             answer(failure.as_ref());
