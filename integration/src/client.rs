@@ -3,7 +3,7 @@
 //! to the developer's own `~/.flotilla`) and a time limit.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -99,6 +99,15 @@ impl Client {
                 String::from_utf8_lossy(&output.stdout)
             )
         })
+    }
+
+    /// Starts `flotilla <args>` in the background with its standard output piped, for a command
+    /// that runs until stopped (`get --watch`). The caller kills and reaps it.
+    pub fn spawn_piped(&self, args: &[&str]) -> Result<Child> {
+        self.command(args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("could not start `flotilla {}`", args.join(" ")))
     }
 
     fn command(&self, args: &[&str]) -> Command {

@@ -1,7 +1,8 @@
 //! `flotilla get`: objects of one or more kinds as a table (kubectl's columns), JSON, YAML or
 //! names. Objects are fetched as the API server's JSON and printed from it, so `-o json` and
 //! `-o yaml` show every field even ones this build does not know; only tables read them
-//! typed. Missing names are reported one by one while the others are still shown.
+//! typed. Missing names are reported one by one while the others are still shown. With
+//! `--watch`, changes follow (see [`watch`]).
 
 use std::process::ExitCode;
 use std::time::SystemTime;
@@ -15,6 +16,8 @@ use super::printers::{self, OutputFormat};
 use super::resource_arg::{self, Target};
 use super::table::Table;
 use super::{columns, exit_code, lookup, namespace, terminal};
+
+mod watch;
 
 #[derive(Debug, clap::Args)]
 pub struct GetArgs {
@@ -34,6 +37,10 @@ pub struct GetArgs {
     /// Output format (default: a table).
     #[arg(short, long, value_enum)]
     output: Option<OutputFormat>,
+    /// Print the current objects, then every change as it happens, one event per line (one
+    /// kind only).
+    #[arg(short, long)]
+    watch: bool,
 }
 
 /// The arguments ask for something `get` cannot do.
@@ -45,6 +52,8 @@ pub enum GetError {
     SelectorWithNames,
     #[error("reading the object the API server returned")]
     Json(#[source] serde_json::Error),
+    #[error("--watch follows one kind at a time")]
+    WatchOneKind,
 }
 
 /// What was fetched for one target.
@@ -66,6 +75,9 @@ pub async fn run(args: GetArgs, api: &ApiClient) -> anyhow::Result<ExitCode> {
     }
     if let Some(selector) = &args.selector {
         Selector::parse(selector)?;
+    }
+    if args.watch {
+        return watch::run(&targets, &args, api).await;
     }
     let mut failed = false;
     let mut fetched = Vec::new();

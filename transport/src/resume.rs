@@ -29,28 +29,32 @@ enum Ended {
 impl Client {
     /// Starts a server-streaming call that resumes after connection loss. `request(r)` builds
     /// the request for items after revision `r`, starting with `from`; `revision` reads the
-    /// revision of a response, if it has one. Waits between attempts follow
-    /// `ClientOptions::backoff`. The stream ends when the server ends the call, when a
-    /// non-retryable error occurs (delivered as the last item), or when the receiver is dropped.
-    pub fn resuming_stream<Req, Resp, MakeReq, RevisionOf>(
+    /// revision of a response, if it has one. The first attempt's failure is returned, as from
+    /// [`Client::stream`]; once open, the call survives losing the server, with waits between
+    /// attempts following `ClientOptions::backoff`. The stream ends when the server ends the
+    /// call, when a non-retryable error occurs (delivered as the last item), or when the receiver
+    /// is dropped.
+    pub async fn resuming_stream<Req, Resp, MakeReq, RevisionOf>(
         &self,
         from: u64,
         request: MakeReq,
         revision: RevisionOf,
-    ) -> mpsc::Receiver<Result<Resp, TransportError>>
+    ) -> Result<mpsc::Receiver<Result<Resp, TransportError>>, TransportError>
     where
         Req: Serialize + Send + Sync + 'static,
         Resp: DeserializeOwned + Send + 'static,
         MakeReq: Fn(u64) -> Req + Send + 'static,
         RevisionOf: Fn(&Resp) -> Option<u64> + Send + Sync + 'static,
     {
+        let first = self.stream::<Req, Resp>(&request(from)).await?;
         let (tx, rx) = mpsc::channel(RESUME_BUFFER);
         let client = self.clone();
         tokio::spawn(async move {
             let mut last = from;
             let mut attempt: u32 = 0;
+            let mut opened: Result<_, TransportError> = Ok(first);
             loop {
-                let ended = match client.stream::<Req, Resp>(&request(last)).await {
+                let ended = match opened {
                     Ok(responses) => forward(responses, &tx, &revision, &mut last).await,
                     Err(err) if err.is_retryable() => {
                         tracing::debug!(server = %client.server(), error = %err, "stream not reopened yet");
@@ -76,9 +80,10 @@ impl Client {
                     () = tx.closed() => return,
                     () = tokio::time::sleep(wait) => {}
                 }
+                opened = client.stream::<Req, Resp>(&request(last)).await;
             }
         });
-        rx
+        Ok(rx)
     }
 }
 
@@ -154,7 +159,10 @@ mod tests {
         let addr = server.addr;
         let client =
             Client::with_options(addr, "localhost", &cluster.admin, quick_options()).unwrap();
-        let mut watch = client.resuming_stream(0, Request::WatchFrom, revision);
+        let mut watch = client
+            .resuming_stream(0, Request::WatchFrom, revision)
+            .await
+            .unwrap();
         let mut seen = Vec::new();
         let mut restarted = None;
         let mut server = Some(server);
@@ -184,20 +192,23 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_watch_stops_at_an_error_waiting_cannot_fix() {
+    async fn a_watch_that_cannot_open_says_why_at_once() {
         let cluster = Cluster::new();
         let impostor = ClusterPki::create(OffsetDateTime::now_utc()).unwrap();
         let server = RunningServer::start(&impostor.issue_server(&[], DAY).unwrap());
         let client =
             Client::with_options(server.addr, "localhost", &cluster.admin, quick_options())
                 .unwrap();
-        let mut watch = client.resuming_stream(0, Request::WatchFrom, revision);
-        let first = tokio::time::timeout(DEADLINE, watch.recv()).await.unwrap();
+        let first = tokio::time::timeout(
+            DEADLINE,
+            client.resuming_stream(0, Request::WatchFrom, revision),
+        )
+        .await
+        .unwrap();
         assert!(
-            matches!(first, Some(Err(TransportError::ServerNotTrusted { .. }))),
+            matches!(first, Err(TransportError::ServerNotTrusted { .. })),
             "{first:?}"
         );
-        assert!(watch.recv().await.is_none());
         server.stop().await;
     }
 }

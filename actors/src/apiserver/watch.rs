@@ -1,5 +1,6 @@
 //! Watch: store events turned into API events. A watch from revision 0 starts with the current
-//! objects as `Added`, then follows changes, so a client can list and watch in one call.
+//! objects as `Added` and a bookmark at the listing's revision, then follows changes, so a
+//! client can list and watch in one call.
 
 use tokio::sync::mpsc;
 
@@ -24,6 +25,9 @@ pub async fn watch(
             if !send(reply, EventType::Added, &v.object, v.mod_revision).await {
                 return Ok(());
             }
+        }
+        if reply.send(Response::Bookmark { revision }).await.is_err() {
+            return Ok(());
         }
         from = revision;
     }

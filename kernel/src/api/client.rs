@@ -2,6 +2,8 @@
 //! direct reference to the API server actor: they look it up by name on each call, so a
 //! restarted API server is found again without anyone noticing.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use ractor::ActorRef;
 use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
@@ -346,49 +348,127 @@ impl ApiClient {
         }
     }
 
-    /// Watches a kind from `after_revision`. The receiver ends when the server ends the watch.
+    /// Watches a kind from `after_revision` (0: the current objects first, as `Added`). Over
+    /// QUIC, a lost connection is reopened with backoff and the watch resumes after the last
+    /// change it delivered, so each change arrives once. The receiver ends when the server ends
+    /// the watch, or after an error nothing can retry.
     pub async fn watch<T: Resource + DeserializeOwned>(
         &self,
         namespace: Option<&str>,
         after_revision: u64,
         node_name: Option<&str>,
     ) -> Result<mpsc::Receiver<Result<Watched<T>, ClientError>>, ClientError> {
-        let request = Request::Watch {
-            kind: T::KIND,
-            namespace: namespace.map(str::to_string),
-            after_revision,
-            node_name: node_name.map(str::to_string),
-        };
-        let mut responses = self.stream(request).await?;
-        let (tx, rx) = mpsc::channel(CALL_BUFFER);
-        tokio::spawn(async move {
-            while let Some(response) = responses.recv().await {
-                let item = match response {
-                    Ok(Response::Event(WatchEvent {
-                        event,
-                        object,
-                        revision,
-                    })) => object
-                        .decode()
-                        .map_err(ClientError::from)
-                        .map(|object| Watched {
-                            event,
-                            object,
-                            revision,
-                        }),
-                    Ok(Response::Error(error)) => Err(ClientError::Api(error)),
-                    Ok(other) => Err(ClientError::Unexpected {
-                        call: "watch",
-                        got: other.kind_name(),
-                    }),
-                    Err(error) => Err(error),
-                };
-                let failed = item.is_err();
-                if tx.send(item).await.is_err() || failed {
-                    break;
-                }
-            }
-        });
-        Ok(rx)
+        let frames = self
+            .watch_frames(T::KIND, namespace, after_revision, node_name)
+            .await?;
+        Ok(forward_events(frames, |event| {
+            let object = event.object.decode()?;
+            Ok(Watched {
+                event: event.event,
+                object,
+                revision: event.revision,
+            })
+        }))
     }
+
+    /// Like [`ApiClient::watch`], with each object as the server's JSON.
+    pub async fn watch_raw(
+        &self,
+        kind: Kind,
+        namespace: Option<&str>,
+        after_revision: u64,
+    ) -> Result<mpsc::Receiver<Result<WatchEvent, ClientError>>, ClientError> {
+        let frames = self
+            .watch_frames(kind, namespace, after_revision, None)
+            .await?;
+        Ok(forward_events(frames, Ok))
+    }
+
+    async fn watch_frames(
+        &self,
+        kind: Kind,
+        namespace: Option<&str>,
+        after_revision: u64,
+        node_name: Option<&str>,
+    ) -> Result<WatchFrames, ClientError> {
+        let (namespace, node_name) = (namespace.map(str::to_string), node_name.map(str::to_string));
+        let request = move |after_revision| Request::Watch {
+            kind,
+            namespace: namespace.clone(),
+            after_revision,
+            node_name: node_name.clone(),
+        };
+        match &self.backend {
+            Backend::Local(_) => Ok(WatchFrames::Local(
+                self.stream(request(after_revision)).await?,
+            )),
+            Backend::Remote(quic) => {
+                // The listing's items carry their own, older revisions: resuming from one could
+                // skip objects not listed yet. Only the bookmark that ends the listing, and the
+                // changes after it, move the point a broken watch resumes from.
+                let listed = AtomicBool::new(after_revision != 0);
+                let resume_point = move |response: &Response| match response {
+                    Response::Bookmark { revision } => {
+                        listed.store(true, Ordering::Relaxed);
+                        Some(*revision)
+                    }
+                    Response::Event(event) if listed.load(Ordering::Relaxed) => {
+                        Some(event.revision)
+                    }
+                    _ => None,
+                };
+                let frames = quic
+                    .resuming_stream(after_revision, request, resume_point)
+                    .await?;
+                Ok(WatchFrames::Resuming(frames))
+            }
+        }
+    }
+}
+
+/// A watch's responses, from either backend.
+enum WatchFrames {
+    Local(mpsc::Receiver<Result<Response, ClientError>>),
+    Resuming(mpsc::Receiver<Result<Response, TransportError>>),
+}
+
+impl WatchFrames {
+    /// The next change, passing over bookmarks; an error is the watch's last item.
+    async fn next_event(&mut self) -> Option<Result<WatchEvent, ClientError>> {
+        loop {
+            let response = match self {
+                WatchFrames::Local(frames) => frames.recv().await?,
+                WatchFrames::Resuming(frames) => frames.recv().await?.map_err(ClientError::from),
+            };
+            return Some(match response {
+                Ok(Response::Event(event)) => Ok(event),
+                Ok(Response::Bookmark { .. }) => continue,
+                Ok(Response::Error(error)) => Err(ClientError::Api(error)),
+                Ok(other) => Err(ClientError::Unexpected {
+                    call: "watch",
+                    got: other.kind_name(),
+                }),
+                Err(error) => Err(error),
+            });
+        }
+    }
+}
+
+/// Hands each change to the caller as `convert` makes it, until the watch or the caller ends;
+/// the first error is the last item.
+fn forward_events<T: Send + 'static>(
+    mut frames: WatchFrames,
+    convert: impl Fn(WatchEvent) -> Result<T, ClientError> + Send + 'static,
+) -> mpsc::Receiver<Result<T, ClientError>> {
+    let (tx, rx) = mpsc::channel(CALL_BUFFER);
+    tokio::spawn(async move {
+        while let Some(event) = frames.next_event().await {
+            let item = event.and_then(&convert);
+            let failed = item.is_err();
+            if tx.send(item).await.is_err() || failed {
+                break;
+            }
+        }
+    });
+    rx
 }

@@ -191,6 +191,13 @@ pub enum Response {
     /// An answer of the raw store, encoded by the store service.
     Store(Vec<u8>),
     Error(ApiError),
+    /// In a watch from revision 0: every current object has been sent as `Added`, and the watch
+    /// goes on from `revision` (the listing's). Items of the listing carry their own, older
+    /// revisions, so this is the first point a broken watch can resume from. (Last because
+    /// variants are tagged on the wire by position.)
+    Bookmark {
+        revision: u64,
+    },
 }
 
 impl Response {
@@ -205,6 +212,7 @@ impl Response {
             Response::Revoked { .. } => "revoked",
             Response::Store(_) => "store",
             Response::Error(_) => "error",
+            Response::Bookmark { .. } => "bookmark",
         }
     }
 }
