@@ -5,9 +5,8 @@
 //! any call. Each call then opens its own bidirectional stream, so slow watches never hold up
 //! quick calls and a failed call does not take the others down. Unary calls carry a deadline:
 //! the client stops waiting when it passes and tells the server, which stops the handler. A
-//! streaming call's responses are pumped into a bounded channel by a task that also watches for
-//! the receiver being dropped: it then stops the QUIC stream, which tells the server to end the
-//! call.
+//! streaming call's responses are read off its QUIC stream as the caller asks for them
+//! ([`CallStream`]); dropping it stops the stream, which tells the server to end the call.
 
 use crate::backoff::Backoff;
 use crate::call_stream::CallStream;
