@@ -117,6 +117,10 @@ async fn relay<Resp: Serialize>(
         if let Err(err) = write_encoded(send, &frame).await {
             return Outcome::SendFailed(err);
         }
+        // Quinn's writes do not count against tokio's cooperative budget: without this, a
+        // stream that is always ready would fill the connection's whole send window before
+        // yielding, starving the other tasks of this worker (the connection's driver too).
+        tokio::task::consume_budget().await;
     }
 }
 
