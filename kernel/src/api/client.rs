@@ -350,8 +350,9 @@ impl ApiClient {
 
     /// Watches a kind from `after_revision` (0: the current objects first, as `Added`). Over
     /// QUIC, a lost connection is reopened with backoff and the watch resumes after the last
-    /// change it delivered, so each change arrives once. The receiver ends when the server ends
-    /// the watch, or after an error nothing can retry.
+    /// change it delivered, so each change arrives once (a break during that first listing
+    /// lists again). The receiver ends when the server ends the watch, or after an error
+    /// nothing can retry.
     pub async fn watch<T: Resource + DeserializeOwned>(
         &self,
         namespace: Option<&str>,
