@@ -23,15 +23,17 @@ use crate::binary::flotilla_binary;
 use crate::cgroup_tree::{self, CGROUP_FS};
 use crate::client::Client;
 use crate::container_cgroup::ContainerCgroup;
-use crate::logged_child::{Start, kill_and_reap, kill_quietly, spawn_logged, wait_ready};
+use crate::logged_child::{
+    kill_and_reap, kill_quietly, log_tail, read_log, spawn_logged, wait_started,
+};
 use crate::objects::{self, ContainerId};
 use crate::port::free_loopback_addr;
 use crate::wait::Observation;
 
 /// How long `stop` waits after SIGTERM before it sends SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(20);
-/// How many lines of the log an error about a failed start quotes.
-const LOG_TAIL_LINES: usize = 60;
+/// Where, in its work dir, `flotilla up` writes what it prints.
+const LOG_FILE: &str = "flotilla.log";
 
 /// Numbers the clusters of one test process, for unique cgroup roots.
 static CLUSTERS: AtomicU32 = AtomicU32::new(0);
@@ -112,33 +114,17 @@ impl Cluster {
     /// Waits until the process's node reports Ready; fails early, quoting the log, if the
     /// process exits meanwhile.
     pub fn wait_ready(&mut self) -> Result<()> {
-        let Some(child) = self.child.as_mut() else {
-            bail!("the cluster is not running");
-        };
         let client = &self.client;
         let node_name = self.options.node_name.as_str();
-        let waited = wait_ready(
-            child,
+        wait_started(
+            &mut self.child,
+            "flotilla up",
+            &format!("node {node_name} was Ready"),
+            &self.workdir.path().join(LOG_FILE),
             self.options.ready_timeout,
             self.options.ready_poll,
             || node_ready(client, node_name),
-        );
-        match waited {
-            Ok(Start::Ready) => Ok(()),
-            Ok(Start::Exited(status)) => {
-                self.child = None;
-                bail!(
-                    "flotilla up exited ({status}) before node {node_name} was Ready; log:\n{}",
-                    self.log_tail()
-                )
-            }
-            Err(error) => Err(error).with_context(|| {
-                format!(
-                    "node {node_name} of flotilla up did not become Ready; log:\n{}",
-                    self.log_tail()
-                )
-            }),
-        }
+        )
     }
 
     /// The pid of the `flotilla up` process, while it runs.
@@ -226,7 +212,7 @@ impl Cluster {
         let _ = child.wait();
         bail!(
             "flotilla up did not exit within {STOP_GRACE:?} of SIGTERM and was killed; log:\n{}",
-            self.log_tail()
+            log_tail(&self.log_path())
         )
     }
 
@@ -250,19 +236,11 @@ impl Cluster {
 
     /// Everything `flotilla up` has printed, over all its launches.
     pub fn log(&self) -> String {
-        fs::read_to_string(self.log_path()).unwrap_or_else(|error| {
-            format!("(could not read {}: {error})", self.log_path().display())
-        })
-    }
-
-    fn log_tail(&self) -> String {
-        let log = self.log();
-        let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n")
+        read_log(&self.log_path())
     }
 
     fn log_path(&self) -> PathBuf {
-        self.workdir.path().join("flotilla.log")
+        self.workdir.path().join(LOG_FILE)
     }
 
     fn spawn(&mut self) -> Result<()> {

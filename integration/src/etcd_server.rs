@@ -8,18 +8,20 @@ use std::path::Path;
 use std::process::{Child, Command};
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use tempfile::TempDir;
 
 use flotilla_transport::{ClusterPki, Credentials, Identity};
 
-use crate::logged_child::{Start, kill_quietly, spawn_logged, wait_ready};
+use crate::logged_child::{kill_quietly, spawn_logged, wait_started};
 use crate::port::free_loopback_addr;
 use crate::wait::Observation;
 
 const ETCD: &str = "etcd";
 const VALIDITY: Duration = Duration::from_secs(24 * 3600);
 const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// Where, in its work dir, etcd writes what it prints.
+const LOG_FILE: &str = "etcd.log";
 
 /// A running etcd member; dropping it kills the process and removes its data.
 pub struct EtcdServer {
@@ -66,7 +68,7 @@ impl EtcdServer {
             .arg("--client-cert-auth")
             .args(["--quota-backend-bytes", "8589934592"])
             .args(["--log-level", "error", "--logger", "zap"]);
-        let child = spawn_logged(&mut command, &files.join("etcd.log"), "etcd")
+        let child = spawn_logged(&mut command, &files.join(LOG_FILE), "etcd")
             .context("could not run etcd (install Debian's etcd-server)")?;
         let mut etcd = EtcdServer {
             workdir,
@@ -90,31 +92,21 @@ impl EtcdServer {
 
     fn wait_listening(&mut self) -> Result<()> {
         let addr = self.client_addr;
-        let Some(child) = self.child.as_mut() else {
-            bail!("etcd is not running");
-        };
-        let waited = wait_ready(child, START_TIMEOUT, Duration::from_millis(20), || {
-            Ok(if TcpStream::connect(addr).is_ok() {
-                Observation::Done
-            } else {
-                Observation::Waiting(format!("etcd not yet listening on {addr}"))
-            })
-        });
-        match waited {
-            Ok(Start::Ready) => Ok(()),
-            Ok(Start::Exited(status)) => {
-                self.child = None;
-                bail!("etcd exited ({status}) at start; log:\n{}", self.log())
-            }
-            Err(error) => {
-                Err(error).with_context(|| format!("etcd did not start; log:\n{}", self.log()))
-            }
-        }
-    }
-
-    fn log(&self) -> String {
-        let path = self.workdir.path().join("etcd.log");
-        fs::read_to_string(&path).unwrap_or_else(|e| format!("(no log at {}: {e})", path.display()))
+        wait_started(
+            &mut self.child,
+            "etcd",
+            &format!("it listened on {addr}"),
+            &self.workdir.path().join(LOG_FILE),
+            START_TIMEOUT,
+            Duration::from_millis(20),
+            || {
+                Ok(if TcpStream::connect(addr).is_ok() {
+                    Observation::Done
+                } else {
+                    Observation::Waiting(format!("etcd not yet listening on {addr}"))
+                })
+            },
+        )
     }
 }
 

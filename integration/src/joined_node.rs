@@ -13,6 +13,7 @@ use anyhow::{Context, Result};
 use crate::binary::flotilla_binary;
 use crate::cgroup_tree::{self, CGROUP_FS};
 use crate::cluster::Cluster;
+use crate::logged_child::read_log;
 
 pub struct JoinedNode {
     name: String,
@@ -118,9 +119,7 @@ impl JoinedNode {
 
     /// Everything the agent printed.
     pub fn log(&self) -> String {
-        let path = self.data_dir.join("agent.log");
-        fs::read_to_string(&path)
-            .unwrap_or_else(|e| format!("(could not read {}: {e})", path.display()))
+        read_log(&self.data_dir.join("agent.log"))
     }
 
     /// Every process in this node's containers, sorted: what an agent restart must not touch.

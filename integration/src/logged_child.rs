@@ -2,15 +2,18 @@
 //! stdout and stderr appended to one log file across launches, and waited for until they are
 //! ready — or until they exit, which a fixture reports with the log rather than a timeout.
 
-use std::fs::{File, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 
 use crate::wait::{Observation, poll_until};
+
+/// How many of a log's last lines a start failure quotes.
+const LOG_TAIL_LINES: usize = 60;
 
 /// Appends `header` to the log at `log_path`, then starts `command` writing to it.
 pub fn spawn_logged(command: &mut Command, log_path: &Path, header: &str) -> Result<Child> {
@@ -34,14 +37,14 @@ pub fn spawn_logged(command: &mut Command, log_path: &Path, header: &str) -> Res
 
 /// How waiting for a child to be ready ended.
 #[derive(Debug)]
-pub enum Start {
+enum Start {
     Ready,
     /// The child exited first.
     Exited(ExitStatus),
 }
 
 /// Polls `ready` until it is done or the child exits, within `timeout`.
-pub fn wait_ready(
+fn wait_ready(
     child: &mut Child,
     timeout: Duration,
     poll: Duration,
@@ -56,6 +59,52 @@ pub fn wait_ready(
         ready()
     })?;
     Ok(exited.map_or(Start::Ready, Start::Exited))
+}
+
+/// Waits as [`wait_ready`] does for the child in `slot` (`what`, logging to `log_path`) to
+/// reach `goal`. An early exit (which empties `slot`) or a timeout is an error quoting the end of
+/// the log.
+pub fn wait_started(
+    slot: &mut Option<Child>,
+    what: &str,
+    goal: &str,
+    log_path: &Path,
+    timeout: Duration,
+    poll: Duration,
+    ready: impl FnMut() -> Result<Observation>,
+) -> Result<()> {
+    let Some(child) = slot.as_mut() else {
+        bail!("{what} is not running");
+    };
+    match wait_ready(child, timeout, poll, ready) {
+        Ok(Start::Ready) => Ok(()),
+        Ok(Start::Exited(status)) => {
+            *slot = None;
+            bail!(
+                "{what} exited ({status}) before {goal}; log:\n{}",
+                log_tail(log_path)
+            )
+        }
+        Err(error) => Err(error).with_context(|| {
+            format!(
+                "{what} timed out before {goal}; log:\n{}",
+                log_tail(log_path)
+            )
+        }),
+    }
+}
+
+/// Everything in the log at `path`, or why it cannot be read.
+pub fn read_log(path: &Path) -> String {
+    fs::read_to_string(path)
+        .unwrap_or_else(|error| format!("(could not read {}: {error})", path.display()))
+}
+
+/// The last lines of the log at `path`.
+pub fn log_tail(path: &Path) -> String {
+    let log = read_log(path);
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n")
 }
 
 /// Kills `what` with SIGKILL, as a crash would, and reaps it.
@@ -110,5 +159,33 @@ mod tests {
         kill_quietly(&mut long);
         let text = std::fs::read_to_string(&log).unwrap();
         assert_eq!(text, "==== launch 1 ====\nsaid\n==== launch 2 ====\n");
+    }
+
+    #[test]
+    fn a_child_that_exits_before_its_goal_is_reported_with_its_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log");
+        let child = spawn_logged(
+            Command::new("sh").args(["-c", "echo no config; exit 2"]),
+            &log,
+            "launch",
+        )
+        .unwrap();
+        let mut slot = Some(child);
+        let error = wait_started(
+            &mut slot,
+            "the server",
+            "it bound its port",
+            &log,
+            Duration::from_secs(10),
+            Duration::from_millis(5),
+            || Ok(Observation::Waiting("not bound".into())),
+        )
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "the server exited (exit status: 2) before it bound its port; log:\n==== launch ====\nno config"
+        );
+        assert!(slot.is_none(), "the exited child is forgotten");
     }
 }

@@ -17,7 +17,7 @@ use flotilla_actors::store_service::StoreClient;
 use flotilla_transport::{Client, ClientOptions, Credentials};
 
 use crate::binary::flotilla_binary;
-use crate::logged_child::{Start, kill_and_reap, kill_quietly, spawn_logged, wait_ready};
+use crate::logged_child::{kill_and_reap, kill_quietly, read_log, spawn_logged, wait_started};
 use crate::port::free_loopback_addr;
 use crate::wait::Observation;
 
@@ -111,35 +111,29 @@ impl StoreServer {
         self.spawn()?;
         let listen = self.listen;
         let config = self.config_path();
-        let Some(child) = self.child.as_mut() else {
-            bail!("the store did not start");
-        };
-        let waited = wait_ready(child, START_TIMEOUT, START_POLL, || {
-            // The port is bound (UDP) once serving starts; the config is written before.
-            let bound = std::net::UdpSocket::bind(listen).is_err();
-            Ok(if bound && config.exists() {
-                Observation::Done
-            } else {
-                Observation::Waiting(format!("waiting for the store to bind {listen}"))
-            })
-        });
-        match waited {
-            Ok(Start::Ready) => Ok(()),
-            Ok(Start::Exited(status)) => {
-                self.child = None;
-                bail!("the store exited ({status}) at start; log:\n{}", self.log())
-            }
-            Err(error) => {
-                Err(error).with_context(|| format!("the store did not start; log:\n{}", self.log()))
-            }
-        }
+        let log = self.log_path();
+        wait_started(
+            &mut self.child,
+            "the store",
+            &format!("it bound {listen}"),
+            &log,
+            START_TIMEOUT,
+            START_POLL,
+            || {
+                // The port is bound (UDP) once serving starts; the config is written before.
+                let bound = std::net::UdpSocket::bind(listen).is_err();
+                Ok(if bound && config.exists() {
+                    Observation::Done
+                } else {
+                    Observation::Waiting(format!("waiting for the store to bind {listen}"))
+                })
+            },
+        )
     }
 
     /// Everything the store printed, over all its launches.
     fn log(&self) -> String {
-        fs::read_to_string(self.log_path()).unwrap_or_else(|error| {
-            format!("(could not read {}: {error})", self.log_path().display())
-        })
+        read_log(&self.log_path())
     }
 
     fn log_path(&self) -> PathBuf {

@@ -2,7 +2,6 @@
 //! (see [`Step::in_namespace`]), with stdout and stderr appended to one log file across its
 //! launches.
 
-use std::fs;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus};
 use std::thread;
@@ -12,7 +11,7 @@ use anyhow::{Context, Result, bail};
 
 use super::layout::HostId;
 use super::plan::Step;
-use crate::logged_child::spawn_logged;
+use crate::logged_child::{read_log, spawn_logged};
 
 /// How long a killed process may take to be reaped.
 const REAP_PATIENCE: Duration = Duration::from_secs(10);
@@ -205,9 +204,7 @@ impl HostProcess {
 
     /// Everything it has printed, over all its launches.
     pub fn log(&self) -> String {
-        fs::read_to_string(&self.log_path).unwrap_or_else(|error| {
-            format!("(could not read {}: {error})", self.log_path.display())
-        })
+        read_log(&self.log_path)
     }
 }
 
