@@ -9,7 +9,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 
 use flotilla_actors::store_service::StoreClient;
 use flotilla_store::{Expect, KeyRange, LeaseId, RangeRequest, Store, WatchItem, WatchRequest};
@@ -23,6 +23,20 @@ pub use serve::ServeArgs;
 pub enum StoreCommand {
     /// Run a store alone on a QUIC endpoint (writes DATA_DIR/admin.conf to reach it).
     Serve(ServeArgs),
+    /// Rebuild a store from a snapshot into an empty data dir (offline).
+    Restore {
+        file: PathBuf,
+        /// The data dir of the store to create; its `store` directory must not exist yet.
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
+    #[command(flatten)]
+    Client(ClientCommand),
+}
+
+/// The commands that talk to a serving store.
+#[derive(Debug, clap::Subcommand)]
+pub enum ClientCommand {
     /// Read a key, or every key under a prefix.
     Get(GetArgs),
     /// Write a value (from the argument, or standard input with `-`).
@@ -52,13 +66,6 @@ pub enum StoreCommand {
     Compact { revision: u64 },
     /// Write a snapshot of the live store to FILE.
     Snapshot { file: PathBuf },
-    /// Rebuild a store from a snapshot into an empty data dir (offline).
-    Restore {
-        file: PathBuf,
-        /// The data dir of the store to create; its `store` directory must not exist yet.
-        #[arg(long)]
-        data_dir: PathBuf,
-    },
     /// Revision, compaction, disk use and alarms.
     Status,
     /// Leases: keys attached to one are deleted when it expires or is revoked.
@@ -109,7 +116,7 @@ pub async fn run(command: StoreCommand, config: Option<PathBuf>) -> anyhow::Resu
     match command {
         StoreCommand::Serve(args) => serve::run(args).await,
         StoreCommand::Restore { file, data_dir } => report(restore(&file, &data_dir)),
-        command => {
+        StoreCommand::Client(command) => {
             let config = ClientConfig::load(&crate::config::resolve(config)?)?;
             let client = StoreClient::new(config.transport()?);
             let outcome = call(command, &client).await;
@@ -119,9 +126,9 @@ pub async fn run(command: StoreCommand, config: Option<PathBuf>) -> anyhow::Resu
     }
 }
 
-async fn call(command: StoreCommand, client: &StoreClient) -> anyhow::Result<ExitCode> {
+async fn call(command: ClientCommand, client: &StoreClient) -> anyhow::Result<ExitCode> {
     match command {
-        StoreCommand::Get(args) => {
+        ClientCommand::Get(args) => {
             let range = key_range(&args.key, args.prefix);
             let request = RangeRequest {
                 range,
@@ -137,7 +144,7 @@ async fn call(command: StoreCommand, client: &StoreClient) -> anyhow::Result<Exi
             };
             crate::cli::print(&text)?;
         }
-        StoreCommand::Put { key, value, lease } => {
+        ClientCommand::Put { key, value, lease } => {
             let value = match value.as_str() {
                 "-" => read_stdin()?,
                 _ => value.into_bytes(),
@@ -147,11 +154,11 @@ async fn call(command: StoreCommand, client: &StoreClient) -> anyhow::Result<Exi
                 .await?;
             crate::cli::print_line(format!("OK revision {}", result.revision))?;
         }
-        StoreCommand::Del { key, prefix } => {
+        ClientCommand::Del { key, prefix } => {
             let result = client.delete_range(key_range(&key, prefix)).await?;
             crate::cli::print_line(print::deleted(&result))?;
         }
-        StoreCommand::Watch { key, prefix, after } => {
+        ClientCommand::Watch { key, prefix, after } => {
             let after = match after {
                 0 => client.status().await?.revision,
                 after => after,
@@ -165,21 +172,18 @@ async fn call(command: StoreCommand, client: &StoreClient) -> anyhow::Result<Exi
                 }
             }
         }
-        StoreCommand::Compact { revision } => {
+        ClientCommand::Compact { revision } => {
             client.compact(revision).await?;
             crate::cli::print_line(format!("compacted through revision {revision}"))?;
         }
-        StoreCommand::Snapshot { file } => {
+        ClientCommand::Snapshot { file } => {
             let info = client.snapshot(&file).await?;
             crate::cli::print_line(print::snapshot(&file, &info))?;
         }
-        StoreCommand::Status => {
+        ClientCommand::Status => {
             crate::cli::print(&print::status(&client.status().await?))?;
         }
-        StoreCommand::Lease(command) => lease(command, client).await?,
-        StoreCommand::Serve(_) | StoreCommand::Restore { .. } => {
-            bail!("this command does not talk to a server")
-        }
+        ClientCommand::Lease(command) => lease(command, client).await?,
     }
     Ok(ExitCode::SUCCESS)
 }
