@@ -50,15 +50,14 @@ fn print_event(
 ) -> anyhow::Result<()> {
     let word = event_word(event.event);
     match output {
-        Some(OutputFormat::Json) => {
-            let object: Value = serde_json::from_slice(&event.object.0).map_err(GetError::Json)?;
-            let line = json!({ "type": word, "object": object });
-            terminal::print_line(line.to_string())?;
-        }
-        Some(OutputFormat::Yaml) => {
+        Some(format @ (OutputFormat::Json | OutputFormat::Yaml)) => {
             let object: Value = serde_json::from_slice(&event.object.0).map_err(GetError::Json)?;
             let document = json!({ "type": word, "object": object });
-            terminal::print(&format!("---\n{}", printers::yaml(&document)?))?;
+            if format == OutputFormat::Json {
+                terminal::print_line(document.to_string())?;
+            } else {
+                terminal::print(&format!("---\n{}", printers::yaml(&document)?))?;
+            }
         }
         None | Some(OutputFormat::Wide | OutputFormat::Name) => {
             let name = printers::name(kind, name);
