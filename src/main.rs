@@ -59,10 +59,7 @@ fn main() -> ExitCode {
             | Command::Store(store::StoreCommand::Serve(_))
     );
     init_logging(server);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match flotilla_transport::runtime::build() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: starting the async runtime: {error}");

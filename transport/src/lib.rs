@@ -22,6 +22,7 @@ pub mod pki;
 pub mod protocol;
 mod responses;
 mod resume;
+pub mod runtime;
 pub mod server;
 mod server_call;
 pub mod tls;

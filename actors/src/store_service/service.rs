@@ -11,7 +11,7 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 
 use flotilla_kernel::api::{ApiError, ErrorCode, Response};
-use flotilla_store::{Store, StoreError, WatchRequest};
+use flotilla_store::{KeyRange, Store, StoreError, WatchRequest};
 use flotilla_transport::{Identity, Responses};
 use futures_util::stream;
 
@@ -43,8 +43,8 @@ impl StoreService {
         }
     }
 
-    /// Starts serving one call from `caller`. Reads are answered in place, other unary calls
-    /// when their work is done, and watches and snapshots are streamed.
+    /// Starts serving one call from `caller`. Reads of one key are answered in place, other
+    /// unary calls when their work is done, and watches and snapshots are streamed.
     pub fn call(&self, caller: &Identity, call: &[u8]) -> Responses<Response> {
         let request = authorize(caller).and_then(|()| {
             decode_request(call).map_err(|e| {
@@ -63,9 +63,15 @@ impl StoreService {
     fn serve(&self, request: StoreRequest) -> Responses<Response> {
         let store = self.store.clone();
         match request {
-            StoreRequest::Range(range) => {
+            // One key is answered in place. A longer range may read for milliseconds, which
+            // would hold up every other task of the process's one thread (see
+            // `flotilla_transport::runtime`), so it is read on the blocking pool.
+            StoreRequest::Range(range) if matches!(range.range, KeyRange::Key(_)) => {
                 Responses::one(frame(store.range(&range).map(StoreResponse::Range)))
             }
+            StoreRequest::Range(range) => later(blocking(move || {
+                store.range(&range).map(StoreResponse::Range)
+            })),
             StoreRequest::Watch(watch) => watch_stream(&store, watch),
             StoreRequest::Txn(txn) => {
                 later(async move { store.txn_async(txn).await.map(StoreResponse::Txn) })

@@ -36,9 +36,7 @@ const SETTLE: Duration = Duration::from_millis(500);
 const CATCH_UP: Duration = Duration::from_secs(30);
 
 pub fn store() -> Result<StoreReport> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
+    flotilla_transport::runtime::build()
         .context("starting the async runtime")?
         .block_on(run())
 }

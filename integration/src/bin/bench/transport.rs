@@ -1,6 +1,6 @@
 //! `bench transport`: small unary calls and one large stream over flotilla's QUIC+mTLS against
 //! the same over TCP with rustls (tokio-rustls), in one process on loopback, with the same
-//! certificates and the same frame codec. The TCP peer gives each caller its own connection
+//! certificates, the same frame codec and the runtime the flotilla binary runs on. The TCP peer gives each caller its own connection
 //! (one call at a time, as HTTP/1.1 keep-alive would); QUIC multiplexes every caller on one.
 
 use std::net::SocketAddr;
@@ -42,9 +42,7 @@ enum Response {
 }
 
 pub fn transport() -> Result<TransportReport> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
+    flotilla_transport::runtime::build()
         .context("starting the async runtime")?
         .block_on(run())
 }
