@@ -91,7 +91,9 @@ impl Actor for StoreActor {
                 after_revision,
                 reply,
             } => {
-                let _ = reply.send(store.watch_prefix(&prefix, after_revision));
+                // Catching up reads the history from disk, like the reads above.
+                let _ = reply
+                    .send(blocking(move || store.watch_prefix(&prefix, after_revision)).await?);
             }
         }
         Ok(())

@@ -11,9 +11,9 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 
 use flotilla_kernel::api::{ApiError, ErrorCode, Response};
-use flotilla_store::{KeyRange, Store, StoreError, WatchRequest};
+use flotilla_store::{KeyRange, Store, StoreError, WatchRequest, Watcher};
 use flotilla_transport::{Identity, Responses};
-use futures_util::stream;
+use futures_util::{Stream, StreamExt, future, stream};
 
 use super::protocol::{
     SNAPSHOT_CHUNK_BYTES, StoreFailure, StoreRequest, StoreResponse, decode_request,
@@ -136,11 +136,18 @@ fn later(
 /// The watch's events as the call's transport takes them; a lagged watcher's last response is
 /// the failure it can resume from. Dropping the stream (the client went away) ends the watch.
 fn watch_stream(store: &Store, request: WatchRequest) -> Responses<Response> {
-    let watcher = match store.watch(request) {
-        Ok(watcher) => watcher,
-        Err(error) => return Responses::one(frame(Err(error))),
-    };
-    Responses::stream(stream::unfold(Some(watcher), |watcher| async move {
+    let store = store.clone();
+    // Catching up reads the watch's history from disk, so the watcher is made on the blocking
+    // pool rather than on the process's one thread.
+    let started = stream::once(blocking(move || store.watch(request)));
+    Responses::stream(started.flat_map(|started| match started {
+        Ok(watcher) => events(watcher).left_stream(),
+        Err(error) => stream::once(future::ready(frame(Err(error)))).right_stream(),
+    }))
+}
+
+fn events(watcher: Watcher) -> impl Stream<Item = Response> + Send {
+    stream::unfold(Some(watcher), |watcher| async move {
         let mut watcher = watcher?;
         let (response, open) = match watcher.next_item().await {
             Ok(Some(item)) => (StoreResponse::Watch(item), true),
@@ -148,7 +155,7 @@ fn watch_stream(store: &Store, request: WatchRequest) -> Responses<Response> {
             Err(lagged) => (StoreResponse::Failed(StoreFailure::from(&lagged)), false),
         };
         Some((frame(Ok(response)), open.then_some(watcher)))
-    }))
+    })
 }
 
 /// Writes a consistent snapshot to a staging file, streams it and removes it.
