@@ -12,8 +12,10 @@ use crate::lease::LeaseId;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyValue {
     /// The key, as opaque bytes.
+    #[serde(with = "serde_bytes")]
     pub key: Vec<u8>,
     /// The value, as opaque bytes (empty when the read asked for keys only).
+    #[serde(with = "serde_bytes")]
     pub value: Vec<u8>,
     /// Revision at which the key was created (last created, if it was deleted in between).
     pub create_revision: u64,

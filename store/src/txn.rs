@@ -82,6 +82,7 @@ impl Txn {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Compare {
     /// The key whose state is checked.
+    #[serde(with = "serde_bytes")]
     pub key: Vec<u8>,
     /// How the key's field must relate to the target (`field op target`).
     pub op: CompareOp,
@@ -103,7 +104,7 @@ pub enum CompareOp {
 /// always false, whatever the operator (etcd's rule: a missing value is not an empty one).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CompareTarget {
-    Value(Vec<u8>),
+    Value(#[serde(with = "serde_bytes")] Vec<u8>),
     Version(u64),
     CreateRevision(u64),
     ModRevision(u64),
@@ -160,7 +161,9 @@ impl Compare {
 pub enum Op {
     /// Create or overwrite `key`, attached to `lease` if given (which must exist).
     Put {
+        #[serde(with = "serde_bytes")]
         key: Vec<u8>,
+        #[serde(with = "serde_bytes")]
         value: Vec<u8>,
         lease: Option<LeaseId>,
     },

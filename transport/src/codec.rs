@@ -265,6 +265,17 @@ mod tests {
     }
 
     #[test]
+    fn byte_fields_encode_as_a_sequence_of_u8_does() {
+        // flotilla marks its byte fields `serde_bytes` so they are copied at once instead of
+        // element by element; the bytes on the wire (and in stored records) must stay the same.
+        let payload: Vec<u8> = (0..=255).collect();
+        let as_bytes = encode(&serde_bytes::Bytes::new(&payload)).unwrap();
+        assert_eq!(as_bytes, encode(&payload).unwrap());
+        let read: serde_bytes::ByteBuf = decode(&encode(&payload).unwrap()).unwrap();
+        assert_eq!(read.into_vec(), payload);
+    }
+
+    #[test]
     fn encode_then_decode_round_trips() {
         let bytes = encode(&sample()).unwrap();
         assert_eq!(decode::<Message>(&bytes).unwrap(), sample());

@@ -59,7 +59,7 @@ pub enum StoreResponse {
         revision: u64,
     },
     LeaseStatus(LeaseStatus),
-    SnapshotChunk(Vec<u8>),
+    SnapshotChunk(#[serde(with = "serde_bytes")] Vec<u8>),
     SnapshotDone(SnapshotInfo),
     Status(StoreStatus),
     Failed(StoreFailure),

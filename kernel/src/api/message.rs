@@ -15,7 +15,7 @@ pub const APISERVER: &str = "apiserver";
 
 /// An object as JSON bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RawObject(pub Vec<u8>);
+pub struct RawObject(#[serde(with = "serde_bytes")] pub Vec<u8>);
 
 impl RawObject {
     pub fn encode<T: Serialize>(object: &T) -> Result<Self, ApiError> {
@@ -107,6 +107,7 @@ pub enum Request {
     /// A call on the raw store (`flotilla store`), encoded by the store service, which the
     /// kernel only carries. Answered with [`Response::Store`] frames.
     Store {
+        #[serde(with = "serde_bytes")]
         call: Vec<u8>,
     },
 }
@@ -178,7 +179,7 @@ pub enum Response {
         revision: u64,
     },
     Event(WatchEvent),
-    Log(Vec<u8>),
+    Log(#[serde(with = "serde_bytes")] Vec<u8>),
     /// A signed client certificate and the CA that signed it, both PEM.
     Certificate {
         cert_pem: String,
@@ -189,7 +190,7 @@ pub enum Response {
         certificates: usize,
     },
     /// An answer of the raw store, encoded by the store service.
-    Store(Vec<u8>),
+    Store(#[serde(with = "serde_bytes")] Vec<u8>),
     Error(ApiError),
     /// In a watch from revision 0: every current object has been sent as `Added`, and the watch
     /// goes on from `revision` (the listing's). Items of the listing carry their own, older

@@ -31,14 +31,14 @@ const VALIDITY: Duration = Duration::from_secs(3600);
 
 #[derive(Debug, Serialize, Deserialize)]
 enum Request {
-    Echo(Vec<u8>),
+    Echo(#[serde(with = "serde_bytes")] Vec<u8>),
     Stream { bytes: u64 },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 enum Response {
-    Echo(Vec<u8>),
-    Chunk(Vec<u8>),
+    Echo(#[serde(with = "serde_bytes")] Vec<u8>),
+    Chunk(#[serde(with = "serde_bytes")] Vec<u8>),
 }
 
 pub fn transport() -> Result<TransportReport> {
