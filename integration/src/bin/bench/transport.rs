@@ -1,7 +1,8 @@
 //! `bench transport`: small unary calls and one large stream over flotilla's QUIC+mTLS against
 //! the same over TCP with rustls (tokio-rustls), in one process on loopback, with the same
-//! certificates, the same frame codec and the runtime the flotilla binary runs on. The TCP peer gives each caller its own connection
-//! (one call at a time, as HTTP/1.1 keep-alive would); QUIC multiplexes every caller on one.
+//! certificates, the same frame codec and the runtime the flotilla binary runs on. The TCP peer
+//! gives each caller its own connection (one call at a time, as HTTP/1.1 keep-alive would);
+//! QUIC multiplexes every caller on one.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
