@@ -217,12 +217,39 @@ impl Store {
 
     /// Writes `value` at `key` if `expect` holds.
     pub fn put(&self, key: &[u8], value: &[u8], expect: Expect) -> Result<WriteResult, StoreError> {
-        self.write_one(key, Op::put(key, value), expect)
+        let result = self.txn(write_one(key, Op::put(key, value), expect))?;
+        Ok(write_result(result))
+    }
+
+    /// [`Store::put`] for async callers: awaits the group commit instead of blocking a thread.
+    pub async fn put_async(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        expect: Expect,
+    ) -> Result<WriteResult, StoreError> {
+        let result = self
+            .txn_async(write_one(key, Op::put(key, value), expect))
+            .await?;
+        Ok(write_result(result))
     }
 
     /// Deletes `key` if `expect` holds. Deleting an absent key commits without a new revision.
     pub fn delete(&self, key: &[u8], expect: Expect) -> Result<WriteResult, StoreError> {
-        self.write_one(key, Op::delete(key), expect)
+        let result = self.txn(write_one(key, Op::delete(key), expect))?;
+        Ok(write_result(result))
+    }
+
+    /// [`Store::delete`] for async callers: awaits the group commit instead of blocking a thread.
+    pub async fn delete_async(
+        &self,
+        key: &[u8],
+        expect: Expect,
+    ) -> Result<WriteResult, StoreError> {
+        let result = self
+            .txn_async(write_one(key, Op::delete(key), expect))
+            .await?;
+        Ok(write_result(result))
     }
 
     /// Events for keys starting with `prefix` with revision > `after_revision`, with
@@ -356,31 +383,6 @@ impl Store {
         })
     }
 
-    fn write_one(&self, key: &[u8], op: Op, expect: Expect) -> Result<WriteResult, StoreError> {
-        let result = self.txn(Txn {
-            compares: expect.compares(key),
-            success: vec![op],
-            failure: vec![Op::get(key)],
-        })?;
-        let state = result
-            .results
-            .into_iter()
-            .next()
-            .and_then(|result| match result {
-                OpResult::Put { prev } => prev,
-                OpResult::Delete { deleted } => deleted.into_iter().next(),
-                OpResult::Range(range) => range.kvs.into_iter().next(),
-            });
-        Ok(if result.succeeded {
-            WriteResult::Committed {
-                revision: result.revision,
-                prev: state,
-            }
-        } else {
-            WriteResult::Conflict { current: state }
-        })
-    }
-
     fn call<T>(&self, request: impl FnOnce(Reply<T>) -> Request) -> Result<T, StoreError> {
         let (reply, answer) = mpsc::sync_channel(1);
         self.queue(request(Reply::Thread(reply)))?;
@@ -414,6 +416,37 @@ impl Store {
         StoreError::Closed {
             path: self.inner.shared.engine.path().to_path_buf(),
         }
+    }
+}
+
+/// The transaction of a single-key write: `op` if `expect` holds, else read the key so the
+/// caller learns what is there instead.
+fn write_one(key: &[u8], op: Op, expect: Expect) -> Txn {
+    Txn {
+        compares: expect.compares(key),
+        success: vec![op],
+        failure: vec![Op::get(key)],
+    }
+}
+
+/// What a [`write_one`] transaction did, with the key's previous or current state.
+fn write_result(result: TxnResult) -> WriteResult {
+    let state = result
+        .results
+        .into_iter()
+        .next()
+        .and_then(|result| match result {
+            OpResult::Put { prev } => prev,
+            OpResult::Delete { deleted } => deleted.into_iter().next(),
+            OpResult::Range(range) => range.kvs.into_iter().next(),
+        });
+    if result.succeeded {
+        WriteResult::Committed {
+            revision: result.revision,
+            prev: state,
+        }
+    } else {
+        WriteResult::Conflict { current: state }
     }
 }
 
