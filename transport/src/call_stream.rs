@@ -1,9 +1,11 @@
-//! The caller's end of a server-streaming call. Responses are read off the QUIC stream when the
+//! The caller's end of a streaming call. Responses are read off the QUIC stream when the
 //! caller asks for the next one, with no task or channel in between: a watch with thousands of
 //! watchers then costs one wake-up per event instead of two. QUIC's stream window is the buffer
 //! that lets the server run ahead of the caller.
 
 use std::marker::PhantomData;
+
+use std::net::SocketAddr;
 
 use quinn::{RecvStream, VarInt};
 use serde::de::DeserializeOwned;
@@ -19,10 +21,28 @@ const READ_CHUNK: usize = 64 * 1024;
 /// Most bytes reserved ahead for the rest of a frame.
 const RESERVE_BYTES: usize = 1 << 20;
 
-/// The responses of one server-streaming call. Dropping it stops the call on the server.
+/// The other end of a call, for phrasing its errors.
+#[derive(Clone)]
+pub(crate) enum CallEnd {
+    /// The server a client called.
+    Server(Client),
+    /// A client the server called back on its connection.
+    Peer { addr: SocketAddr },
+}
+
+impl CallEnd {
+    pub(crate) fn frame_error(&self, what: &'static str, err: FrameError) -> TransportError {
+        match self {
+            CallEnd::Server(client) => client.call_frame_error(what, err),
+            CallEnd::Peer { addr } => TransportError::from_call_frame(*addr, "", what, err),
+        }
+    }
+}
+
+/// The responses of one streaming call. Dropping it stops the call at the other end.
 pub struct CallStream<Resp> {
     recv: RecvStream,
-    client: Client,
+    end: CallEnd,
     max_frame_bytes: usize,
     /// Bytes read but not yet a whole frame.
     pending: Vec<u8>,
@@ -31,11 +51,11 @@ pub struct CallStream<Resp> {
 }
 
 impl<Resp: DeserializeOwned> CallStream<Resp> {
-    pub(crate) fn new(recv: RecvStream, client: Client) -> CallStream<Resp> {
+    pub(crate) fn new(recv: RecvStream, end: CallEnd, max_frame_bytes: usize) -> CallStream<Resp> {
         CallStream {
-            max_frame_bytes: client.options().limits.max_frame_bytes,
+            max_frame_bytes,
             recv,
-            client,
+            end,
             pending: Vec::new(),
             ended: false,
             responses: PhantomData,
@@ -69,7 +89,7 @@ impl<Resp: DeserializeOwned> CallStream<Resp> {
                         self.pending
                             .reserve(expected.saturating_sub(got).min(RESERVE_BYTES));
                     }
-                    Err(err) => return Some(Err(self.client.call_frame_error("response", err))),
+                    Err(err) => return Some(Err(self.end.frame_error("response", err))),
                 }
             }
             match self.recv.read_chunk(READ_CHUNK, true).await {
@@ -82,12 +102,12 @@ impl<Resp: DeserializeOwned> CallStream<Resp> {
                             expected: self.pending.len() + 1,
                             got: self.pending.len(),
                         });
-                    return Some(Err(self.client.call_frame_error("response", cut)));
+                    return Some(Err(self.end.frame_error("response", cut)));
                 }
                 Err(err) => {
                     let source = std::io::Error::from(err);
                     let err = FrameError::Io { source };
-                    return Some(Err(self.client.call_frame_error("response", err)));
+                    return Some(Err(self.end.frame_error("response", err)));
                 }
             }
         }

@@ -9,14 +9,17 @@
 //! ([`CallStream`]); dropping it stops the stream, which tells the server to end the call.
 
 use crate::backoff::Backoff;
-use crate::call_stream::CallStream;
+use crate::call_stream::{CallEnd, CallStream};
 use crate::codec::{
     FrameError, encode_frame_within, read_frame_within, write_encoded, write_frame,
 };
 use crate::error::TransportError;
+use crate::identity::Identity;
 use crate::limits::TransportLimits;
+use crate::peer_link::{PeerLink, serve_streams};
 use crate::pki::{CaPin, Credentials};
 use crate::protocol::{CallRequest, Hello, PROTOCOL_VERSION, check_version};
+use crate::server::{Handler, Peer};
 use crate::tls;
 use quinn::{Connection, Endpoint, RecvStream, VarInt};
 use rustls_pki_types::ServerName;
@@ -25,7 +28,7 @@ use serde::de::DeserializeOwned;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, watch};
 use tokio::time::Instant;
 
 /// How long connecting may take before the server counts as unreachable.
@@ -83,7 +86,14 @@ struct Shared {
     options: ClientOptions,
     pin: Option<PinCheck>,
     connection: Mutex<Option<Connection>>,
+    /// Serves the calls the server opens on each new connection, once the client serves any.
+    incoming: std::sync::Mutex<Option<ServeIncoming>>,
+    /// Why the server revoked this client's certificate, once it has.
+    revoked: watch::Sender<Option<String>>,
 }
+
+/// Starts serving the server's calls on a new connection.
+type ServeIncoming = Arc<dyn Fn(Connection) + Send + Sync>;
 
 /// The CA pin of a bootstrap client and where its verifier reports what it saw instead.
 struct PinCheck {
@@ -160,6 +170,8 @@ impl Client {
                 options,
                 pin,
                 connection: Mutex::new(None),
+                incoming: std::sync::Mutex::new(None),
+                revoked: watch::Sender::new(None),
             }),
         })
     }
@@ -197,6 +209,53 @@ impl Client {
             let _ = tokio::time::timeout(CLOSE_GRACE, close_sent).await;
         }
         self.shared.endpoint.close(CLOSE_DONE, b"done");
+    }
+
+    /// Serves the calls the server opens on this client's connection with `handler`, on the
+    /// current connection and on every later one (see [`crate::PeerLink`]). The caller is the
+    /// server; its identity is the name the client dialled, with the role `server`.
+    pub async fn serve_incoming<Req, Resp, H>(&self, handler: Arc<H>)
+    where
+        Req: DeserializeOwned + Send + 'static,
+        Resp: Serialize + Send + 'static,
+        H: Handler<Req, Resp>,
+    {
+        let limits = self.shared.options.limits.clone();
+        let server = Identity::new(self.shared.server_name.clone(), "server");
+        let serve: ServeIncoming = Arc::new(move |connection: Connection| {
+            let peer = Peer {
+                addr: connection.remote_address(),
+                identity: server.clone(),
+                serial: None,
+                link: PeerLink::new(connection.clone(), limits.clone()),
+            };
+            let (handler, limits) = (Arc::clone(&handler), limits.clone());
+            // The task ends with the connection, which the client closes when it is done.
+            tokio::spawn(async move {
+                serve_streams(&connection, peer, handler, limits, None).await;
+            });
+        });
+        let slot = self.shared.connection.lock().await;
+        if let Some(connection) = slot.as_ref().filter(|c| c.close_reason().is_none()) {
+            serve(connection.clone());
+        }
+        *self
+            .shared
+            .incoming
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(serve);
+    }
+
+    /// Resolves once the server has revoked this client's certificate (it closed the
+    /// connection saying so, or refused the handshake), with the reason: nothing this client
+    /// does will work again until it has a new certificate.
+    pub async fn revoked(&self) -> String {
+        let mut revoked = self.shared.revoked.subscribe();
+        match revoked.wait_for(Option::is_some).await {
+            Ok(reason) => reason.clone().unwrap_or_default(),
+            // The sender lives as long as this client: unreachable, but never a false alarm.
+            Err(_) => std::future::pending().await,
+        }
     }
 
     /// Sets how long connecting may take before the server counts as unreachable.
@@ -263,7 +322,12 @@ impl Client {
         Resp: DeserializeOwned,
     {
         let recv = self.open_call(req, None).await?;
-        Ok(CallStream::new(recv, self.clone()))
+        let max_frame_bytes = self.shared.options.limits.max_frame_bytes;
+        Ok(CallStream::new(
+            recv,
+            CallEnd::Server(self.clone()),
+            max_frame_bytes,
+        ))
     }
 
     /// Opens a stream on the (possibly new) connection and sends the request on it, with the
@@ -305,6 +369,15 @@ impl Client {
                 addr,
                 timeout: self.connect_timeout,
             })??;
+        let serve = self
+            .shared
+            .incoming
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some(serve) = serve {
+            serve(connection.clone());
+        }
         *slot = Some(connection.clone());
         Ok(connection)
     }
@@ -368,15 +441,44 @@ impl Client {
     }
 
     fn connection_error(&self, err: quinn::ConnectionError) -> TransportError {
-        TransportError::from_connection(self.shared.server, &self.shared.server_name, err)
+        self.noted(TransportError::from_connection(
+            self.shared.server,
+            &self.shared.server_name,
+            err,
+        ))
     }
 
     fn frame_error(&self, err: FrameError) -> TransportError {
-        TransportError::from_frame(self.shared.server, &self.shared.server_name, err)
+        self.noted(TransportError::from_frame(
+            self.shared.server,
+            &self.shared.server_name,
+            err,
+        ))
     }
 
     pub(crate) fn call_frame_error(&self, what: &'static str, err: FrameError) -> TransportError {
-        TransportError::from_call_frame(self.shared.server, &self.shared.server_name, what, err)
+        self.noted(TransportError::from_call_frame(
+            self.shared.server,
+            &self.shared.server_name,
+            what,
+            err,
+        ))
+    }
+
+    /// Remembers a revocation for [`Client::revoked`]; every error of a call passes here.
+    fn noted(&self, err: TransportError) -> TransportError {
+        if err.is_revoked() {
+            let reason = match &err {
+                TransportError::Revoked { reason, .. } => reason.clone(),
+                _ => "the certificate was refused as revoked".to_owned(),
+            };
+            self.shared.revoked.send_if_modified(|revoked| {
+                let first = revoked.is_none();
+                revoked.get_or_insert(reason);
+                first
+            });
+        }
+        err
     }
 
     /// Speaks another protocol version, to test how both ends handle a mismatch.

@@ -9,6 +9,7 @@
 
 use crate::call_abort::CallAbort;
 use crate::codec::FrameError;
+use crate::protocol::CLOSE_REVOKED;
 use quinn::{ConnectionError, VarInt};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -156,6 +157,14 @@ pub enum TransportError {
     /// The server closed the connection on purpose.
     #[error("server {addr} closed the connection: {reason}")]
     ClosedByServer { addr: SocketAddr, reason: String },
+    /// The server revoked our client certificate while we were connected, and said why.
+    #[error("server {addr} closed the connection: {reason}")]
+    Revoked { addr: SocketAddr, reason: String },
+    /// The server refused our client certificate at the handshake as revoked.
+    #[error(
+        "TLS handshake with {addr} failed: the server rejected our client certificate: it has been revoked"
+    )]
+    ClientCertRevoked { addr: SocketAddr },
     /// The connection broke (timeout, reset, local shutdown).
     #[error("connection to {addr} was lost")]
     ConnectionLost {
@@ -218,6 +227,12 @@ impl TransportError {
                     None => TransportError::ConnectionLost { addr, source: err },
                 }
             }
+            ConnectionError::ApplicationClosed(close) if close.error_code == CLOSE_REVOKED => {
+                TransportError::Revoked {
+                    addr,
+                    reason: printable(&close.reason),
+                }
+            }
             ConnectionError::ApplicationClosed(close) => TransportError::ClosedByServer {
                 addr,
                 reason: printable(&close.reason),
@@ -227,6 +242,14 @@ impl TransportError {
                 source: other,
             },
         }
+    }
+
+    /// Whether the server revoked our certificate: nothing but a new one will do.
+    pub fn is_revoked(&self) -> bool {
+        matches!(
+            self,
+            TransportError::Revoked { .. } | TransportError::ClientCertRevoked { .. }
+        )
     }
 
     /// Explains a failed frame read or write on a call to `addr`.
@@ -343,10 +366,9 @@ fn tls_failure(
             addr,
             reason: "it is not valid for client authentication",
         },
-        (AlertOrigin::Peer, alert::CERTIFICATE_REVOKED) => TransportError::ClientCertRejected {
-            addr,
-            reason: "it has been revoked",
-        },
+        (AlertOrigin::Peer, alert::CERTIFICATE_REVOKED) => {
+            TransportError::ClientCertRevoked { addr }
+        }
         (AlertOrigin::Peer, alert::BAD_CERTIFICATE) => TransportError::ClientCertRejected {
             addr,
             reason: "it is malformed",
@@ -433,7 +455,6 @@ mod tests {
             (116, "none was sent"),
             (43, "client authentication"),
             (51, "signature does not verify"),
-            (44, "revoked"),
         ] {
             let err = TransportError::from_connection(addr(), "api", peer_alert(alert, "x"));
             assert!(
@@ -441,6 +462,26 @@ mod tests {
                 "alert {alert} gave {err}"
             );
         }
+    }
+
+    #[test]
+    fn revocation_reads_as_such_at_the_handshake_and_on_a_live_connection() {
+        let refused = TransportError::from_connection(addr(), "api", peer_alert(44, "x"));
+        assert!(refused.is_revoked(), "{refused}");
+        assert!(refused.to_string().ends_with("it has been revoked"));
+        let closed = TransportError::from_connection(
+            addr(),
+            "api",
+            ConnectionError::ApplicationClosed(quinn::ApplicationClose {
+                error_code: CLOSE_REVOKED,
+                reason: b"certificate revoked: node n1 was deleted"[..].into(),
+            }),
+        );
+        assert!(closed.is_revoked() && !closed.is_retryable(), "{closed}");
+        assert_eq!(
+            closed.to_string(),
+            "server 127.0.0.1:7443 closed the connection: certificate revoked: node n1 was deleted"
+        );
     }
 
     #[test]

@@ -18,10 +18,12 @@ pub mod codec;
 pub mod error;
 pub mod identity;
 pub mod limits;
+mod peer_link;
 pub mod pki;
 pub mod protocol;
 mod responses;
 mod resume;
+mod revocation;
 pub mod runtime;
 pub mod server;
 mod server_call;
@@ -44,12 +46,13 @@ pub use codec::{
 pub use error::TransportError;
 pub use identity::{Identity, IdentityError};
 pub use limits::TransportLimits;
+pub use peer_link::PeerLink;
 pub use pki::{
     CA_CERT_FILE, CA_KEY_FILE, CaPin, CertificateFacts, ClusterPki, Credentials, PkiError, ca_pin,
     certificate_facts, new_csr,
 };
 pub use protocol::{PROTOCOL_VERSION, VersionMismatch};
 pub use responses::Responses;
+pub use revocation::Revocations;
 pub use server::{Handler, Peer, Server, ServerOptions, ServerStats};
 pub use tls::ALPN_NAME;
-pub use verify::RevocationCheck;

@@ -9,8 +9,9 @@
 use crate::identity::{Identity, IdentityError};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, PublicKeyData, SanType,
+    KeyUsagePurpose, PublicKeyData, SanType, SerialNumber,
 };
+use ring::rand::{SecureRandom, SystemRandom};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, CertificateSigningRequestDer};
 use std::fs::OpenOptions;
@@ -115,6 +116,8 @@ pub enum PkiError {
     #[error("{pin:?} is not a CA pin; expected sha256:<64 hex digits>")]
     InvalidCaPin { pin: String },
     /// A certificate signing request could not be read or its signature does not verify.
+    #[error("the system's random number generator failed")]
+    Random,
     #[error("cannot use the certificate signing request")]
     Csr {
         #[source]
@@ -449,7 +452,7 @@ pub(crate) fn ca_pin_of_der(der: &[u8]) -> CaPin {
 /// and when it stops being valid (when to renew).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertificateFacts {
-    /// Big-endian bytes, as [`crate::RevocationCheck`] receives them.
+    /// Big-endian bytes, as [`crate::Revocations`] keeps them.
     pub serial: Vec<u8>,
     pub not_before: std::time::SystemTime,
     pub not_after: std::time::SystemTime,
@@ -459,7 +462,12 @@ pub struct CertificateFacts {
 pub fn certificate_facts(cert_pem: &str) -> Result<CertificateFacts, PkiError> {
     let der = CertificateDer::from_pem_slice(cert_pem.as_bytes())
         .map_err(|_| PkiError::BadCertificate)?;
-    let (_, cert) = X509Certificate::from_der(&der).map_err(|_| PkiError::BadCertificate)?;
+    certificate_facts_der(&der)
+}
+
+/// Reads the serial and validity of a DER certificate.
+pub fn certificate_facts_der(der: &[u8]) -> Result<CertificateFacts, PkiError> {
+    let (_, cert) = X509Certificate::from_der(der).map_err(|_| PkiError::BadCertificate)?;
     let time = |t: x509_parser::time::ASN1Time| {
         let seconds = t.timestamp();
         let magnitude = Duration::from_secs(seconds.unsigned_abs());
@@ -503,7 +511,21 @@ fn client_params(identity: &Identity) -> Result<CertificateParams, PkiError> {
     params
         .extended_key_usages
         .push(ExtendedKeyUsagePurpose::ClientAuth);
+    params.serial_number = Some(random_serial()?);
     Ok(params)
+}
+
+/// A fresh serial for every client certificate: revocation names certificates by serial, and
+/// rcgen would otherwise derive it from the public key, giving two certificates for one key
+/// (a CSR sent twice) the same serial.
+fn random_serial() -> Result<SerialNumber, PkiError> {
+    let mut bytes = [0u8; 16];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| PkiError::Random)?;
+    // Positive, as RFC 5280 requires: the top bit is the DER integer's sign.
+    bytes[0] &= 0x7f;
+    Ok(SerialNumber::from_slice(&bytes))
 }
 
 fn generate_key(what: &'static str) -> Result<KeyPair, PkiError> {
@@ -848,6 +870,19 @@ mod tests {
         let err = validity_window(OffsetDateTime::now_utc(), Duration::from_secs(u64::MAX / 4))
             .unwrap_err();
         assert!(matches!(err, PkiError::ValidityOutOfRange { .. }));
+    }
+
+    #[test]
+    fn signing_one_request_twice_gives_two_serials() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = ClusterPki::load_or_create(dir.path()).unwrap();
+        let (_, csr) = new_csr("n1").unwrap();
+        let node = Identity::new("node:n1", "node");
+        let serial = |cert: String| certificate_facts(&cert).unwrap().serial;
+        let first = serial(pki.sign_csr(&csr, &node, DAY).unwrap());
+        let second = serial(pki.sign_csr(&csr, &node, DAY).unwrap());
+        assert_ne!(first, second);
+        assert!(first[0] < 0x80, "a positive serial: {first:?}");
     }
 
     #[test]

@@ -9,11 +9,17 @@
 //! Each call's first frame is a [`CallRequest`]: the request plus how long the client will wait,
 //! so the server can stop work nobody will read.
 
+use quinn::VarInt;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 
 /// The protocol version this build speaks.
 pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Connection close code: the client's certificate was revoked; the reason says why.
+pub(crate) const CLOSE_REVOKED: VarInt = VarInt::from_u32(3);
+/// Connection close code: the client's certificate expired while connected.
+pub(crate) const CLOSE_EXPIRED: VarInt = VarInt::from_u32(4);
 
 /// The first frame each way on a new connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -12,12 +12,12 @@ use crate::codec::{FrameError, read_frame_within, write_frame};
 use crate::error::TransportError;
 use crate::identity::Identity;
 use crate::limits::TransportLimits;
-use crate::pki::Credentials;
-use crate::protocol::{Hello, PROTOCOL_VERSION, VersionMismatch, check_version};
+use crate::peer_link::{PeerLink, serve_streams};
+use crate::pki::{Credentials, certificate_facts_der};
+use crate::protocol::{CLOSE_EXPIRED, Hello, PROTOCOL_VERSION, VersionMismatch, check_version};
 use crate::responses::Responses;
-use crate::server_call::serve_call;
+use crate::revocation::Revocations;
 use crate::tls::{self, ClientAuth};
-use crate::verify::RevocationCheck;
 use quinn::{Connection, ConnectionError, Endpoint, Incoming, VarInt};
 use rustls_pki_types::CertificateDer;
 use serde::Serialize;
@@ -26,7 +26,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use tokio::task::JoinSet;
 
 /// How long shutdown waits for connections to say goodbye.
@@ -43,12 +43,16 @@ const CLOSE_NO_IDENTITY: VarInt = VarInt::from_u32(1);
 const CLOSE_HELLO: VarInt = VarInt::from_u32(2);
 
 /// The authenticated client of a call.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Peer {
     pub addr: SocketAddr,
     /// From the client certificate, or [`Identity::anonymous`] on a server that allows clients
     /// without one.
     pub identity: Identity,
+    /// The client certificate's serial number (big-endian bytes); `None` without a certificate.
+    pub serial: Option<Vec<u8>>,
+    /// Calls back to the client, on its own connection.
+    pub link: PeerLink,
 }
 
 /// Serves calls. Unary handlers answer with one response; streaming handlers with a channel or
@@ -67,9 +71,9 @@ pub struct ServerOptions {
     /// Also accept clients without a certificate (for joining nodes). They reach the handler as
     /// [`Identity::anonymous`], which should be allowed nothing but the join call.
     pub allow_anonymous: bool,
-    /// Consulted at every handshake with the client certificate's identity and serial number;
-    /// `true` refuses the client as revoked.
-    pub revoked: Option<RevocationCheck>,
+    /// Revoked client certificates: refused at the handshake and at every call, and their live
+    /// connections closed as soon as they are revoked.
+    pub revocations: Option<Arc<Revocations>>,
 }
 
 /// What a server has done with connection attempts since it was bound.
@@ -111,6 +115,7 @@ fn bump(counter: &AtomicU64) {
 struct Shared {
     limits: TransportLimits,
     allow_anonymous: bool,
+    revocations: Option<Arc<Revocations>>,
     stats: Arc<ServerStats>,
     gate: Arc<Gate>,
 }
@@ -137,7 +142,7 @@ impl Server {
     ) -> Result<Server, TransportError> {
         let auth = ClientAuth {
             allow_anonymous: options.allow_anonymous,
-            revoked: options.revoked,
+            revoked: options.revocations.clone(),
         };
         let config = tls::server_config(creds, auth, &options.limits)?;
         let endpoint = Endpoint::server(config, addr)
@@ -151,6 +156,7 @@ impl Server {
             shared: Arc::new(Shared {
                 limits: options.limits,
                 allow_anonymous: options.allow_anonymous,
+                revocations: options.revocations,
                 stats: Arc::default(),
                 gate: Arc::default(),
             }),
@@ -266,7 +272,7 @@ async fn serve_connection<Req, Resp, H>(
         }
     };
     bump(&shared.stats.accepted);
-    let peer = match peer_of(&connection, shared.allow_anonymous) {
+    let (peer, expires) = match peer_of(&connection, shared.allow_anonymous, &shared.limits) {
         Ok(peer) => peer,
         Err(reason) => {
             tracing::warn!(%remote, reason, "refusing client");
@@ -284,21 +290,26 @@ async fn serve_connection<Req, Resp, H>(
         return;
     }
     tracing::debug!(%remote, identity = %peer.identity, "client connected");
-    let mut calls = JoinSet::new();
-    loop {
-        tokio::select! {
-            stream = connection.accept_bi() => match stream {
-                Ok((send, recv)) => {
-                    calls.spawn(serve_call(send, recv, peer.clone(), handler.clone(), shared.limits.clone()));
-                }
-                Err(err) => {
-                    tracing::debug!(%remote, error = %err, "connection ended");
-                    break;
-                }
-            },
-            Some(done) = calls.join_next(), if !calls.is_empty() => report_panic(done),
-        }
+    let limits = shared.limits.clone();
+    let revocations = shared.revocations.clone();
+    let serial = peer.serial.clone();
+    let ended = tokio::select! {
+        ended = serve_streams(&connection, peer, handler, limits, revocations.zip(serial)) => ended,
+        () = expiry(expires) => Some((CLOSE_EXPIRED, "certificate expired".to_owned())),
+    };
+    if let Some((code, reason)) = ended {
+        tracing::info!(%remote, %reason, "closing the connection");
+        connection.close(code, reason.as_bytes());
     }
+}
+
+/// Resolves when the client's certificate expires: a connection must not outlive it.
+async fn expiry(at: Option<SystemTime>) {
+    let Some(at) = at else {
+        return std::future::pending().await;
+    };
+    let left = at.duration_since(SystemTime::now()).unwrap_or_default();
+    tokio::time::sleep(left).await;
 }
 
 /// Why the protocol hello did not complete.
@@ -342,26 +353,40 @@ async fn server_hello(connection: &Connection, timeout: Duration) -> Result<(), 
         .map_err(|_| HelloFailure::Timeout(timeout))?
 }
 
-/// The identity in the client's verified certificate, the anonymous identity for a client
-/// without one (when allowed), or why the client cannot be served.
-fn peer_of(connection: &Connection, allow_anonymous: bool) -> Result<Peer, &'static str> {
+/// The identity in the client's verified certificate (or the anonymous identity for a client
+/// without one, when allowed) and when that certificate expires; or why the client cannot be
+/// served.
+fn peer_of(
+    connection: &Connection,
+    allow_anonymous: bool,
+    limits: &TransportLimits,
+) -> Result<(Peer, Option<SystemTime>), &'static str> {
     let certs = connection
         .peer_identity()
         .and_then(|any| any.downcast::<Vec<CertificateDer<'static>>>().ok());
-    let identity = match certs.as_deref().and_then(|certs| certs.first()) {
-        Some(leaf) => Identity::from_cert_der(leaf)
-            .map_err(|_| "the client certificate carries no flotilla identity (CN and O)")?,
-        None if allow_anonymous => Identity::anonymous(),
+    let (identity, facts) = match certs.as_deref().and_then(|certs| certs.first()) {
+        Some(leaf) => {
+            let identity = Identity::from_cert_der(leaf)
+                .map_err(|_| "the client certificate carries no flotilla identity (CN and O)")?;
+            let facts = certificate_facts_der(leaf)
+                .map_err(|_| "the client certificate cannot be parsed")?;
+            (identity, Some(facts))
+        }
+        None if allow_anonymous => (Identity::anonymous(), None),
         None => return Err("the client presented no certificate"),
     };
-    Ok(Peer {
+    let expires = facts.as_ref().map(|facts| facts.not_after);
+    let peer = Peer {
         addr: connection.remote_address(),
         identity,
-    })
+        serial: facts.map(|facts| facts.serial),
+        link: PeerLink::new(connection.clone(), limits.clone()),
+    };
+    Ok((peer, expires))
 }
 
 /// Logs a connection or call task that panicked (a bug in a handler); the others carry on.
-fn report_panic(done: Result<(), tokio::task::JoinError>) {
+pub(crate) fn report_panic(done: Result<(), tokio::task::JoinError>) {
     if let Err(err) = done
         && err.is_panic()
     {

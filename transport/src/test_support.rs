@@ -60,6 +60,19 @@ pub struct TestHandler {
     pub gather: Arc<Barrier>,
 }
 
+impl TestHandler {
+    /// A handler whose reports nobody reads.
+    pub fn detached() -> TestHandler {
+        let (watch_ended, _) = mpsc::unbounded_channel();
+        let (hang_ended, _) = mpsc::unbounded_channel();
+        TestHandler {
+            watch_ended,
+            hang_ended,
+            gather: Arc::new(Barrier::new(GATHER)),
+        }
+    }
+}
+
 impl Handler<Request, Response> for TestHandler {
     fn handle(&self, peer: Peer, req: Request) -> Responses<Response> {
         let (tx, rx) = mpsc::channel(4);

@@ -9,7 +9,8 @@
 use crate::error::TransportError;
 use crate::limits::TransportLimits;
 use crate::pki::{CaPin, Credentials};
-use crate::verify::{PinnedCaVerifier, RevocationCheck, RevocationVerifier};
+use crate::revocation::Revocations;
+use crate::verify::{PinnedCaVerifier, RevocationVerifier};
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use rustls::RootCertStore;
 use rustls::crypto::CryptoProvider;
@@ -28,7 +29,7 @@ pub(crate) struct ClientAuth {
     /// Also accept clients without a certificate (they are anonymous to the handler).
     pub(crate) allow_anonymous: bool,
     /// Consulted for every certificate that passes the CA check.
-    pub(crate) revoked: Option<RevocationCheck>,
+    pub(crate) revoked: Option<Arc<Revocations>>,
 }
 
 /// The QUIC configuration of a server presenting `creds` and requiring client certificates

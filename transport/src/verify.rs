@@ -1,4 +1,4 @@
-//! Certificate checks beyond "signed by the cluster CA": the server's revocation callback, and a
+//! Certificate checks beyond "signed by the cluster CA": the server's revocation list, and a
 //! client that trusts a server by the SHA-256 pin of its CA instead of a CA file.
 //!
 //! Both wrap rustls' own WebPKI verifiers, so chain building, validity windows and name checks
@@ -6,8 +6,8 @@
 //! handshake (rather than after it) means a revoked or mis-pinned peer never gets a connection
 //! and the other side sees a proper TLS alert.
 
-use crate::identity::Identity;
 use crate::pki::{CaPin, ca_pin_of_der};
+use crate::revocation::Revocations;
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
@@ -19,14 +19,10 @@ use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use std::sync::{Arc, Mutex, PoisonError};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-/// Decides whether a client certificate has been revoked, given the identity it carries and its
-/// serial number (big-endian bytes). Returning `true` fails the handshake.
-pub type RevocationCheck = Arc<dyn Fn(&Identity, &[u8]) -> bool + Send + Sync>;
-
-/// A client verifier that consults a [`RevocationCheck`] after the usual checks pass.
+/// A client verifier that consults the [`Revocations`] after the usual checks pass.
 pub(crate) struct RevocationVerifier {
     pub(crate) inner: Arc<dyn ClientCertVerifier>,
-    pub(crate) revoked: RevocationCheck,
+    pub(crate) revoked: Arc<Revocations>,
 }
 
 impl std::fmt::Debug for RevocationVerifier {
@@ -59,14 +55,11 @@ impl ClientCertVerifier for RevocationVerifier {
         let verified = self
             .inner
             .verify_client_cert(end_entity, intermediates, now)?;
-        // A certificate without an identity is refused after the handshake, with its own reason.
+        // A certificate that does not parse here was refused by the checks above.
         let Ok((_, cert)) = X509Certificate::from_der(end_entity) else {
             return Ok(verified);
         };
-        let Ok(identity) = Identity::from_cert_der(end_entity) else {
-            return Ok(verified);
-        };
-        if (self.revoked)(&identity, cert.raw_serial()) {
+        if self.revoked.reason(cert.raw_serial()).is_some() {
             return Err(rustls::Error::InvalidCertificate(CertificateError::Revoked));
         }
         Ok(verified)

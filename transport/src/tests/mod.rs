@@ -2,5 +2,6 @@
 
 mod corpus;
 mod limits;
+mod reverse;
 mod rpc;
 mod trust;

@@ -5,11 +5,14 @@ use crate::client::{Client, ClientOptions};
 use crate::error::TransportError;
 use crate::identity::Identity;
 use crate::pki::{ClusterPki, Credentials};
+use crate::revocation::Revocations;
 use crate::server::ServerOptions;
+use crate::test_support::DEADLINE;
 use crate::test_support::{Cluster, DAY, Request, Response, RunningServer, eventually, loopback};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::Arc;
 use time::OffsetDateTime;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
@@ -34,20 +37,15 @@ async fn a_revoked_certificate_is_refused_at_the_handshake() {
         .pki
         .issue_client(&Identity::new("node:good", "node"), DAY)
         .unwrap();
-    let bad_serial = serial_of(&bad);
-    let consulted = Arc::new(Mutex::new(Vec::new()));
-    let log = consulted.clone();
+    let revocations = Arc::new(Revocations::default());
+    revocations.replace(HashMap::from([(serial_of(&bad), "testing".to_owned())]));
     let options = ServerOptions {
-        revoked: Some(Arc::new(move |identity: &Identity, serial: &[u8]| {
-            log.lock().unwrap().push(identity.name.clone());
-            serial == bad_serial.as_slice()
-        })),
+        revocations: Some(revocations),
         ..ServerOptions::default()
     };
     let server = RunningServer::start_with(loopback(), &cluster.server, options);
-    let err = echo(&Client::new(server.addr, "localhost", &bad).unwrap())
-        .await
-        .unwrap_err();
+    let refused = Client::new(server.addr, "localhost", &bad).unwrap();
+    let err = echo(&refused).await.unwrap_err();
     assert_eq!(
         err.to_string(),
         format!(
@@ -55,14 +53,87 @@ async fn a_revoked_certificate_is_refused_at_the_handshake() {
             server.addr
         )
     );
+    assert!(err.is_revoked() && !err.is_retryable());
     echo(&Client::new(server.addr, "localhost", &good).unwrap())
         .await
         .unwrap();
-    assert_eq!(*consulted.lock().unwrap(), vec!["node:bad", "node:good"]);
     eventually("the failure is counted", || {
         server.stats.handshake_failures() == 1
     })
     .await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn revoking_a_connected_certificate_ends_its_connection_at_once() {
+    let cluster = Cluster::new();
+    let node = cluster
+        .pki
+        .issue_client(&Identity::new("node:n1", "node"), DAY)
+        .unwrap();
+    let revocations = Arc::new(Revocations::default());
+    let options = ServerOptions {
+        revocations: Some(Arc::clone(&revocations)),
+        ..ServerOptions::default()
+    };
+    let server = RunningServer::start_with(loopback(), &cluster.server, options);
+    let client = Client::new(server.addr, "localhost", &node).unwrap();
+    let admin = Client::new(server.addr, "localhost", &cluster.admin).unwrap();
+    echo(&admin).await.unwrap();
+    let mut watch = client.stream::<_, Response>(&Request::Watch).await.unwrap();
+    assert!(watch.recv().await.unwrap().is_ok());
+
+    revocations.replace(HashMap::from([(
+        serial_of(&node),
+        "node n1 was deleted".to_owned(),
+    )]));
+    let ended = tokio::time::timeout(DEADLINE, async {
+        loop {
+            match watch.recv().await {
+                Some(Ok(_)) => continue,
+                Some(Err(err)) => return Some(err),
+                None => return None,
+            }
+        }
+    })
+    .await
+    .expect("the open watch ends");
+    assert!(
+        matches!(&ended, Some(TransportError::Revoked { reason, .. }) if reason == "certificate revoked: node n1 was deleted"),
+        "{ended:?}"
+    );
+    let told = tokio::time::timeout(DEADLINE, client.revoked()).await;
+    assert_eq!(told.unwrap(), "certificate revoked: node n1 was deleted");
+    let again = echo(&client).await.unwrap_err();
+    assert!(
+        again.is_revoked(),
+        "a new connection is refused too: {again}"
+    );
+    echo(&admin).await.expect("other clients are not touched");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_connection_ends_when_its_client_certificate_expires() {
+    let cluster = Cluster::new();
+    let short = cluster
+        .pki
+        .issue_client(
+            &Identity::new("admin", "admin"),
+            std::time::Duration::from_secs(2),
+        )
+        .unwrap();
+    let server = RunningServer::start(&cluster.server);
+    let client = Client::new(server.addr, "localhost", &short).unwrap();
+    let hanging = tokio::time::timeout(DEADLINE, client.call::<_, Response>(&Request::Hang));
+    let ended = hanging
+        .await
+        .expect("the call ends when the certificate expires")
+        .err();
+    assert!(
+        matches!(&ended, Some(TransportError::ClosedByServer { reason, .. }) if reason == "certificate expired"),
+        "{ended:?}"
+    );
     server.stop().await;
 }
 
