@@ -1,19 +1,23 @@
-//! [`ApiClient`]: one way to reach the API server wherever it runs. Components never hold a
-//! direct reference to the API server actor: they look it up by name on each call, so a
-//! restarted API server is found again without anyone noticing.
+//! [`ApiClient`]: one way to reach the API server wherever it runs. In-process components hold
+//! a [`LocalApi`] handle rather than the API server actor itself: the actor fills it in each
+//! time it starts, so a restarted API server is found again without anyone noticing.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use ractor::ActorRef;
 use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 
-use flotilla_transport::{Client as QuicClient, Identity, TransportError};
+use flotilla_transport::{
+    Client as QuicClient, Handler, Identity, Peer, Responses, TransportError,
+};
 
 use super::error::ApiError;
+use super::local::LocalApi;
 use super::message::{
-    APISERVER, ApiCall, EventType, Outcome, RawObject, Request, Response, WatchEvent,
+    ApiCall, CertificateRecord, EventType, Outcome, RawObject, Request, Response, WatchEvent,
 };
+use super::node_link::{NodeCalls, NodeRequest};
 use crate::object::{Kind, Object, Pod, Resource};
 
 #[derive(Debug, thiserror::Error)]
@@ -74,7 +78,7 @@ fn typed<T: Resource>(object: &T) -> RawObject {
 #[derive(Clone)]
 enum Backend {
     /// The API server actor in this process, calling as `Identity`.
-    Local(Identity),
+    Local(Identity, LocalApi),
     /// A QUIC connection; the identity is in the client certificate.
     Remote(QuicClient),
 }
@@ -89,10 +93,10 @@ pub struct ApiClient {
 const CALL_BUFFER: usize = 256;
 
 impl ApiClient {
-    /// A client of the API server actor in this process.
-    pub fn local(identity: Identity) -> Self {
+    /// A client of the API server actor in this process, calling as `identity`.
+    pub fn local(identity: Identity, api: LocalApi) -> Self {
         Self {
-            backend: Backend::Local(identity),
+            backend: Backend::Local(identity, api),
         }
     }
 
@@ -110,22 +114,42 @@ impl ApiClient {
         }
     }
 
+    /// Serves the API server's calls to node `node` (logs, for one) with `calls`, until the
+    /// returned link is lost: in-process by registering them with the API server, over QUIC on
+    /// this client's own connection, registered again after every reconnect.
+    pub async fn serve_node(&self, node: &str, calls: NodeCalls) -> Result<AgentLink, ClientError> {
+        match &self.backend {
+            Backend::Local(_, api) => {
+                api.links().register_local(node, calls);
+                Ok(AgentLink(None))
+            }
+            Backend::Remote(quic) => {
+                quic.serve_incoming(Arc::new(ServeNodeCalls(calls))).await;
+                let open = quic
+                    .resuming_stream(0, |_| Request::AgentLink, |_: &Response| None)
+                    .await?;
+                Ok(AgentLink(Some(open)))
+            }
+        }
+    }
+
     /// Sends a request and returns the stream of its responses.
     pub async fn stream(
         &self,
         request: Request,
     ) -> Result<mpsc::Receiver<Result<Response, ClientError>>, ClientError> {
         match &self.backend {
-            Backend::Local(identity) => {
-                let api = ActorRef::<ApiCall>::where_is(APISERVER)
-                    .ok_or(ClientError::NoLocalApiServer)?;
+            Backend::Local(identity, api) => {
                 let (reply, mut answers) = mpsc::channel(CALL_BUFFER);
-                api.cast(ApiCall {
+                let call = ApiCall {
                     caller: identity.clone(),
+                    serial: None,
                     request,
                     reply,
-                })
-                .map_err(|_| ClientError::NoLocalApiServer)?;
+                };
+                if !api.send(call) {
+                    return Err(ClientError::NoLocalApiServer);
+                }
                 let (tx, rx) = mpsc::channel(CALL_BUFFER);
                 tokio::spawn(async move {
                     while let Some(answer) = answers.recv().await {
@@ -155,7 +179,7 @@ impl ApiClient {
     pub async fn call(&self, request: Request) -> Result<Response, ClientError> {
         let answer = match &self.backend {
             Backend::Remote(quic) => quic.call::<Request, Response>(&request).await?,
-            Backend::Local(_) => self
+            Backend::Local(..) => self
                 .stream(request)
                 .await?
                 .recv()
@@ -272,6 +296,31 @@ impl ApiClient {
             Response::Revoked { certificates } => Ok(certificates),
             other => Err(ClientError::Unexpected {
                 call: "revoke",
+                got: other.kind_name(),
+            }),
+        }
+    }
+
+    /// Revokes every certificate of the operator `name`; returns how many there were.
+    pub async fn revoke_user(&self, name: &str) -> Result<usize, ClientError> {
+        let request = Request::RevokeUser {
+            name: name.to_string(),
+        };
+        match self.call(request).await? {
+            Response::Revoked { certificates } => Ok(certificates),
+            other => Err(ClientError::Unexpected {
+                call: "revoke user",
+                got: other.kind_name(),
+            }),
+        }
+    }
+
+    /// Operators' certificates that have not expired.
+    pub async fn list_users(&self) -> Result<Vec<CertificateRecord>, ClientError> {
+        match self.call(Request::ListUsers).await? {
+            Response::Certificates(records) => Ok(records),
+            other => Err(ClientError::Unexpected {
+                call: "list users",
                 got: other.kind_name(),
             }),
         }
@@ -400,7 +449,7 @@ impl ApiClient {
             node_name: node_name.clone(),
         };
         match &self.backend {
-            Backend::Local(_) => Ok(WatchFrames::Local(
+            Backend::Local(..) => Ok(WatchFrames::Local(
                 self.stream(request(after_revision)).await?,
             )),
             Backend::Remote(quic) => {
@@ -424,6 +473,36 @@ impl ApiClient {
                 Ok(WatchFrames::Resuming(frames))
             }
         }
+    }
+}
+
+/// A node agent's link to the API server, from [`ApiClient::serve_node`].
+pub struct AgentLink(Option<mpsc::Receiver<Result<Response, TransportError>>>);
+
+impl AgentLink {
+    /// Resolves when the link is lost for good, with why; in-process, never.
+    pub async fn lost(&mut self) -> ClientError {
+        let Some(open) = &mut self.0 else {
+            return std::future::pending().await;
+        };
+        loop {
+            match open.recv().await {
+                Some(Ok(Response::Error(error))) => return ClientError::Api(error),
+                // The server answers nothing else on this call.
+                Some(Ok(_)) => continue,
+                Some(Err(error)) => return error.into(),
+                None => return ClientError::NoAnswer,
+            }
+        }
+    }
+}
+
+/// Serves the API server's calls on an agent's connection.
+struct ServeNodeCalls(NodeCalls);
+
+impl Handler<NodeRequest, Response> for ServeNodeCalls {
+    fn handle(&self, _: Peer, request: NodeRequest) -> Responses<Response> {
+        (self.0)(request)
     }
 }
 

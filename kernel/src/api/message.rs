@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 use flotilla_transport::Identity;
 
 use super::error::{ApiError, ErrorCode};
-use crate::object::Kind;
+use crate::object::{Kind, Time};
 
 /// Name under which the API server actor registers itself in the process.
 pub const APISERVER: &str = "apiserver";
@@ -110,6 +110,25 @@ pub enum Request {
         #[serde(with = "serde_bytes")]
         call: Vec<u8>,
     },
+    /// A node agent serves the API server's calls on this connection for as long as this call
+    /// is open (it is never answered). (New variants go last: variants are tagged on the wire
+    /// by position.)
+    AgentLink,
+    /// An admin asks for a certificate for the operator `name` with `role`, valid for
+    /// `validity_seconds`, for the key of `csr_pem` (`flotilla user add`). Answered with
+    /// [`Response::Certificate`].
+    IssueUser {
+        name: String,
+        role: String,
+        validity_seconds: u64,
+        csr_pem: String,
+    },
+    /// Revokes every certificate of the operator `name` (`flotilla user revoke`).
+    RevokeUser {
+        name: String,
+    },
+    /// Operators' certificates that have not expired (`flotilla user list`).
+    ListUsers,
 }
 
 impl Request {
@@ -130,6 +149,10 @@ impl Request {
             Request::RenewCertificate { .. } => "renew the certificate of",
             Request::RevokeNode { .. } => "revoke",
             Request::Store { .. } => "use the raw store",
+            Request::AgentLink => "serve the calls of",
+            Request::IssueUser { .. } => "issue a certificate for",
+            Request::RevokeUser { .. } => "revoke",
+            Request::ListUsers => "list",
         }
     }
 }
@@ -199,6 +222,19 @@ pub enum Response {
     Bookmark {
         revision: u64,
     },
+    /// Operators' certificates, from a `ListUsers`.
+    Certificates(Vec<CertificateRecord>),
+}
+
+/// One operator's certificate, as `flotilla user list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateRecord {
+    pub name: String,
+    pub role: String,
+    /// The serial number, in hex.
+    pub serial: String,
+    pub expires: Time,
+    pub revoked: bool,
 }
 
 impl Response {
@@ -214,6 +250,7 @@ impl Response {
             Response::Store(_) => "store",
             Response::Error(_) => "error",
             Response::Bookmark { .. } => "bookmark",
+            Response::Certificates(_) => "certificates",
         }
     }
 }
@@ -223,6 +260,8 @@ impl Response {
 #[derive(Debug)]
 pub struct ApiCall {
     pub caller: Identity,
+    /// The serial number of the client certificate the call came with; `None` in-process.
+    pub serial: Option<Vec<u8>>,
     pub request: Request,
     pub reply: mpsc::Sender<Response>,
 }

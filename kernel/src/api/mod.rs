@@ -2,18 +2,21 @@
 //!
 //! Only the API server touches the store; everything else (CLI, scheduler, controllers, node
 //! agents) is a client. [`ApiClient`] hides where the API server is: in the same process the
-//! request is a ractor message to the actor registered as [`APISERVER`]; elsewhere it is a QUIC
+//! request is a ractor message to the actor a [`LocalApi`] handle points to; elsewhere it is a QUIC
 //! call. Objects travel as JSON ([`RawObject`]) inside the binary frames, so they stay readable
 //! across versions that add fields.
 
 mod client;
 mod error;
+mod local;
 mod message;
 mod node_link;
 
-pub use client::{ApiClient, ClientError, Watched};
+pub use client::{AgentLink, ApiClient, ClientError, Watched};
 pub use error::{ApiError, ErrorCode};
+pub use local::LocalApi;
 pub use message::{
-    APISERVER, ApiCall, EventType, Outcome, RawObject, Request, Response, WatchEvent,
+    APISERVER, ApiCall, CertificateRecord, EventType, Outcome, RawObject, Request, Response,
+    WatchEvent,
 };
-pub use node_link::{NodeCall, NodeLinks, NodeRequest};
+pub use node_link::{NodeAnswers, NodeCalls, NodeLinks, NodeRequest};

@@ -1,15 +1,24 @@
 //! How the API server reaches a node agent for what only the node has (container logs).
-//! Agents register a channel under their node name; a remote agent will register a QUIC
-//! stream's sender the same way.
+//!
+//! An agent in the API server's own process registers its calls directly. A remote agent has
+//! no listening port: it serves the calls on the QUIC connection it opened to the API, and
+//! keeps an [`Request::AgentLink`](super::Request::AgentLink) call open there for as long as it
+//! serves — the API reaches it through that connection while the call is open, and the agent
+//! opens it again after every reconnect.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+use flotilla_transport::{CallStream, PeerLink, Responses};
+
+use super::error::{ApiError, ErrorCode};
 use super::message::Response;
 
-#[derive(Debug, Clone)]
+/// A call the API server makes to a node agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum NodeRequest {
     Logs {
         pod_uid: String,
@@ -21,27 +30,109 @@ pub enum NodeRequest {
     },
 }
 
-#[derive(Debug)]
-pub struct NodeCall {
-    pub request: NodeRequest,
-    pub reply: mpsc::Sender<Response>,
+/// How an agent answers the API server's calls.
+pub type NodeCalls = Arc<dyn Fn(NodeRequest) -> Responses<Response> + Send + Sync>;
+
+/// Where a node's agent is served.
+enum Link {
+    /// In this process.
+    Local(NodeCalls),
+    /// On the agent's connection, while its `AgentLink` call (whose responses go to `open`)
+    /// is open.
+    Remote {
+        link: PeerLink,
+        open: mpsc::Sender<Response>,
+    },
 }
 
-/// Node name → the channel its agent serves calls on.
-#[derive(Debug, Clone, Default)]
-pub struct NodeLinks(Arc<Mutex<HashMap<String, mpsc::Sender<NodeCall>>>>);
+impl Link {
+    fn is_up(&self) -> bool {
+        match self {
+            Link::Local(_) => true,
+            Link::Remote { link, open } => !open.is_closed() && !link.is_closed(),
+        }
+    }
+}
+
+/// Node name → where its agent serves calls. Cheap to clone; clones share the table.
+#[derive(Clone, Default)]
+pub struct NodeLinks(Arc<Mutex<HashMap<String, Link>>>);
+
+impl std::fmt::Debug for NodeLinks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let links = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        f.debug_set().entries(links.keys()).finish()
+    }
+}
 
 impl NodeLinks {
-    pub fn register(&self, node: &str, link: mpsc::Sender<NodeCall>) {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(node.to_string(), link);
+    /// An agent in this process serves `node`'s calls.
+    pub fn register_local(&self, node: &str, calls: NodeCalls) {
+        self.insert(node, Link::Local(calls));
     }
 
-    /// The node's link, if its agent is connected.
-    pub fn get(&self, node: &str) -> Option<mpsc::Sender<NodeCall>> {
-        let links = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        links.get(node).filter(|link| !link.is_closed()).cloned()
+    /// A remote agent serves `node`'s calls on `link` while `open` is open; it replaces any
+    /// earlier connection of the same node.
+    pub fn register_remote(&self, node: &str, link: PeerLink, open: mpsc::Sender<Response>) {
+        self.insert(node, Link::Remote { link, open });
+    }
+
+    fn insert(&self, node: &str, link: Link) {
+        let mut links = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        links.retain(|_, link| link.is_up());
+        links.insert(node.to_string(), link);
+    }
+
+    /// Sends `request` to `node`'s agent and returns its answers.
+    pub async fn call(&self, node: &str, request: NodeRequest) -> Result<NodeAnswers, ApiError> {
+        let not_connected = || {
+            ApiError::new(
+                ErrorCode::Unavailable,
+                format!("the agent of node {node:?} is not connected"),
+            )
+        };
+        let remote = {
+            let links = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+            match links.get(node).filter(|link| link.is_up()) {
+                None => return Err(not_connected()),
+                Some(Link::Local(calls)) => return Ok(NodeAnswers::Local(calls(request))),
+                Some(Link::Remote { link, .. }) => link.clone(),
+            }
+        };
+        let answers = remote.stream(&request).await.map_err(|error| {
+            ApiError::new(
+                ErrorCode::Unavailable,
+                format!("calling the agent of node {node:?}: {error}"),
+            )
+        })?;
+        Ok(NodeAnswers::Remote {
+            node: node.to_string(),
+            answers,
+        })
+    }
+}
+
+/// An agent's answers to one call.
+pub enum NodeAnswers {
+    Local(Responses<Response>),
+    Remote {
+        node: String,
+        answers: CallStream<Response>,
+    },
+}
+
+impl NodeAnswers {
+    /// The next answer; a lost agent is one last `Response::Error`. Cancel-safe.
+    pub async fn next(&mut self) -> Option<Response> {
+        match self {
+            NodeAnswers::Local(answers) => answers.next().await,
+            NodeAnswers::Remote { node, answers } => match answers.recv().await? {
+                Ok(answer) => Some(answer),
+                Err(error) => Some(Response::Error(ApiError::new(
+                    ErrorCode::Unavailable,
+                    format!("the agent of node {node:?} went away: {error}"),
+                ))),
+            },
+        }
     }
 }
