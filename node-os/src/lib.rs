@@ -3,7 +3,8 @@
 //! Everything the node agent (our kubelet) needs from the kernel goes through this crate:
 //! the hardware inventory read from procfs ([`inventory`]), cgroups for resource limits
 //! ([`cgroups`]), a native process runtime that starts containers in their own cgroup and
-//! namespaces ([`runtime`]), and container log files ([`logs`]).
+//! namespaces ([`runtime`]), container log files ([`logs`]), and the duties of PID 1
+//! ([`init`]).
 //!
 //! Each boundary is a trait with a real implementation and an in-memory fake, so the agent's
 //! own logic is unit tested without root, while the real implementations are exercised by
@@ -11,13 +12,15 @@
 //! name, log paths) is a parameter, never a constant, so tests run side by side.
 //!
 //! This is the only crate of the workspace allowed to use `unsafe`: starting a process in its
-//! cgroup and namespaces needs a `pre_exec` hook (see `runtime::child_setup`).
+//! cgroup and namespaces needs a `pre_exec` hook (see `runtime::child_setup`), and so does
+//! restoring the signal mask of the agent an init starts (see `init`).
 
 #![allow(unsafe_code)]
 
 pub mod cgroups;
 mod component;
 pub mod hardware;
+pub mod init;
 pub mod inventory;
 pub mod logs;
 pub mod runtime;

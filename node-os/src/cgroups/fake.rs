@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use super::{CgroupError, CgroupPaths, Cgroups, ResourceLimits, check_name};
 
@@ -11,17 +12,30 @@ use super::{CgroupError, CgroupPaths, Cgroups, ResourceLimits, check_name};
 #[derive(Debug, Default)]
 pub struct FakeCgroups {
     groups: Mutex<BTreeMap<String, FakeGroup>>,
+    /// How long killed processes take to go.
+    linger: Duration,
 }
 
 #[derive(Debug)]
 struct FakeGroup {
     limits: ResourceLimits,
     pids: Vec<u32>,
+    /// When its processes were first killed.
+    killed_at: Option<Instant>,
 }
 
 impl FakeCgroups {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Cgroups whose killed processes take `linger` to go, as processes stuck in the kernel
+    /// (uninterruptible I/O) do: removing such a cgroup waits that long.
+    pub fn with_linger(linger: Duration) -> Self {
+        Self {
+            linger,
+            ..Self::default()
+        }
     }
 
     /// Puts `pid` in the cgroup `name`, as a process joining it would.
@@ -48,6 +62,7 @@ impl Cgroups for FakeCgroups {
             .or_insert_with(|| FakeGroup {
                 limits: limits.clone(),
                 pids: Vec::new(),
+                killed_at: None,
             });
         Ok(CgroupPaths {
             procs_files: Vec::new(),
@@ -62,8 +77,12 @@ impl Cgroups for FakeCgroups {
     }
 
     fn kill_all(&self, name: &str) -> Result<(), CgroupError> {
+        let linger = self.linger;
         if let Some(group) = self.lock().get_mut(name) {
-            group.pids.clear();
+            let killed_at = *group.killed_at.get_or_insert_with(Instant::now);
+            if killed_at.elapsed() >= linger {
+                group.pids.clear();
+            }
         }
         Ok(())
     }
@@ -153,6 +172,20 @@ mod tests {
             cgroups.pids("a"),
             Err(CgroupError::NotFound { .. })
         ));
+    }
+
+    #[test]
+    fn lingering_processes_hold_up_removal_until_they_are_gone() {
+        let linger = Duration::from_millis(50);
+        let cgroups = FakeCgroups::with_linger(linger);
+        cgroups.create("a", &limits()).unwrap();
+        cgroups.add_pid("a", 42).unwrap();
+        cgroups.kill_all("a").unwrap();
+        assert!(matches!(cgroups.remove("a"), Err(CgroupError::Busy { .. })));
+        cgroups
+            .kill_and_remove("a", Duration::from_secs(10))
+            .unwrap();
+        assert!(cgroups.list().unwrap().is_empty());
     }
 
     #[test]
