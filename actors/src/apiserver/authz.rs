@@ -17,14 +17,15 @@ use std::fmt;
 use serde::Deserialize;
 
 use flotilla_kernel::api::{ApiError, ErrorCode, RawObject, Request};
-use flotilla_kernel::object::{Kind, NODE_LEASE_NAMESPACE, Pod};
+use flotilla_kernel::object::{Kind, NODE_LEASE_NAMESPACE, PodReferences};
 use flotilla_transport::Identity;
 
 /// What a request touches, as far as authorization cares.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scope {
     pub verb: &'static str,
-    pub kind: Kind,
+    /// `None` for operators' certificates, which are no kind of object.
+    pub kind: Option<Kind>,
     /// `None` for cluster-scoped kinds and requests across all namespaces.
     pub namespace: Option<String>,
     /// `None` for requests on a whole collection (list, watch).
@@ -47,7 +48,14 @@ pub enum Lookup {
 pub struct Facts {
     /// The node of the pod a request names; `None` when it does not exist or is unbound.
     pub pod_node: Option<String>,
-    pub node_pods: Vec<Pod>,
+    pub node_pods: Vec<NodePod>,
+}
+
+/// What one pod bound to a node references, in its namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodePod {
+    pub namespace: String,
+    pub references: PodReferences,
 }
 
 /// The part of an object body that says what it is.
@@ -96,7 +104,7 @@ impl Scope {
                 ..
             } => Scope {
                 verb,
-                kind: *kind,
+                kind: Some(*kind),
                 namespace: namespace.clone().filter(|_| kind.namespaced()),
                 name: None,
                 on_node: node_name.clone(),
@@ -127,9 +135,23 @@ impl Scope {
                     "this API server does not serve the raw store",
                 ));
             }
-            Request::RenewCertificate { .. } => Scope {
+            Request::IssueUser { name, .. } | Request::RevokeUser { name } => Scope {
                 verb,
-                kind: Kind::Node,
+                kind: None,
+                namespace: None,
+                name: Some(name.clone()),
+                on_node: None,
+            },
+            Request::ListUsers => Scope {
+                verb,
+                kind: None,
+                namespace: None,
+                name: None,
+                on_node: None,
+            },
+            Request::RenewCertificate { .. } | Request::AgentLink => Scope {
+                verb,
+                kind: Some(Kind::Node),
                 namespace: None,
                 name: None,
                 on_node: None,
@@ -141,7 +163,7 @@ impl Scope {
     fn one(verb: &'static str, kind: Kind, namespace: &str, name: &str) -> Scope {
         Scope {
             verb,
-            kind,
+            kind: Some(kind),
             namespace: Some(namespace.to_string()).filter(|_| kind.namespaced()),
             name: Some(name.to_string()),
             on_node: None,
@@ -161,7 +183,7 @@ fn head(object: &RawObject) -> Result<Head, ApiError> {
 /// The stored state `caller`'s request needs looked up before [`authorize`] can decide.
 pub fn lookup(caller: &Identity, scope: &Scope) -> Option<Lookup> {
     let node = node_name(caller)?;
-    match (scope.kind, &scope.namespace, &scope.name) {
+    match (scope.kind?, &scope.namespace, &scope.name) {
         (Kind::Pod, Some(namespace), Some(name)) => Some(Lookup::PodBinding {
             namespace: namespace.clone(),
             name: name.clone(),
@@ -182,7 +204,12 @@ pub fn authorize(caller: &Identity, scope: &Scope, facts: &Facts) -> Result<(), 
         _ if scope.verb == "join as" => Ok(()),
         _ if caller.is_anonymous() => Err("a caller without a certificate may only join".into()),
         "admin" | "control-plane" => Ok(()),
-        "viewer" if scope.kind == Kind::Secret => Err("viewers may not read secrets".to_string()),
+        "viewer" if scope.kind.is_none() => {
+            Err("only admins manage operators' certificates".into())
+        }
+        "viewer" if scope.kind == Some(Kind::Secret) => {
+            Err("viewers may not read secrets".to_string())
+        }
         "viewer" if scope.reads() => Ok(()),
         "viewer" => Err("viewers may only read".to_string()),
         "node" => match node_name(caller) {
@@ -205,7 +232,8 @@ pub fn authorize(caller: &Identity, scope: &Scope, facts: &Facts) -> Result<(), 
     })
 }
 
-fn node_name(caller: &Identity) -> Option<&str> {
+/// The node a `node:NAME` identity with the role `node` is.
+pub(super) fn node_name(caller: &Identity) -> Option<&str> {
     (caller.role == "node")
         .then(|| caller.name.strip_prefix("node:"))
         .flatten()
@@ -214,7 +242,10 @@ fn node_name(caller: &Identity) -> Option<&str> {
 
 fn node_may(node: &str, scope: &Scope, facts: &Facts) -> Result<(), String> {
     let named = scope.name.as_deref();
-    let allowed = match scope.kind {
+    let Some(kind) = scope.kind else {
+        return Err("only admins manage operators' certificates".into());
+    };
+    let allowed = match kind {
         Kind::Node => match scope.verb {
             "get" | "list" | "watch" | "renew the certificate of" => true,
             "create" | "update" | "update status of" => named == Some(node),
@@ -251,13 +282,10 @@ fn referenced(scope: &Scope, facts: &Facts) -> bool {
     facts
         .node_pods
         .iter()
-        .filter(|pod| &pod.metadata.namespace == namespace)
-        .any(|pod| {
-            let references = pod.spec.references();
-            match scope.kind {
-                Kind::ConfigMap => references.config_maps.contains(name),
-                _ => references.secrets.contains(name),
-            }
+        .filter(|pod| &pod.namespace == namespace)
+        .any(|pod| match scope.kind {
+            Some(Kind::ConfigMap) => pod.references.config_maps.contains(name),
+            _ => pod.references.secrets.contains(name),
         })
 }
 
@@ -267,7 +295,7 @@ struct Target<'a>(&'a Scope);
 impl fmt::Display for Target<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let scope = self.0;
-        f.write_str(scope.kind.plural())?;
+        f.write_str(scope.kind.map_or("users", Kind::plural))?;
         if let Some(name) = &scope.name {
             write!(f, " {name:?}")?;
         }

@@ -1,11 +1,12 @@
 //! Serves one API request: authorization, then the verb's logic over [`stored`]. Unary verbs
 //! answer once; watch and followed logs keep answering until the caller goes away.
 
+use std::sync::Arc;
+
 use tokio::sync::mpsc;
 
 use flotilla_kernel::api::{
-    ApiCall, ApiError, ErrorCode, NodeCall, NodeLinks, NodeRequest, Outcome, RawObject, Request,
-    Response,
+    ApiCall, ApiError, ErrorCode, NodeLinks, NodeRequest, Outcome, RawObject, Request, Response,
 };
 use flotilla_kernel::object::{
     ConditionStatus, Kind, NODE_LEASE_NAMESPACE, Namespace, Object, ObjectMeta, Pod, PodCondition,
@@ -16,14 +17,15 @@ use flotilla_transport::Identity;
 use super::admission::{admit_apply, admit_create, admit_status, admit_update};
 use super::authz::{Facts, Lookup, Scope, authorize, lookup};
 use super::certificates::Certificates;
-use super::stored::{self, Versioned, describe};
+use super::node_pods::NodePods;
+use super::stored::{self, Stored, Versioned, describe};
 use super::watch::{on_node, watch};
 
 /// Namespaces the cluster itself uses: created at start, never deleted.
 const SYSTEM_NAMESPACES: [&str; 3] = ["default", SYSTEM_NAMESPACE, NODE_LEASE_NAMESPACE];
 
 /// Creates the [`SYSTEM_NAMESPACES`] that do not exist yet.
-pub(super) async fn ensure_system_namespaces() -> Result<(), ApiError> {
+pub(super) async fn ensure_system_namespaces(stored: &Stored) -> Result<(), ApiError> {
     for name in SYSTEM_NAMESPACES {
         let namespace = Namespace {
             metadata: ObjectMeta {
@@ -32,7 +34,7 @@ pub(super) async fn ensure_system_namespaces() -> Result<(), ApiError> {
             },
             ..Namespace::default()
         };
-        match create(Object::Namespace(namespace)).await {
+        match create(stored, Object::Namespace(namespace)).await {
             Ok(_) => {}
             Err(e) if e.code == ErrorCode::AlreadyExists => {}
             Err(e) => return Err(e),
@@ -46,20 +48,24 @@ const APPLY_ATTEMPTS: usize = 5;
 
 /// What requests need beyond the store.
 pub struct Context {
+    pub stored: Stored,
+    /// What the pods bound to each node reference, for authorizing nodes.
+    pub node_pods: Arc<NodePods>,
     pub links: NodeLinks,
     /// Present when this server holds the cluster CA and so can admit and renew nodes.
     pub certificates: Option<Certificates>,
 }
 
 /// Serves `call`, sending its responses (or one error) to `call.reply`.
-pub async fn serve(call: ApiCall, context: std::sync::Arc<Context>) {
+pub async fn serve(call: ApiCall, context: Arc<Context>) {
     let ApiCall {
         caller,
+        serial,
         request,
         reply,
     } = call;
-    let outcome = match permit(&caller, &request).await {
-        Ok(()) => dispatch(&caller, request, &reply, &context).await,
+    let outcome = match permit(&context, &caller, &request).await {
+        Ok(()) => dispatch(&caller, serial.as_deref(), request, &reply, &context).await,
         Err(denied) => Err(denied),
     };
     match outcome {
@@ -77,12 +83,14 @@ pub async fn serve(call: ApiCall, context: std::sync::Arc<Context>) {
 }
 
 /// Authorizes `request`, first looking up the stored state a node's request is judged by.
-async fn permit(caller: &Identity, request: &Request) -> Result<(), ApiError> {
+async fn permit(context: &Context, caller: &Identity, request: &Request) -> Result<(), ApiError> {
+    let (stored, node_pods) = (&context.stored, &context.node_pods);
     let scope = Scope::of(request)?;
     let facts = match lookup(caller, &scope) {
         None => Facts::default(),
         Some(Lookup::PodBinding { namespace, name }) => Facts {
-            pod_node: stored::get(Kind::Pod, &namespace, &name)
+            pod_node: stored
+                .get(Kind::Pod, &namespace, &name)
                 .await?
                 .and_then(|v| match v.object {
                     Object::Pod(pod) => Some(pod.spec.node_name),
@@ -92,15 +100,7 @@ async fn permit(caller: &Identity, request: &Request) -> Result<(), ApiError> {
             ..Facts::default()
         },
         Some(Lookup::PodsOnNode { node }) => Facts {
-            node_pods: stored::list(Kind::Pod, None)
-                .await?
-                .0
-                .into_iter()
-                .filter_map(|v| match v.object {
-                    Object::Pod(pod) if pod.spec.node_name == node => Some(pod),
-                    _ => None,
-                })
-                .collect(),
+            node_pods: node_pods.on_node(&node).await?,
             ..Facts::default()
         },
     };
@@ -110,16 +110,18 @@ async fn permit(caller: &Identity, request: &Request) -> Result<(), ApiError> {
 /// Returns the single response of a unary verb, or `None` for streams that answered directly.
 async fn dispatch(
     caller: &Identity,
+    serial: Option<&[u8]>,
     request: Request,
     reply: &mpsc::Sender<Response>,
     context: &Context,
 ) -> Result<Option<Response>, ApiError> {
+    let stored = &context.stored;
     let response = match request {
         Request::Get {
             kind,
             namespace,
             name,
-        } => object(stored::get_existing(kind, &namespace, &name).await?)?,
+        } => object(stored.get_existing(kind, &namespace, &name).await?)?,
         Request::List {
             kind,
             namespace,
@@ -127,6 +129,7 @@ async fn dispatch(
             node_name,
         } => {
             list(
+                stored,
                 kind,
                 namespace.as_deref(),
                 selector.as_deref(),
@@ -134,37 +137,39 @@ async fn dispatch(
             )
             .await?
         }
-        Request::Create { object: raw } => object(create(decode(&raw)?).await?)?,
-        Request::Apply { object: raw } => apply(decode(&raw)?).await?,
+        Request::Create { object: raw } => object(create(stored, decode(&raw)?).await?)?,
+        Request::Apply { object: raw } => apply(stored, decode(&raw)?).await?,
         Request::Update { object: raw } => {
             let incoming = decode(&raw)?;
-            let current = current_for(&incoming).await?;
+            let current = current_for(stored, &incoming).await?;
             let next = admit_update(&current.object, incoming)?;
-            object(stored::replace(&next, current.mod_revision).await?)?
+            object(stored.replace(&next, current.mod_revision).await?)?
         }
         Request::UpdateStatus { object: raw } => {
             let incoming = decode(&raw)?;
-            let current = current_for(&incoming).await?;
+            let current = current_for(stored, &incoming).await?;
             let next = admit_status(&current.object, &incoming)?;
-            object(stored::replace(&next, current.mod_revision).await?)?
+            object(stored.replace(&next, current.mod_revision).await?)?
         }
         Request::Bind {
             namespace,
             name,
             node,
-        } => object(bind(&namespace, &name, &node).await?)?,
+        } => object(bind(stored, &namespace, &name, &node).await?)?,
         Request::Delete {
             kind,
             namespace,
             name,
             grace_period_seconds,
         } => {
-            let deleted = delete(kind, &namespace, &name, grace_period_seconds).await?;
-            // A deleted Node's certificates must not keep working.
+            // A deleted Node's certificates must not keep working, and its agent is told why.
+            // Revoked first, so the agent cannot register the Node again in between.
             if let (Kind::Node, Some(certificates)) = (kind, &context.certificates) {
-                certificates.revoke(&name).await?;
+                stored.get_existing(kind, &namespace, &name).await?;
+                let why = format!("node {name:?} was deleted");
+                certificates.revoke_node(&name, &why).await?;
             }
-            object(deleted)?
+            object(delete(stored, kind, &namespace, &name, grace_period_seconds).await?)?
         }
         Request::Watch {
             kind,
@@ -172,7 +177,7 @@ async fn dispatch(
             after_revision,
             node_name,
         } => {
-            watch(kind, namespace, after_revision, node_name, reply).await?;
+            watch(stored, kind, namespace, after_revision, node_name, reply).await?;
             return Ok(None);
         }
         Request::Logs {
@@ -183,13 +188,7 @@ async fn dispatch(
             tail_lines,
         } => {
             logs(
-                &namespace,
-                &pod,
-                container,
-                follow,
-                tail_lines,
-                reply,
-                &context.links,
+                context, &namespace, &pod, container, follow, tail_lines, reply,
             )
             .await?;
             return Ok(None);
@@ -204,13 +203,38 @@ async fn dispatch(
                 .await?
         }
         Request::RenewCertificate { csr_pem } => {
-            certificates(context)?.renew(caller, &csr_pem).await?
+            certificates(context)?
+                .renew(caller, serial, &csr_pem)
+                .await?
         }
-        Request::RevokeNode { node_name } => certificates(context)?.revoke(&node_name).await?,
-        Request::Store { .. } => {
+        Request::RevokeNode { node_name } => {
+            let why = format!("node {node_name:?} was revoked by {}", caller.name);
+            certificates(context)?.revoke_node(&node_name, &why).await?
+        }
+        Request::IssueUser {
+            name,
+            role,
+            validity_seconds,
+            csr_pem,
+        } => {
+            let validity = std::time::Duration::from_secs(validity_seconds);
+            certificates(context)?
+                .issue_operator(&name, &role, validity, &csr_pem)
+                .await?
+        }
+        Request::RevokeUser { name } => {
+            certificates(context)?
+                .revoke_operator(&name, caller)
+                .await?
+        }
+        Request::ListUsers => certificates(context)?.operators().await?,
+        front_door @ (Request::Store { .. } | Request::AgentLink) => {
             return Err(ApiError::new(
-                ErrorCode::Unavailable,
-                "raw store calls are served by the QUIC front door, not the API server actor",
+                ErrorCode::BadRequest,
+                format!(
+                    "only a QUIC connection can {} (the API server's front door serves it)",
+                    front_door.verb()
+                ),
             ));
         }
     };
@@ -235,9 +259,11 @@ fn object(versioned: Versioned) -> Result<Response, ApiError> {
 }
 
 /// The stored object `incoming` replaces, checking the resourceVersion the client read.
-async fn current_for(incoming: &Object) -> Result<Versioned, ApiError> {
+async fn current_for(stored: &Stored, incoming: &Object) -> Result<Versioned, ApiError> {
     let meta = incoming.meta();
-    let current = stored::get_existing(incoming.kind(), &meta.namespace, &meta.name).await?;
+    let current = stored
+        .get_existing(incoming.kind(), &meta.namespace, &meta.name)
+        .await?;
     if !meta.resource_version.is_empty()
         && meta.resource_version != current.mod_revision.to_string()
     {
@@ -247,6 +273,7 @@ async fn current_for(incoming: &Object) -> Result<Versioned, ApiError> {
 }
 
 async fn list(
+    stored: &Stored,
     kind: Kind,
     namespace: Option<&str>,
     selector: Option<&str>,
@@ -256,21 +283,20 @@ async fn list(
         .map(Selector::parse)
         .transpose()
         .map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))?;
-    let (objects, revision) = stored::list(kind, namespace).await?;
-    let items = objects
-        .into_iter()
-        .filter(|v| {
-            selector
+    let node_name = node_name.map(str::to_string);
+    let (items, revision) = stored
+        .list_map(kind, namespace, move |v| {
+            let wanted = selector
                 .as_ref()
                 .is_none_or(|s| s.matches(&v.object.meta().labels))
-                && on_node(node_name, &v.object)
+                && on_node(node_name.as_deref(), &v.object);
+            wanted.then(|| RawObject(v.object.to_json()))
         })
-        .map(|v| RawObject(v.object.to_json()))
-        .collect();
+        .await?;
     Ok(Response::List { items, revision })
 }
 
-pub(super) async fn create(object: Object) -> Result<Versioned, ApiError> {
+pub(super) async fn create(stored: &Stored, object: Object) -> Result<Versioned, ApiError> {
     let namespace = object.meta().namespace.clone();
     if object.kind().namespaced() {
         if namespace.is_empty() {
@@ -279,7 +305,7 @@ pub(super) async fn create(object: Object) -> Result<Versioned, ApiError> {
                 format!("{}: metadata.namespace is required", object.kind().as_str()),
             ));
         }
-        let owner = stored::get(Kind::Namespace, "", &namespace).await?;
+        let owner = stored.get(Kind::Namespace, "", &namespace).await?;
         match owner {
             None => return Err(ApiError::not_found(describe(Kind::Namespace, &namespace))),
             Some(ns) if ns.object.meta().deletion_timestamp.is_some() => {
@@ -293,7 +319,9 @@ pub(super) async fn create(object: Object) -> Result<Versioned, ApiError> {
     }
     let uid = uuid::Uuid::new_v4().to_string();
     let suffix = random_suffix(&uid);
-    stored::create(&admit_create(object, uid, Time::now(), &suffix)?).await
+    stored
+        .create(&admit_create(object, uid, Time::now(), &suffix)?)
+        .await
 }
 
 /// Five lowercase alphanumerics, as Kubernetes appends to generated names.
@@ -305,11 +333,14 @@ fn random_suffix(uid: &str) -> String {
         .collect()
 }
 
-async fn apply(manifest: Object) -> Result<Response, ApiError> {
+async fn apply(stored: &Stored, manifest: Object) -> Result<Response, ApiError> {
     for _ in 0..APPLY_ATTEMPTS {
         let meta = manifest.meta();
-        let Some(current) = stored::get(manifest.kind(), &meta.namespace, &meta.name).await? else {
-            return match create(manifest.clone()).await {
+        let Some(current) = stored
+            .get(manifest.kind(), &meta.namespace, &meta.name)
+            .await?
+        else {
+            return match create(stored, manifest.clone()).await {
                 Ok(created) => applied(created.object, Outcome::Created),
                 Err(e) if e.code == ErrorCode::AlreadyExists => continue,
                 Err(e) => Err(e),
@@ -318,7 +349,7 @@ async fn apply(manifest: Object) -> Result<Response, ApiError> {
         let Some(next) = admit_apply(&current.object, manifest.clone())? else {
             return applied(current.object, Outcome::Unchanged);
         };
-        match stored::replace(&next, current.mod_revision).await {
+        match stored.replace(&next, current.mod_revision).await {
             Ok(updated) => return applied(updated.object, Outcome::Configured),
             Err(e) if e.code == ErrorCode::Conflict => continue,
             Err(e) => return Err(e),
@@ -334,8 +365,13 @@ fn applied(object: Object, outcome: Outcome) -> Result<Response, ApiError> {
     })
 }
 
-async fn bind(namespace: &str, name: &str, node: &str) -> Result<Versioned, ApiError> {
-    let current = stored::get_existing(Kind::Pod, namespace, name).await?;
+async fn bind(
+    stored: &Stored,
+    namespace: &str,
+    name: &str,
+    node: &str,
+) -> Result<Versioned, ApiError> {
+    let current = stored.get_existing(Kind::Pod, namespace, name).await?;
     let Object::Pod(mut pod) = current.object else {
         return Err(ApiError::internal(format!(
             "{} is not stored as a pod",
@@ -351,7 +387,7 @@ async fn bind(namespace: &str, name: &str, node: &str) -> Result<Versioned, ApiE
             ),
         ));
     }
-    if stored::get(Kind::Node, "", node).await?.is_none() {
+    if stored.get(Kind::Node, "", node).await?.is_none() {
         return Err(ApiError::not_found(describe(Kind::Node, node)));
     }
     pod.spec.node_name = node.to_string();
@@ -363,31 +399,40 @@ async fn bind(namespace: &str, name: &str, node: &str) -> Result<Versioned, ApiE
         },
         Time::now(),
     );
-    stored::replace(&Object::Pod(pod), current.mod_revision).await
+    stored
+        .replace(&Object::Pod(pod), current.mod_revision)
+        .await
 }
 
 async fn delete(
+    stored: &Stored,
     kind: Kind,
     namespace: &str,
     name: &str,
     grace_period_seconds: Option<i64>,
 ) -> Result<Versioned, ApiError> {
-    let current = stored::get_existing(kind, namespace, name).await?;
+    let current = stored.get_existing(kind, namespace, name).await?;
     match &current.object {
         Object::Pod(pod) if graceful(pod, grace_period_seconds) => {
-            mark_terminating(pod.clone(), grace_period_seconds, current.mod_revision).await
+            mark_terminating(
+                stored,
+                pod.clone(),
+                grace_period_seconds,
+                current.mod_revision,
+            )
+            .await
         }
         Object::Namespace(_) if SYSTEM_NAMESPACES.contains(&name) => Err(ApiError::new(
             ErrorCode::Forbidden,
             format!("namespace {name:?} is the cluster's own and may not be deleted"),
         )),
         Object::Namespace(_) => {
-            empty_namespace(name).await?;
-            stored::remove(&current.object, current.mod_revision).await?;
+            empty_namespace(stored, name).await?;
+            stored.remove(&current.object, current.mod_revision).await?;
             Ok(current)
         }
         _ => {
-            stored::remove(&current.object, current.mod_revision).await?;
+            stored.remove(&current.object, current.mod_revision).await?;
             Ok(current)
         }
     }
@@ -400,6 +445,7 @@ fn graceful(pod: &Pod, grace_period_seconds: Option<i64>) -> bool {
 }
 
 async fn mark_terminating(
+    stored: &Stored,
     mut pod: Pod,
     grace_period_seconds: Option<i64>,
     mod_revision: u64,
@@ -417,11 +463,11 @@ async fn mark_terminating(
         .max(1);
     pod.metadata.deletion_timestamp = Some(Time::now());
     pod.metadata.deletion_grace_period_seconds = Some(grace);
-    stored::replace(&Object::Pod(pod), mod_revision).await
+    stored.replace(&Object::Pod(pod), mod_revision).await
 }
 
 /// Deletes what lives in a namespace being deleted: workloads at once, pods gracefully.
-async fn empty_namespace(namespace: &str) -> Result<(), ApiError> {
+async fn empty_namespace(stored: &Stored, namespace: &str) -> Result<(), ApiError> {
     let kinds = [
         Kind::Deployment,
         Kind::ReplicaSet,
@@ -431,11 +477,11 @@ async fn empty_namespace(namespace: &str) -> Result<(), ApiError> {
         Kind::Lease,
     ];
     for kind in kinds {
-        let (objects, _) = stored::list(kind, Some(namespace)).await?;
+        let (objects, _) = stored.list(kind, Some(namespace)).await?;
         for v in objects {
             let name = v.object.meta().name.clone();
             // Boxed: deleting a namespace deletes its objects through this same function.
-            match Box::pin(delete(kind, namespace, &name, None)).await {
+            match Box::pin(delete(stored, kind, namespace, &name, None)).await {
                 Ok(_) => {}
                 Err(e) if matches!(e.code, ErrorCode::NotFound | ErrorCode::Conflict) => {}
                 Err(e) => return Err(e),
@@ -446,15 +492,18 @@ async fn empty_namespace(namespace: &str) -> Result<(), ApiError> {
 }
 
 async fn logs(
+    context: &Context,
     namespace: &str,
     name: &str,
     container: Option<String>,
     follow: bool,
     tail_lines: Option<u64>,
     reply: &mpsc::Sender<Response>,
-    links: &NodeLinks,
 ) -> Result<(), ApiError> {
-    let current = stored::get_existing(Kind::Pod, namespace, name).await?;
+    let current = context
+        .stored
+        .get_existing(Kind::Pod, namespace, name)
+        .await?;
     let Object::Pod(pod) = current.object else {
         return Err(ApiError::internal(format!(
             "{} is not stored as a pod",
@@ -495,32 +544,27 @@ async fn logs(
             format!("pod {name:?} is not scheduled to a node yet"),
         ));
     }
-    let link = links.get(&pod.spec.node_name).ok_or_else(|| {
-        ApiError::new(
-            ErrorCode::Unavailable,
-            format!(
-                "the agent of node {:?} is not connected",
-                pod.spec.node_name
-            ),
-        )
-    })?;
-    let call = NodeCall {
-        request: NodeRequest::Logs {
-            pod_uid: pod.metadata.uid.clone(),
-            namespace: namespace.to_string(),
-            pod: name.to_string(),
-            container,
-            follow,
-            tail_lines,
-        },
-        reply: reply.clone(),
+    let request = NodeRequest::Logs {
+        pod_uid: pod.metadata.uid.clone(),
+        namespace: namespace.to_string(),
+        pod: name.to_string(),
+        container,
+        follow,
+        tail_lines,
     };
-    link.send(call).await.map_err(|_| {
-        ApiError::new(
-            ErrorCode::Unavailable,
-            format!("the agent of node {:?} went away", pod.spec.node_name),
-        )
-    })
+    let mut answers = context.links.call(&pod.spec.node_name, request).await?;
+    loop {
+        let answer = tokio::select! {
+            () = reply.closed() => return Ok(()),
+            answer = answers.next() => answer,
+        };
+        let Some(answer) = answer else {
+            return Ok(());
+        };
+        if reply.send(answer).await.is_err() {
+            return Ok(());
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,22 +1,25 @@
-//! The API's QUIC front door: each call on a verified connection becomes an [`ApiCall`] to
-//! the API server actor, with the identity taken from the peer's client certificate. Raw store
-//! calls (`flotilla store`) go straight to the store service instead, so they never queue
-//! behind object requests in the actor's mailbox.
+//! The API's QUIC front door: each call on a verified connection is served like an in-process
+//! [`ApiCall`], with the identity taken from the peer's client certificate, in a task of its
+//! own (no actor mailbox in between). Raw store calls (`flotilla store`) go straight to the
+//! store service instead, and a node agent's `AgentLink` registers its connection for the API
+//! server's calls to it.
 
 use std::sync::Arc;
 
-use ractor::ActorRef;
 use tokio::sync::mpsc;
 
-use flotilla_kernel::api::{APISERVER, ApiCall, ApiError, ErrorCode, Request, Response};
+use flotilla_kernel::api::{ApiCall, ApiError, ErrorCode, NodeLinks, Request, Response};
 use flotilla_transport::{Handler, Peer, Responses};
 
+use super::authz::node_name;
+use super::handler::{self, Context};
 use crate::store_service::StoreService;
 
 /// Responses one call may queue before the API server waits for the network.
 const CALL_BUFFER: usize = 256;
 
 pub struct QuicFront {
+    pub context: Arc<Context>,
     pub store: Option<Arc<StoreService>>,
 }
 
@@ -25,20 +28,35 @@ impl Handler<Request, Response> for QuicFront {
         if let (Request::Store { call }, Some(store)) = (&request, &self.store) {
             return store.call(&peer.identity, call);
         }
+        if matches!(request, Request::AgentLink) {
+            return link_agent(&self.context.links, peer);
+        }
         let (reply, responses) = mpsc::channel(CALL_BUFFER);
         let call = ApiCall {
             caller: peer.identity,
+            serial: peer.serial,
             request,
-            reply: reply.clone(),
+            reply,
         };
-        let delivered =
-            ActorRef::<ApiCall>::where_is(APISERVER).is_some_and(|api| api.cast(call).is_ok());
-        if !delivered {
-            return Responses::one(Response::Error(ApiError::new(
-                ErrorCode::Unavailable,
-                "the API server is restarting; retry",
-            )));
-        }
+        tokio::spawn(handler::serve(call, Arc::clone(&self.context)));
         Responses::channel(responses)
     }
+}
+
+/// Registers a node agent's connection for the API server's calls, for as long as the call
+/// stays open: it is never answered, and a later link of the same node replaces it.
+fn link_agent(links: &NodeLinks, peer: Peer) -> Responses<Response> {
+    let Some(node) = node_name(&peer.identity) else {
+        return Responses::one(Response::Error(ApiError::new(
+            ErrorCode::Forbidden,
+            format!(
+                "{} (role {}) is not a node agent and serves no calls",
+                peer.identity.name, peer.identity.role
+            ),
+        )));
+    };
+    let (open, call) = mpsc::channel(1);
+    tracing::info!(node, addr = %peer.addr, "node agent linked");
+    links.register_remote(node, peer.link, open);
+    Responses::channel(call)
 }

@@ -8,9 +8,10 @@ use flotilla_kernel::api::{ApiError, ErrorCode, EventType, RawObject, Response, 
 use flotilla_kernel::object::{Kind, Object};
 use flotilla_store::{Event, EventKind, KeyValue};
 
-use super::stored;
+use super::stored::{self, Stored};
 
 pub async fn watch(
+    stored: &Stored,
     kind: Kind,
     namespace: Option<String>,
     after_revision: u64,
@@ -20,7 +21,7 @@ pub async fn watch(
     let wanted = |object: &Object| on_node(node_name.as_deref(), object);
     let mut from = after_revision;
     if after_revision == 0 {
-        let (objects, revision) = stored::list(kind, namespace.as_deref()).await?;
+        let (objects, revision) = stored.list(kind, namespace.as_deref()).await?;
         for v in objects.into_iter().filter(|v| wanted(&v.object)) {
             if !send(reply, EventType::Added, &v.object, v.mod_revision).await {
                 return Ok(());
@@ -31,7 +32,7 @@ pub async fn watch(
         }
         from = revision;
     }
-    let mut watcher = stored::watch(kind, namespace.as_deref(), from).await?;
+    let mut watcher = stored.watch(kind, namespace.as_deref(), from).await?;
     loop {
         let event = tokio::select! {
             _ = reply.closed() => return Ok(()),

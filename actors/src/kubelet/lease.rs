@@ -9,6 +9,7 @@ use tokio::task::JoinHandle;
 
 use flotilla_kernel::api::{ApiClient, ClientError};
 use flotilla_kernel::object::{Lease, LeaseSpec, NODE_LEASE_NAMESPACE, ObjectMeta, Time};
+use flotilla_kernel::supervision::spawn_owned;
 
 use super::AgentMsg;
 
@@ -21,7 +22,7 @@ pub fn renew_forever(
     period: Duration,
 ) -> JoinHandle<()> {
     let me = myself.clone();
-    tokio::spawn(async move {
+    spawn_owned(myself.get_cell(), "lease renewal", async move {
         let mut failing = false;
         loop {
             match renew(&api, &node, period).await {

@@ -3,17 +3,23 @@
 //! [`sync`] and [`terminate`]; this actor only gathers observations and performs effects.
 //!
 //! The runtime outlives the actor: a restarted agent finds its containers still running and
-//! adopts them (restart counts come back from the pods' status).
+//! adopts them (restart counts come back from the pods' status). Runtime work that may block
+//! (forks, cgroup writes, waiting for a cgroup to empty) runs on the blocking pool, and every
+//! task the agent spawns is owned by it: if one ends, the agent is restarted.
 
 mod container_spec;
 mod env;
 mod lease;
 mod logs;
+mod node_calls;
 mod node_status;
 mod sync;
 mod terminate;
 
-use std::collections::{BTreeMap, HashMap};
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -22,10 +28,9 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use flotilla_kernel::api::{
-    ApiClient, ClientError, EventType, NodeCall, NodeLinks, NodeRequest, Watched,
-};
+use flotilla_kernel::api::{AgentLink, ApiClient, ClientError, EventType, Watched};
 use flotilla_kernel::object::{ConfigMap, Container, Kind, Node, Pod, PodSpec, Secret, Time};
+use flotilla_kernel::supervision::spawn_owned;
 use flotilla_node_os::{ContainerState, ExitEvent, Inventory, Runtime, Signal, read_inventory};
 
 pub use node_status::AGENT_VERSION;
@@ -41,7 +46,6 @@ pub struct NodeAgentArgs {
     pub address: String,
     pub api: ApiClient,
     pub runtime: Arc<dyn Runtime>,
-    pub links: NodeLinks,
     pub proc_root: PathBuf,
     pub log_dir: PathBuf,
     /// How often the Node's status is refreshed.
@@ -53,11 +57,9 @@ pub struct NodeAgentArgs {
 pub enum AgentMsg {
     /// Boxed: a pod is far larger than the other messages.
     Pod(Box<Watched<Pod>>),
-    WatchEnded(String),
     Exited(ExitEvent),
     Sync(String),
     Heartbeat,
-    Node(NodeCall),
 }
 
 /// A pod bound to this node, with what the agent remembers about it.
@@ -85,9 +87,10 @@ impl Actor for NodeAgent {
         myself: ActorRef<AgentMsg>,
         args: NodeAgentArgs,
     ) -> Result<AgentState, ActorProcessingErr> {
-        let inventory = read_inventory(&args.proc_root)?;
+        let proc_root = args.proc_root.clone();
+        let inventory = tokio::task::spawn_blocking(move || read_inventory(&proc_root)).await??;
         // Before anything starts: take over what a previous agent process left running.
-        let adoption = args.runtime.adopt_running()?;
+        let adoption = blocking(&args.runtime, |runtime| runtime.adopt_running()).await?;
         if !adoption.adopted.is_empty() || !adoption.removed.is_empty() {
             tracing::info!(
                 adopted = adoption.adopted.len(),
@@ -108,21 +111,30 @@ impl Actor for NodeAgent {
                 (entry.pod.metadata.uid.clone(), entry)
             })
             .collect();
-        remove_orphans(args.runtime.as_ref(), &pods);
-        let mut tasks = vec![
-            watch_pods(&myself, &args, revision).await?,
+        let owned = owned_ids(&pods);
+        blocking(&args.runtime, move |runtime| {
+            remove_orphans(runtime, &owned);
+        })
+        .await;
+        // Everything that can fail first, so a failed start leaves no task behind.
+        let events = args
+            .api
+            .watch::<Pod>(None, revision, Some(&args.node_name))
+            .await?;
+        let calls = node_calls::node_calls(args.log_dir.clone());
+        let link = args.api.serve_node(&args.node_name, calls).await?;
+        let tasks = vec![
+            watch_pods(&myself, events),
             forward_exits(&myself, args.runtime.as_ref()),
-            serve_node_calls(&myself, &args),
+            serve_node_calls(&myself, link),
+            lease::renew_forever(
+                &myself,
+                args.api.clone(),
+                args.node_name.clone(),
+                args.lease_renew,
+            ),
+            myself.send_interval(args.heartbeat, || AgentMsg::Heartbeat),
         ];
-        let heartbeat = myself.send_interval(args.heartbeat, || AgentMsg::Heartbeat);
-        tasks.push(heartbeat);
-        let node = args.node_name.clone();
-        tasks.push(lease::renew_forever(
-            &myself,
-            args.api.clone(),
-            node,
-            args.lease_renew,
-        ));
         for uid in pods.keys() {
             myself.cast(AgentMsg::Sync(uid.clone()))?;
         }
@@ -142,8 +154,7 @@ impl Actor for NodeAgent {
         state: &mut AgentState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            AgentMsg::Pod(watched) => on_pod_event(&myself, state, *watched),
-            AgentMsg::WatchEnded(why) => return Err(format!("pod watch ended: {why}").into()),
+            AgentMsg::Pod(watched) => on_pod_event(&myself, state, *watched).await,
             AgentMsg::Exited(exit) => {
                 if let Some(uid) = owner_of(&state.pods, &exit.id) {
                     sync_pod(&myself, state, &uid).await;
@@ -151,7 +162,6 @@ impl Actor for NodeAgent {
             }
             AgentMsg::Sync(uid) => sync_pod(&myself, state, &uid).await,
             AgentMsg::Heartbeat => heartbeat(state).await,
-            AgentMsg::Node(call) => serve_node_call(state, call),
         }
         Ok(())
     }
@@ -207,10 +217,41 @@ async fn heartbeat(state: &AgentState) {
     }
 }
 
+/// Runs runtime work that may block — forking, cgroup writes, waiting for a cgroup to empty —
+/// on the blocking pool, never on the process's one runtime thread. A panic in it is the
+/// agent's, as if it had happened inline.
+async fn blocking<T: Send + 'static>(
+    runtime: &Arc<dyn Runtime>,
+    work: impl FnOnce(&dyn Runtime) -> T + Send + 'static,
+) -> T {
+    let runtime = Arc::clone(runtime);
+    match tokio::task::spawn_blocking(move || work(runtime.as_ref())).await {
+        Ok(done) => done,
+        Err(error) => match error.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(error) => panic!("runtime work was cancelled: {error}"),
+        },
+    }
+}
+
+/// The runtime ids of every container of `pods`.
+fn owned_ids(pods: &HashMap<String, PodEntry>) -> BTreeSet<String> {
+    pods.iter()
+        .flat_map(|(uid, entry)| {
+            entry
+                .pod
+                .spec
+                .containers
+                .iter()
+                .map(move |c| container_id(uid, &c.name))
+        })
+        .collect()
+}
+
 /// Kills and forgets runtime containers that belong to no pod bound here any more.
-fn remove_orphans(runtime: &dyn Runtime, pods: &HashMap<String, PodEntry>) {
+fn remove_orphans(runtime: &dyn Runtime, owned: &BTreeSet<String>) {
     for (id, state) in runtime.list() {
-        if owner_of(pods, &id).is_some() {
+        if owned.contains(&id) {
             continue;
         }
         if matches!(state, ContainerState::Running { .. }) {
@@ -240,36 +281,37 @@ fn owner_of(pods: &HashMap<String, PodEntry>, id: &str) -> Option<String> {
         .map(|(uid, _)| uid.clone())
 }
 
-async fn watch_pods(
+/// Hands the pod watch's events to the agent.
+fn watch_pods(
     myself: &ActorRef<AgentMsg>,
-    args: &NodeAgentArgs,
-    revision: u64,
-) -> Result<JoinHandle<()>, ClientError> {
-    let mut events = args
-        .api
-        .watch::<Pod>(None, revision, Some(&args.node_name))
-        .await?;
+    mut events: mpsc::Receiver<Result<Watched<Pod>, ClientError>>,
+) -> JoinHandle<()> {
     let me = myself.clone();
-    Ok(tokio::spawn(async move {
-        let why = loop {
+    spawn_owned(myself.get_cell(), "pod watch", async move {
+        loop {
             match events.recv().await {
                 Some(Ok(event)) => {
                     if me.cast(AgentMsg::Pod(Box::new(event))).is_err() {
                         return;
                     }
                 }
-                Some(Err(error)) => break error.to_string(),
-                None => break "the API server closed the stream".to_string(),
+                Some(Err(error)) => {
+                    tracing::warn!(%error, "the pod watch failed");
+                    return;
+                }
+                None => {
+                    tracing::warn!("the API server ended the pod watch");
+                    return;
+                }
             }
-        };
-        let _ = me.cast(AgentMsg::WatchEnded(why));
-    }))
+        }
+    })
 }
 
 fn forward_exits(myself: &ActorRef<AgentMsg>, runtime: &dyn Runtime) -> JoinHandle<()> {
     let mut exits = runtime.subscribe();
     let me = myself.clone();
-    tokio::spawn(async move {
+    spawn_owned(myself.get_cell(), "exit relay", async move {
         while let Some(exit) = exits.recv().await {
             if me.cast(AgentMsg::Exited(exit)).is_err() {
                 return;
@@ -278,37 +320,16 @@ fn forward_exits(myself: &ActorRef<AgentMsg>, runtime: &dyn Runtime) -> JoinHand
     })
 }
 
-/// Registers this agent's link for API-server calls (logs) and forwards them to the actor.
-fn serve_node_calls(myself: &ActorRef<AgentMsg>, args: &NodeAgentArgs) -> JoinHandle<()> {
-    let (link, mut calls) = mpsc::channel(64);
-    args.links.register(&args.node_name, link);
-    let me = myself.clone();
-    tokio::spawn(async move {
-        while let Some(call) = calls.recv().await {
-            if me.cast(AgentMsg::Node(call)).is_err() {
-                return;
-            }
-        }
+/// Keeps serving the API server's calls to this node (logs) while the link holds; a lost link
+/// restarts the agent, which links again.
+fn serve_node_calls(myself: &ActorRef<AgentMsg>, mut link: AgentLink) -> JoinHandle<()> {
+    spawn_owned(myself.get_cell(), "API link", async move {
+        let error = link.lost().await;
+        tracing::warn!(%error, "the link for the API server's calls was lost");
     })
 }
 
-fn serve_node_call(state: &AgentState, call: NodeCall) {
-    match call.request {
-        NodeRequest::Logs {
-            pod_uid,
-            namespace,
-            pod,
-            container,
-            follow,
-            tail_lines,
-        } => {
-            let path = logs::log_path(&state.args.log_dir, &namespace, &pod, &pod_uid, &container);
-            tokio::spawn(logs::serve(path, follow, tail_lines, call.reply));
-        }
-    }
-}
-
-fn on_pod_event(myself: &ActorRef<AgentMsg>, state: &mut AgentState, watched: Watched<Pod>) {
+async fn on_pod_event(myself: &ActorRef<AgentMsg>, state: &mut AgentState, watched: Watched<Pod>) {
     let uid = watched.object.metadata.uid.clone();
     match watched.event {
         EventType::Added | EventType::Modified => {
@@ -329,11 +350,20 @@ fn on_pod_event(myself: &ActorRef<AgentMsg>, state: &mut AgentState, watched: Wa
         EventType::Deleted => {
             // Deleted without this agent stopping it first (a forced delete): stop it now.
             if let Some(entry) = state.pods.remove(&uid) {
-                for c in &entry.pod.spec.containers {
-                    let id = container_id(&uid, &c.name);
-                    let _ = state.args.runtime.signal(&id, Signal::Kill);
-                    let _ = state.args.runtime.remove(&id);
-                }
+                let ids: Vec<String> = entry
+                    .pod
+                    .spec
+                    .containers
+                    .iter()
+                    .map(|c| container_id(&uid, &c.name))
+                    .collect();
+                blocking(&state.args.runtime, move |runtime| {
+                    for id in &ids {
+                        let _ = runtime.signal(id, Signal::Kill);
+                        let _ = runtime.remove(id);
+                    }
+                })
+                .await;
             }
         }
     }
@@ -367,11 +397,15 @@ async fn sync_pod(myself: &ActorRef<AgentMsg>, state: &mut AgentState, uid: &str
         .collect();
     let now = now();
     let plan = sync::plan(&entry.pod, &mut entry.record, &observed, now);
-    for id in &plan.remove {
-        if let Err(error) = runtime.remove(id) {
-            tracing::warn!(container = %id, %error, "cleaning up an exited container failed");
+    let exited = plan.remove.clone();
+    blocking(&state.args.runtime, move |runtime| {
+        for id in &exited {
+            if let Err(error) = runtime.remove(id) {
+                tracing::warn!(container = %id, %error, "cleaning up an exited container failed");
+            }
         }
-    }
+    })
+    .await;
     if let Some(after) = plan.requeue_after {
         let uid = uid.to_string();
         myself.send_after(after, move || AgentMsg::Sync(uid));
@@ -412,7 +446,7 @@ async fn start_container(args: &NodeAgentArgs, entry: &mut PodEntry, name: &str,
         }
     };
     let spec = container_spec::container_spec(&entry.pod, container, declared, &args.log_dir);
-    match args.runtime.start(&spec) {
+    match blocking(&args.runtime, move |runtime| runtime.start(&spec)).await {
         Ok(pid) => tracing::info!(pod = %pod_name, container = name, pid, "started"),
         Err(error) => {
             tracing::warn!(pod = %pod_name, container = name, %error, "start failed");
@@ -489,9 +523,12 @@ async fn terminate_pod(
     };
     match terminate::next_step(running, entry.term_sent, grace, Instant::now()) {
         Step::Terminate(ids) => {
-            for id in &ids {
-                let _ = args.runtime.signal(id, Signal::Term);
-            }
+            blocking(&args.runtime, move |runtime| {
+                for id in &ids {
+                    let _ = runtime.signal(id, Signal::Term);
+                }
+            })
+            .await;
             entry.term_sent = Some(Instant::now());
             again(Duration::from_millis(100));
             false
@@ -501,21 +538,26 @@ async fn terminate_pod(
             false
         }
         Step::Kill(ids) => {
-            for id in &ids {
-                let _ = args.runtime.signal(id, Signal::Kill);
-            }
+            blocking(&args.runtime, move |runtime| {
+                for id in &ids {
+                    let _ = runtime.signal(id, Signal::Kill);
+                }
+            })
+            .await;
             again(Duration::from_millis(100));
             false
         }
         Step::Done => {
-            for id in &ids {
-                if args.runtime.state(id).is_some()
-                    && let Err(error) = args.runtime.remove(id)
-                {
-                    tracing::warn!(container = %id, %error, "cleanup failed; retrying");
-                    again(Duration::from_millis(500));
-                    return false;
-                }
+            let removed = blocking(&args.runtime, move |runtime| {
+                ids.iter()
+                    .filter(|id| runtime.state(id).is_some())
+                    .try_for_each(|id| runtime.remove(id))
+            })
+            .await;
+            if let Err(error) = removed {
+                tracing::warn!(%error, "cleanup failed; retrying");
+                again(Duration::from_millis(500));
+                return false;
             }
             let meta = &entry.pod.metadata;
             match args
@@ -536,8 +578,9 @@ async fn terminate_pod(
 }
 
 /// Stops every container the runtime runs: SIGTERM, up to `grace` to exit, then SIGKILL, and
-/// removes them. Used when the whole node process shuts down.
-pub async fn stop_all_containers(runtime: &dyn Runtime, grace: Duration) {
+/// removes them. Used when the whole node process shuts down and is asked to take its
+/// containers along.
+pub async fn stop_all_containers(runtime: &Arc<dyn Runtime>, grace: Duration) {
     let running = |runtime: &dyn Runtime| -> Vec<String> {
         runtime
             .list()
@@ -546,23 +589,29 @@ pub async fn stop_all_containers(runtime: &dyn Runtime, grace: Duration) {
             .map(|(id, _)| id)
             .collect()
     };
-    for id in running(runtime) {
-        let _ = runtime.signal(&id, Signal::Term);
-    }
+    let signal_all = |signal: Signal| {
+        blocking(runtime, move |runtime| {
+            for id in running(runtime) {
+                let _ = runtime.signal(&id, signal);
+            }
+        })
+    };
+    signal_all(Signal::Term).await;
     let deadline = Instant::now() + grace;
-    while !running(runtime).is_empty() && Instant::now() < deadline {
+    while !running(runtime.as_ref()).is_empty() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    for id in running(runtime) {
-        let _ = runtime.signal(&id, Signal::Kill);
-    }
+    signal_all(Signal::Kill).await;
     let deadline = Instant::now() + Duration::from_secs(5);
-    while !running(runtime).is_empty() && Instant::now() < deadline {
+    while !running(runtime.as_ref()).is_empty() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    for (id, _) in runtime.list() {
-        if let Err(error) = runtime.remove(&id) {
-            tracing::warn!(container = %id, %error, "could not remove at shutdown");
+    blocking(runtime, |runtime| {
+        for (id, _) in runtime.list() {
+            if let Err(error) = runtime.remove(&id) {
+                tracing::warn!(container = %id, %error, "could not remove at shutdown");
+            }
         }
-    }
+    })
+    .await;
 }

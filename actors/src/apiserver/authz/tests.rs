@@ -1,4 +1,4 @@
-use flotilla_kernel::object::{Container, EnvFromSource, ObjectSelector, PodSpec};
+use flotilla_kernel::object::{Container, EnvFromSource, ObjectSelector, Pod, PodSpec};
 use serde_json::json;
 
 use super::*;
@@ -69,6 +69,10 @@ fn facts(lookup: Option<Lookup>) -> Facts {
             node_pods: pods
                 .into_iter()
                 .filter(|p| p.spec.node_name == node)
+                .map(|p| NodePod {
+                    namespace: p.metadata.namespace.clone(),
+                    references: p.spec.references(),
+                })
                 .collect(),
             ..Facts::default()
         },

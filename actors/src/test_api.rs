@@ -1,0 +1,56 @@
+//! An API server in-process for the actors' tests, on a real store in a temporary directory:
+//! no QUIC, no root.
+
+use std::time::Duration;
+
+use ractor::{Actor, ActorRef};
+use tempfile::TempDir;
+
+use flotilla_kernel::api::{ApiCall, ApiClient, LocalApi};
+use flotilla_store::Store;
+use flotilla_transport::Identity;
+
+use crate::apiserver::{ApiServer, ApiServerArgs};
+
+/// An API server serving in-process callers, and the store under it.
+pub struct TestApi {
+    pub store: Store,
+    pub local: LocalApi,
+    actor: ActorRef<ApiCall>,
+    _dir: TempDir,
+}
+
+impl TestApi {
+    pub async fn start() -> TestApi {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let store = Store::open(&dir.path().join("store")).expect("a fresh store");
+        let local = LocalApi::default();
+        let args = ApiServerArgs {
+            local: local.clone(),
+            store: store.clone(),
+            listen: None,
+            pki: None,
+            node_cert_validity: Duration::from_secs(3600),
+            store_service: None,
+        };
+        let (actor, _) = Actor::spawn(None, ApiServer, args)
+            .await
+            .expect("the API server starts");
+        TestApi {
+            store,
+            local,
+            actor,
+            _dir: dir,
+        }
+    }
+
+    pub fn client(&self, name: &str, role: &str) -> ApiClient {
+        ApiClient::local(Identity::new(name, role), self.local.clone())
+    }
+}
+
+impl Drop for TestApi {
+    fn drop(&mut self) {
+        self.actor.stop(None);
+    }
+}
