@@ -12,14 +12,13 @@ use anyhow::Context;
 use ractor::{Actor, ActorRef};
 use tokio::signal::unix::{SignalKind, signal};
 
-use flotilla_actors::apiserver::{ApiServer, ApiServerArgs};
+use flotilla_actors::apiserver::{ApiServer, ApiServerArgs, QuicListen};
 use flotilla_actors::controllers;
 use flotilla_actors::kubelet::{NodeAgent, NodeAgentArgs, stop_all_containers};
 use flotilla_actors::node_lifecycle::{NodeLifecycle, NodeLifecycleArgs, Settings};
 use flotilla_actors::scheduler::{Scheduler, SchedulerArgs};
-use flotilla_actors::store::{STORE, StoreActor};
 use flotilla_actors::store_service::StoreService;
-use flotilla_kernel::api::{APISERVER, ApiClient, NodeLinks};
+use flotilla_kernel::api::{APISERVER, ApiClient, LocalApi};
 use flotilla_kernel::supervision::{
     Backoff, ChildSpec, Intensity, Strategy, Supervisor, SupervisorArgs, SupervisorMsg,
 };
@@ -118,23 +117,28 @@ async fn run(args: ServerArgs, node: Option<LocalNode>) -> anyhow::Result<ExitCo
 
     let store = Store::open(&args.data_dir.join("store"))?;
     let store_service = Arc::new(StoreService::new(store.clone(), args.data_dir.clone()));
-    let links = NodeLinks::default();
-    let control_plane = ApiClient::local(Identity::new("flotilla-controller", "control-plane"));
+    let local = LocalApi::default();
+    let control_plane = ApiClient::local(
+        Identity::new("flotilla-controller", "control-plane"),
+        local.clone(),
+    );
 
     let mut children = vec![
-        ChildSpec::actor(STORE, move || (StoreActor, store.clone())),
         {
-            let links = links.clone();
+            let local = local.clone();
             let listen = args.listen;
             let node_cert_validity = args.node_cert_ttl;
             ChildSpec::actor(APISERVER, move || {
                 let args = ApiServerArgs {
-                    listen: Some(listen),
-                    credentials: server_credentials.clone(),
-                    links: links.clone(),
+                    local: local.clone(),
+                    store: store.clone(),
+                    listen: Some(QuicListen {
+                        addr: listen,
+                        credentials: server_credentials.clone(),
+                    }),
                     pki: Some(Arc::clone(&pki)),
                     node_cert_validity,
-                    store: Some(Arc::clone(&store_service)),
+                    store_service: Some(Arc::clone(&store_service)),
                 };
                 (ApiServer, args)
             })
@@ -176,9 +180,11 @@ async fn run(args: ServerArgs, node: Option<LocalNode>) -> anyhow::Result<ExitCo
         let agent = NodeAgentArgs {
             node_name: node.name.clone(),
             address: node_address(&args.listen),
-            api: ApiClient::local(Identity::new(format!("node:{}", node.name), "node")),
+            api: ApiClient::local(
+                Identity::new(format!("node:{}", node.name), "node"),
+                local.clone(),
+            ),
             runtime: Arc::clone(&node.runtime),
-            links: links.clone(),
             proc_root: PathBuf::from("/proc"),
             log_dir: args.data_dir.join("logs"),
             heartbeat: HEARTBEAT,
@@ -221,7 +227,7 @@ async fn run(args: ServerArgs, node: Option<LocalNode>) -> anyhow::Result<ExitCo
         tracing::error!("the root supervisor gave up; stopping");
     }
     if let Some(node) = &node {
-        stop_all_containers(node.runtime.as_ref(), SHUTDOWN_GRACE).await;
+        stop_all_containers(&node.runtime, SHUTDOWN_GRACE).await;
     }
     Ok(if clean {
         ExitCode::SUCCESS

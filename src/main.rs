@@ -38,7 +38,7 @@ enum Command {
     /// Bootstrap tokens with which machines join.
     #[command(subcommand)]
     Token(cli::TokenCommand),
-    /// Operators' client configs, made on the server with its CA.
+    /// Operators' certificates: add (writes a client config), list, revoke.
     #[command(subcommand)]
     User(cli::UserCommand),
     /// The raw store (like etcdctl): read, write, watch, compact, snapshot, restore, or serve
@@ -51,6 +51,11 @@ enum Command {
 
 fn main() -> ExitCode {
     let flotilla = Flotilla::parse();
+    if matches!(&flotilla.command, Command::Node(args) if args.runs_agent())
+        && flotilla_node_os::init::is_pid1()
+    {
+        return node::as_init();
+    }
     let server = matches!(
         flotilla.command,
         Command::Up(_)
@@ -75,7 +80,10 @@ fn main() -> ExitCode {
                 let config = config::ClientConfig::load(&config::resolve(flotilla.config)?)?;
                 cli::run_token(command, &config).await
             }
-            Command::User(command) => cli::run_user(command),
+            Command::User(command) => {
+                let config = config::ClientConfig::load(&config::resolve(flotilla.config)?)?;
+                cli::run_user(command, &config).await
+            }
             Command::Store(command) => store::run(command, flotilla.config).await,
             Command::Client(command) => {
                 let path = config::resolve(flotilla.config)?;

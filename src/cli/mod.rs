@@ -102,9 +102,20 @@ pub async fn run_token(
     report(outcome)
 }
 
-/// `flotilla user ...`, which runs on the server without the API.
-pub fn run_user(command: UserCommand) -> anyhow::Result<ExitCode> {
-    report(user::run(command))
+/// `flotilla user ...`, which also needs the config (the server's address for the new one).
+pub async fn run_user(
+    command: UserCommand,
+    config: &crate::config::ClientConfig,
+) -> anyhow::Result<ExitCode> {
+    let outcome = match config.connect() {
+        Ok(api) => {
+            let outcome = user::run(command, &api, config).await;
+            api.close().await;
+            outcome
+        }
+        Err(error) => Err(error),
+    };
+    report(outcome)
 }
 
 pub fn report(outcome: anyhow::Result<ExitCode>) -> anyhow::Result<ExitCode> {

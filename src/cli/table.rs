@@ -71,6 +71,19 @@ pub fn age(now: SystemTime, then: Option<SystemTime>) -> String {
     human_duration(seconds)
 }
 
+/// When `expires` comes, from `now`: `in 23h`, or `expired 5m ago`.
+pub fn expiry(now: SystemTime, expires: SystemTime) -> String {
+    match expires.duration_since(now) {
+        Ok(left) => format!("in {}", span(left)),
+        Err(_) => format!("expired {} ago", age(now, Some(expires))),
+    }
+}
+
+/// A duration as [`human_duration`] shows it.
+pub fn span(duration: std::time::Duration) -> String {
+    human_duration(i64::try_from(duration.as_secs()).unwrap_or(i64::MAX))
+}
+
 /// A duration in kubectl's compact form: precise while short, coarser as it grows.
 /// A clock a second ahead still reads "0s"; further ahead is `<invalid>`.
 pub fn human_duration(seconds: i64) -> String {

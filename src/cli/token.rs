@@ -11,7 +11,7 @@ use flotilla_kernel::object::{
     BOOTSTRAP_TOKEN_TYPE, BootstrapToken, Kind, SYSTEM_NAMESPACE, Secret, Time, TokenRecord,
 };
 
-use super::table::{Table, age, human_duration};
+use super::table::{Table, expiry, span};
 use super::terminal;
 use crate::config::ClientConfig;
 
@@ -101,15 +101,4 @@ async fn list(api: &ApiClient) -> anyhow::Result<ExitCode> {
     }
     terminal::print(&table.render())?;
     Ok(ExitCode::SUCCESS)
-}
-
-fn expiry(now: SystemTime, expires: SystemTime) -> String {
-    match expires.duration_since(now) {
-        Ok(left) => format!("in {}", span(left)),
-        Err(_) => format!("expired {} ago", age(now, Some(expires))),
-    }
-}
-
-fn span(duration: Duration) -> String {
-    human_duration(i64::try_from(duration.as_secs()).unwrap_or(i64::MAX))
 }
