@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use crate::stats::millis;
+
 use serde_json::{Value, json};
 
 /// One kill and its aftermath.
@@ -96,10 +98,6 @@ impl FailoverReport {
         }
         out
     }
-}
-
-fn millis(duration: Duration) -> f64 {
-    (duration.as_secs_f64() * 10_000.0).round() / 10.0
 }
 
 fn seconds(duration: Duration) -> String {

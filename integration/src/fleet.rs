@@ -10,7 +10,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 use crate::binary::flotilla_binary;
-use crate::hosts::{HostId, Hosts, ProcessSpec};
+use crate::hosts::{HostId, Hosts, ProcessId, ProcessSpec};
 use crate::objects;
 use crate::wait::{Observation, poll_until};
 
@@ -32,6 +32,8 @@ pub struct Fleet {
     binary: String,
     server: HostId,
     listen: String,
+    /// The agent process of node `n{i+1}`.
+    agents: Vec<ProcessId>,
 }
 
 impl Fleet {
@@ -64,6 +66,7 @@ impl Fleet {
             binary,
             server,
             listen,
+            agents: Vec::new(),
         };
         let config = fleet.config();
         poll_until(Duration::from_secs(30), POLL, || {
@@ -118,8 +121,27 @@ impl Fleet {
             &cgroup_root,
         ];
         argv.extend_from_slice(flags);
-        self.hosts.spawn(host, ProcessSpec::new(&name, &argv))?;
+        let agent = self.hosts.spawn(host, ProcessSpec::new(&name, &argv))?;
+        self.agents.push(agent);
         Ok(())
+    }
+
+    /// The agent process of node `nN`.
+    pub fn agent(&self, index: usize) -> Result<ProcessId> {
+        index
+            .checked_sub(1)
+            .and_then(|i| self.agents.get(i))
+            .copied()
+            .with_context(|| format!("no node n{index} in this fleet"))
+    }
+
+    /// Runs the CLI as node `nN` itself, with its own certificate, in its host.
+    pub fn cli_as_node(&self, index: usize, args: &[&str]) -> Result<std::process::Output> {
+        let config = self.dir.path().join(format!("n{index}")).join("node.conf");
+        let config = config.display().to_string();
+        let mut argv = vec![self.binary.as_str(), "--config", config.as_str()];
+        argv.extend_from_slice(args);
+        self.hosts.run_in(self.hosts.host(index)?, &argv, CLI_LIMIT)
     }
 
     /// The host of node `nN`.

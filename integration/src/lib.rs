@@ -46,5 +46,5 @@ pub use startup_report::StartupReport;
 pub use stats::percentile;
 pub use store_report::{OpFigures, StoreReport, StoreWorkload};
 pub use store_server::StoreServer;
-pub use transport_report::{CallFigures, Compared, TransportReport};
+pub use transport_report::{CallFigures, Compared, Reconnect, TransportReport};
 pub use wait::{Observation, poll_until, wait_until};

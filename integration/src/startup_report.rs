@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use crate::stats::millis;
+
 use serde_json::{Value, json};
 
 /// What one run of `bench startup` measured.
@@ -70,10 +72,6 @@ impl StartupReport {
             .map(|(label, value)| format!("{label:<label_width$}  {value:>value_width$}\n"))
             .collect()
     }
-}
-
-fn millis(duration: Duration) -> f64 {
-    (duration.as_secs_f64() * 10_000.0).round() / 10.0
 }
 
 fn mebibytes(bytes: u64) -> String {

@@ -22,6 +22,11 @@ pub fn micros(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1e6
 }
 
+/// A duration in milliseconds to one decimal place, for reports.
+pub fn millis(duration: Duration) -> f64 {
+    round(duration.as_secs_f64() * 1000.0)
+}
+
 /// One decimal place, for reports.
 pub fn round(value: f64) -> f64 {
     (value * 10.0).round() / 10.0

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
-use crate::stats::{micros, ratio, round};
+use crate::stats::{micros, millis, ratio, round};
 
 /// What one peer achieved on one workload of small calls.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -29,6 +29,17 @@ pub struct TransportReport {
     /// Bytes of the one large stream, and the throughput of each peer in MiB/s.
     pub stream_bytes: u64,
     pub stream_mib_per_second: Compared<f64>,
+    /// From a server starting to listen to the first answer of a client that was already
+    /// calling it (p50), with flotilla's initial RTT and with QUIC's default.
+    pub reconnect: Reconnect,
+}
+
+/// How fast a client that was calling a server that was not listening yet gets its answer once
+/// it listens, as after a control-plane restart.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Reconnect {
+    pub flotilla: Duration,
+    pub quic_default_initial_rtt: Duration,
 }
 
 impl TransportReport {
@@ -75,6 +86,12 @@ impl TransportReport {
             "ratio_stream".into(),
             json!(ratio(stream.flotilla, stream.tcp_tls)),
         );
+        let reconnect = &self.reconnect;
+        object.insert("reconnect_ms".into(), json!(millis(reconnect.flotilla)));
+        object.insert(
+            "reconnect_ms_quic_default_initial_rtt".into(),
+            json!(millis(reconnect.quic_default_initial_rtt)),
+        );
         Value::Object(object)
     }
 
@@ -111,6 +128,13 @@ impl TransportReport {
         for (label, a, b, r) in rows {
             out.push_str(&format!("{label:<28} {a:>14} {b:>14} {r:>16}\n"));
         }
+        let r = &self.reconnect;
+        out.push_str(&format!(
+            "\nfirst answer after the server starts listening, p50: {:.0} ms \
+             (initial RTT 10 ms); {:.0} ms with QUIC's default initial RTT (333 ms)\n",
+            millis(r.flotilla),
+            millis(r.quic_default_initial_rtt)
+        ));
         out
     }
 }
@@ -138,6 +162,10 @@ mod tests {
                 flotilla: 500.0,
                 tcp_tls: 1000.0,
             },
+            reconnect: Reconnect {
+                flotilla: Duration::from_millis(40),
+                quic_default_initial_rtt: Duration::from_millis(1000),
+            },
         }
     }
 
@@ -149,6 +177,8 @@ mod tests {
         assert_eq!(json["ratio_calls_per_s_64"], 1.5);
         assert_eq!(json["ratio_p99_64"], 1.5);
         assert_eq!(json["ratio_stream"], 0.5);
+        assert_eq!(json["reconnect_ms"], 40.0);
+        assert_eq!(json["reconnect_ms_quic_default_initial_rtt"], 1000.0);
     }
 
     #[test]

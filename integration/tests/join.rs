@@ -1,7 +1,7 @@
-//! End to end: a second machine joins with a bootstrap token and the CA pin, runs a pod, and
-//! can only do what a node may; a spent token or a wrong pin is refused; an operator config
-//! for a viewer reads but cannot write; revoking or deleting the node makes its certificate
-//! fail the handshake.
+//! End to end: a second machine joins with a bootstrap token and the CA pin, runs a pod whose
+//! log the API fetches from it, and can only do what a node may; a spent token or a wrong pin
+//! is refused; an operator config for a viewer reads but cannot write, and is revoked like a
+//! node's; revoking or deleting the node makes its certificate fail the handshake.
 
 use std::time::Duration;
 
@@ -137,8 +137,8 @@ spec:
         "alice",
         "--role",
         "viewer",
-        "--data-dir",
-        &cluster.data_dir().display().to_string(),
+        "--ttl",
+        "1h",
         "-o",
         &viewer_conf.display().to_string(),
     ]);
@@ -151,6 +151,36 @@ spec:
         stderr(&delete)
     );
     assert!(!viewer.cli(&["get", "secrets", "-A"]).status.success());
+    let denied = viewer.cli(&["user", "revoke", "alice"]);
+    assert!(
+        stderr(&denied).contains("only admins manage operators' certificates"),
+        "{}",
+        stderr(&denied)
+    );
+
+    // The container's log comes from the joined node's agent, over its own connection.
+    let logs = cluster.cli_ok(&["logs", "on-n2"]);
+    assert_eq!(logs, "hello from n2\n");
+
+    // An operator's certificate is listed and revocable like a node's.
+    let users = cluster.cli_ok(&["user", "list"]);
+    assert!(
+        users
+            .lines()
+            .any(|l| l.starts_with("alice") && l.contains("viewer") && l.contains("Valid")),
+        "{users}"
+    );
+    let revoked = cluster.cli_ok(&["user", "revoke", "alice"]);
+    assert!(revoked.contains("1 certificate(s) revoked"), "{revoked}");
+    let cut_off = viewer.cli(&["get", "pods"]);
+    assert!(stderr(&cut_off).contains("revoked"), "{}", stderr(&cut_off));
+    let users = cluster.cli_ok(&["user", "list"]);
+    assert!(
+        users
+            .lines()
+            .any(|l| l.starts_with("alice") && l.contains("Revoked")),
+        "{users}"
+    );
 
     // Revoked: the node's certificate no longer gets through a handshake.
     let revoked = cluster.cli_ok(&["node", "revoke", "n2"]);

@@ -2,17 +2,18 @@
 //! the same over TCP with rustls (tokio-rustls), in one process on loopback, with the same
 //! certificates, the same frame codec and the runtime the flotilla binary runs on. The TCP peer
 //! gives each caller its own connection (one call at a time, as HTTP/1.1 keep-alive would);
-//! QUIC multiplexes every caller on one.
+//! QUIC multiplexes every caller on one. Last, how soon a client that called a server before it
+//! listened gets its answer once it does, with flotilla's initial RTT and with QUIC's default.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
-use flotilla_integration::{CallFigures, Compared, TransportReport, percentile};
+use flotilla_integration::{CallFigures, Compared, Reconnect, TransportReport, percentile};
 use flotilla_transport::{
-    Client, ClusterPki, Credentials, Handler, Identity, Peer, Responses, Server, read_frame,
-    write_frame,
+    Client, ClientOptions, ClusterPki, Credentials, Handler, Identity, Peer, Responses, Server,
+    TransportLimits, read_frame, write_frame,
 };
 use futures_util::stream;
 use rustls::pki_types::pem::PemObject;
@@ -78,11 +79,65 @@ async fn run() -> Result<TransportReport> {
     };
     let _ = stop.send(());
     let _ = quic_task.await;
+    eprintln!("bench: {RECONNECTS} reconnects to a server that starts late, per initial RTT");
+    let flotilla_rtt = TransportLimits::default().initial_rtt;
+    let reconnect = Reconnect {
+        flotilla: reconnect(&server_creds, &client_creds, flotilla_rtt).await?,
+        quic_default_initial_rtt: reconnect(&server_creds, &client_creds, QUIC_DEFAULT_RTT).await?,
+    };
     Ok(TransportReport {
         calls,
         stream_bytes: STREAM_BYTES,
         stream_mib_per_second: stream,
+        reconnect,
     })
+}
+
+/// How many times a client calls a server that starts listening only later.
+const RECONNECTS: usize = 10;
+/// How long the server is away while the client already calls.
+const SERVER_AWAY: Duration = Duration::from_millis(200);
+/// QUIC's default initial RTT (RFC 9002), sized for the Internet.
+const QUIC_DEFAULT_RTT: Duration = Duration::from_millis(333);
+
+/// p50, over [`RECONNECTS`] fresh clients with `initial_rtt`, of the time from a server
+/// starting to listen to the answer of a call the client made while it was away: what a node
+/// waits after a control plane restarts.
+async fn reconnect(
+    server_creds: &Credentials,
+    client_creds: &Credentials,
+    initial_rtt: Duration,
+) -> Result<Duration> {
+    let mut waits = Vec::with_capacity(RECONNECTS);
+    for _ in 0..RECONNECTS {
+        let addr = std::net::UdpSocket::bind("127.0.0.1:0")?.local_addr()?;
+        let options = ClientOptions {
+            limits: TransportLimits {
+                initial_rtt,
+                ..TransportLimits::default()
+            },
+            ..ClientOptions::default()
+        };
+        let client = Client::with_options(addr, "localhost", client_creds, options)?;
+        let call = tokio::spawn(async move {
+            let answer: Result<Response, _> = client.call(&Request::Echo(vec![1; SMALL])).await;
+            (answer, Instant::now(), client)
+        });
+        tokio::time::sleep(SERVER_AWAY).await;
+        let server = Server::bind(addr, server_creds)?;
+        let listening = Instant::now();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = tokio::spawn(server.serve(Arc::new(Answer), async {
+            let _ = stopped.await;
+        }));
+        let (answer, answered, client) = call.await?;
+        answer.context("the call made while the server was away")?;
+        waits.push(answered.saturating_duration_since(listening));
+        client.close().await;
+        let _ = stop.send(());
+        let _ = serving.await;
+    }
+    percentile(&waits, 50).ok_or_else(|| anyhow!("no reconnects measured"))
 }
 
 /// Answers echoes and streams for both peers.
