@@ -90,6 +90,30 @@ impl Cargo {
     pub fn run(&self, args: &[&str]) -> Result<(), StepError> {
         step::run(&mut self.command(args))
     }
+
+    /// Builds `bins` in release mode the one way every xtask command does (see
+    /// [`release_build_args`]).
+    pub fn build_release(&self, bins: &[&str]) -> Result<(), StepError> {
+        self.run(&release_build_args(bins))
+    }
+}
+
+/// The release build of `bins`: always the whole workspace's package set, narrowed to the
+/// binaries wanted with `--bin`.
+///
+/// Cargo unifies features over the packages one invocation selects (`-p`, `--workspace`), not
+/// over the targets it builds. `-p flotilla` and `-p flotilla-integration` gave bindgen's
+/// dependencies (itertools, regex, bitflags, memchr) different features, since the etcd
+/// client's build dependencies widen them, so bindgen was built twice and RocksDB
+/// (librocksdb-sys) with it: about 18 minutes on a 2-core machine. Selecting the whole
+/// workspace every time gives every crate one feature set, so whichever binaries a command
+/// builds, what they share is built once.
+pub fn release_build_args<'a>(bins: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["build", "--release", "--workspace"];
+    for bin in bins {
+        args.extend(["--bin", bin]);
+    }
+    args
 }
 
 /// Chooses the target directory: `CARGO_TARGET_DIR` if set and non-empty (made absolute
@@ -138,6 +162,32 @@ mod tests {
     fn without_home_or_target_dir_it_is_an_error() {
         let error = resolve_target_dir(None, None, Path::new("/w")).unwrap_err();
         assert!(error.to_string().contains("CARGO_TARGET_DIR"));
+    }
+
+    /// The arguments of a release build less its `--bin NAME` pairs: what decides features.
+    fn package_selection<'a>(args: &[&'a str]) -> Vec<&'a str> {
+        let mut selection = Vec::new();
+        let mut rest = args.iter();
+        while let Some(arg) = rest.next() {
+            if *arg == "--bin" {
+                rest.next();
+            } else {
+                selection.push(*arg);
+            }
+        }
+        selection
+    }
+
+    #[test]
+    fn up_and_bench_build_release_with_one_package_set() {
+        let up = release_build_args(&crate::up::BINARIES);
+        let bench = release_build_args(&crate::bench::BINARIES);
+        assert_eq!(package_selection(&up), package_selection(&bench));
+        assert_eq!(
+            package_selection(&up),
+            ["build", "--release", "--workspace"]
+        );
+        assert_eq!(&bench[3..], ["--bin", "flotilla", "--bin", "bench"]);
     }
 
     #[test]
