@@ -6,7 +6,7 @@
 //! it then launches are.
 
 use std::env;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -76,13 +76,19 @@ impl Cargo {
         self.target_dir.join(profile).join(name)
     }
 
-    /// A cargo command with the workspace as working directory and the target dir set.
+    /// A cargo command with the workspace as working directory and the target dir set, without
+    /// the variables `cargo run` set for xtask itself (see [`is_set_by_cargo_run`]).
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(&self.program);
         command
             .args(args)
             .current_dir(&self.workspace_root)
             .env("CARGO_TARGET_DIR", &self.target_dir);
+        for (name, _) in env::vars_os() {
+            if is_set_by_cargo_run(&name) {
+                command.env_remove(name);
+            }
+        }
         command
     }
 
@@ -114,6 +120,25 @@ pub fn release_build_args<'a>(bins: &[&'a str]) -> Vec<&'a str> {
         args.extend(["--bin", bin]);
     }
     args
+}
+
+/// Whether `name` is one of the variables `cargo run` sets for the program it runs (here
+/// xtask, about xtask), which must not reach the cargo that xtask starts: build scripts that
+/// watch one of them would see it change between `cargo xtask ...` and a plain `cargo build`
+/// and run again. ring's watches CARGO_MANIFEST_DIR, so each switch rebuilt ring and, after
+/// it, rustls, quinn and every workspace crate.
+fn is_set_by_cargo_run(name: &OsStr) -> bool {
+    name.to_str().is_some_and(|name| {
+        name.starts_with("CARGO_PKG_")
+            || matches!(
+                name,
+                "CARGO_MANIFEST_DIR"
+                    | "CARGO_MANIFEST_PATH"
+                    | "CARGO_CRATE_NAME"
+                    | "CARGO_BIN_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+            )
+    })
 }
 
 /// Chooses the target directory: `CARGO_TARGET_DIR` if set and non-empty (made absolute
@@ -191,6 +216,30 @@ mod tests {
     }
 
     #[test]
+    fn what_cargo_run_sets_for_xtask_is_kept_from_child_cargo() {
+        for name in [
+            "CARGO_MANIFEST_DIR",
+            "CARGO_MANIFEST_PATH",
+            "CARGO_PKG_VERSION",
+            "CARGO_PKG_NAME",
+            "CARGO_CRATE_NAME",
+            "CARGO_BIN_NAME",
+            "CARGO_PRIMARY_PACKAGE",
+        ] {
+            assert!(is_set_by_cargo_run(OsStr::new(name)), "{name}");
+        }
+        for name in [
+            "CARGO",
+            "CARGO_HOME",
+            "CARGO_TARGET_DIR",
+            "RUSTUP_TOOLCHAIN",
+            "PATH",
+        ] {
+            assert!(!is_set_by_cargo_run(OsStr::new(name)), "{name}");
+        }
+    }
+
+    #[test]
     fn child_commands_carry_the_target_dir() {
         let cargo = Cargo {
             program: "cargo".into(),
@@ -204,6 +253,12 @@ mod tests {
             .and_then(|(_, value)| value);
         assert_eq!(target, Some(Path::new("/cache/t").as_os_str()));
         assert_eq!(command.get_current_dir(), Some(Path::new("/work/main")));
+        // cargo sets CARGO_MANIFEST_DIR for this test as `cargo run` does for xtask.
+        assert!(env::var_os("CARGO_MANIFEST_DIR").is_some());
+        let manifest_dir = command
+            .get_envs()
+            .find(|(key, _)| *key == "CARGO_MANIFEST_DIR");
+        assert_eq!(manifest_dir, Some((OsStr::new("CARGO_MANIFEST_DIR"), None)));
         assert_eq!(
             cargo.binary("release", "flotilla"),
             PathBuf::from("/cache/t/release/flotilla")
