@@ -21,7 +21,6 @@ mod joined_node;
 mod logged_child;
 pub mod objects;
 mod port;
-mod privilege;
 mod process;
 mod startup_report;
 mod stats;
@@ -37,10 +36,12 @@ pub use container_cgroup::{ContainerCgroup, CpuQuota};
 pub use etcd_server::EtcdServer;
 pub use failover_report::{FailoverReport, FailoverRun, FailoverSeries};
 pub use fleet::{Fleet, PodView};
+/// The end-to-end tests create cgroups and namespaces, which only root may do: without root they
+/// skip, or fail when `CI` is set (flotilla-test-policy decides).
+pub use flotilla_test_policy::root_or_skip as running_as_root_or_skip;
 pub use hosts::{Direction, HostId, Hosts, Partition, Peers, ProcessId, ProcessSpec};
 pub use joined_node::JoinedNode;
 pub use objects::ContainerId;
-pub use privilege::running_as_root_or_skip;
 pub use process::{PROC, process_exists, resident_kib};
 pub use startup_report::StartupReport;
 pub use stats::percentile;

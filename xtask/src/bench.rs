@@ -1,6 +1,9 @@
 //! `cargo xtask bench NAME [--json]`: builds the release `flotilla` and runs benchmark NAME of
 //! flotilla-integration's `bench` binary against it, also in release mode, so that the figures
-//! are those of the binary users run.
+//! are those of the binary users run. Both are built with the package set of every release
+//! build (`cargo::release_build_args`), so they share RocksDB and the rest with `cargo xtask up`.
+
+use std::process::Command;
 
 use crate::cargo::Cargo;
 use crate::deps;
@@ -10,23 +13,18 @@ use crate::step;
 /// The benchmarks the `bench` binary knows.
 pub const KNOWN: [&str; 4] = ["startup", "failover", "transport", "store"];
 
+/// The binaries `bench` builds: the one measured and the one measuring.
+pub const BINARIES: [&str; 2] = ["flotilla", "bench"];
+
 /// Runs `bench NAME` with FLOTILLA_BIN pointing at the release build.
 pub fn run(cargo: &Cargo, name: &str, json: bool) -> Result<(), XtaskError> {
     deps::ensure()?;
     if name == "store" {
         deps::ensure_packages(deps::ETCD_PACKAGES)?;
     }
-    cargo.run(&["build", "--release", "-p", "flotilla"])?;
-    let mut bench = cargo.command(&[
-        "run",
-        "--release",
-        "-p",
-        "flotilla-integration",
-        "--bin",
-        "bench",
-        "--",
-        name,
-    ]);
+    cargo.build_release(&BINARIES)?;
+    let mut bench = Command::new(cargo.binary("release", "bench"));
+    bench.arg(name).current_dir(cargo.workspace_root());
     if json {
         bench.arg("--json");
     }

@@ -14,11 +14,14 @@ use crate::cargo::Cargo;
 use crate::deps;
 use crate::error::XtaskError;
 
+/// The binaries `up` builds.
+pub const BINARIES: [&str; 1] = ["flotilla"];
+
 /// Installs packages, builds `flotilla` in release mode, prints how to talk to it and execs
 /// `flotilla up` with `flotilla_args`. Returns only on failure.
 pub fn run(cargo: &Cargo, flotilla_args: &[String]) -> Result<Infallible, XtaskError> {
     deps::ensure()?;
-    cargo.run(&["build", "--release", "-p", "flotilla"])?;
+    cargo.build_release(&BINARIES)?;
     let binary = cargo.binary("release", "flotilla");
     println!("{}", instructions(&binary, cargo.workspace_root()));
     let source = Command::new(&binary).arg("up").args(flotilla_args).exec();

@@ -1,5 +1,6 @@
-//! `cargo xtask test`: what CI runs. Installs packages, builds every binary (the end-to-end
-//! tests launch the debug `flotilla`), then runs the whole workspace's tests.
+//! `cargo xtask test`: what CI runs after fmt and clippy (`.ci/run`). Installs packages, builds
+//! every binary (the end-to-end tests launch the debug `flotilla`), then runs the whole
+//! workspace's tests.
 
 use crate::cargo::Cargo;
 use crate::deps;
@@ -12,7 +13,7 @@ pub fn run(cargo: &Cargo, cargo_test_args: &[String]) -> Result<(), XtaskError> 
     deps::ensure()?;
     if !privilege::is_root() {
         eprintln!(
-            "xtask: not running as root: the cgroup and end-to-end tests will skip themselves"
+            "xtask: not running as root: the cgroup and end-to-end tests will skip themselves, or fail if CI is set"
         );
     }
     cargo.run(&["build", "--workspace", "--bins"])?;

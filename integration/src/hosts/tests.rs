@@ -25,7 +25,7 @@ use super::plan::{self, NETNS_DIR, Step};
 use super::proc_state::parse_state;
 use super::*;
 use crate::cgroup_tree::{CGROUP_FS, ensure_gone, procs_in};
-use crate::privilege::running_as_root_or_skip;
+use crate::running_as_root_or_skip;
 use crate::wait::{Observation, wait_until};
 
 /// Serialises the root tests.

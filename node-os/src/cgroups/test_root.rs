@@ -1,6 +1,6 @@
 //! A cgroup root of its own for one root-only test, removed with everything in it when the
-//! test ends, even by panicking. Tests that need real cgroups skip (with a message) when not
-//! running as root or when the host has no usable cgroups.
+//! test ends, even by panicking. Without root or usable cgroups a test skips, saying so, or
+//! fails when `CI` is set (flotilla-test-policy decides).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -15,10 +15,12 @@ pub(crate) struct TestRoot {
 
 impl TestRoot {
     /// A fresh root `flotilla-test-<pid>-<n>`, or `None` (after saying why) when the test
-    /// cannot run here.
+    /// cannot run here and may skip; under CI it panics instead.
     pub(crate) fn new() -> Option<Self> {
-        if !nix::unistd::geteuid().is_root() {
-            eprintln!("skipped: needs root for real cgroups");
+        // libtest names each test's thread after the test.
+        let current = std::thread::current();
+        let test = current.name().unwrap_or("a cgroup test");
+        if !flotilla_test_policy::root_or_skip(test) {
             return None;
         }
         let name = format!(
@@ -29,7 +31,7 @@ impl TestRoot {
         match SystemCgroups::new(&name) {
             Ok(cgroups) => Some(Self { cgroups }),
             Err(error) => {
-                eprintln!("skipped: no usable cgroups: {error}");
+                flotilla_test_policy::skip_without_cgroups(test, &error.to_string());
                 None
             }
         }
