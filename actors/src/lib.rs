@@ -1,8 +1,10 @@
 //! flotilla's components, one module per actor: the store actor (sole owner of the store), the
-//! API server (the only client of the store actor), the scheduler, the controllers and the node
-//! agent. Each is a thin ractor driver around a pure core, started by the kernel's supervisor.
+//! API server (the only client of the store actor), the store's compactor, the scheduler, the
+//! controllers and the node agent. Each is a thin ractor driver around a pure core, started by
+//! the kernel's supervisor.
 
 pub mod apiserver;
+pub mod compactor;
 pub mod controllers;
 pub mod kubelet;
 pub mod node_lifecycle;

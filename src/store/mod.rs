@@ -8,6 +8,7 @@ mod serve;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::SystemTime;
 
 use anyhow::Context;
 
@@ -66,7 +67,7 @@ pub enum ClientCommand {
     Compact { revision: u64 },
     /// Write a snapshot of the live store to FILE.
     Snapshot { file: PathBuf },
-    /// Revision, compaction, disk use and alarms.
+    /// Revision, compaction (automatic included), disk use and alarms.
     Status,
     /// Leases: keys attached to one are deleted when it expires or is revoked.
     #[command(subcommand)]
@@ -181,7 +182,9 @@ async fn call(command: ClientCommand, client: &StoreClient) -> anyhow::Result<Ex
             crate::cli::print_line(print::snapshot(&file, &info))?;
         }
         ClientCommand::Status => {
-            crate::cli::print(&print::status(&client.status().await?))?;
+            let status = client.status().await?;
+            let auto = client.auto_compaction().await?;
+            crate::cli::print(&print::status(&status, &auto, SystemTime::now()))?;
         }
         ClientCommand::Lease(command) => lease(command, client).await?,
     }

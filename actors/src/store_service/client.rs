@@ -12,6 +12,8 @@ use flotilla_store::{
 };
 use flotilla_transport::{CallStream, Client, CodecError, TransportError};
 
+use crate::compactor::AutoCompaction;
+
 use super::protocol::{StoreFailure, StoreRequest, StoreResponse, decode_response, encode_request};
 
 /// Why a raw-store call failed.
@@ -158,6 +160,14 @@ impl StoreClient {
         match self.call(&StoreRequest::Status).await? {
             StoreResponse::Status(status) => Ok(status),
             other => Err(unexpected("status", &other)),
+        }
+    }
+
+    /// The automatic compaction's retention and last run.
+    pub async fn auto_compaction(&self) -> Result<AutoCompaction, StoreCallError> {
+        match self.call(&StoreRequest::AutoCompaction).await? {
+            StoreResponse::AutoCompaction(auto) => Ok(auto),
+            other => Err(unexpected("auto compaction", &other)),
         }
     }
 
