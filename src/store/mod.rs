@@ -69,6 +69,9 @@ pub enum ClientCommand {
     Snapshot { file: PathBuf },
     /// Revision, compaction (automatic included), disk use and alarms.
     Status,
+    /// Rewrite the store's files so compacted history and deleted keys give their disk space
+    /// back (etcdctl defrag).
+    Defrag,
     /// Leases: keys attached to one are deleted when it expires or is revoked.
     #[command(subcommand)]
     Lease(LeaseCommand),
@@ -185,6 +188,10 @@ async fn call(command: ClientCommand, client: &StoreClient) -> anyhow::Result<Ex
             let status = client.status().await?;
             let auto = client.auto_compaction().await?;
             crate::cli::print(&print::status(&status, &auto, SystemTime::now()))?;
+        }
+        ClientCommand::Defrag => {
+            let (before, after) = client.defragment().await?;
+            crate::cli::print_line(print::defragmented(before, after))?;
         }
         ClientCommand::Lease(command) => lease(command, client).await?,
     }

@@ -158,6 +158,14 @@ pub fn status(status: &StoreStatus, auto: &AutoCompaction, now: SystemTime) -> S
     table.render()
 }
 
+pub fn defragmented(before_bytes: u64, after_bytes: u64) -> String {
+    format!(
+        "defragmented the store: {} before, {} after",
+        mib(before_bytes),
+        mib(after_bytes)
+    )
+}
+
 fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }

@@ -171,6 +171,17 @@ impl StoreClient {
         }
     }
 
+    /// Rewrites the store's files; returns the bytes its data directory took before and after.
+    pub async fn defragment(&self) -> Result<(u64, u64), StoreCallError> {
+        match self.call(&StoreRequest::Defragment).await? {
+            StoreResponse::Defragmented {
+                before_bytes,
+                after_bytes,
+            } => Ok((before_bytes, after_bytes)),
+            other => Err(unexpected("defragment", &other)),
+        }
+    }
+
     /// Watches: items arrive from [`StoreWatch::next`] until the server ends the watch or fails
     /// it. Dropping the watch cancels it on the server.
     pub async fn watch(&self, request: WatchRequest) -> Result<StoreWatch, StoreCallError> {

@@ -50,6 +50,9 @@ pub enum StoreRequest {
     // rest.
     /// Answered with [`StoreResponse::AutoCompaction`].
     AutoCompaction,
+    /// Rewrites the store's files to give compacted space back; answered with
+    /// [`StoreResponse::Defragmented`].
+    Defragment,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,6 +73,11 @@ pub enum StoreResponse {
     Failed(StoreFailure),
     // New variants go last (see `StoreRequest`).
     AutoCompaction(AutoCompaction),
+    /// Bytes the data directory took before and after a defragment.
+    Defragmented {
+        before_bytes: u64,
+        after_bytes: u64,
+    },
 }
 
 impl StoreResponse {
@@ -88,6 +96,7 @@ impl StoreResponse {
             StoreResponse::Status(_) => "status",
             StoreResponse::Failed(_) => "failure",
             StoreResponse::AutoCompaction(_) => "auto compaction",
+            StoreResponse::Defragmented { .. } => "defragmented",
         }
     }
 }
@@ -217,6 +226,7 @@ mod tests {
             tag(encode_request(&StoreRequest::AutoCompaction).unwrap()),
             10
         );
+        assert_eq!(tag(encode_request(&StoreRequest::Defragment).unwrap()), 11);
         let failed = StoreResponse::Failed(StoreFailure::new(FailureCode::NoSpace, "full"));
         assert_eq!(tag(encode_response(&failed).unwrap()), 10);
         let auto = StoreResponse::AutoCompaction(AutoCompaction {
@@ -226,6 +236,11 @@ mod tests {
         let bytes = encode_response(&auto).unwrap();
         assert_eq!(tag(bytes.clone()), 11);
         assert_eq!(decode_response(&bytes).unwrap(), auto);
+        let defragmented = StoreResponse::Defragmented {
+            before_bytes: 2,
+            after_bytes: 1,
+        };
+        assert_eq!(tag(encode_response(&defragmented).unwrap()), 12);
     }
 
     #[test]

@@ -110,6 +110,7 @@ impl StoreService {
             StoreRequest::AutoCompaction => Responses::one(frame(Ok(
                 StoreResponse::AutoCompaction(self.compaction.get()),
             ))),
+            StoreRequest::Defragment => later(blocking(move || defragment(&store))),
         }
     }
 
@@ -164,6 +165,17 @@ fn events(watcher: Watcher) -> impl Stream<Item = Response> + Send {
             Err(lagged) => (StoreResponse::Failed(StoreFailure::from(&lagged)), false),
         };
         Some((frame(Ok(response)), open.then_some(watcher)))
+    })
+}
+
+/// Rewrites the store's files, measuring the data directory before and after.
+fn defragment(store: &Store) -> Result<StoreResponse, StoreError> {
+    let before_bytes = store.status()?.disk_bytes;
+    store.defragment()?;
+    let after_bytes = store.status()?.disk_bytes;
+    Ok(StoreResponse::Defragmented {
+        before_bytes,
+        after_bytes,
     })
 }
 
