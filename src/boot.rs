@@ -13,6 +13,7 @@ use ractor::{Actor, ActorRef};
 use tokio::signal::unix::{SignalKind, signal};
 
 use flotilla_actors::apiserver::{ApiServer, ApiServerArgs, QuicListen};
+use flotilla_actors::compactor::{COMPACTOR, CompactionRecord, Compactor, CompactorArgs};
 use flotilla_actors::controllers;
 use flotilla_actors::kubelet::{NodeAgent, NodeAgentArgs, stop_all_containers};
 use flotilla_actors::node_lifecycle::{NodeLifecycle, NodeLifecycleArgs, Settings};
@@ -50,6 +51,10 @@ pub struct ServerArgs {
     /// How long pods stay on an unreachable node before they are replaced elsewhere.
     #[arg(long, default_value = "10s", value_parser = crate::ttl::parse_duration)]
     pub pod_eviction_timeout: Duration,
+    /// How much store history automatic compaction keeps (e.g. 30m, 1h; a bare number is
+    /// hours); 0 turns it off.
+    #[arg(long, default_value = "1h", value_parser = crate::ttl::parse_retention)]
+    pub auto_compaction_retention: Duration,
 }
 
 /// `flotilla up`: the control plane and a node agent for this machine.
@@ -116,7 +121,12 @@ async fn run(args: ServerArgs, node: Option<LocalNode>) -> anyhow::Result<ExitCo
     let pki = Arc::new(pki);
 
     let store = Store::open(&args.data_dir.join("store"))?;
-    let store_service = Arc::new(StoreService::new(store.clone(), args.data_dir.clone()));
+    let compaction = CompactionRecord::new(args.auto_compaction_retention);
+    let store_service = Arc::new(StoreService::new(
+        store.clone(),
+        args.data_dir.clone(),
+        compaction.clone(),
+    ));
     let local = LocalApi::default();
     let control_plane = ApiClient::local(
         Identity::new("flotilla-controller", "control-plane"),
@@ -124,6 +134,16 @@ async fn run(args: ServerArgs, node: Option<LocalNode>) -> anyhow::Result<ExitCo
     );
 
     let mut children = vec![
+        {
+            let store = store.clone();
+            ChildSpec::actor(COMPACTOR, move || {
+                let args = CompactorArgs {
+                    store: store.clone(),
+                    record: compaction.clone(),
+                };
+                (Compactor, args)
+            })
+        },
         {
             let local = local.clone();
             let listen = args.listen;

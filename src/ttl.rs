@@ -37,6 +37,37 @@ pub fn parse_ttl(text: &str) -> Result<Duration, String> {
     }
 }
 
+/// etcd's `--auto-compaction-retention` in periodic mode: a duration (`30m`, `1h`), or a bare
+/// number of hours (`1`); zero turns automatic compaction off.
+pub fn parse_retention(text: &str) -> Result<Duration, String> {
+    match text.parse::<u64>() {
+        Ok(hours) => hours
+            .checked_mul(3600)
+            .map(Duration::from_secs)
+            .ok_or_else(|| format!("{text:?} hours is too long")),
+        Err(_) => parse_duration(text),
+    }
+}
+
+/// A duration as [`parse_duration`] reads it, in the largest unit that keeps it exact
+/// (`90m`, `1h`, `1500ms`); sub-millisecond parts are not shown.
+pub fn format_duration(duration: Duration) -> String {
+    let millis = duration.as_millis();
+    let units = [
+        (86_400_000, "d"),
+        (3_600_000, "h"),
+        (60_000, "m"),
+        (1000, "s"),
+    ];
+    match units
+        .iter()
+        .find(|(size, _)| millis > 0 && millis.is_multiple_of(*size))
+    {
+        Some((size, unit)) => format!("{}{unit}", millis / size),
+        None => format!("{millis}ms"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,5 +83,24 @@ mod tests {
             assert!(parse_duration(bad).is_err(), "{bad:?}");
         }
         assert!(parse_ttl("0h").is_err());
+    }
+
+    #[test]
+    fn retentions_read_like_etcds_and_zero_is_off() {
+        assert_eq!(parse_retention("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_retention("1"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_retention("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_retention("2s"), Ok(Duration::from_secs(2)));
+        for bad in ["", "-1", "1.5", "1w", "99999999999999999999"] {
+            assert!(parse_retention(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn durations_print_as_they_are_typed() {
+        for text in ["1h", "90m", "7d", "2s", "1500ms", "0ms"] {
+            assert_eq!(format_duration(parse_duration(text).unwrap()), text);
+        }
+        assert_eq!(format_duration(Duration::from_secs(3600 * 48)), "2d");
     }
 }

@@ -19,6 +19,11 @@ use nix::unistd::Pid;
 use serde_json::Value;
 use tempfile::TempDir;
 
+use flotilla_actors::store_service::StoreClient;
+use flotilla_kernel::api::ApiClient;
+use flotilla_transport::ClientOptions;
+
+use crate::admin_client::transport_client;
 use crate::binary::flotilla_binary;
 use crate::cgroup_tree::{self, CGROUP_FS};
 use crate::client::Client;
@@ -155,6 +160,26 @@ impl Cluster {
     /// The CLI of this cluster.
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// A raw-store client of the cluster (its own QUIC connection), as an admin's tool would
+    /// make one; must be called inside a tokio runtime.
+    pub fn store_client(&self) -> Result<StoreClient> {
+        let config = self.data_dir().join("admin.conf");
+        Ok(StoreClient::new(transport_client(
+            &config,
+            ClientOptions::default(),
+        )?))
+    }
+
+    /// An API client of the cluster with the admin's identity (its own QUIC connection); must be
+    /// called inside a tokio runtime.
+    pub fn api_client(&self) -> Result<ApiClient> {
+        let config = self.data_dir().join("admin.conf");
+        Ok(ApiClient::remote(transport_client(
+            &config,
+            ClientOptions::default(),
+        )?))
     }
 
     /// See [`Client::cli`].

@@ -7,6 +7,7 @@
 //! loopback port, unique cgroup root) and is cleaned up even when a test fails. Pure pieces — JSON
 //! views, cgroup and procfs parsing, percentiles, the report — are unit-tested without root.
 
+mod admin_client;
 mod binary;
 mod bounded_command;
 mod cgroup_tree;

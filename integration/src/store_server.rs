@@ -3,19 +3,18 @@
 //! always stopped when dropped. Clients reach it through the admin config it writes, as an
 //! operator's tool would.
 
-use std::fs;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use serde::Deserialize;
 use tempfile::TempDir;
 
 use flotilla_actors::store_service::StoreClient;
-use flotilla_transport::{Client, ClientOptions, Credentials};
+use flotilla_transport::ClientOptions;
 
+use crate::admin_client::transport_client;
 use crate::binary::flotilla_binary;
 use crate::logged_child::{kill_and_reap, kill_quietly, read_log, spawn_logged, wait_started};
 use crate::port::free_loopback_addr;
@@ -25,22 +24,13 @@ use crate::wait::Observation;
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 const START_POLL: Duration = Duration::from_millis(10);
 
-/// The parts of the admin config (`DATA_DIR/admin.conf`) a client needs.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct AdminConfig {
-    server: SocketAddr,
-    server_name: String,
-    ca: String,
-    cert: String,
-    key: String,
-}
-
 /// A standalone flotilla store.
 pub struct StoreServer {
     binary: PathBuf,
     workdir: TempDir,
     listen: SocketAddr,
+    /// More `flotilla store serve` flags.
+    extra_args: Vec<String>,
     child: Option<Child>,
     launches: u32,
 }
@@ -49,6 +39,11 @@ impl StoreServer {
     /// Starts `flotilla store serve` and waits until its admin config exists and its port is
     /// bound.
     pub fn start() -> Result<StoreServer> {
+        StoreServer::start_with(&[])
+    }
+
+    /// [`StoreServer::start`] with more `flotilla store serve` flags.
+    pub fn start_with(extra_args: &[&str]) -> Result<StoreServer> {
         let workdir = tempfile::Builder::new()
             .prefix("flotilla-store-")
             .tempdir()
@@ -57,6 +52,7 @@ impl StoreServer {
             binary: flotilla_binary()?,
             workdir,
             listen: free_loopback_addr()?,
+            extra_args: extra_args.iter().map(ToString::to_string).collect(),
             child: None,
             launches: 0,
         };
@@ -79,19 +75,7 @@ impl StoreServer {
 
     /// A new client with `options` (deadlines, limits).
     pub fn client_with(&self, options: ClientOptions) -> Result<StoreClient> {
-        let path = self.config_path();
-        let text = fs::read_to_string(&path)
-            .with_context(|| format!("could not read {}", path.display()))?;
-        let config: AdminConfig = serde_saphyr::from_str(&text)
-            .with_context(|| format!("could not parse {}", path.display()))?;
-        let credentials = Credentials {
-            cert_pem: config.cert,
-            key_pem: config.key,
-            ca_pem: config.ca,
-        };
-        let transport =
-            Client::with_options(config.server, &config.server_name, &credentials, options)
-                .context("could not prepare a store client")?;
+        let transport = transport_client(&self.config_path(), options)?;
         Ok(StoreClient::new(transport))
     }
 
@@ -147,6 +131,7 @@ impl StoreServer {
             .args(["store", "serve", "--data-dir"])
             .arg(self.data_dir())
             .args(["--listen", &self.listen.to_string()])
+            .args(&self.extra_args)
             .env("HOME", self.workdir.path())
             .env_remove("FLOTILLA_CONFIG");
         let header = format!("flotilla store serve, launch {}", self.launches);

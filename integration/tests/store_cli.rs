@@ -1,7 +1,7 @@
 //! End to end: an admin uses the raw store of a running cluster with `flotilla store`, over the
 //! API's own QUIC endpoint: put, get (JSON, prefix, count, past revisions), leases, delete,
-//! compaction, status, a snapshot of the live store and its offline restore. Mistakes give one
-//! clear line and a non-zero exit.
+//! compaction, status (with automatic compaction's one-hour default), defragment, a snapshot of
+//! the live store and its offline restore. Mistakes give one clear line and a non-zero exit.
 
 use serde_json::Value;
 
@@ -83,6 +83,16 @@ fn an_admin_reads_writes_leases_compacts_and_snapshots_the_raw_store() {
     assert!(stderr(&future).contains("future"), "{}", stderr(&future));
     let status = cluster.cli_ok(&["store", "status"]);
     assert!(status.starts_with("REVISION"), "{status}");
+    assert!(
+        status.lines().next().unwrap().contains("RETENTION"),
+        "{status}"
+    );
+    assert!(status.lines().nth(1).unwrap().contains(" 1h "), "{status}");
+    let defragmented = cluster.cli_ok(&["store", "defrag"]);
+    assert!(
+        defragmented.starts_with("defragmented the store: "),
+        "{defragmented}"
+    );
 
     let snapshot = cluster.workdir().join("backup.snap");
     let saved = cluster.cli_ok(&["store", "snapshot", &snapshot.to_string_lossy()]);

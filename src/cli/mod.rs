@@ -29,7 +29,7 @@ mod token;
 mod user;
 mod wire_word;
 
-pub use table::Table;
+pub use table::{Table, age};
 pub use terminal::{print, print_line};
 pub use token::TokenCommand;
 pub use user::UserCommand;

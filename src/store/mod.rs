@@ -8,6 +8,7 @@ mod serve;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::SystemTime;
 
 use anyhow::Context;
 
@@ -66,8 +67,11 @@ pub enum ClientCommand {
     Compact { revision: u64 },
     /// Write a snapshot of the live store to FILE.
     Snapshot { file: PathBuf },
-    /// Revision, compaction, disk use and alarms.
+    /// Revision, compaction (automatic included), disk use and alarms.
     Status,
+    /// Rewrite the store's files so compacted history and deleted keys give their disk space
+    /// back (etcdctl defrag).
+    Defrag,
     /// Leases: keys attached to one are deleted when it expires or is revoked.
     #[command(subcommand)]
     Lease(LeaseCommand),
@@ -181,7 +185,13 @@ async fn call(command: ClientCommand, client: &StoreClient) -> anyhow::Result<Ex
             crate::cli::print_line(print::snapshot(&file, &info))?;
         }
         ClientCommand::Status => {
-            crate::cli::print(&print::status(&client.status().await?))?;
+            let status = client.status().await?;
+            let auto = client.auto_compaction().await?;
+            crate::cli::print(&print::status(&status, &auto, SystemTime::now()))?;
+        }
+        ClientCommand::Defrag => {
+            let (before, after) = client.defragment().await?;
+            crate::cli::print_line(print::defragmented(before, after))?;
         }
         ClientCommand::Lease(command) => lease(command, client).await?,
     }

@@ -2,15 +2,18 @@
 //! as text, with anything that is not UTF-8 escaped, so binary values cannot garble a terminal.
 
 use std::path::Path;
+use std::time::SystemTime;
 
 use serde_json::json;
 
+use flotilla_actors::compactor::AutoCompaction;
 use flotilla_store::{
     Event, EventKind, KeyValue, LeaseStatus, OpResult, RangeResult, SnapshotInfo, StoreStatus,
     TxnResult,
 };
 
-use crate::cli::Table;
+use crate::cli::{Table, age};
+use crate::ttl::format_duration;
 
 /// Longest value shown in a table cell; `-o json` shows whole values.
 const VALUE_WIDTH: usize = 60;
@@ -122,16 +125,49 @@ pub fn lease(status: &LeaseStatus) -> String {
     )
 }
 
-pub fn status(status: &StoreStatus) -> String {
-    let mut table = Table::new(["REVISION", "COMPACTED", "DISK", "SYNCS", "ALARM"]);
+/// The store's counters, then its automatic compaction: the retention (`off` when zero) and
+/// the last one, as the revision it went through and how long ago (`-` before the first).
+pub fn status(status: &StoreStatus, auto: &AutoCompaction, now: SystemTime) -> String {
+    let mut table = Table::new([
+        "REVISION",
+        "COMPACTED",
+        "DISK",
+        "SYNCS",
+        "ALARM",
+        "RETENTION",
+        "AUTO-COMPACTED",
+    ]);
+    let retention = if auto.retention.is_zero() {
+        "off".to_string()
+    } else {
+        format_duration(auto.retention)
+    };
+    let last = auto.last.map_or_else(
+        || "-".to_string(),
+        |last| format!("{} ({} ago)", last.revision, age(now, Some(last.at))),
+    );
     table.push(vec![
         status.revision.to_string(),
         status.compact_revision.to_string(),
-        format!("{:.1} MiB", status.disk_bytes as f64 / (1024.0 * 1024.0)),
+        mib(status.disk_bytes),
         status.syncs.to_string(),
         if status.no_space { "NOSPACE" } else { "-" }.to_string(),
+        retention,
+        last,
     ]);
     table.render()
+}
+
+pub fn defragmented(before_bytes: u64, after_bytes: u64) -> String {
+    format!(
+        "defragmented the store: {} before, {} after",
+        mib(before_bytes),
+        mib(after_bytes)
+    )
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
 fn shorten(value: &str) -> String {
@@ -183,6 +219,43 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&range_json(&result).unwrap()).unwrap();
         assert_eq!(json["kvs"][0]["modRevision"], 5);
         assert_eq!(json["kvs"][0]["value"].as_str().unwrap().len(), 100);
+    }
+
+    #[test]
+    fn status_shows_the_retention_and_the_last_automatic_compaction() {
+        use flotilla_actors::compactor::LastCompaction;
+        use std::time::Duration;
+
+        let store = StoreStatus {
+            revision: 120,
+            compact_revision: 80,
+            syncs: 7,
+            no_space: false,
+            disk_bytes: 3 * 1024 * 1024,
+        };
+        let now = SystemTime::now();
+        let auto = AutoCompaction {
+            retention: Duration::from_secs(3600),
+            last: Some(LastCompaction {
+                revision: 80,
+                at: now - Duration::from_secs(12),
+            }),
+        };
+        let table = status(&store, &auto, now);
+        let lines: Vec<_> = table.lines().collect();
+        assert!(lines[0].ends_with("RETENTION   AUTO-COMPACTED"), "{table}");
+        assert!(lines[1].starts_with("120 "), "{table}");
+        assert!(lines[1].contains("3.0 MiB"), "{table}");
+        assert!(lines[1].ends_with("1h          80 (12s ago)"), "{table}");
+        let off = AutoCompaction {
+            retention: Duration::ZERO,
+            last: None,
+        };
+        let table = status(&store, &off, now);
+        assert!(
+            table.lines().nth(1).unwrap().ends_with("off         -"),
+            "{table}"
+        );
     }
 
     #[test]

@@ -229,9 +229,13 @@ impl Engine {
         self.db.write_opt(batch, &options)
     }
 
-    /// Rewrites the log's files without the entries up to `revision`, so compaction really
-    /// returns their space to the file system.
+    /// Returns the space of the log entries up to `revision` to the file system, so compaction
+    /// really frees it. A running store holds its recent history in the write-ahead log, and
+    /// RocksDB deletes a write-ahead log file only once every column family's data in it is in
+    /// table files: so every family is flushed first, then the log's table files are rewritten
+    /// without the compacted entries.
     pub(crate) fn reclaim_log(&self, revision: u64) -> Result<(), StoreError> {
+        self.flush_all()?;
         let end = revision_key(revision.saturating_add(1));
         self.db
             .compact_range_cf(self.cf(LOG_CF)?, None::<&[u8]>, Some(end));
@@ -241,14 +245,24 @@ impl Engine {
     /// Flushes every memtable and rewrites every column family, dropping deleted keys and
     /// compacted history for good (etcd's defragment). Costs a full rewrite of the data.
     pub(crate) fn defragment(&self) -> Result<(), StoreError> {
+        self.flush_all()?;
         for name in FAMILIES {
-            let cf = self.cf(name)?;
-            self.db.flush_cf(cf).map_err(|source| StoreError::Write {
-                path: self.path.clone(),
-                what: format!("a flush of column family `{name}`"),
-                source,
-            })?;
-            self.db.compact_range_cf(cf, None::<&[u8]>, None::<&[u8]>);
+            self.db
+                .compact_range_cf(self.cf(name)?, None::<&[u8]>, None::<&[u8]>);
+        }
+        Ok(())
+    }
+
+    /// Writes every memtable to table files, waiting until done.
+    fn flush_all(&self) -> Result<(), StoreError> {
+        for name in FAMILIES {
+            self.db
+                .flush_cf(self.cf(name)?)
+                .map_err(|source| StoreError::Write {
+                    path: self.path.clone(),
+                    what: format!("a flush of column family `{name}`"),
+                    source,
+                })?;
         }
         Ok(())
     }

@@ -12,6 +12,8 @@ use flotilla_store::{
 };
 use flotilla_transport::{CallStream, Client, CodecError, TransportError};
 
+use crate::compactor::AutoCompaction;
+
 use super::protocol::{StoreFailure, StoreRequest, StoreResponse, decode_response, encode_request};
 
 /// Why a raw-store call failed.
@@ -158,6 +160,25 @@ impl StoreClient {
         match self.call(&StoreRequest::Status).await? {
             StoreResponse::Status(status) => Ok(status),
             other => Err(unexpected("status", &other)),
+        }
+    }
+
+    /// The automatic compaction's retention and last run.
+    pub async fn auto_compaction(&self) -> Result<AutoCompaction, StoreCallError> {
+        match self.call(&StoreRequest::AutoCompaction).await? {
+            StoreResponse::AutoCompaction(auto) => Ok(auto),
+            other => Err(unexpected("auto compaction", &other)),
+        }
+    }
+
+    /// Rewrites the store's files; returns the bytes its data directory took before and after.
+    pub async fn defragment(&self) -> Result<(u64, u64), StoreCallError> {
+        match self.call(&StoreRequest::Defragment).await? {
+            StoreResponse::Defragmented {
+                before_bytes,
+                after_bytes,
+            } => Ok((before_bytes, after_bytes)),
+            other => Err(unexpected("defragment", &other)),
         }
     }
 

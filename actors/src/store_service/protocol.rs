@@ -11,6 +11,7 @@ use flotilla_store::{
 };
 use flotilla_transport::{CodecError, decode, encode};
 
+use crate::compactor::AutoCompaction;
 use crate::controllers::driver::chain;
 
 /// Bytes of snapshot per streamed chunk: well under the frame limit.
@@ -45,6 +46,13 @@ pub enum StoreRequest {
     /// [`StoreResponse::SnapshotDone`].
     Snapshot,
     Status,
+    // Variants are encoded by position: new ones go last so older peers still understand the
+    // rest.
+    /// Answered with [`StoreResponse::AutoCompaction`].
+    AutoCompaction,
+    /// Rewrites the store's files to give compacted space back; answered with
+    /// [`StoreResponse::Defragmented`].
+    Defragment,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,6 +71,13 @@ pub enum StoreResponse {
     SnapshotDone(SnapshotInfo),
     Status(StoreStatus),
     Failed(StoreFailure),
+    // New variants go last (see `StoreRequest`).
+    AutoCompaction(AutoCompaction),
+    /// Bytes the data directory took before and after a defragment.
+    Defragmented {
+        before_bytes: u64,
+        after_bytes: u64,
+    },
 }
 
 impl StoreResponse {
@@ -80,6 +95,8 @@ impl StoreResponse {
             StoreResponse::SnapshotDone(_) => "snapshot done",
             StoreResponse::Status(_) => "status",
             StoreResponse::Failed(_) => "failure",
+            StoreResponse::AutoCompaction(_) => "auto compaction",
+            StoreResponse::Defragmented { .. } => "defragmented",
         }
     }
 }
@@ -198,6 +215,32 @@ mod tests {
         ));
         let bytes = encode_response(&failure).unwrap();
         assert_eq!(decode_response(&bytes).unwrap(), failure);
+    }
+
+    #[test]
+    fn variants_keep_their_wire_tags() {
+        // bincode tags a variant by its position: appending must not renumber the old ones.
+        let tag = |bytes: Vec<u8>| bytes[0];
+        assert_eq!(tag(encode_request(&StoreRequest::Status).unwrap()), 9);
+        assert_eq!(
+            tag(encode_request(&StoreRequest::AutoCompaction).unwrap()),
+            10
+        );
+        assert_eq!(tag(encode_request(&StoreRequest::Defragment).unwrap()), 11);
+        let failed = StoreResponse::Failed(StoreFailure::new(FailureCode::NoSpace, "full"));
+        assert_eq!(tag(encode_response(&failed).unwrap()), 10);
+        let auto = StoreResponse::AutoCompaction(AutoCompaction {
+            retention: Duration::from_secs(3600),
+            last: None,
+        });
+        let bytes = encode_response(&auto).unwrap();
+        assert_eq!(tag(bytes.clone()), 11);
+        assert_eq!(decode_response(&bytes).unwrap(), auto);
+        let defragmented = StoreResponse::Defragmented {
+            before_bytes: 2,
+            after_bytes: 1,
+        };
+        assert_eq!(tag(encode_response(&defragmented).unwrap()), 12);
     }
 
     #[test]

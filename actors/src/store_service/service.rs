@@ -15,6 +15,8 @@ use flotilla_store::{KeyRange, Store, StoreError, WatchRequest, Watcher};
 use flotilla_transport::{Identity, Responses};
 use futures_util::{Stream, StreamExt, future, stream};
 
+use crate::compactor::CompactionRecord;
+
 use super::protocol::{
     SNAPSHOT_CHUNK_BYTES, StoreFailure, StoreRequest, StoreResponse, decode_request,
     encode_response,
@@ -26,6 +28,8 @@ const CALL_BUFFER: usize = 64;
 /// Serves raw-store calls on one store.
 pub struct StoreService {
     store: Store,
+    /// What the store's compactor has done, for `store status`.
+    compaction: CompactionRecord,
     /// Where snapshots are staged before they are streamed.
     scratch: PathBuf,
     /// Snapshots staged so far, so that each gets its own file.
@@ -34,10 +38,12 @@ pub struct StoreService {
 
 impl StoreService {
     /// Serves `store`, staging snapshots in `scratch` (on the store's file system, so a
-    /// snapshot costs no copy across devices).
-    pub fn new(store: Store, scratch: PathBuf) -> StoreService {
+    /// snapshot costs no copy across devices), and reports the automatic compaction that
+    /// `compaction` records.
+    pub fn new(store: Store, scratch: PathBuf, compaction: CompactionRecord) -> StoreService {
         StoreService {
             store,
+            compaction,
             scratch,
             snapshots: AtomicU64::new(0),
         }
@@ -101,6 +107,10 @@ impl StoreService {
                 tokio::spawn(serve_snapshot(store, self.staging_path(), Sink(reply)));
                 Responses::channel(responses)
             }
+            StoreRequest::AutoCompaction => Responses::one(frame(Ok(
+                StoreResponse::AutoCompaction(self.compaction.get()),
+            ))),
+            StoreRequest::Defragment => later(blocking(move || defragment(&store))),
         }
     }
 
@@ -155,6 +165,17 @@ fn events(watcher: Watcher) -> impl Stream<Item = Response> + Send {
             Err(lagged) => (StoreResponse::Failed(StoreFailure::from(&lagged)), false),
         };
         Some((frame(Ok(response)), open.then_some(watcher)))
+    })
+}
+
+/// Rewrites the store's files, measuring the data directory before and after.
+fn defragment(store: &Store) -> Result<StoreResponse, StoreError> {
+    let before_bytes = store.status()?.disk_bytes;
+    store.defragment()?;
+    let after_bytes = store.status()?.disk_bytes;
+    Ok(StoreResponse::Defragmented {
+        before_bytes,
+        after_bytes,
     })
 }
 

@@ -1,4 +1,7 @@
+use std::time::{Duration, SystemTime};
+
 use super::*;
+use crate::compactor::{AutoCompaction, LastCompaction};
 use crate::store_service::protocol::{FailureCode, decode_response, encode_request};
 use flotilla_store::{Expect, KeyRange, Op, RangeRequest, Txn, WatchItem, WatchRequest};
 
@@ -10,16 +13,19 @@ struct Fixture {
     dir: tempfile::TempDir,
     service: StoreService,
     store: Store,
+    compaction: CompactionRecord,
 }
 
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("store")).unwrap();
-    let service = StoreService::new(store.clone(), dir.path().to_path_buf());
+    let compaction = CompactionRecord::new(Duration::from_secs(3600));
+    let service = StoreService::new(store.clone(), dir.path().to_path_buf(), compaction.clone());
     Fixture {
         dir,
         service,
         store,
+        compaction,
     }
 }
 
@@ -164,4 +170,69 @@ async fn a_streamed_snapshot_restores_to_the_same_store() {
         .filter(|entry| entry.file_name().to_string_lossy().contains(".snapshot-"))
         .count();
     assert_eq!(staged, 0, "staging files are removed");
+}
+
+#[tokio::test]
+async fn status_shows_the_retention_and_the_last_automatic_compaction() {
+    let f = fixture();
+    let ask = StoreRequest::AutoCompaction;
+    let answers = call(&f.service, &admin(), &ask).await;
+    let expected = AutoCompaction {
+        retention: Duration::from_secs(3600),
+        last: None,
+    };
+    assert_eq!(
+        store_answer(&answers[0]),
+        StoreResponse::AutoCompaction(expected)
+    );
+    let at = SystemTime::now();
+    f.compaction.compacted(42, at);
+    let answers = call(&f.service, &admin(), &ask).await;
+    let StoreResponse::AutoCompaction(auto) = store_answer(&answers[0]) else {
+        panic!("{answers:?}")
+    };
+    assert_eq!(auto.last, Some(LastCompaction { revision: 42, at }));
+}
+
+#[tokio::test]
+async fn defragment_gives_the_space_of_deleted_keys_back_and_says_how_much() {
+    let f = fixture();
+    // Incompressible values, so they take their full size on disk.
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    for i in 0..100 {
+        let value: Vec<u8> = (0..32 * 1024)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        let key = format!("big/{i}");
+        f.store.put(key.as_bytes(), &value, Expect::Any).unwrap();
+    }
+    f.store.compact(f.store.revision()).unwrap();
+    f.store
+        .txn(Txn {
+            compares: Vec::new(),
+            success: vec![Op::Delete {
+                range: KeyRange::Prefix(b"big/".to_vec()),
+            }],
+            failure: Vec::new(),
+        })
+        .unwrap();
+    // The history is gone, but the deleted values still sit in the store's files.
+    f.store.compact(f.store.revision()).unwrap();
+    let answers = call(&f.service, &admin(), &StoreRequest::Defragment).await;
+    let StoreResponse::Defragmented {
+        before_bytes,
+        after_bytes,
+    } = store_answer(&answers[0])
+    else {
+        panic!("{answers:?}")
+    };
+    assert!(
+        after_bytes + 2 * 1024 * 1024 < before_bytes,
+        "{before_bytes} -> {after_bytes} bytes"
+    );
 }
