@@ -4,6 +4,7 @@
 
 pub mod apiserver;
 pub mod controllers;
+pub mod informer;
 pub mod kubelet;
 pub mod node_lifecycle;
 pub mod scheduler;
