@@ -8,6 +8,7 @@
 //! driver: pods one at a time, requeues, backoff, resync; if a watch ends the actor fails and
 //! its supervisor restarts it, which lists and watches again.
 
+pub mod events;
 pub mod fit_error;
 pub mod framework;
 pub mod node_info;

@@ -3,6 +3,7 @@
 //! within its `pods` allocatable if it reports one. A resource the pod does not request is not
 //! checked, as in Kubernetes.
 
+use crate::scheduler::events::ClusterEvents;
 use crate::scheduler::framework::{FilterPlugin, PodInfo, Unfit};
 use crate::scheduler::node_info::NodeInfo;
 
@@ -32,6 +33,12 @@ impl FilterPlugin for ResourcesFit {
         } else {
             Err(Unfit(reasons))
         }
+    }
+
+    fn requeue_on(&self) -> ClusterEvents {
+        ClusterEvents::NODE_ADD
+            | ClusterEvents::NODE_ALLOCATABLE_UPDATE
+            | ClusterEvents::ASSIGNED_POD_DELETE
     }
 }
 
