@@ -13,6 +13,7 @@ pub mod fit_error;
 pub mod framework;
 pub mod node_info;
 pub mod plugins;
+pub mod queue;
 pub mod scheduling;
 
 #[cfg(test)]
