@@ -131,8 +131,7 @@ impl Framework {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scheduler::fixtures::{pod_with, ready_node};
-    use crate::scheduler::node_info::node_infos;
+    use crate::scheduler::fixtures::{node_infos, pod_with, ready_node};
 
     #[test]
     fn the_least_loaded_fitting_node_wins() {

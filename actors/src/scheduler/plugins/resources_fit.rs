@@ -45,8 +45,7 @@ impl FilterPlugin for ResourcesFit {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scheduler::fixtures::{pod_with, quantities, ready_node};
-    use crate::scheduler::node_info::node_infos;
+    use crate::scheduler::fixtures::{node_infos, pod_with, quantities, ready_node};
 
     #[test]
     fn requests_must_fit_beside_the_bound_pods() {
