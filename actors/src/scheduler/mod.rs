@@ -27,7 +27,7 @@ mod fixtures;
 #[cfg(test)]
 mod tests;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
@@ -44,6 +44,11 @@ use scheduling::{Decision, Scheduling, is_pending};
 
 /// Decisions per message, so watch events are taken in between.
 const DECISIONS_PER_TURN: usize = 64;
+
+/// The timer wakes the actor at most this often (Kubernetes flushes its backoff queue every
+/// second): thousands of pods parked a moment apart come back in a few batches, not with a
+/// wake-up each.
+const FLUSH_PERIOD: Duration = Duration::from_secs(1);
 
 /// The scheduler actor.
 pub struct Scheduler;
@@ -113,6 +118,8 @@ pub struct SchedulerState {
     work_sent: bool,
     /// A `Wake` timer is armed for this instant.
     wake_at: Option<Instant>,
+    /// When the last `Wake` timer fired.
+    woken_at: Option<Instant>,
 }
 
 impl Actor for Scheduler {
@@ -134,6 +141,7 @@ impl Actor for Scheduler {
             calls: ApiCalls::new(args.api),
             work_sent: false,
             wake_at: None,
+            woken_at: None,
         })
     }
 
@@ -177,6 +185,7 @@ impl Actor for Scheduler {
             SchedulerMsg::Wake => {
                 if state.wake_at.is_some_and(|at| at <= now) {
                     state.wake_at = None;
+                    state.woken_at = Some(now);
                 }
             }
             SchedulerMsg::Bound { pod, node, result } => {
@@ -235,9 +244,12 @@ impl SchedulerState {
             }
             return;
         }
-        let Some(at) = self.scheduling.next_deadline() else {
+        let Some(due) = self.scheduling.next_deadline() else {
             return;
         };
+        let at = self
+            .woken_at
+            .map_or(due, |woken| due.max(woken + FLUSH_PERIOD));
         if self.wake_at.is_none_or(|armed| at < armed) {
             self.wake_at = Some(at);
             myself.send_after(at.saturating_duration_since(now), || SchedulerMsg::Wake);
