@@ -6,6 +6,7 @@
 pub mod apiserver;
 pub mod compactor;
 pub mod controllers;
+pub mod informer;
 pub mod kubelet;
 pub mod node_lifecycle;
 pub mod scheduler;

@@ -1,5 +1,5 @@
-//! The thin actor every controller and the scheduler run in: level-triggered reconciliation of
-//! keys from a [`WorkQueue`].
+//! The thin actor every controller runs in: level-triggered reconciliation of keys from a
+//! [`WorkQueue`]. (The scheduler has a queue of its own, `scheduler::queue`.)
 //!
 //! A [`Controller`] says which kinds it watches, how a watch event maps to keys, how to list
 //! every key (the periodic resync) and how to reconcile one key, reading fresh state from the

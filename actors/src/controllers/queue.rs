@@ -1,7 +1,8 @@
-//! The work queue every controller (and the scheduler) is driven by: a set of object KEYS, not
-//! events, as Kubernetes controllers keep. A key is queued at most once however many events
-//! name it, is handed out to one reconcile at a time, can be parked until an instant (requeue
-//! after a delay) and is retried with per-key exponential backoff after a failure.
+//! The work queue every controller is driven by: a set of object KEYS, not events, as
+//! Kubernetes controllers keep. A key is queued at most once however many events name it, is
+//! handed out to one reconcile at a time, can be parked until an instant (requeue after a
+//! delay) and is retried with per-key exponential backoff after a failure. [`RetryBackoff`]
+//! is also the scheduling queue's backoff.
 //!
 //! It is a pure data structure driven with explicit instants, so the driver actor only asks it
 //! what is due and tests need no clock.

@@ -1,6 +1,8 @@
 //! The node lifecycle controller: notices nodes whose agent stopped renewing its Lease, marks
 //! them unreachable and, after the eviction timeout, has their pods replaced elsewhere (see
-//! [`monitor`] for the rules). A thin actor that looks at the cluster on a timer.
+//! [`monitor`] for the rules). A thin actor that looks at watch-fed caches of nodes, leases
+//! and pods on a timer; if one of their watches ends it fails, and its supervisor restarts it,
+//! which lists and watches again.
 
 mod monitor;
 
@@ -11,11 +13,13 @@ use tokio::task::JoinHandle;
 
 use flotilla_kernel::api::{ApiClient, ClientError, ErrorCode};
 use flotilla_kernel::object::{
-    ConditionStatus, Kind, Lease, NODE_LEASE_NAMESPACE, Node, NodeCondition, Pod, Time,
+    ConditionStatus, Kind, Lease, NODE_LEASE_NAMESPACE, Node, NodeCondition, Pod, Resource, Time,
 };
 
 pub use monitor::{AT_MOST_ONE, Settings};
 
+use crate::controllers::driver::chain;
+use crate::informer::{Cache, Informer, Notice, bound_node};
 use monitor::{Action, Monitor};
 
 /// Looks at most this far apart, and more often when the grace period is short.
@@ -32,46 +36,87 @@ pub struct NodeLifecycleState {
     api: ApiClient,
     settings: Settings,
     monitor: Monitor,
+    nodes: Informer<Node>,
+    leases: Informer<Lease>,
+    pods: Informer<Pod>,
     ticker: JoinHandle<()>,
 }
 
-pub struct Tick;
+pub enum NodeLifecycleMsg {
+    /// Time for a look.
+    Tick,
+    /// One of the informers' watches ended (`error`: it failed).
+    WatchEnded {
+        kind: Kind,
+        error: Option<ClientError>,
+    },
+}
+
+/// Why the controller stops; its supervisor restarts it.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeLifecycleError {
+    #[error("node lifecycle could not list and watch {kind}s")]
+    Start {
+        kind: Kind,
+        #[source]
+        source: ClientError,
+    },
+    #[error("the {kind} watch of node lifecycle failed")]
+    WatchFailed {
+        kind: Kind,
+        #[source]
+        source: ClientError,
+    },
+    #[error("the API server ended the {kind} watch of node lifecycle")]
+    WatchEnded { kind: Kind },
+}
 
 impl Actor for NodeLifecycle {
-    type Msg = Tick;
+    type Msg = NodeLifecycleMsg;
     type State = NodeLifecycleState;
     type Arguments = NodeLifecycleArgs;
 
     async fn pre_start(
         &self,
-        myself: ActorRef<Tick>,
+        myself: ActorRef<NodeLifecycleMsg>,
         args: NodeLifecycleArgs,
     ) -> Result<NodeLifecycleState, ActorProcessingErr> {
+        let nodes = start(&args.api, &myself, None, Cache::new()).await?;
+        let leases = start(&args.api, &myself, Some(NODE_LEASE_NAMESPACE), Cache::new()).await?;
+        let pods = start(&args.api, &myself, None, Cache::indexed(bound_node)).await?;
         let period = (args.settings.grace / 4).clamp(Duration::from_millis(50), MAX_PERIOD);
         Ok(NodeLifecycleState {
             api: args.api,
             settings: args.settings,
             monitor: Monitor::default(),
-            ticker: myself.send_interval(period, || Tick),
+            nodes,
+            leases,
+            pods,
+            ticker: myself.send_interval(period, || NodeLifecycleMsg::Tick),
         })
     }
 
     async fn handle(
         &self,
-        _: ActorRef<Tick>,
-        _: Tick,
+        _: ActorRef<NodeLifecycleMsg>,
+        message: NodeLifecycleMsg,
         state: &mut NodeLifecycleState,
     ) -> Result<(), ActorProcessingErr> {
-        // A failed look is retried at the next tick; the monitor's memory stays.
-        if let Err(error) = look(state).await {
-            tracing::warn!(%error, "node lifecycle: reading the cluster failed");
+        match message {
+            NodeLifecycleMsg::Tick => {
+                look(state).await;
+                Ok(())
+            }
+            NodeLifecycleMsg::WatchEnded { kind, error } => Err(fail(match error {
+                Some(source) => NodeLifecycleError::WatchFailed { kind, source },
+                None => NodeLifecycleError::WatchEnded { kind },
+            })),
         }
-        Ok(())
     }
 
     async fn post_stop(
         &self,
-        _: ActorRef<Tick>,
+        _: ActorRef<NodeLifecycleMsg>,
         state: &mut NodeLifecycleState,
     ) -> Result<(), ActorProcessingErr> {
         state.ticker.abort();
@@ -79,38 +124,85 @@ impl Actor for NodeLifecycle {
     }
 }
 
-async fn look(state: &mut NodeLifecycleState) -> Result<(), ClientError> {
-    let (nodes, _) = state.api.list::<Node>(None, None).await?;
-    let (leases, _) = state
-        .api
-        .list::<Lease>(Some(NODE_LEASE_NAMESPACE), None)
-        .await?;
-    let (pods, _) = state.api.list::<Pod>(None, None).await?;
+/// Starts an informer that tells the actor only when its watch ends: the controller reads
+/// the cache at each look.
+async fn start<T: Resource>(
+    api: &ApiClient,
+    myself: &ActorRef<NodeLifecycleMsg>,
+    namespace: Option<&str>,
+    cache: Cache<T>,
+) -> Result<Informer<T>, ActorProcessingErr> {
+    let actor = myself.clone();
+    Informer::start(api, namespace, cache, move |notice| {
+        if let Notice::Ended { kind, error } = notice {
+            // A stopped actor needs no notice.
+            let _ = actor.cast(NodeLifecycleMsg::WatchEnded { kind, error });
+        }
+    })
+    .await
+    .map_err(|source| {
+        fail(NodeLifecycleError::Start {
+            kind: T::KIND,
+            source,
+        })
+    })
+}
+
+/// Logs why the actor stops (with every cause) and hands the error to ractor.
+fn fail(error: NodeLifecycleError) -> ActorProcessingErr {
+    tracing::error!(error = %chain(&error), "node lifecycle stopping to be restarted");
+    Box::new(error)
+}
+
+/// One look at the caches, and the actions it calls for. A failed action is retried at a
+/// later look if it is still called for; the monitor's memory stays.
+async fn look(state: &mut NodeLifecycleState) {
     let now = SystemTime::now();
-    let actions = state
-        .monitor
-        .observe(now, state.settings, &nodes, &leases, &pods);
-    for action in actions {
-        if let Err(error) = apply(&state.api, &nodes, &action, now).await {
+    let planned: Vec<(Action, Option<Node>)> = {
+        let nodes = state.nodes.read();
+        let actions = state.monitor.observe(
+            now,
+            state.settings,
+            &nodes,
+            &state.leases.read(),
+            &state.pods.read(),
+        );
+        actions
+            .into_iter()
+            .map(|action| {
+                let node = match &action {
+                    Action::MarkUnreachable { node, .. } => {
+                        nodes.get("", node).map(|n| Node::clone(n))
+                    }
+                    _ => None,
+                };
+                (action, node)
+            })
+            .collect()
+    };
+    for (action, node) in planned {
+        if let Err(error) = apply(&state.api, node, &action, now).await {
             tracing::warn!(?action, %error, "node lifecycle action failed");
         }
     }
-    Ok(())
 }
 
 async fn apply(
     api: &ApiClient,
-    nodes: &[Node],
+    node: Option<Node>,
     action: &Action,
     now: SystemTime,
 ) -> Result<(), ClientError> {
     let outcome = match action {
-        Action::MarkUnreachable { node, message } => {
-            let Some(mut current) = nodes.iter().find(|n| &n.metadata.name == node).cloned() else {
+        Action::MarkUnreachable {
+            node: name,
+            message,
+        } => {
+            let Some(mut current) = node else {
                 return Ok(());
             };
             set_unknown(&mut current, message, Time::from(now));
-            tracing::warn!(node, message, "node unreachable");
+            tracing::warn!(node = name, message, "node unreachable");
             api.update_status(&current).await.map(|_| ())
         }
         Action::Evict {

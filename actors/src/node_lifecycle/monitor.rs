@@ -8,11 +8,18 @@
 //! (they stop counting for their ReplicaSet, which replaces them elsewhere, and the node stops
 //! them if it comes back), except pods annotated [`AT_MOST_ONE`], which must never run twice and
 //! so wait for their node. Pods bound to a Node that no longer exists are deleted at once.
+//!
+//! It reads watch-fed caches, the pods indexed by node, so a look costs a step per node and
+//! per pod it acts on, however many pods the cluster runs.
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
-use flotilla_kernel::object::{ConditionStatus, Lease, Node, NodeCondition, Pod};
+use flotilla_kernel::object::{
+    ConditionStatus, Lease, NODE_LEASE_NAMESPACE, Node, NodeCondition, Pod,
+};
+
+use crate::informer::Cache;
 
 /// Annotation (value `"true"`) of a pod that must never run twice, even while its node is only
 /// unreachable: it is not replaced until its node confirms it stopped or the Node is deleted.
@@ -60,23 +67,22 @@ pub struct Monitor {
 }
 
 impl Monitor {
-    /// One look at the cluster at `now`; returns what to do.
+    /// One look at the cluster at `now`; returns what to do. `pods` must be indexed by
+    /// [`crate::informer::bound_node`].
     pub fn observe(
         &mut self,
         now: SystemTime,
         settings: Settings,
-        nodes: &[Node],
-        leases: &[Lease],
-        pods: &[Pod],
+        nodes: &Cache<Node>,
+        leases: &Cache<Lease>,
+        pods: &Cache<Pod>,
     ) -> Vec<Action> {
         let mut actions = Vec::new();
-        self.seen
-            .retain(|name, _| nodes.iter().any(|n| &n.metadata.name == name));
-        for node in nodes {
+        self.seen.retain(|name, _| nodes.get("", name).is_some());
+        for node in nodes.iter() {
             let name = &node.metadata.name;
             let version = leases
-                .iter()
-                .find(|lease| &lease.metadata.name == name)
+                .get(NODE_LEASE_NAMESPACE, name)
                 .map(|lease| lease.metadata.resource_version.clone());
             // A node first seen (or the controller just started) gets a full grace period.
             let seen = self.seen.entry(name.clone()).or_insert_with(|| Seen {
@@ -104,29 +110,25 @@ impl Monitor {
                 });
             }
             if now.duration_since(since).unwrap_or_default() >= settings.eviction {
-                actions.extend(
-                    pods.iter()
-                        .filter(|pod| &pod.spec.node_name == name && replaceable(pod))
-                        .map(|pod| Action::Evict {
-                            namespace: pod.metadata.namespace.clone(),
-                            name: pod.metadata.name.clone(),
-                            node: name.clone(),
-                        }),
-                );
+                actions.extend(pods.indexed_under(name).filter(|pod| replaceable(pod)).map(
+                    |pod| Action::Evict {
+                        namespace: pod.metadata.namespace.clone(),
+                        name: pod.metadata.name.clone(),
+                        node: name.clone(),
+                    },
+                ));
             }
         }
-        actions.extend(
-            pods.iter()
-                .filter(|pod| {
-                    !pod.spec.node_name.is_empty()
-                        && !nodes.iter().any(|n| n.metadata.name == pod.spec.node_name)
-                })
-                .map(|pod| Action::Remove {
-                    namespace: pod.metadata.namespace.clone(),
-                    name: pod.metadata.name.clone(),
-                    node: pod.spec.node_name.clone(),
-                }),
-        );
+        let orphaned = pods
+            .index_values()
+            .filter(|node| nodes.get("", node).is_none());
+        actions.extend(orphaned.flat_map(|node| {
+            pods.indexed_under(node).map(|pod| Action::Remove {
+                namespace: pod.metadata.namespace.clone(),
+                name: pod.metadata.name.clone(),
+                node: node.to_string(),
+            })
+        }));
         actions
     }
 }

@@ -2,9 +2,13 @@
 
 use std::collections::BTreeMap;
 
+use flotilla_kernel::api::EventType;
 use flotilla_kernel::object::{
     ConditionStatus, Container, Node, NodeCondition, Pod, Quantity, ResourceRequirements,
 };
+
+use super::cache::SchedulerCache;
+use super::node_info::NodeInfo;
 
 pub fn quantities(pairs: &[(&str, &str)]) -> BTreeMap<String, Quantity> {
     pairs
@@ -42,4 +46,16 @@ pub fn pod_with(requests: &[(&str, &str)], limits: &[(&str, &str)]) -> Pod {
         ..Container::default()
     }];
     pod
+}
+
+/// The nodes with `pods` counted where they are bound, as the scheduler's cache sees them.
+pub fn node_infos<'a>(nodes: &'a [Node], pods: &[Pod]) -> Vec<NodeInfo<'a>> {
+    let mut cache = SchedulerCache::default();
+    for (i, pod) in pods.iter().enumerate() {
+        // Fixture pods often share a name; each one counts.
+        let mut pod = pod.clone();
+        pod.metadata.name = format!("{}-{i}", pod.metadata.name);
+        cache.pod_changed(EventType::Added, &pod);
+    }
+    cache.node_infos(nodes.iter())
 }

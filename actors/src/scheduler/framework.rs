@@ -6,6 +6,7 @@
 
 use flotilla_kernel::object::Pod;
 
+use super::events::ClusterEvents;
 use super::fit_error::FitError;
 use super::node_info::{NodeInfo, PodRequests};
 use super::plugins;
@@ -40,6 +41,9 @@ impl Unfit {
 pub trait FilterPlugin: Send + Sync {
     fn name(&self) -> &'static str;
     fn filter(&self, pod: &PodInfo<'_>, node: &NodeInfo<'_>) -> Result<(), Unfit>;
+    /// The cluster events that could turn this plug-in's rejection into a pass (Kubernetes'
+    /// `EventsToRegister`); a pod it rejected everywhere waits for one of them.
+    fn requeue_on(&self) -> ClusterEvents;
 }
 
 /// A score stage plug-in: how good is this node for the pod, from 0 to [`MAX_SCORE`].
@@ -86,8 +90,8 @@ impl Framework {
         let mut error = FitError::new(nodes.len());
         let mut best: Option<(i64, &NodeInfo<'_>)> = None;
         for node in nodes {
-            if let Err(Unfit(reasons)) = self.filter(&pod, node) {
-                error.add_node(&reasons);
+            if let Err((plugin, Unfit(reasons))) = self.filter(&pod, node) {
+                error.add_node(&reasons, plugin.requeue_on());
                 continue;
             }
             let score = self.score(&pod, node);
@@ -98,10 +102,16 @@ impl Framework {
         best.map(|(_, node)| node.name().to_string()).ok_or(error)
     }
 
-    fn filter(&self, pod: &PodInfo<'_>, node: &NodeInfo<'_>) -> Result<(), Unfit> {
+    /// Runs the filters until one rejects the node; returns that one and why.
+    fn filter(
+        &self,
+        pod: &PodInfo<'_>,
+        node: &NodeInfo<'_>,
+    ) -> Result<(), (&dyn FilterPlugin, Unfit)> {
         self.filters.iter().try_for_each(|f| {
-            f.filter(pod, node).inspect_err(|unfit| {
+            f.filter(pod, node).map_err(|unfit| {
                 tracing::trace!(plugin = f.name(), node = node.name(), reasons = ?unfit.0, "filtered out");
+                (f.as_ref(), unfit)
             })
         })
     }
@@ -121,8 +131,7 @@ impl Framework {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scheduler::fixtures::{pod_with, ready_node};
-    use crate::scheduler::node_info::node_infos;
+    use crate::scheduler::fixtures::{node_infos, pod_with, ready_node};
 
     #[test]
     fn the_least_loaded_fitting_node_wins() {
@@ -143,6 +152,11 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "0/3 nodes are available: 3 node(s) didn't match Pod's node selector."
+        );
+        assert_eq!(
+            error.wake_on,
+            ClusterEvents::NODE_ADD | ClusterEvents::NODE_LABEL_UPDATE,
+            "only a node with other labels could take it"
         );
     }
 

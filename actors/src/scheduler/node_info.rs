@@ -1,8 +1,7 @@
 //! The scheduler's accounting: what each node offers (allocatable cpu, memory and pod slots)
-//! and what the pods bound to it already ask for, built from fresh listings of nodes and pods
-//! before each decision, so a pod bound a moment ago is counted.
+//! and what the pods bound to it already ask for ([`Usage`], kept by the scheduler's cache).
 
-use std::ops::Add;
+use std::ops::{Add, Sub};
 
 use flotilla_kernel::object::{Container, Node, Pod, Quantity, RESOURCE_CPU, RESOURCE_MEMORY};
 
@@ -25,6 +24,17 @@ impl Add for Resources {
         Resources {
             cpu_millis: self.cpu_millis.saturating_add(other.cpu_millis),
             memory_bytes: self.memory_bytes.saturating_add(other.memory_bytes),
+        }
+    }
+}
+
+impl Sub for Resources {
+    type Output = Resources;
+
+    fn sub(self, other: Resources) -> Resources {
+        Resources {
+            cpu_millis: self.cpu_millis.saturating_sub(other.cpu_millis),
+            memory_bytes: self.memory_bytes.saturating_sub(other.memory_bytes),
         }
     }
 }
@@ -88,6 +98,35 @@ fn bytes(quantity: Option<&Quantity>) -> i64 {
         .unwrap_or(0)
 }
 
+/// What the pods placed on one node ask for, summed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Usage {
+    pub requested: Resources,
+    /// The same with defaults for pods that ask for nothing (for scoring).
+    pub non_zero_requested: Resources,
+    pub pods: i64,
+}
+
+impl Usage {
+    /// Counts a pod as placed on the node.
+    pub fn add(&mut self, pod: &PodRequests) {
+        self.requested = self.requested + pod.requested;
+        self.non_zero_requested = self.non_zero_requested + pod.non_zero;
+        self.pods += 1;
+    }
+
+    /// Stops counting a pod [`Usage::add`] counted.
+    pub fn remove(&mut self, pod: &PodRequests) {
+        self.requested = self.requested - pod.requested;
+        self.non_zero_requested = self.non_zero_requested - pod.non_zero;
+        self.pods -= 1;
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == Usage::default()
+    }
+}
+
 /// One node and the load already placed on it.
 #[derive(Debug, Clone)]
 pub struct NodeInfo<'a> {
@@ -128,11 +167,14 @@ impl<'a> NodeInfo<'a> {
         }
     }
 
-    /// Counts `pod` as placed on this node.
-    pub fn place(&mut self, requests: &PodRequests) {
-        self.requested = self.requested + requests.requested;
-        self.non_zero_requested = self.non_zero_requested + requests.non_zero;
-        self.pods += 1;
+    /// The node with `usage` placed on it.
+    pub fn with_usage(self, usage: Usage) -> Self {
+        Self {
+            requested: usage.requested,
+            non_zero_requested: usage.non_zero_requested,
+            pods: usage.pods,
+            ..self
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -140,27 +182,12 @@ impl<'a> NodeInfo<'a> {
     }
 }
 
-/// Every node with the non-terminal pods bound to it counted, sorted by name.
-pub fn node_infos<'a>(nodes: &'a [Node], pods: &[Pod]) -> Vec<NodeInfo<'a>> {
-    let mut infos: Vec<NodeInfo<'a>> = nodes.iter().map(NodeInfo::new).collect();
-    infos.sort_by(|a, b| a.name().cmp(b.name()));
-    for pod in pods {
-        if pod.spec.node_name.is_empty() || pod.is_terminal() {
-            continue;
-        }
-        if let Ok(i) = infos.binary_search_by(|n| n.name().cmp(&pod.spec.node_name)) {
-            infos[i].place(&PodRequests::of(pod));
-        }
-    }
-    infos
-}
-
 #[cfg(test)]
 mod tests {
     use flotilla_kernel::object::PodPhase;
 
     use super::*;
-    use crate::scheduler::fixtures::{pod_with, quantities};
+    use crate::scheduler::fixtures::{node_infos, pod_with, quantities};
 
     fn node(name: &str) -> Node {
         let mut node = Node::default();

@@ -43,6 +43,10 @@ pub struct PodSpec {
     pub termination_grace_period_seconds: Option<i64>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub hostname: String,
+    /// Among pending pods the scheduler tries higher priorities first. Kubernetes' field,
+    /// which its admission sets from `priorityClassName`; absent means 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i32>,
 }
 
 /// When the node agent restarts a pod's containers after they exit.

@@ -1,6 +1,8 @@
+use flotilla_kernel::api::EventType;
 use flotilla_kernel::object::{PodPhase, Time};
 
 use super::*;
+use crate::informer::bound_node;
 
 const SETTINGS: Settings = Settings {
     grace: Duration::from_secs(10),
@@ -24,6 +26,7 @@ fn node(name: &str, ready: ConditionStatus) -> Node {
 
 fn lease(name: &str, version: u64) -> Lease {
     let mut lease = Lease::default();
+    lease.metadata.namespace = NODE_LEASE_NAMESPACE.into();
     lease.metadata.name = name.into();
     lease.metadata.resource_version = version.to_string();
     lease
@@ -35,6 +38,30 @@ fn pod(name: &str, node: &str) -> Pod {
     pod.metadata.namespace = "default".into();
     pod.spec.node_name = node.into();
     pod
+}
+
+fn cache<T: flotilla_kernel::object::Resource>(mut cache: Cache<T>, objects: &[T]) -> Cache<T> {
+    for object in objects {
+        cache.apply(EventType::Added, object.clone());
+    }
+    cache
+}
+
+/// One look at these objects, through the caches the controller keeps.
+fn observe(
+    monitor: &mut Monitor,
+    now: SystemTime,
+    nodes: &[Node],
+    leases: &[Lease],
+    pods: &[Pod],
+) -> Vec<Action> {
+    monitor.observe(
+        now,
+        SETTINGS,
+        &cache(Cache::new(), nodes),
+        &cache(Cache::new(), leases),
+        &cache(Cache::indexed(bound_node), pods),
+    )
 }
 
 fn evicted(actions: &[Action]) -> Vec<&str> {
@@ -56,22 +83,18 @@ fn a_silent_node_is_marked_then_its_pods_are_evicted() {
     ];
     let pods = [pod("on-a", "a"), pod("on-b", "b")];
     let leases = [lease("a", 1), lease("b", 1)];
-    assert!(
-        monitor
-            .observe(at(0), SETTINGS, &nodes, &leases, &pods)
-            .is_empty()
-    );
+    assert!(observe(&mut monitor, at(0), &nodes, &leases, &pods).is_empty());
     // b keeps renewing; a falls silent.
     for t in 1..=10 {
         let leases = [lease("a", 1), lease("b", 1 + t)];
-        let actions = monitor.observe(at(t), SETTINGS, &nodes, &leases, &pods);
+        let actions = observe(&mut monitor, at(t), &nodes, &leases, &pods);
         assert!(
             actions.is_empty(),
             "within the grace period at {t}s: {actions:?}"
         );
     }
     let leases = [lease("a", 1), lease("b", 12)];
-    let actions = monitor.observe(at(11), SETTINGS, &nodes, &leases, &pods);
+    let actions = observe(&mut monitor, at(11), &nodes, &leases, &pods);
     assert_eq!(
         actions,
         [Action::MarkUnreachable {
@@ -84,13 +107,13 @@ fn a_silent_node_is_marked_then_its_pods_are_evicted() {
         node("b", ConditionStatus::True),
     ];
     let leases = [lease("a", 1), lease("b", 16)];
-    let actions = monitor.observe(at(15), SETTINGS, &marked, &leases, &pods);
+    let actions = observe(&mut monitor, at(15), &marked, &leases, &pods);
     assert!(
         actions.is_empty(),
         "still within the eviction timeout: {actions:?}"
     );
     let leases = [lease("a", 1), lease("b", 17)];
-    let actions = monitor.observe(at(16), SETTINGS, &marked, &leases, &pods);
+    let actions = observe(&mut monitor, at(16), &marked, &leases, &pods);
     assert_eq!(evicted(&actions), ["on-a"]);
 }
 
@@ -99,14 +122,14 @@ fn a_node_that_renews_again_is_not_evicted() {
     let mut monitor = Monitor::default();
     let nodes = [node("a", ConditionStatus::Unknown)];
     let pods = [pod("on-a", "a")];
-    monitor.observe(at(0), SETTINGS, &nodes, &[lease("a", 1)], &pods);
-    monitor.observe(at(12), SETTINGS, &nodes, &[lease("a", 1)], &pods);
-    let actions = monitor.observe(at(13), SETTINGS, &nodes, &[lease("a", 2)], &pods);
+    observe(&mut monitor, at(0), &nodes, &[lease("a", 1)], &pods);
+    observe(&mut monitor, at(12), &nodes, &[lease("a", 1)], &pods);
+    let actions = observe(&mut monitor, at(13), &nodes, &[lease("a", 2)], &pods);
     assert!(actions.is_empty());
     // Silent again: the eviction clock starts over.
-    let actions = monitor.observe(at(24), SETTINGS, &nodes, &[lease("a", 2)], &pods);
+    let actions = observe(&mut monitor, at(24), &nodes, &[lease("a", 2)], &pods);
     assert!(evicted(&actions).is_empty());
-    let actions = monitor.observe(at(29), SETTINGS, &nodes, &[lease("a", 2)], &pods);
+    let actions = observe(&mut monitor, at(29), &nodes, &[lease("a", 2)], &pods);
     assert_eq!(evicted(&actions), ["on-a"]);
 }
 
@@ -124,9 +147,9 @@ fn at_most_one_terminating_and_finished_pods_are_left_alone() {
     let mut done = pod("done", "a");
     done.status.phase = PodPhase::Succeeded;
     let pods = [single, going, done, pod("web", "a")];
-    monitor.observe(at(0), SETTINGS, &nodes, &[], &pods);
-    monitor.observe(at(11), SETTINGS, &nodes, &[], &pods);
-    let actions = monitor.observe(at(20), SETTINGS, &nodes, &[], &pods);
+    observe(&mut monitor, at(0), &nodes, &[], &pods);
+    observe(&mut monitor, at(11), &nodes, &[], &pods);
+    let actions = observe(&mut monitor, at(20), &nodes, &[], &pods);
     assert_eq!(evicted(&actions), ["web"]);
 }
 
@@ -134,7 +157,7 @@ fn at_most_one_terminating_and_finished_pods_are_left_alone() {
 fn pods_of_a_deleted_node_are_removed_at_once() {
     let mut monitor = Monitor::default();
     let pods = [pod("orphan", "gone"), pod("pending", "")];
-    let actions = monitor.observe(at(0), SETTINGS, &[], &[], &pods);
+    let actions = observe(&mut monitor, at(0), &[], &[], &pods);
     assert_eq!(
         actions,
         [Action::Remove {
@@ -150,17 +173,13 @@ fn a_restarted_controller_gives_every_node_a_full_grace_period() {
     let mut monitor = Monitor::default();
     let nodes = [node("a", ConditionStatus::True)];
     // The lease is old, but this monitor has only just started looking.
-    let actions = monitor.observe(
+    let actions = observe(
+        &mut monitor,
         at(100),
-        SETTINGS,
         &nodes,
         &[lease("a", 1)],
         &[pod("p", "a")],
     );
     assert!(actions.is_empty());
-    assert!(
-        monitor
-            .observe(at(110), SETTINGS, &nodes, &[lease("a", 1)], &[])
-            .is_empty()
-    );
+    assert!(observe(&mut monitor, at(110), &nodes, &[lease("a", 1)], &[]).is_empty());
 }

@@ -32,8 +32,7 @@ fn free_share(requested: i64, capacity: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scheduler::fixtures::{pod_with, ready_node};
-    use crate::scheduler::node_info::node_infos;
+    use crate::scheduler::fixtures::{node_infos, pod_with, ready_node};
 
     #[test]
     fn emptier_nodes_score_higher() {

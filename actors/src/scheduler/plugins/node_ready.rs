@@ -1,6 +1,7 @@
 //! Filter: only nodes whose `Ready` condition is True take pods (a node agent that stopped
 //! reporting cannot start them).
 
+use crate::scheduler::events::ClusterEvents;
 use crate::scheduler::framework::{FilterPlugin, PodInfo, Unfit};
 use crate::scheduler::node_info::NodeInfo;
 
@@ -17,6 +18,10 @@ impl FilterPlugin for NodeReady {
         } else {
             Err(Unfit::because("node(s) were not ready"))
         }
+    }
+
+    fn requeue_on(&self) -> ClusterEvents {
+        ClusterEvents::NODE_ADD | ClusterEvents::NODE_CONDITION_UPDATE
     }
 }
 

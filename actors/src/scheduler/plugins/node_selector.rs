@@ -1,5 +1,6 @@
 //! Filter: a pod with a `nodeSelector` goes only to nodes carrying every one of its labels.
 
+use crate::scheduler::events::ClusterEvents;
 use crate::scheduler::framework::{FilterPlugin, PodInfo, Unfit};
 use crate::scheduler::node_info::NodeInfo;
 
@@ -23,6 +24,10 @@ impl FilterPlugin for NodeSelector {
         } else {
             Err(Unfit::because("node(s) didn't match Pod's node selector"))
         }
+    }
+
+    fn requeue_on(&self) -> ClusterEvents {
+        ClusterEvents::NODE_ADD | ClusterEvents::NODE_LABEL_UPDATE
     }
 }
 

@@ -1,5 +1,6 @@
 //! Filter: a cordoned node (`spec.unschedulable`) takes no new pods.
 
+use crate::scheduler::events::ClusterEvents;
 use crate::scheduler::framework::{FilterPlugin, PodInfo, Unfit};
 use crate::scheduler::node_info::NodeInfo;
 
@@ -16,6 +17,10 @@ impl FilterPlugin for NodeUnschedulable {
         } else {
             Ok(())
         }
+    }
+
+    fn requeue_on(&self) -> ClusterEvents {
+        ClusterEvents::NODE_ADD | ClusterEvents::NODE_UNSCHEDULABLE_UPDATE
     }
 }
 

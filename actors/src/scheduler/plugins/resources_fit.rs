@@ -3,6 +3,7 @@
 //! within its `pods` allocatable if it reports one. A resource the pod does not request is not
 //! checked, as in Kubernetes.
 
+use crate::scheduler::events::ClusterEvents;
 use crate::scheduler::framework::{FilterPlugin, PodInfo, Unfit};
 use crate::scheduler::node_info::NodeInfo;
 
@@ -33,13 +34,18 @@ impl FilterPlugin for ResourcesFit {
             Err(Unfit(reasons))
         }
     }
+
+    fn requeue_on(&self) -> ClusterEvents {
+        ClusterEvents::NODE_ADD
+            | ClusterEvents::NODE_ALLOCATABLE_UPDATE
+            | ClusterEvents::ASSIGNED_POD_DELETE
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scheduler::fixtures::{pod_with, quantities, ready_node};
-    use crate::scheduler::node_info::node_infos;
+    use crate::scheduler::fixtures::{node_infos, pod_with, quantities, ready_node};
 
     #[test]
     fn requests_must_fit_beside_the_bound_pods() {
