@@ -23,6 +23,7 @@ use tokio::task::JoinHandle;
 
 use flotilla_kernel::api::{ApiClient, ClientError, Watched};
 use flotilla_kernel::object::Resource;
+use flotilla_kernel::supervision::spawn_owned;
 
 use super::queue::{RetryBackoff, WorkQueue};
 
@@ -154,21 +155,22 @@ impl<E: Send + 'static> Watches<E> {
     {
         let mut events = self.api.watch::<T>(None, 0, None).await?;
         let actor = self.actor.clone();
-        self.tasks.push(tokio::spawn(async move {
-            let error = loop {
-                match events.recv().await {
-                    Some(Ok(event)) => {
-                        if actor.cast(DriverMsg::Event(wrap(event))).is_err() {
-                            return;
+        self.tasks
+            .push(spawn_owned(actor.get_cell(), watch, async move {
+                let error = loop {
+                    match events.recv().await {
+                        Some(Ok(event)) => {
+                            if actor.cast(DriverMsg::Event(wrap(event))).is_err() {
+                                return;
+                            }
                         }
+                        Some(Err(error)) => break Some(error),
+                        None => break None,
                     }
-                    Some(Err(error)) => break Some(error),
-                    None => break None,
-                }
-            };
-            // The actor may already be stopping; then nobody needs to hear of it.
-            let _ = actor.cast(DriverMsg::WatchEnded { watch, error });
-        }));
+                };
+                // The actor may already be stopping; then nobody needs to hear of it.
+                let _ = actor.cast(DriverMsg::WatchEnded { watch, error });
+            }));
         Ok(())
     }
 }

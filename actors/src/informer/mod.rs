@@ -2,20 +2,23 @@
 //! watch from the listing's revision, so a component reads the cluster from memory instead of
 //! listing it for every decision.
 //!
-//! An [`Informer`] owns one such list-and-watch: a task applies every event to a shared
-//! [`Cache`] and then tells the component through a callback (to cast a message to its actor,
-//! say). The callback also hears when the watch ends: the cache then no longer follows the
-//! cluster, and the owner should fail so its supervisor restarts it, which lists and watches
-//! again. Any component holding an `ApiClient` can start one.
+//! An [`Informer`] owns one such list-and-watch: a task owned by the component's actor applies
+//! every event to a shared [`Cache`] and then tells the component through a callback (to cast
+//! a message to its actor, say). The callback also hears when the watch ends: the cache then no
+//! longer follows the cluster, and the owner fails so its supervisor restarts it, which lists
+//! and watches again; should the task panic, the owner is stopped all the same. Any actor
+//! holding an `ApiClient` can start one.
 
 mod cache;
 
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 
+use ractor::ActorCell;
 use tokio::task::JoinHandle;
 
 use flotilla_kernel::api::{ApiClient, ClientError, EventType};
 use flotilla_kernel::object::{Kind, Pod, Resource};
+use flotilla_kernel::supervision::spawn_owned;
 
 pub use cache::{Cache, Change, IndexFn};
 
@@ -46,8 +49,9 @@ impl<T: Resource> Informer<T> {
     /// Lists the objects of kind `T` (in `namespace`, or all), files them in `cache` (empty,
     /// perhaps indexed) and follows the changes after the listing. `notify` hears of each
     /// change after the cache holds it: the listed objects before this returns, the rest from
-    /// the watch task.
+    /// the watch task, which `owner` owns.
     pub async fn start<F>(
+        owner: ActorCell,
         api: &ApiClient,
         namespace: Option<&str>,
         mut cache: Cache<T>,
@@ -63,7 +67,7 @@ impl<T: Resource> Informer<T> {
         }
         let cache = Arc::new(RwLock::new(cache));
         let shared = Arc::clone(&cache);
-        let task = tokio::spawn(async move {
+        let task = spawn_owned(owner, "informer", async move {
             let error = loop {
                 match events.recv().await {
                     Some(Ok(watched)) => {

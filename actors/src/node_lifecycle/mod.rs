@@ -133,7 +133,7 @@ async fn start<T: Resource>(
     cache: Cache<T>,
 ) -> Result<Informer<T>, ActorProcessingErr> {
     let actor = myself.clone();
-    Informer::start(api, namespace, cache, move |notice| {
+    Informer::start(myself.get_cell(), api, namespace, cache, move |notice| {
         if let Notice::Ended { kind, error } = notice {
             // A stopped actor needs no notice.
             let _ = actor.cast(NodeLifecycleMsg::WatchEnded { kind, error });

@@ -264,7 +264,7 @@ async fn start<T: Resource>(
     wrap: fn(Notice<T>) -> SchedulerMsg,
 ) -> Result<Informer<T>, ActorProcessingErr> {
     let actor = myself.clone();
-    Informer::start(api, None, Cache::new(), move |notice| {
+    Informer::start(myself.get_cell(), api, None, Cache::new(), move |notice| {
         // A stopped actor needs no notices.
         let _ = actor.cast(wrap(notice));
     })

@@ -6,15 +6,12 @@ use std::time::Duration;
 use ractor::Actor;
 use tokio::sync::mpsc;
 
-use flotilla_kernel::api::{APISERVER, NodeLinks, Watched};
+use flotilla_kernel::api::Watched;
 use flotilla_kernel::object::{ConditionStatus, PodCondition};
-use flotilla_store::Store;
-use flotilla_transport::{Credentials, Identity};
 
 use super::*;
-use crate::apiserver::{ApiServer, ApiServerArgs};
 use crate::scheduler::fixtures::{pod_with, ready_node};
-use crate::store::{STORE, StoreActor};
+use crate::test_api::TestApi;
 
 const PARKED: usize = 100;
 const SELECTOR_MESSAGE: &str =
@@ -76,30 +73,8 @@ fn selective(name: &str) -> Pod {
 
 #[tokio::test]
 async fn parked_pods_wait_for_a_node_that_fits_while_new_pods_are_bound() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, store_done) = Actor::spawn(
-        Some(STORE.into()),
-        StoreActor,
-        Store::open(dir.path()).unwrap(),
-    )
-    .await
-    .unwrap();
-    let server = ApiServerArgs {
-        listen: None,
-        credentials: Credentials {
-            cert_pem: String::new(),
-            key_pem: String::new(),
-            ca_pem: String::new(),
-        },
-        links: NodeLinks::default(),
-        pki: None,
-        node_cert_validity: Duration::from_secs(3600),
-        store: None,
-    };
-    let (apiserver, apiserver_done) = Actor::spawn(Some(APISERVER.into()), ApiServer, server)
-        .await
-        .unwrap();
-    let api = ApiClient::local(Identity::new("flotilla-controller", "control-plane"));
+    let server = TestApi::start().await;
+    let api = server.client("flotilla-controller", "control-plane");
 
     let wanted = ready_node("a", "2", "4Gi");
     let mut node = api.create(&wanted).await.unwrap();
@@ -137,8 +112,4 @@ async fn parked_pods_wait_for_a_node_that_fits_while_new_pods_are_bound() {
 
     scheduler.stop(None);
     scheduler_done.await.unwrap();
-    apiserver.stop(None);
-    apiserver_done.await.unwrap();
-    store.stop(None);
-    store_done.await.unwrap();
 }
