@@ -7,6 +7,7 @@
 //! loopback port, unique cgroup root) and is cleaned up even when a test fails. Pure pieces — JSON
 //! views, cgroup and procfs parsing, percentiles, the report — are unit-tested without root.
 
+mod admin_config;
 mod binary;
 mod bounded_command;
 mod cgroup_tree;
@@ -30,6 +31,7 @@ mod store_server;
 mod transport_report;
 mod wait;
 
+pub use admin_config::admin_transport;
 pub use binary::flotilla_binary;
 pub use client::Client;
 pub use cluster::{Cluster, ClusterOptions};

@@ -3,19 +3,18 @@
 //! always stopped when dropped. Clients reach it through the admin config it writes, as an
 //! operator's tool would.
 
-use std::fs;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use serde::Deserialize;
 use tempfile::TempDir;
 
 use flotilla_actors::store_service::StoreClient;
-use flotilla_transport::{Client, ClientOptions, Credentials};
+use flotilla_transport::ClientOptions;
 
+use crate::admin_config::admin_transport;
 use crate::binary::flotilla_binary;
 use crate::logged_child::{kill_and_reap, kill_quietly, read_log, spawn_logged, wait_started};
 use crate::port::free_loopback_addr;
@@ -24,17 +23,6 @@ use crate::wait::Observation;
 /// How long a start may take before the fixture gives up (RocksDB recovery included).
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 const START_POLL: Duration = Duration::from_millis(10);
-
-/// The parts of the admin config (`DATA_DIR/admin.conf`) a client needs.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct AdminConfig {
-    server: SocketAddr,
-    server_name: String,
-    ca: String,
-    cert: String,
-    key: String,
-}
 
 /// A standalone flotilla store.
 pub struct StoreServer {
@@ -79,19 +67,8 @@ impl StoreServer {
 
     /// A new client with `options` (deadlines, limits).
     pub fn client_with(&self, options: ClientOptions) -> Result<StoreClient> {
-        let path = self.config_path();
-        let text = fs::read_to_string(&path)
-            .with_context(|| format!("could not read {}", path.display()))?;
-        let config: AdminConfig = serde_saphyr::from_str(&text)
-            .with_context(|| format!("could not parse {}", path.display()))?;
-        let credentials = Credentials {
-            cert_pem: config.cert,
-            key_pem: config.key,
-            ca_pem: config.ca,
-        };
-        let transport =
-            Client::with_options(config.server, &config.server_name, &credentials, options)
-                .context("could not prepare a store client")?;
+        let transport = admin_transport(&self.config_path(), options)
+            .context("could not prepare a store client")?;
         Ok(StoreClient::new(transport))
     }
 

@@ -1,6 +1,7 @@
 //! `bench startup|failover|transport|store [--json]`: the benchmarks `cargo xtask bench` runs against the
 //! release binary. Each prints an aligned table, or with `--json` one JSON object.
 
+mod closed_loop;
 mod failover;
 mod startup;
 mod store;
