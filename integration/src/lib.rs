@@ -8,12 +8,14 @@
 //! views, cgroup and procfs parsing, percentiles, the report — are unit-tested without root.
 
 mod admin_config;
+mod api_report;
 mod binary;
 mod bounded_command;
 mod cgroup_tree;
 mod client;
 mod cluster;
 mod container_cgroup;
+mod control_plane;
 mod etcd_server;
 mod failover_report;
 mod fleet;
@@ -32,10 +34,12 @@ mod transport_report;
 mod wait;
 
 pub use admin_config::admin_transport;
+pub use api_report::{ApiReport, Burst, CreateRun, Reads};
 pub use binary::flotilla_binary;
 pub use client::Client;
 pub use cluster::{Cluster, ClusterOptions};
 pub use container_cgroup::{ContainerCgroup, CpuQuota};
+pub use control_plane::ControlPlane;
 pub use etcd_server::EtcdServer;
 pub use failover_report::{FailoverReport, FailoverRun, FailoverSeries};
 pub use fleet::{Fleet, PodView};
@@ -43,7 +47,7 @@ pub use hosts::{Direction, HostId, Hosts, Partition, Peers, ProcessId, ProcessSp
 pub use joined_node::JoinedNode;
 pub use objects::ContainerId;
 pub use privilege::running_as_root_or_skip;
-pub use process::{PROC, process_exists, resident_kib};
+pub use process::{PROC, cpu_time, process_exists, resident_kib};
 pub use startup_report::StartupReport;
 pub use stats::percentile;
 pub use store_report::{OpFigures, StoreReport, StoreWorkload};

@@ -8,7 +8,7 @@ use crate::error::XtaskError;
 use crate::step;
 
 /// The benchmarks the `bench` binary knows.
-pub const KNOWN: [&str; 4] = ["startup", "failover", "transport", "store"];
+pub const KNOWN: [&str; 5] = ["startup", "failover", "transport", "store", "api"];
 
 /// Runs `bench NAME` with FLOTILLA_BIN pointing at the release build.
 pub fn run(cargo: &Cargo, name: &str, json: bool) -> Result<(), XtaskError> {

@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow};
@@ -35,6 +36,37 @@ where
                 op(client, n).await?;
                 samples.push(at.elapsed());
                 n += 1;
+            }
+            anyhow::Ok(samples)
+        });
+    }
+    gather(tasks, started).await
+}
+
+/// `clients` concurrent loops that together run `op` exactly `total` times, op `i` with
+/// argument `(client, i)`, `i` in `0..total`.
+pub async fn run_count<F, Fut>(clients: usize, total: usize, op: F) -> Result<OpFigures>
+where
+    F: Fn(usize, usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<()>> + Send,
+{
+    let op = Arc::new(op);
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = JoinSet::new();
+    for client in 0..clients {
+        let op = Arc::clone(&op);
+        let next = Arc::clone(&next);
+        tasks.spawn(async move {
+            let mut samples = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= total {
+                    break;
+                }
+                let at = Instant::now();
+                op(client, i).await?;
+                samples.push(at.elapsed());
             }
             anyhow::Ok(samples)
         });
