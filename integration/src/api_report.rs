@@ -109,7 +109,7 @@ impl ApiReport {
 
     pub fn to_table(&self) -> String {
         let mut out = format!(
-            "{:<34} {:>26} {:>26} {:>14}\n",
+            "{:<34} {:>26} {:>28} {:>14}\n",
             format!("create a pod ({} B stored)", self.pod_bytes),
             "API (pods/s, p50/p99)",
             "raw store (puts/s, p50/p99)",
@@ -126,7 +126,7 @@ impl ApiReport {
                 ratio(micros(run.api.p99), micros(run.store.p99))
             );
             out.push_str(&format!(
-                "{:<34} {:>26} {:>26} {:>14}\n",
+                "{:<34} {:>26} {:>28} {:>14}\n",
                 clients,
                 cell(&run.api),
                 cell(&run.store),
@@ -162,6 +162,7 @@ impl ApiReport {
 
         let b = &self.burst;
         let bind = match b.bind {
+            Some(bind) if bind >= Duration::from_secs(10) => format!("{:.1} s", bind.as_secs_f64()),
             Some(bind) => format!("{:.1} ms", ms(bind)),
             None => format!("not within {} s", b.bind_deadline.as_secs()),
         };
@@ -307,6 +308,8 @@ mod tests {
         assert!(row("get, while 256 clients create").ends_with("20.0 ms / 90.0 ms"));
         assert!(row("5000 unschedulable pods created").ends_with("800/s, 256 clients"));
         assert!(row("server CPU 10-20 s after").ends_with("97.3% (goal < 5%)"));
-        assert!(row("then a new pod bound in").ends_with("62012.0 ms (goal < 100 ms)"));
+        assert!(row("then a new pod bound in").ends_with("62.0 s (goal < 100 ms)"));
+        let table = report(Some(Duration::from_micros(81_260))).to_table();
+        assert!(table.contains("81.3 ms (goal < 100 ms)"), "{table}");
     }
 }
