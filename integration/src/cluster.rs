@@ -23,7 +23,7 @@ use flotilla_actors::store_service::StoreClient;
 use flotilla_kernel::api::ApiClient;
 use flotilla_transport::ClientOptions;
 
-use crate::admin_client::transport_client;
+use crate::admin_config::admin_transport;
 use crate::binary::flotilla_binary;
 use crate::cgroup_tree::{self, CGROUP_FS};
 use crate::client::Client;
@@ -166,7 +166,7 @@ impl Cluster {
     /// make one; must be called inside a tokio runtime.
     pub fn store_client(&self) -> Result<StoreClient> {
         let config = self.data_dir().join("admin.conf");
-        Ok(StoreClient::new(transport_client(
+        Ok(StoreClient::new(admin_transport(
             &config,
             ClientOptions::default(),
         )?))
@@ -176,7 +176,7 @@ impl Cluster {
     /// called inside a tokio runtime.
     pub fn api_client(&self) -> Result<ApiClient> {
         let config = self.data_dir().join("admin.conf");
-        Ok(ApiClient::remote(transport_client(
+        Ok(ApiClient::remote(admin_transport(
             &config,
             ClientOptions::default(),
         )?))

@@ -7,13 +7,15 @@
 //! loopback port, unique cgroup root) and is cleaned up even when a test fails. Pure pieces — JSON
 //! views, cgroup and procfs parsing, percentiles, the report — are unit-tested without root.
 
-mod admin_client;
+mod admin_config;
+mod api_report;
 mod binary;
 mod bounded_command;
 mod cgroup_tree;
 mod client;
 mod cluster;
 mod container_cgroup;
+mod control_plane;
 mod etcd_server;
 mod failover_report;
 mod fleet;
@@ -30,10 +32,13 @@ mod store_server;
 mod transport_report;
 mod wait;
 
+pub use admin_config::admin_transport;
+pub use api_report::{ApiReport, Burst, CreateRun, Reads};
 pub use binary::flotilla_binary;
 pub use client::Client;
 pub use cluster::{Cluster, ClusterOptions};
 pub use container_cgroup::{ContainerCgroup, CpuQuota};
+pub use control_plane::ControlPlane;
 pub use etcd_server::EtcdServer;
 pub use failover_report::{FailoverReport, FailoverRun, FailoverSeries};
 pub use fleet::{Fleet, PodView};
@@ -43,7 +48,7 @@ pub use flotilla_test_policy::root_or_skip as running_as_root_or_skip;
 pub use hosts::{Direction, HostId, Hosts, Partition, Peers, ProcessId, ProcessSpec};
 pub use joined_node::JoinedNode;
 pub use objects::ContainerId;
-pub use process::{PROC, process_exists, resident_kib};
+pub use process::{PROC, cpu_time, process_exists, resident_kib};
 pub use startup_report::StartupReport;
 pub use stats::percentile;
 pub use store_report::{OpFigures, StoreReport, StoreWorkload};

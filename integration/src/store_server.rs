@@ -14,7 +14,7 @@ use tempfile::TempDir;
 use flotilla_actors::store_service::StoreClient;
 use flotilla_transport::ClientOptions;
 
-use crate::admin_client::transport_client;
+use crate::admin_config::admin_transport;
 use crate::binary::flotilla_binary;
 use crate::logged_child::{kill_and_reap, kill_quietly, read_log, spawn_logged, wait_started};
 use crate::port::free_loopback_addr;
@@ -75,7 +75,8 @@ impl StoreServer {
 
     /// A new client with `options` (deadlines, limits).
     pub fn client_with(&self, options: ClientOptions) -> Result<StoreClient> {
-        let transport = transport_client(&self.config_path(), options)?;
+        let transport = admin_transport(&self.config_path(), options)
+            .context("could not prepare a store client")?;
         Ok(StoreClient::new(transport))
     }
 

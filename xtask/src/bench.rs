@@ -11,7 +11,7 @@ use crate::error::XtaskError;
 use crate::step;
 
 /// The benchmarks the `bench` binary knows.
-pub const KNOWN: [&str; 4] = ["startup", "failover", "transport", "store"];
+pub const KNOWN: [&str; 5] = ["startup", "failover", "transport", "store", "api"];
 
 /// The binaries `bench` builds: the one measured and the one measuring.
 pub const BINARIES: [&str; 2] = ["flotilla", "bench"];

@@ -29,7 +29,8 @@ commands:
   bench startup [--json]     build release, measure startup and pod start latency
   bench failover [--json]    build release, kill a node of three, time NotReady and replacement
   bench transport [--json]   QUIC+mTLS calls and streams against TCP+TLS on loopback
-  bench store [--json]       flotilla's store against etcd 3.4: puts, reads, watch latency";
+  bench store [--json]       flotilla's store against etcd 3.4: puts, reads, watch latency
+  bench api [--json]         API creates against raw store puts, reads, unschedulable burst";
 
 /// One parsed xtask command line.
 #[derive(Debug, PartialEq, Eq)]

@@ -1,6 +1,11 @@
-//! `bench startup|failover|transport|store [--json]`: the benchmarks `cargo xtask bench` runs against the
-//! release binary. Each prints an aligned table, or with `--json` one JSON object.
+//! `bench startup|failover|transport|store|api [--json]`: the benchmarks `cargo xtask bench`
+//! runs against the release binary. Each prints an aligned table, or with `--json` one JSON
+//! object.
 
+mod api;
+mod api_burst;
+mod api_objects;
+mod closed_loop;
 mod failover;
 mod startup;
 mod store;
@@ -11,7 +16,7 @@ use std::process::ExitCode;
 
 use serde_json::Value;
 
-const USAGE: &str = "usage: bench startup|failover|transport|store [--json]";
+const USAGE: &str = "usage: bench startup|failover|transport|store|api [--json]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
@@ -30,6 +35,7 @@ fn main() -> ExitCode {
         "failover" => failover::failover().map(|r| (r.to_table(), r.to_json())),
         "transport" => transport::transport().map(|r| (r.to_table(), r.to_json())),
         "store" => store::store().map(|r| (r.to_table(), r.to_json())),
+        "api" => api::api().map(|r| (r.to_table(), r.to_json())),
         _ => return usage(),
     };
     match outcome {

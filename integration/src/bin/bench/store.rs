@@ -21,6 +21,8 @@ use flotilla_actors::store_service::{StoreClient, StoreWatch};
 use flotilla_integration::{EtcdServer, OpFigures, StoreReport, StoreServer, StoreWorkload};
 use flotilla_store::{Expect, KeyRange, RangeRequest, WatchItem, WatchRequest};
 
+use crate::closed_loop::{CLIENTS_PER_CONNECTION, measure, pick};
+
 const VALUE_BYTES: usize = 256;
 const PUT_CLIENTS: [usize; 3] = [1, 16, 256];
 const PUT_TIME: Duration = Duration::from_secs(4);
@@ -31,7 +33,6 @@ const WATCHERS: usize = 1000;
 const WATCHED_WRITES: usize = 200;
 /// 100 puts/s, the put rate of etcd's own watch-latency benchmark: 100 000 deliveries/s.
 const WATCH_GAP: Duration = Duration::from_millis(10);
-const CLIENTS_PER_CONNECTION: usize = 128;
 const SETTLE: Duration = Duration::from_millis(500);
 const CATCH_UP: Duration = Duration::from_secs(30);
 
@@ -146,36 +147,6 @@ where
     let flotilla = work(peers[0].clone()).await.context("flotilla")?;
     let etcd = work(peers[1].clone()).await.context("etcd")?;
     Ok([flotilla, etcd])
-}
-
-/// `clients` concurrent loops of `op` for `time`; each op's latency is one sample.
-async fn measure<F, Fut>(clients: usize, time: Duration, op: F) -> Result<OpFigures>
-where
-    F: Fn(usize, usize) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<()>> + Send,
-{
-    let op = Arc::new(op);
-    let started = Instant::now();
-    let mut tasks = JoinSet::new();
-    for client in 0..clients {
-        let op = Arc::clone(&op);
-        tasks.spawn(async move {
-            let mut samples = Vec::new();
-            let mut n = 0;
-            while started.elapsed() < time {
-                let at = Instant::now();
-                op(client, n).await?;
-                samples.push(at.elapsed());
-                n += 1;
-            }
-            anyhow::Ok(samples)
-        });
-    }
-    let mut samples = Vec::new();
-    while let Some(joined) = tasks.join_next().await {
-        samples.extend(joined??);
-    }
-    Ok(OpFigures::of(&samples, started.elapsed()))
 }
 
 /// From the start of a put to its event at each of the watchers, over a series of puts.
@@ -321,13 +292,6 @@ impl Events {
             },
         }
     }
-}
-
-/// The connection of client number `client`: clients share connections, 128 each.
-fn pick<T>(connections: &[T], client: usize) -> Result<&T> {
-    connections
-        .get(client / CLIENTS_PER_CONNECTION % connections.len().max(1))
-        .ok_or_else(|| anyhow!("no connection"))
 }
 
 fn parse_time(value: &[u8]) -> Option<u64> {
