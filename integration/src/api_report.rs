@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 
 use crate::stats::{micros, ratio, round};
-use crate::store_report::OpFigures;
+use crate::store_report::{OpFigures, cell, latency};
 
 /// Creates through the API and raw puts at one concurrency.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -197,24 +197,6 @@ impl ApiReport {
 /// Milliseconds to two decimal places.
 fn ms(duration: Duration) -> f64 {
     (micros(duration) / 10.0).round() / 100.0
-}
-
-fn cell(f: &OpFigures) -> String {
-    format!(
-        "{:.0}, {} / {}",
-        f.ops_per_second,
-        latency(f.p50),
-        latency(f.p99)
-    )
-}
-
-fn latency(duration: Duration) -> String {
-    let us = micros(duration);
-    if us >= 10_000.0 {
-        format!("{:.1} ms", us / 1000.0)
-    } else {
-        format!("{us:.0} µs")
-    }
 }
 
 #[cfg(test)]

@@ -100,7 +100,8 @@ impl StoreReport {
     }
 }
 
-fn cell(f: &OpFigures) -> String {
+/// Throughput and p50 / p99 latency, as the reports' tables show them.
+pub(crate) fn cell(f: &OpFigures) -> String {
     format!(
         "{:.0}, {} / {}",
         f.ops_per_second,
@@ -109,7 +110,8 @@ fn cell(f: &OpFigures) -> String {
     )
 }
 
-fn latency(duration: Duration) -> String {
+/// A latency in µs below 10 ms, in ms from there.
+pub(crate) fn latency(duration: Duration) -> String {
     let us = micros(duration);
     if us >= 10_000.0 {
         format!("{:.1} ms", us / 1000.0)

@@ -34,7 +34,7 @@ use flotilla_kernel::supervision::spawn_owned;
 use flotilla_node_os::{ContainerState, ExitEvent, Inventory, Runtime, Signal, read_inventory};
 
 pub use node_status::AGENT_VERSION;
-use sync::{Now, PodRecord, container_id};
+use sync::{Now, PodRecord, container_id, container_ids};
 use terminate::Step;
 
 pub struct NodeAgent;
@@ -350,13 +350,7 @@ async fn on_pod_event(myself: &ActorRef<AgentMsg>, state: &mut AgentState, watch
         EventType::Deleted => {
             // Deleted without this agent stopping it first (a forced delete): stop it now.
             if let Some(entry) = state.pods.remove(&uid) {
-                let ids: Vec<String> = entry
-                    .pod
-                    .spec
-                    .containers
-                    .iter()
-                    .map(|c| container_id(&uid, &c.name))
-                    .collect();
+                let ids = container_ids(&entry.pod);
                 blocking(&state.args.runtime, move |runtime| {
                     for id in &ids {
                         let _ = runtime.signal(id, Signal::Kill);
@@ -495,13 +489,7 @@ async fn terminate_pod(
     entry: &mut PodEntry,
 ) -> bool {
     let uid = entry.pod.metadata.uid.clone();
-    let ids: Vec<String> = entry
-        .pod
-        .spec
-        .containers
-        .iter()
-        .map(|c| container_id(&uid, &c.name))
-        .collect();
+    let ids = container_ids(&entry.pod);
     let running: Vec<String> = ids
         .iter()
         .filter(|id| matches!(args.runtime.state(id), Some(ContainerState::Running { .. })))

@@ -28,6 +28,16 @@ pub fn container_id(pod_uid: &str, container: &str) -> String {
     format!("{pod_uid}-{container}")
 }
 
+/// The runtime ids of every container of `pod`.
+pub fn container_ids(pod: &Pod) -> Vec<String> {
+    let uid = &pod.metadata.uid;
+    pod.spec
+        .containers
+        .iter()
+        .map(|c| container_id(uid, &c.name))
+        .collect()
+}
+
 /// What the agent remembers about one container between syncs.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ContainerRecord {

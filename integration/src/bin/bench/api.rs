@@ -16,8 +16,7 @@
 //! the benchmark made (no agent behind it), and the server runs with a one-hour node grace
 //! period and eviction timeout, so the scheduler has nothing to place and the node lifecycle
 //! never evicts. What the components watching pods do on each event, and the server's periodic
-//! work (today the node lifecycle lists every pod each second), is the API's real cost and is
-//! counted. Raw puts go to keys nobody watches. The benchmark's clients share the machine's
+//! work, is the API's real cost and is counted. Raw puts go to keys nobody watches. The benchmark's clients share the machine's
 //! cores with the server, for both sides alike.
 
 use std::sync::Arc;
