@@ -2,7 +2,7 @@
 //! own temporary data dir, HOME and loopback port, more flags at will, and always killed when
 //! dropped. Clients reach it through the admin config it writes, as an operator's tool would.
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::time::Duration;
@@ -12,7 +12,7 @@ use tempfile::TempDir;
 
 use crate::binary::flotilla_binary;
 use crate::logged_child::{kill_quietly, log_tail, read_log, spawn_logged, wait_started};
-use crate::port::free_loopback_addr;
+use crate::port::{free_loopback_addr, udp_bound};
 use crate::wait::Observation;
 
 /// How long a start may take before the fixture gives up.
@@ -61,7 +61,7 @@ impl ControlPlane {
             &log,
             START_TIMEOUT,
             START_POLL,
-            || Ok(started(listen, config.exists())),
+            || started(listen, config.exists()),
         )?;
         Ok(server)
     }
@@ -91,13 +91,12 @@ impl ControlPlane {
 }
 
 /// Whether the server is serving: it wrote its config and holds its UDP port.
-fn started(listen: SocketAddr, config_written: bool) -> Observation {
-    let bound = UdpSocket::bind(listen).is_err();
-    if bound && config_written {
+fn started(listen: SocketAddr, config_written: bool) -> Result<Observation> {
+    Ok(if config_written && udp_bound(listen)? {
         Observation::Done
     } else {
         Observation::Waiting(format!("waiting for flotilla server to bind {listen}"))
-    }
+    })
 }
 
 impl Drop for ControlPlane {

@@ -17,7 +17,7 @@ use flotilla_transport::ClientOptions;
 use crate::admin_config::admin_transport;
 use crate::binary::flotilla_binary;
 use crate::logged_child::{kill_and_reap, kill_quietly, read_log, spawn_logged, wait_started};
-use crate::port::free_loopback_addr;
+use crate::port::{free_loopback_addr, udp_bound};
 use crate::wait::Observation;
 
 /// How long a start may take before the fixture gives up (RocksDB recovery included).
@@ -106,8 +106,7 @@ impl StoreServer {
             START_POLL,
             || {
                 // The port is bound (UDP) once serving starts; the config is written before.
-                let bound = std::net::UdpSocket::bind(listen).is_err();
-                Ok(if bound && config.exists() {
+                Ok(if config.exists() && udp_bound(listen)? {
                     Observation::Done
                 } else {
                     Observation::Waiting(format!("waiting for the store to bind {listen}"))
