@@ -43,7 +43,7 @@ pub(super) async fn ensure_system_namespaces(stored: &Stored) -> Result<(), ApiE
     Ok(())
 }
 
-/// How often apply retries when the object changes under it.
+/// How often apply and delete retry when the object changes under them.
 const APPLY_ATTEMPTS: usize = 5;
 
 /// What requests need beyond the store.
@@ -404,7 +404,26 @@ async fn bind(
         .await
 }
 
+/// Deletes an object. A delete names no revision, so one that meets a concurrent write (a node
+/// agent updating the pod's status, say) starts again from the object as it now is, as
+/// Kubernetes' does.
 async fn delete(
+    stored: &Stored,
+    kind: Kind,
+    namespace: &str,
+    name: &str,
+    grace_period_seconds: Option<i64>,
+) -> Result<Versioned, ApiError> {
+    for _ in 0..APPLY_ATTEMPTS {
+        match delete_once(stored, kind, namespace, name, grace_period_seconds).await {
+            Err(e) if e.code == ErrorCode::Conflict => continue,
+            done => return done,
+        }
+    }
+    Err(stored::conflict(kind, name))
+}
+
+async fn delete_once(
     stored: &Stored,
     kind: Kind,
     namespace: &str,

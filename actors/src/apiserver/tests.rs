@@ -1,6 +1,6 @@
 //! The API server in-process, on a real store in a temporary directory: no QUIC, no root.
 
-use flotilla_kernel::object::{ConfigMap, ObjectMeta};
+use flotilla_kernel::object::{ConfigMap, Container, Kind, ObjectMeta, Pod, PodPhase, PodSpec};
 
 use crate::test_api::TestApi;
 
@@ -41,4 +41,54 @@ async fn concurrent_creates_share_the_stores_group_commits() {
         .await
         .unwrap();
     assert_eq!(listed.len(), 64);
+}
+
+fn pod_on_node(name: String) -> Pod {
+    Pod {
+        metadata: ObjectMeta {
+            name,
+            namespace: "default".into(),
+            ..ObjectMeta::default()
+        },
+        spec: PodSpec {
+            node_name: "n1".into(),
+            containers: vec![Container {
+                name: "main".into(),
+                image: "host".into(),
+                command: vec!["/bin/sleep".into(), "600".into()],
+                ..Container::default()
+            }],
+            ..PodSpec::default()
+        },
+        ..Pod::default()
+    }
+}
+
+#[tokio::test]
+async fn a_delete_meeting_a_status_update_starts_again_instead_of_failing() {
+    let api = TestApi::start().await;
+    let admin = api.client("admin", "admin");
+    let agent = api.client("node:n1", "node");
+    for i in 0..5 {
+        let name = format!("p{i}");
+        let mut pod = admin.create(&pod_on_node(name.clone())).await.unwrap();
+        // The node's agent reports status as an operator deletes the pod: the update is sent
+        // first, so it lands between the delete's read of the pod and its write.
+        pod.status.phase = PodPhase::Running;
+        let (updated, deleted) = tokio::join!(
+            agent.update_status(&pod),
+            admin.delete(Kind::Pod, "default", &name, None)
+        );
+        updated.expect("the status update succeeds");
+        let deleted: Pod = deleted
+            .expect("a delete without preconditions does not fail on a concurrent write")
+            .decode()
+            .unwrap();
+        assert!(deleted.metadata.deletion_timestamp.is_some());
+        assert_eq!(
+            deleted.status.phase,
+            PodPhase::Running,
+            "the delete kept the update"
+        );
+    }
 }
