@@ -19,7 +19,9 @@ use crate::step::{self, StepError};
 /// - clang, libclang-dev: bindgen for RocksDB's bindings (loaded at build time);
 /// - iproute2: `ip netns` test hosts; procps: `ps`/`kill` for inspecting tests;
 /// - busybox-static: a static toolbox that test workloads may run;
-/// - protobuf-compiler: protoc, for the etcd client the store benchmark drives etcd with.
+/// - protobuf-compiler: protoc, for the etcd client the store benchmark drives etcd with;
+/// - skopeo, umoci: the image tests build OCI and Docker archives from busybox-static with
+///   them, as an operator would build an air-gapped bundle.
 pub const PACKAGES: &[&str] = &[
     "build-essential",
     "pkg-config",
@@ -30,6 +32,8 @@ pub const PACKAGES: &[&str] = &[
     "procps",
     "busybox-static",
     "protobuf-compiler",
+    "skopeo",
+    "umoci",
 ];
 
 /// What `bench store` runs beside flotilla: Debian's etcd.

@@ -1,0 +1,26 @@
+//! flotilla-images: the node's content-addressed image store.
+//!
+//! Images arrive as archives — an OCI image layout (what `skopeo copy ... oci-archive:`,
+//! `buildah push` and `podman save --format oci-archive` write) or a Docker archive (`docker
+//! save`, `podman save`) — and are kept as blobs named by their SHA-256 digest
+//! ([`blobs`]), with a table of image names pointing at manifests ([`refs`]). Every blob is
+//! verified against its digest as it is written, and an import either records all its images
+//! or leaves the store as it was.
+//!
+//! Layout of the store's directory:
+//! - `blobs/sha256/HEX`: manifests, configs and layers, as their digest names them;
+//! - `ingest/`: blobs being written (a crash leaves only files here, removed at next open);
+//! - `images.json`: image name -> manifest digest, replaced whole on each change;
+//! - `lock`: held (flock) by the process that has the store open.
+
+mod archive;
+pub mod blobs;
+mod digest;
+mod error;
+pub mod reference;
+pub mod refs;
+mod store;
+
+pub use digest::Digest;
+pub use error::ImageError;
+pub use store::{ImageDetails, ImageStore, ImageSummary};

@@ -1,0 +1,246 @@
+//! The image store: blobs, the table of names, and the operations `flotilla image` offers.
+
+use std::collections::BTreeSet;
+use std::fs::{self, File};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{Flock, FlockArg};
+
+use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest};
+
+use crate::archive::{self, Imported};
+use crate::blobs::BlobStore;
+use crate::digest::Digest;
+use crate::error::ImageError;
+use crate::reference::Reference;
+use crate::refs::Refs;
+
+/// One named image, as `image ls` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageSummary {
+    pub reference: Reference,
+    /// The manifest's (or platform index's) digest.
+    pub digest: Digest,
+    /// Bytes of every blob the image uses (manifests, config, layers as stored).
+    pub size: u64,
+}
+
+/// What `image inspect` shows.
+#[derive(Debug, Clone)]
+pub struct ImageDetails {
+    pub summary: ImageSummary,
+    pub manifest: ImageManifest,
+    pub config: ImageConfiguration,
+}
+
+/// An open image store. It holds the store's lock while open: another process (a second
+/// `flotilla image import`, the node agent) opening it waits until this one is dropped.
+pub struct ImageStore {
+    root: PathBuf,
+    blobs: BlobStore,
+    refs: Refs,
+    _lock: Flock<File>,
+}
+
+impl std::fmt::Debug for ImageStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImageStore")
+            .field("root", &self.root)
+            .finish()
+    }
+}
+
+impl ImageStore {
+    /// Opens (creating) the store in `root`, waiting for its lock.
+    pub fn open(root: &Path) -> Result<ImageStore, ImageError> {
+        fs::create_dir_all(root).map_err(ImageError::io(root))?;
+        let lock_path = root.join("lock");
+        let file = File::create(&lock_path).map_err(ImageError::io(&lock_path))?;
+        let lock =
+            Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| ImageError::Io {
+                path: lock_path.clone(),
+                source: errno.into(),
+            })?;
+        // Only the lock holder clears the blobs an interrupted write left.
+        let blobs = BlobStore::open(root)?;
+        let refs = Refs::load(root)?;
+        Ok(ImageStore {
+            root: root.to_path_buf(),
+            blobs,
+            refs,
+            _lock: lock,
+        })
+    }
+
+    /// Imports every image of an OCI or Docker archive. On any error the store is left as it
+    /// was: the blobs this import added are removed and no name is recorded.
+    pub fn import(
+        &mut self,
+        archive: &mut dyn Read,
+        base_name: Option<&str>,
+    ) -> Result<Vec<ImageSummary>, ImageError> {
+        let mut imported = Imported::default();
+        let used = archive::import(&self.blobs, archive, base_name, &mut imported)
+            .and_then(|()| self.closures(imported.images.iter().map(|(_, d)| d)));
+        let recorded = used.and_then(|used| {
+            self.record(&imported.images)?;
+            Ok(used)
+        });
+        // Drop what this import added that no image uses: everything if it failed, else the
+        // files an archive carries beside its images (`docker save`'s per-layer json).
+        let kept = recorded.as_ref().cloned().unwrap_or_default();
+        for digest in imported.new_blobs.iter().filter(|d| !kept.contains(*d)) {
+            // A blob that cannot be removed is unreferenced and goes at the next removal.
+            let _ = self.blobs.remove(digest);
+        }
+        recorded?;
+        imported
+            .images
+            .iter()
+            .map(|(reference, digest)| self.summary(reference.clone(), digest.clone()))
+            .collect()
+    }
+
+    fn record(&mut self, images: &[(Reference, Digest)]) -> Result<(), ImageError> {
+        let mut refs = self.refs.clone();
+        for (reference, digest) in images {
+            refs.insert(reference.to_string(), digest.clone());
+        }
+        refs.save(&self.root)?;
+        self.refs = refs;
+        Ok(())
+    }
+
+    /// Every named image, by name.
+    pub fn list(&self) -> Result<Vec<ImageSummary>, ImageError> {
+        self.refs
+            .iter()
+            .map(|(name, digest)| self.summary(Reference::parse(name)?, digest.clone()))
+            .collect()
+    }
+
+    /// The image `name` (in any form `Reference` reads: `busybox` is
+    /// `docker.io/library/busybox:latest`).
+    pub fn inspect(&self, name: &str) -> Result<ImageDetails, ImageError> {
+        let reference = Reference::parse(name)?;
+        let digest = self
+            .refs
+            .get(&reference.to_string())
+            .ok_or_else(|| ImageError::NotFound(name.to_string()))?
+            .clone();
+        let manifest_digest = self.platform_manifest(&digest)?;
+        let manifest: ImageManifest = self.document(&manifest_digest)?;
+        let config_digest = Digest::named_by(manifest.config())?;
+        let config: ImageConfiguration = self.document(&config_digest)?;
+        Ok(ImageDetails {
+            summary: self.summary(reference, digest)?,
+            manifest,
+            config,
+        })
+    }
+
+    /// Removes the name `name`, and the blobs no remaining image uses.
+    pub fn remove(&mut self, name: &str) -> Result<ImageSummary, ImageError> {
+        let reference = Reference::parse(name)?;
+        let key = reference.to_string();
+        let digest = self
+            .refs
+            .get(&key)
+            .ok_or_else(|| ImageError::NotFound(name.to_string()))?
+            .clone();
+        let summary = self.summary(reference, digest)?;
+        let mut refs = self.refs.clone();
+        refs.remove(&key);
+        refs.save(&self.root)?;
+        self.refs = refs;
+        self.collect_garbage()?;
+        Ok(summary)
+    }
+
+    /// Every blob the images at `manifests` use.
+    fn closures<'a>(
+        &self,
+        manifests: impl IntoIterator<Item = &'a Digest>,
+    ) -> Result<BTreeSet<Digest>, ImageError> {
+        let mut used = BTreeSet::new();
+        for digest in manifests {
+            used.extend(self.closure(digest)?);
+        }
+        Ok(used)
+    }
+
+    /// Removes every blob no named image uses.
+    fn collect_garbage(&self) -> Result<(), ImageError> {
+        let used = self.closures(self.refs.iter().map(|(_, digest)| digest))?;
+        for blob in self.blobs.list()? {
+            if !used.contains(&blob) {
+                self.blobs.remove(&blob)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn summary(&self, reference: Reference, digest: Digest) -> Result<ImageSummary, ImageError> {
+        let mut size = 0;
+        for blob in self.closure(&digest)? {
+            size += self.blobs.size(&blob)?;
+        }
+        Ok(ImageSummary {
+            reference,
+            digest,
+            size,
+        })
+    }
+
+    /// The blobs an image uses: its manifest or index, and what they name that is stored.
+    fn closure(&self, digest: &Digest) -> Result<BTreeSet<Digest>, ImageError> {
+        let mut blobs = BTreeSet::from([digest.clone()]);
+        for manifest in self.manifests(digest)? {
+            let parsed: ImageManifest = self.document(&manifest)?;
+            blobs.insert(manifest);
+            let named = std::iter::once(parsed.config()).chain(parsed.layers());
+            for descriptor in named {
+                blobs.insert(Digest::named_by(descriptor)?);
+            }
+        }
+        Ok(blobs)
+    }
+
+    /// The stored manifests under `digest`: itself, or an index's that are stored.
+    fn manifests(&self, digest: &Digest) -> Result<Vec<Digest>, ImageError> {
+        let bytes = self.blobs.read(digest)?;
+        let Ok(index) = serde_json::from_slice::<ImageIndex>(&bytes) else {
+            return Ok(vec![digest.clone()]);
+        };
+        let mut held = Vec::new();
+        for child in index.manifests() {
+            let child = Digest::named_by(child)?;
+            if self.blobs.contains(&child) {
+                held.push(child);
+            }
+        }
+        Ok(held)
+    }
+
+    /// The manifest to run from the image at `digest`: itself, or the first an index holds.
+    fn platform_manifest(&self, digest: &Digest) -> Result<Digest, ImageError> {
+        self.manifests(digest)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| ImageError::MissingBlob {
+                what: format!("index {digest}"),
+                digest: "any platform's manifest".to_string(),
+            })
+    }
+
+    fn document<T: serde::de::DeserializeOwned>(&self, digest: &Digest) -> Result<T, ImageError> {
+        serde_json::from_slice(&self.blobs.read(digest)?).map_err(|e| ImageError::InvalidDocument {
+            what: digest.to_string(),
+            message: e.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
