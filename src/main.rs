@@ -4,6 +4,7 @@
 mod boot;
 mod cli;
 mod config;
+mod image;
 mod node;
 mod store;
 mod ttl;
@@ -45,6 +46,8 @@ enum Command {
     /// a store alone.
     #[command(subcommand)]
     Store(store::StoreCommand),
+    /// The images of the node on this machine: import archives, list, inspect, remove.
+    Image(image::ImageArgs),
     #[command(flatten)]
     Client(cli::Command),
 }
@@ -85,6 +88,8 @@ fn main() -> ExitCode {
                 cli::run_user(command, &config).await
             }
             Command::Store(command) => store::run(command, flotilla.config).await,
+            // Files on this machine only, no connection (and no server on this runtime).
+            Command::Image(args) => image::run(args),
             Command::Client(command) => {
                 let path = config::resolve(flotilla.config)?;
                 let api = config::ClientConfig::load(&path)?.connect()?;

@@ -73,28 +73,27 @@ impl ImageStore {
         })
     }
 
-    /// Imports every image of an OCI or Docker archive. On any error the store is left as it
-    /// was: the blobs this import added are removed and no name is recorded.
+    /// Imports every image of an OCI or Docker archive; a name already in the store moves to
+    /// the archive's image. On any error the store is left as it was: the blobs this import
+    /// added are removed and no name is recorded.
     pub fn import(
         &mut self,
         archive: &mut dyn Read,
         base_name: Option<&str>,
     ) -> Result<Vec<ImageSummary>, ImageError> {
         let mut imported = Imported::default();
-        let used = archive::import(&self.blobs, archive, base_name, &mut imported)
-            .and_then(|()| self.closures(imported.images.iter().map(|(_, d)| d)));
-        let recorded = used.and_then(|used| {
-            self.record(&imported.images)?;
-            Ok(used)
-        });
-        // Drop what this import added that no image uses: everything if it failed, else the
-        // files an archive carries beside its images (`docker save`'s per-layer json).
-        let kept = recorded.as_ref().cloned().unwrap_or_default();
-        for digest in imported.new_blobs.iter().filter(|d| !kept.contains(*d)) {
-            // A blob that cannot be removed is unreferenced and goes at the next removal.
-            let _ = self.blobs.remove(digest);
+        let recorded = archive::import(&self.blobs, archive, base_name, &mut imported)
+            .and_then(|()| self.record(&imported.images));
+        if let Err(error) = recorded {
+            for digest in &imported.new_blobs {
+                // A blob that cannot be removed is unreferenced and goes at the next import.
+                let _ = self.blobs.remove(digest);
+            }
+            return Err(error);
         }
-        recorded?;
+        // What no image uses now: the files an archive carries beside its images (`docker
+        // save`'s per-layer json), and an image's blobs whose name this import took over.
+        self.collect_garbage()?;
         imported
             .images
             .iter()

@@ -29,6 +29,7 @@ mod startup_report;
 mod stats;
 mod store_report;
 mod store_server;
+mod test_images;
 mod transport_report;
 mod wait;
 
@@ -53,5 +54,6 @@ pub use startup_report::StartupReport;
 pub use stats::percentile;
 pub use store_report::{OpFigures, StoreReport, StoreWorkload};
 pub use store_server::StoreServer;
+pub use test_images::{BUSYBOX_IMAGE, BusyboxArchives, MARKER, busybox_archives};
 pub use transport_report::{CallFigures, Compared, Reconnect, TransportReport};
 pub use wait::{Observation, poll_until, wait_until};

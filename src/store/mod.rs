@@ -2,7 +2,7 @@
 //! `serve` runs a store alone; `restore` works on a data dir offline; every other command is a
 //! client of the store a cluster (or `store serve`) serves on its QUIC endpoint, admins only.
 
-mod print;
+pub(crate) mod print;
 mod serve;
 
 use std::io::Read;

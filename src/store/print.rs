@@ -166,7 +166,8 @@ pub fn defragmented(before_bytes: u64, after_bytes: u64) -> String {
     )
 }
 
-fn mib(bytes: u64) -> String {
+/// A size in MiB to one decimal place, as `store status` and `image ls` show sizes.
+pub fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 

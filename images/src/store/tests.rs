@@ -347,3 +347,18 @@ fn a_second_opener_waits_for_the_first() {
         .unwrap();
     second.join().unwrap();
 }
+
+#[test]
+fn importing_a_name_again_moves_it_and_drops_the_old_images_blobs() {
+    let (dir, mut store) = open();
+    let old = image("old");
+    let new = image("new");
+    store
+        .import(&mut oci_archive(&[(&old, "app:1")]).as_slice(), None)
+        .unwrap();
+    store
+        .import(&mut oci_archive(&[(&new, "app:1")]).as_slice(), None)
+        .unwrap();
+    assert_eq!(store.list().unwrap()[0].digest, Digest::of(&new.manifest));
+    assert_eq!(blob_count(&dir), 3, "only the new image's blobs are left");
+}
