@@ -17,6 +17,7 @@ mod archive;
 pub mod blobs;
 mod digest;
 mod error;
+mod layers;
 pub mod reference;
 pub mod refs;
 mod store;

@@ -13,6 +13,7 @@ use crate::archive::{self, Imported};
 use crate::blobs::BlobStore;
 use crate::digest::Digest;
 use crate::error::ImageError;
+use crate::layers::Layers;
 use crate::reference::Reference;
 use crate::refs::Refs;
 
@@ -39,6 +40,7 @@ pub struct ImageDetails {
 pub struct ImageStore {
     root: PathBuf,
     blobs: BlobStore,
+    layers: Layers,
     refs: Refs,
     _lock: Flock<File>,
 }
@@ -64,10 +66,12 @@ impl ImageStore {
             })?;
         // Only the lock holder clears the blobs an interrupted write left.
         let blobs = BlobStore::open(root)?;
+        let layers = Layers::open(root)?;
         let refs = Refs::load(root)?;
         Ok(ImageStore {
             root: root.to_path_buf(),
             blobs,
+            layers,
             refs,
             _lock: lock,
         })
@@ -139,6 +143,32 @@ impl ImageStore {
         })
     }
 
+    /// The unpacked layer directories of image `name`, lowest first (overlayfs wants them
+    /// topmost first), unpacking those not unpacked yet.
+    pub fn unpack(&self, name: &str) -> Result<Vec<PathBuf>, ImageError> {
+        let details = self.inspect(name)?;
+        let diff_ids = diff_ids(&details.config)?;
+        let layers = details.manifest.layers();
+        if diff_ids.len() != layers.len() {
+            return Err(ImageError::InvalidDocument {
+                what: format!("image {name:?}"),
+                message: format!(
+                    "its manifest has {} layers, its config's rootfs.diff_ids {}",
+                    layers.len(),
+                    diff_ids.len()
+                ),
+            });
+        }
+        layers
+            .iter()
+            .zip(&diff_ids)
+            .map(|(layer, diff_id)| {
+                let blob = self.blobs.path(&Digest::named_by(layer)?);
+                self.layers.unpack(&blob, diff_id)
+            })
+            .collect()
+    }
+
     /// Removes the name `name`, and the blobs no remaining image uses.
     pub fn remove(&mut self, name: &str) -> Result<ImageSummary, ImageError> {
         let reference = Reference::parse(name)?;
@@ -172,9 +202,22 @@ impl ImageStore {
     /// Removes every blob no named image uses.
     fn collect_garbage(&self) -> Result<(), ImageError> {
         let used = self.closures(self.refs.iter().map(|(_, digest)| digest))?;
+        let mut unpacked = BTreeSet::new();
+        for (_, digest) in self.refs.iter() {
+            for manifest in self.manifests(digest)? {
+                let parsed: ImageManifest = self.document(&manifest)?;
+                let config = self.document(&Digest::named_by(parsed.config())?)?;
+                unpacked.extend(diff_ids(&config)?);
+            }
+        }
         for blob in self.blobs.list()? {
             if !used.contains(&blob) {
                 self.blobs.remove(&blob)?;
+            }
+        }
+        for layer in self.layers.list()? {
+            if !unpacked.contains(&layer) {
+                self.layers.remove(&layer)?;
             }
         }
         Ok(())
@@ -239,6 +282,16 @@ impl ImageStore {
             message: e.to_string(),
         })
     }
+}
+
+/// The digests of an image's uncompressed layers, lowest first.
+fn diff_ids(config: &ImageConfiguration) -> Result<Vec<Digest>, ImageError> {
+    config
+        .rootfs()
+        .diff_ids()
+        .iter()
+        .map(|diff_id| Digest::parse(diff_id))
+        .collect()
 }
 
 #[cfg(test)]

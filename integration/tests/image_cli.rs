@@ -10,7 +10,8 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
-use flotilla_integration::{BUSYBOX_IMAGE, busybox_archives, flotilla_binary};
+use flotilla_images::ImageStore;
+use flotilla_integration::{BUSYBOX_IMAGE, MARKER, busybox_archives, flotilla_binary};
 
 fn image(data_dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Output {
     let mut child = Command::new(flotilla_binary().expect("the flotilla binary"))
@@ -70,6 +71,19 @@ fn archives_of_both_formats_are_imported_listed_inspected_and_removed() {
         "/bin/busybox"
     );
     assert_eq!(inspected["manifest"]["layers"].as_array().unwrap().len(), 1);
+
+    // Its layers unpack (gzip, checked against the config's diff_ids) into what a container's
+    // root will be made of.
+    {
+        let store = ImageStore::open(&data.join("images")).unwrap();
+        let layers = store.unpack(BUSYBOX_IMAGE).unwrap();
+        assert_eq!(layers.len(), 1);
+        assert_eq!(
+            fs::read_to_string(layers[0].join("marker")).unwrap(),
+            MARKER
+        );
+        assert!(layers[0].join("bin/busybox").is_file());
+    }
 
     // The Docker archive, from stdin, takes the name over; the OCI image's blobs go.
     let docker = fs::read(&archives.docker).unwrap();

@@ -13,6 +13,9 @@ fn tar_of(files: &[(&str, Vec<u8>)]) -> Vec<u8> {
         let mut header = tar::Header::new_gnu();
         header.set_size(bytes.len() as u64);
         header.set_mode(0o644);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
         builder
             .append_data(&mut header, path, bytes.as_slice())
             .unwrap();
@@ -361,4 +364,34 @@ fn importing_a_name_again_moves_it_and_drops_the_old_images_blobs() {
         .unwrap();
     assert_eq!(store.list().unwrap()[0].digest, Digest::of(&new.manifest));
     assert_eq!(blob_count(&dir), 3, "only the new image's blobs are left");
+}
+
+#[test]
+fn an_images_layers_are_unpacked_once_and_go_with_the_last_image_using_them() {
+    let (dir, mut store) = open();
+    let img = image("marker");
+    store
+        .import(
+            &mut oci_archive(&[(&img, "app:1"), (&img, "app:2")]).as_slice(),
+            None,
+        )
+        .unwrap();
+    let layers = store.unpack("app:1").unwrap();
+    assert_eq!(layers.len(), 1);
+    assert_eq!(fs::read(layers[0].join("marker")).unwrap(), b"here");
+    assert_eq!(
+        store.unpack("app:2").unwrap(),
+        layers,
+        "shared, not unpacked twice"
+    );
+    store.remove("app:1").unwrap();
+    assert!(layers[0].is_dir(), "app:2 still uses it");
+    store.remove("app:2").unwrap();
+    assert!(!layers[0].exists());
+    assert_eq!(
+        fs::read_dir(dir.path().join("layers/sha256"))
+            .unwrap()
+            .count(),
+        0
+    );
 }
