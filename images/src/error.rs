@@ -44,6 +44,8 @@ pub enum ImageError {
     NoImages(String),
     #[error("image {0:?} not found")]
     NotFound(String),
+    #[error("image {0:?} has neither ENTRYPOINT nor CMD, and the container sets no command")]
+    NoCommand(String),
 }
 
 impl ImageError {

@@ -5,7 +5,8 @@
 //! save`, `podman save`) — and are kept as blobs named by their SHA-256 digest
 //! ([`blobs`]), with a table of image names pointing at manifests ([`refs`]). Every blob is
 //! verified against its digest as it is written, and an import either records all its images
-//! or leaves the store as it was.
+//! or leaves the store as it was. [`ImageStore::unpack`] gives an image's layers as overlayfs
+//! lower directories, and [`image_process`] what a container of it runs.
 //!
 //! Layout of the store's directory:
 //! - `blobs/sha256/HEX`: manifests, configs and layers, as their digest names them;
@@ -18,10 +19,12 @@ pub mod blobs;
 mod digest;
 mod error;
 mod layers;
+mod process;
 pub mod reference;
 pub mod refs;
 mod store;
 
 pub use digest::Digest;
 pub use error::ImageError;
+pub use process::{ContainerProcess, ImageProcess, image_process};
 pub use store::{ImageDetails, ImageStore, ImageSummary};
