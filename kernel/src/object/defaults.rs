@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use super::config_map::{SECRET_TYPE_OPAQUE, Secret};
 use super::deployment::{DeploymentSpec, RollingUpdateDeployment, StrategyType};
 use super::intstr::IntOrString;
-use super::pod_spec::PodSpec;
+use super::pod_spec::{Container, ContainerPort, PodSpec};
 use super::resource::Object;
 
 /// Seconds a pod gets between SIGTERM and SIGKILL when it does not say.
@@ -37,12 +37,20 @@ pub fn apply_defaults(object: &mut Object) {
     }
 }
 
-/// `restartPolicy` is `Always` by the type's own default; the grace period and requests are
-/// filled in here.
+/// `restartPolicy` is `Always` by the type's own default; the grace period, requests, pull
+/// policies and port protocols are filled in here.
 fn default_pod_spec(spec: &mut PodSpec) {
     spec.termination_grace_period_seconds
         .get_or_insert(DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS);
     for container in &mut spec.containers {
+        if container.image_pull_policy.is_empty() && container.image != Container::HOST_IMAGE {
+            container.image_pull_policy = Container::default_pull_policy(&container.image).into();
+        }
+        for port in &mut container.ports {
+            if port.protocol.is_empty() {
+                port.protocol = ContainerPort::DEFAULT_PROTOCOL.into();
+            }
+        }
         let resources = &mut container.resources;
         for (resource, limit) in &resources.limits {
             resources
@@ -136,6 +144,47 @@ mod tests {
         let requests = &pod.spec.containers[0].resources.requests;
         assert_eq!(requests["cpu"], Quantity::from("250m"));
         assert_eq!(requests["memory"], Quantity::from("1Gi"));
+    }
+
+    #[test]
+    fn pull_policies_follow_the_tag_and_ports_default_to_tcp() {
+        for (image, policy) in [
+            ("busybox", "Always"),
+            ("busybox:latest", "Always"),
+            ("busybox:1.36", "IfNotPresent"),
+            ("localhost:5000/app", "Always"),
+            ("localhost:5000/app:v2", "IfNotPresent"),
+            ("app@sha256:0123", "IfNotPresent"),
+        ] {
+            assert_eq!(Container::default_pull_policy(image), policy, "{image}");
+        }
+        let mut spec = PodSpec {
+            containers: vec![
+                Container {
+                    name: "web".into(),
+                    image: "nginx".into(),
+                    ports: vec![ContainerPort {
+                        container_port: 80,
+                        ..ContainerPort::default()
+                    }],
+                    ..Container::default()
+                },
+                Container {
+                    name: "tool".into(),
+                    image: Container::HOST_IMAGE.into(),
+                    image_pull_policy: String::new(),
+                    ..Container::default()
+                },
+            ],
+            ..PodSpec::default()
+        };
+        default_pod_spec(&mut spec);
+        assert_eq!(spec.containers[0].image_pull_policy, "Always");
+        assert_eq!(spec.containers[0].ports[0].protocol, "TCP");
+        assert_eq!(
+            spec.containers[1].image_pull_policy, "",
+            "the host is not pulled"
+        );
     }
 
     #[test]

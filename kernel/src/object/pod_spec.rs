@@ -77,8 +77,38 @@ pub struct Container {
     pub env_from: Vec<EnvFromSource>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub working_dir: String,
+    /// The ports the container listens on: information for readers and Services, as in
+    /// Kubernetes (nothing is opened or forwarded for them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<ContainerPort>,
     #[serde(default, skip_serializing_if = "ResourceRequirements::is_empty")]
     pub resources: ResourceRequirements,
+    /// `Always`, `IfNotPresent` or `Never`; defaulted from the image's tag.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub image_pull_policy: String,
+}
+
+/// A port a container listens on.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerPort {
+    /// An IANA service name (`http`), unique in the pod, for Services to refer to.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    #[serde(default)]
+    pub container_port: i32,
+    /// `TCP` (the default), `UDP` or `SCTP`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub protocol: String,
+    /// Refused until pods have a network of their own to forward it into.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub host_port: i32,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub host_ip: String,
+}
+
+fn is_zero(value: &i32) -> bool {
+    *value == 0
 }
 
 /// An environment variable set in a container: a literal `value`, or one key of a ConfigMap
@@ -159,6 +189,36 @@ pub struct ResourceRequirements {
 impl Container {
     /// The reserved image that runs `command` on the host's root filesystem.
     pub const HOST_IMAGE: &str = "host";
+    pub const PULL_ALWAYS: &str = "Always";
+    pub const PULL_IF_NOT_PRESENT: &str = "IfNotPresent";
+    pub const PULL_NEVER: &str = "Never";
+    pub const PULL_POLICIES: [&str; 3] = [
+        Self::PULL_ALWAYS,
+        Self::PULL_IF_NOT_PRESENT,
+        Self::PULL_NEVER,
+    ];
+
+    /// Kubernetes' default pull policy for `image`: `Always` when it has no tag or the tag
+    /// `latest` (it may change under that name), else `IfNotPresent`; an image pinned by
+    /// digest alone never changes.
+    pub fn default_pull_policy(image: &str) -> &'static str {
+        let (name, digest) = match image.split_once('@') {
+            Some((name, _)) => (name, true),
+            None => (image, false),
+        };
+        let last = name.rsplit('/').next().unwrap_or(name);
+        match last.split_once(':') {
+            Some((_, "latest")) => Self::PULL_ALWAYS,
+            Some(_) => Self::PULL_IF_NOT_PRESENT,
+            None if digest => Self::PULL_IF_NOT_PRESENT,
+            None => Self::PULL_ALWAYS,
+        }
+    }
+}
+
+impl ContainerPort {
+    pub const PROTOCOLS: [&str; 3] = ["SCTP", "TCP", "UDP"];
+    pub const DEFAULT_PROTOCOL: &str = "TCP";
 }
 
 impl ResourceRequirements {

@@ -460,16 +460,33 @@ spec:
     }
 
     #[test]
+    fn the_kubernetes_documentations_nginx_deployment_is_read_whole() {
+        // https://kubernetes.io/docs/concepts/workloads/controllers/deployment/
+        let text = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: nginx-deployment\n  \
+                    labels:\n    app: nginx\nspec:\n  replicas: 3\n  selector:\n    matchLabels:\n      \
+                    app: nginx\n  template:\n    metadata:\n      labels:\n        app: nginx\n    \
+                    spec:\n      containers:\n      - name: nginx\n        image: nginx:1.14.2\n        \
+                    imagePullPolicy: IfNotPresent\n        ports:\n        - containerPort: 80\n";
+        let mut results = parse_manifests("nginx.yaml", text);
+        let Object::Deployment(deployment) = results.remove(0).unwrap() else {
+            panic!("a Deployment");
+        };
+        let container = &deployment.spec.template.spec.containers[0];
+        assert_eq!(container.ports[0].container_port, 80);
+        assert_eq!(container.image_pull_policy, "IfNotPresent");
+    }
+
+    #[test]
     fn unknown_fields_are_named_by_path() {
         let text = DEPLOYMENT.replace("  replicas: 3", "  replica: 3").replace(
             "        image: web:1.2",
-            "        image: web:1.2\n        imagePullPolicy: Always",
+            "        image: web:1.2\n        imagePullPolicyy: Always",
         );
         let error = only_error(parse_manifests("web.yaml", &text));
         assert_eq!(
             error.to_string(),
             "web.yaml:9:3: unknown field spec.replica; web.yaml:25:9: unknown field \
-             spec.template.spec.containers[0].imagePullPolicy"
+             spec.template.spec.containers[0].imagePullPolicyy"
         );
     }
 

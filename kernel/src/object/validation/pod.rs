@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use super::labels::validate_label_map;
 use super::{FieldError, report};
 use crate::object::names::{check_dns1123_label, check_dns1123_subdomain, check_env_var_name};
-use crate::object::pod_spec::{Container, KNOWN_RESOURCES, PodSpec};
+use crate::object::pod_spec::{Container, ContainerPort, KNOWN_RESOURCES, PodSpec};
 use crate::object::quantity::{ParsedQuantity, Quantity};
 
 /// Validates `spec`, whose JSON path is `path` (`spec` or `spec.template.spec`).
@@ -19,6 +19,7 @@ pub(super) fn validate_pod_spec(spec: &PodSpec, path: &str, errors: &mut Vec<Fie
         );
     }
     let mut names = HashSet::new();
+    let mut port_names = HashSet::new();
     for (index, container) in spec.containers.iter().enumerate() {
         let at = format!("{path}.containers[{index}]");
         if !container.name.is_empty() && !names.insert(container.name.as_str()) {
@@ -29,6 +30,20 @@ pub(super) fn validate_pod_spec(spec: &PodSpec, path: &str, errors: &mut Vec<Fie
             );
         }
         validate_container(container, &at, errors);
+        for (p, port) in container.ports.iter().enumerate() {
+            let at = format!("{at}.ports[{p}]");
+            validate_port(port, &at, errors);
+            if !port.name.is_empty() && !port_names.insert(port.name.as_str()) {
+                report(
+                    errors,
+                    format!("{at}.name"),
+                    format!(
+                        "Duplicate value: {:?}: port names must be unique in a pod",
+                        port.name
+                    ),
+                );
+            }
+        }
     }
     if let Some(seconds) = spec.termination_grace_period_seconds
         && seconds < 0
@@ -57,6 +72,15 @@ fn validate_container(container: &Container, at: &str, errors: &mut Vec<FieldErr
         report(errors, format!("{at}.name"), "required");
     } else if let Err(problem) = check_dns1123_label(&container.name) {
         report(errors, format!("{at}.name"), problem);
+    }
+    if !container.image_pull_policy.is_empty()
+        && !Container::PULL_POLICIES.contains(&container.image_pull_policy.as_str())
+    {
+        report(
+            errors,
+            format!("{at}.imagePullPolicy"),
+            unsupported(&container.image_pull_policy, &Container::PULL_POLICIES),
+        );
     }
     if container.image.is_empty() {
         report(errors, format!("{at}.image"), "required");
@@ -143,6 +167,70 @@ fn validate_container(container: &Container, at: &str, errors: &mut Vec<FieldErr
             _ => {}
         }
     }
+}
+
+fn validate_port(port: &ContainerPort, at: &str, errors: &mut Vec<FieldError>) {
+    if !(1..=65535).contains(&port.container_port) {
+        report(
+            errors,
+            format!("{at}.containerPort"),
+            format!(
+                "Invalid value: {}: must be between 1 and 65535, inclusive",
+                port.container_port
+            ),
+        );
+    }
+    if !port.protocol.is_empty() && !ContainerPort::PROTOCOLS.contains(&port.protocol.as_str()) {
+        report(
+            errors,
+            format!("{at}.protocol"),
+            unsupported(&port.protocol, &ContainerPort::PROTOCOLS),
+        );
+    }
+    if !port.name.is_empty()
+        && let Err(problem) = check_port_name(&port.name)
+    {
+        report(errors, format!("{at}.name"), problem);
+    }
+    if port.host_port != 0 || !port.host_ip.is_empty() {
+        report(
+            errors,
+            format!("{at}.hostPort"),
+            "not supported yet: pods have no network of their own to forward a host port into; \
+             reach the container on its containerPort",
+        );
+    }
+}
+
+/// Kubernetes' IANA_SVC_NAME: at most 15 lowercase letters, digits and '-', with a letter,
+/// and no '-' at either end or twice in a row.
+fn check_port_name(name: &str) -> Result<(), String> {
+    let valid = name.len() <= 15
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && name.bytes().any(|b| b.is_ascii_lowercase())
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+        && !name.contains("--");
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "Invalid value: {name:?}: must be no more than 15 characters, contain only lowercase \
+             letters, digits and '-', at least one letter, and no '-' at either end or next to \
+             another"
+        ))
+    }
+}
+
+/// Kubernetes' message for a value outside a fixed set.
+fn unsupported(value: &str, supported: &[&str]) -> String {
+    let list: Vec<String> = supported.iter().map(|s| format!("{s:?}")).collect();
+    format!(
+        "Unsupported value: {value:?}: supported values: {}",
+        list.join(", ")
+    )
 }
 
 /// The one selector of `refs` that is set, with its field path; reports an error unless
@@ -278,6 +366,63 @@ mod tests {
         assert_eq!(
             paths(&check(&spec(vec![no_image, host, host_with_command]))),
             ["spec.containers[0].image", "spec.containers[1].command"]
+        );
+    }
+
+    #[test]
+    fn ports_and_pull_policies() {
+        let mut web = container("web");
+        web.image_pull_policy = "Sometimes".into();
+        web.ports = vec![
+            ContainerPort {
+                name: "http".into(),
+                container_port: 80,
+                protocol: "TCP".into(),
+                ..ContainerPort::default()
+            },
+            ContainerPort {
+                name: "Bad_Name".into(),
+                container_port: 70000,
+                protocol: "ICMP".into(),
+                ..ContainerPort::default()
+            },
+            ContainerPort {
+                container_port: 8080,
+                host_port: 80,
+                ..ContainerPort::default()
+            },
+        ];
+        let mut sidecar = container("sidecar");
+        sidecar.ports = vec![ContainerPort {
+            name: "http".into(),
+            container_port: 81,
+            ..ContainerPort::default()
+        }];
+        let errors = check(&spec(vec![web, sidecar]));
+        assert_eq!(
+            paths(&errors),
+            [
+                "spec.containers[0].imagePullPolicy",
+                "spec.containers[0].ports[1].containerPort",
+                "spec.containers[0].ports[1].protocol",
+                "spec.containers[0].ports[1].name",
+                "spec.containers[0].ports[2].hostPort",
+                "spec.containers[1].ports[0].name",
+            ]
+        );
+        assert_eq!(
+            errors[0].message,
+            "Unsupported value: \"Sometimes\": supported values: \"Always\", \"IfNotPresent\", \"Never\""
+        );
+        assert!(
+            errors[4].message.starts_with("not supported yet"),
+            "{}",
+            errors[4].message
+        );
+        assert!(
+            errors[5].message.starts_with("Duplicate value: \"http\""),
+            "{}",
+            errors[5].message
         );
     }
 
