@@ -10,7 +10,7 @@
 //! name when they have one); the archive's documents are checked once it has been read. The
 //! caller removes the blobs this import added if it fails.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
@@ -366,9 +366,10 @@ fn docker_images(
 /// The blob stored for a file of the archive, following links.
 fn file<'a>(entries: &'a Entries, what: &str, path: &str) -> Result<&'a (Digest, u64), ImageError> {
     let mut path = normalize(Path::new(path))?;
-    let mut seen = BTreeMap::new();
+    let mut seen = HashSet::new();
     while let Some(target) = entries.links.get(&path) {
-        if seen.insert(path.clone(), ()).is_some() {
+        // A cycle of links ends where it started: the file is then missing.
+        if !seen.insert(path.clone()) {
             break;
         }
         path = target.clone();

@@ -23,6 +23,8 @@ mod process;
 pub mod reference;
 pub mod refs;
 mod store;
+#[cfg(test)]
+mod test_tar;
 
 pub use digest::Digest;
 pub use error::ImageError;

@@ -2,6 +2,7 @@ use std::io::Write;
 use std::os::unix::fs::FileTypeExt;
 
 use super::*;
+use crate::test_tar::tar_of;
 
 #[test]
 fn whiteouts_are_told_from_files() {
@@ -15,17 +16,7 @@ fn whiteouts_are_told_from_files() {
 }
 
 fn layer(files: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut builder = tar::Builder::new(Vec::new());
-    for (path, bytes) in files {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(bytes.len() as u64);
-        header.set_mode(0o644);
-        header.set_uid(0);
-        header.set_gid(0);
-        header.set_mtime(0);
-        builder.append_data(&mut header, path, *bytes).unwrap();
-    }
-    builder.into_inner().unwrap()
+    tar_of(files)
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {

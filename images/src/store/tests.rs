@@ -5,23 +5,7 @@ use std::fs;
 use serde_json::{Value, json};
 
 use super::*;
-
-/// A tar archive of `(path, bytes)` files.
-fn tar_of(files: &[(&str, Vec<u8>)]) -> Vec<u8> {
-    let mut builder = tar::Builder::new(Vec::new());
-    for (path, bytes) in files {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(bytes.len() as u64);
-        header.set_mode(0o644);
-        header.set_uid(0);
-        header.set_gid(0);
-        header.set_mtime(0);
-        builder
-            .append_data(&mut header, path, bytes.as_slice())
-            .unwrap();
-    }
-    builder.into_inner().unwrap()
-}
+use crate::test_tar::tar_of;
 
 fn json_bytes(value: &Value) -> Vec<u8> {
     serde_json::to_vec(value).unwrap()
