@@ -58,6 +58,14 @@ pub fn run(args: ImageArgs) -> anyhow::Result<ExitCode> {
 
 fn execute(args: ImageArgs) -> anyhow::Result<ExitCode> {
     let root = args.data_dir.join("images");
+    // An import may fill the store before the node first starts (an air-gapped install); the
+    // other commands read a store that exists.
+    if !matches!(args.command, ImageCommand::Import { .. }) && !root.is_dir() {
+        anyhow::bail!(
+            "no image store at {}: not a node's data dir (--data-dir), or nothing imported yet",
+            root.display()
+        );
+    }
     let mut store = ImageStore::open(&root)
         .with_context(|| format!("opening the image store {}", root.display()))?;
     match args.command {

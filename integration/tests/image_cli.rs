@@ -126,6 +126,18 @@ fn bad_archives_are_refused_and_leave_the_store_as_it_was() {
     assert!(!refused.status.success());
     assert!(stderr.contains("notes.txt"), "{stderr}");
 
+    let elsewhere = work.path().join("not-a-node");
+    let nothing = image(&elsewhere, &["ls"], None);
+    assert_eq!(
+        String::from_utf8_lossy(&nothing.stderr),
+        format!(
+            "error: no image store at {}: not a node's data dir (--data-dir), or nothing \
+             imported yet\n",
+            elsewhere.join("images").display()
+        )
+    );
+    assert!(!elsewhere.exists(), "ls creates nothing");
+
     let missing = image(&data, &["rm", "nginx"], None);
     assert_eq!(
         String::from_utf8_lossy(&missing.stderr),
