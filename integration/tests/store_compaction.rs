@@ -12,7 +12,7 @@ use futures_util::future::try_join_all;
 
 use flotilla_integration::{Cluster, ClusterOptions, StoreServer, running_as_root_or_skip};
 use flotilla_kernel::api::ApiClient;
-use flotilla_kernel::object::{Lease, LeaseSpec, NODE_LEASE_NAMESPACE, ObjectMeta, Time};
+use flotilla_kernel::object::{Lease, Time};
 use flotilla_store::Expect;
 
 /// Nodes whose lease renewals the test sends.
@@ -108,7 +108,8 @@ async fn renew_and_sample(cluster: &Cluster) -> Result<Vec<Sample>> {
     let store = cluster.store_client()?;
     let mut leases = Vec::with_capacity(NODES);
     for node in 0..NODES {
-        leases.push(api.create(&lease(&format!("node-{node:03}"))).await?);
+        let lease = Lease::for_node(&format!("node-{node:03}"), 8, Time::now());
+        leases.push(api.create(&lease).await?);
     }
     let started = Instant::now();
     let mut renewals = 0;
@@ -182,23 +183,4 @@ fn a_standalone_store_compacts_itself_and_defragments_on_request() {
         assert!(before > 0 && after > 0, "{before} -> {after}");
         client.transport().close().await;
     });
-}
-
-/// A node's lease as its agent first writes it.
-fn lease(node: &str) -> Lease {
-    let now = Time::now();
-    Lease {
-        metadata: ObjectMeta {
-            name: node.to_string(),
-            namespace: NODE_LEASE_NAMESPACE.to_string(),
-            ..ObjectMeta::default()
-        },
-        spec: LeaseSpec {
-            holder_identity: node.to_string(),
-            lease_duration_seconds: Some(8),
-            acquire_time: Some(now),
-            renew_time: Some(now),
-        },
-        ..Lease::default()
-    }
 }

@@ -8,7 +8,7 @@ use ractor::ActorRef;
 use tokio::task::JoinHandle;
 
 use flotilla_kernel::api::{ApiClient, ClientError};
-use flotilla_kernel::object::{Lease, LeaseSpec, NODE_LEASE_NAMESPACE, ObjectMeta, Time};
+use flotilla_kernel::object::{Lease, NODE_LEASE_NAMESPACE, Time};
 use flotilla_kernel::supervision::spawn_owned;
 
 use super::AgentMsg;
@@ -57,21 +57,7 @@ async fn renew(api: &ApiClient, node: &str, period: Duration) -> Result<(), Clie
             api.update(&lease).await?;
         }
         None => {
-            let lease = Lease {
-                metadata: ObjectMeta {
-                    name: node.to_string(),
-                    namespace: NODE_LEASE_NAMESPACE.to_string(),
-                    ..ObjectMeta::default()
-                },
-                spec: LeaseSpec {
-                    holder_identity: node.to_string(),
-                    lease_duration_seconds: Some(duration),
-                    acquire_time: Some(now),
-                    renew_time: Some(now),
-                },
-                ..Lease::default()
-            };
-            api.create(&lease).await?;
+            api.create(&Lease::for_node(node, duration, now)).await?;
         }
     }
     Ok(())

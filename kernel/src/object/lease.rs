@@ -23,6 +23,27 @@ pub struct Lease {
     pub spec: LeaseSpec,
 }
 
+impl Lease {
+    /// The heartbeat lease of `node` as its agent first writes it at `now`, held for
+    /// `duration_seconds`.
+    pub fn for_node(node: &str, duration_seconds: i64, now: Time) -> Lease {
+        Lease {
+            metadata: ObjectMeta {
+                name: node.to_string(),
+                namespace: NODE_LEASE_NAMESPACE.to_string(),
+                ..ObjectMeta::default()
+            },
+            spec: LeaseSpec {
+                holder_identity: node.to_string(),
+                lease_duration_seconds: Some(duration_seconds),
+                acquire_time: Some(now),
+                renew_time: Some(now),
+            },
+            ..Lease::default()
+        }
+    }
+}
+
 /// Who holds the lease and until when.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
