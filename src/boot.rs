@@ -172,13 +172,10 @@ async fn run(args: ServerArgs, node: Option<LocalNode>) -> anyhow::Result<ExitCo
         {
             let api = control_plane.clone();
             ChildSpec::actor("controller-manager", move || {
-                let args = SupervisorArgs {
-                    strategy: Strategy::OneForOne,
-                    intensity: INTENSITY,
-                    backoff: BACKOFF,
-                    children: controllers::controller_specs(api.clone()),
-                };
-                (Supervisor, args)
+                (
+                    Supervisor,
+                    one_for_one(controllers::controller_specs(api.clone())),
+                )
             })
         },
         {
@@ -214,18 +211,9 @@ async fn run(args: ServerArgs, node: Option<LocalNode>) -> anyhow::Result<ExitCo
             (NodeAgent, agent.clone())
         }));
     }
-    let (root, root_done) = Actor::spawn(
-        None,
-        Supervisor,
-        SupervisorArgs {
-            strategy: Strategy::OneForOne,
-            intensity: INTENSITY,
-            backoff: BACKOFF,
-            children,
-        },
-    )
-    .await
-    .context("starting the cluster")?;
+    let (root, root_done) = Actor::spawn(None, Supervisor, one_for_one(children))
+        .await
+        .context("starting the cluster")?;
     tracing::info!(
         api = %args.listen,
         config = %args.data_dir.join("admin.conf").display(),
@@ -256,7 +244,7 @@ async fn run(args: ServerArgs, node: Option<LocalNode>) -> anyhow::Result<ExitCo
     })
 }
 
-pub const INTENSITY: Intensity = Intensity {
+const INTENSITY: Intensity = Intensity {
     max_restarts: 5,
     within: Duration::from_secs(30),
 };
@@ -264,6 +252,17 @@ pub const BACKOFF: Backoff = Backoff {
     initial: Duration::from_millis(100),
     max: Duration::from_secs(5),
 };
+
+/// A supervisor of `children` that restarts each alone, giving up as every flotilla process
+/// does: more than five restarts within 30 s.
+pub fn one_for_one(children: Vec<ChildSpec>) -> SupervisorArgs {
+    SupervisorArgs {
+        strategy: Strategy::OneForOne,
+        intensity: INTENSITY,
+        backoff: BACKOFF,
+        children,
+    }
+}
 
 pub async fn shutdown(root: &ActorRef<SupervisorMsg>) {
     let stopped = root

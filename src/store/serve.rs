@@ -15,12 +15,12 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use flotilla_actors::compactor::{COMPACTOR, CompactionRecord, Compactor, CompactorArgs};
 use flotilla_actors::store_service::{StoreFront, StoreService};
-use flotilla_kernel::supervision::{ChildSpec, Strategy, Supervisor, SupervisorArgs};
+use flotilla_kernel::supervision::{ChildSpec, Supervisor};
 use flotilla_store::{Store, StoreOptions};
 use flotilla_transport::{ClusterPki, Server, ServerOptions};
 
 use crate::boot::{
-    BACKOFF, CERT_VALIDITY, INTENSITY, hostname, server_names, shutdown, write_admin_config,
+    CERT_VALIDITY, hostname, one_for_one, server_names, shutdown, write_admin_config,
 };
 
 #[derive(Debug, clap::Args)]
@@ -68,24 +68,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("serving the store on {}", args.listen))?;
     // The compactor runs under a supervisor, as in `flotilla up`: if it keeps failing the
     // supervisor gives up, and so does the server.
-    let (root, root_done) = Actor::spawn(
-        None,
-        Supervisor,
-        SupervisorArgs {
-            strategy: Strategy::OneForOne,
-            intensity: INTENSITY,
-            backoff: BACKOFF,
-            children: vec![ChildSpec::actor(COMPACTOR, move || {
-                let args = CompactorArgs {
-                    store: store.clone(),
-                    record: compaction.clone(),
-                };
-                (Compactor, args)
-            })],
-        },
-    )
-    .await
-    .context("starting the compactor")?;
+    let compactor = ChildSpec::actor(COMPACTOR, move || {
+        let args = CompactorArgs {
+            store: store.clone(),
+            record: compaction.clone(),
+        };
+        (Compactor, args)
+    });
+    let (root, root_done) = Actor::spawn(None, Supervisor, one_for_one(vec![compactor]))
+        .await
+        .context("starting the compactor")?;
     tracing::info!(
         addr = %server.local_addr(),
         config = %args.data_dir.join("admin.conf").display(),
