@@ -7,6 +7,7 @@ use ractor::{Actor, ActorRef};
 use tempfile::TempDir;
 
 use flotilla_kernel::api::{ApiCall, ApiClient, LocalApi};
+use flotilla_kernel::object::{Container, ObjectMeta, Pod, PodSpec};
 use flotilla_store::Store;
 use flotilla_transport::Identity;
 
@@ -52,5 +53,27 @@ impl TestApi {
 impl Drop for TestApi {
     fn drop(&mut self) {
         self.actor.stop(None);
+    }
+}
+
+/// A pod `name` in `default`, bound to `node`, whose one container sleeps on the host.
+pub fn host_pod_on(node: &str, name: &str) -> Pod {
+    Pod {
+        metadata: ObjectMeta {
+            name: name.into(),
+            namespace: "default".into(),
+            ..ObjectMeta::default()
+        },
+        spec: PodSpec {
+            node_name: node.into(),
+            containers: vec![Container {
+                name: "main".into(),
+                image: Container::HOST_IMAGE.into(),
+                command: vec!["/bin/sleep".into(), "600".into()],
+                ..Container::default()
+            }],
+            ..PodSpec::default()
+        },
+        ..Pod::default()
     }
 }

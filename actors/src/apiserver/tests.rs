@@ -1,8 +1,8 @@
 //! The API server in-process, on a real store in a temporary directory: no QUIC, no root.
 
-use flotilla_kernel::object::{ConfigMap, Container, Kind, ObjectMeta, Pod, PodPhase, PodSpec};
+use flotilla_kernel::object::{ConfigMap, Kind, ObjectMeta, Pod, PodPhase};
 
-use crate::test_api::TestApi;
+use crate::test_api::{TestApi, host_pod_on};
 
 fn config_map(name: String) -> ConfigMap {
     ConfigMap {
@@ -43,27 +43,6 @@ async fn concurrent_creates_share_the_stores_group_commits() {
     assert_eq!(listed.len(), 64);
 }
 
-fn pod_on_node(name: String) -> Pod {
-    Pod {
-        metadata: ObjectMeta {
-            name,
-            namespace: "default".into(),
-            ..ObjectMeta::default()
-        },
-        spec: PodSpec {
-            node_name: "n1".into(),
-            containers: vec![Container {
-                name: "main".into(),
-                image: "host".into(),
-                command: vec!["/bin/sleep".into(), "600".into()],
-                ..Container::default()
-            }],
-            ..PodSpec::default()
-        },
-        ..Pod::default()
-    }
-}
-
 #[tokio::test]
 async fn a_delete_meeting_a_status_update_starts_again_instead_of_failing() {
     let api = TestApi::start().await;
@@ -71,7 +50,7 @@ async fn a_delete_meeting_a_status_update_starts_again_instead_of_failing() {
     let agent = api.client("node:n1", "node");
     for i in 0..5 {
         let name = format!("p{i}");
-        let mut pod = admin.create(&pod_on_node(name.clone())).await.unwrap();
+        let mut pod = admin.create(&host_pod_on("n1", &name)).await.unwrap();
         // The node's agent reports status as an operator deletes the pod: the update is sent
         // first, so it lands between the delete's read of the pod and its write.
         pod.status.phase = PodPhase::Running;

@@ -6,35 +6,19 @@ use std::time::{Duration, Instant};
 
 use ractor::Actor;
 
-use flotilla_kernel::object::{Container, Kind, Namespace, ObjectMeta, Pod, PodSpec};
+use flotilla_kernel::object::{Kind, Namespace, Pod};
 use flotilla_node_os::{ContainerState, FakeCgroups, FakeRuntime, Runtime};
 
 use super::{NodeAgent, NodeAgentArgs};
-use crate::test_api::TestApi;
+use crate::test_api::{TestApi, host_pod_on};
 
 /// The longest any wait here lasts.
 const DEADLINE: Duration = Duration::from_secs(20);
 
 fn pod_on(node: &str, grace_seconds: i64) -> Pod {
-    Pod {
-        metadata: ObjectMeta {
-            name: "stubborn".into(),
-            namespace: "default".into(),
-            ..ObjectMeta::default()
-        },
-        spec: PodSpec {
-            node_name: node.into(),
-            termination_grace_period_seconds: Some(grace_seconds),
-            containers: vec![Container {
-                name: "main".into(),
-                image: "host".into(),
-                command: vec!["/bin/sleep".into(), "600".into()],
-                ..Container::default()
-            }],
-            ..PodSpec::default()
-        },
-        ..Pod::default()
-    }
+    let mut pod = host_pod_on(node, "stubborn");
+    pod.spec.termination_grace_period_seconds = Some(grace_seconds);
+    pod
 }
 
 async fn until<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
