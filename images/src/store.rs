@@ -187,26 +187,16 @@ impl ImageStore {
         Ok(summary)
     }
 
-    /// Every blob the images at `manifests` use.
-    fn closures<'a>(
-        &self,
-        manifests: impl IntoIterator<Item = &'a Digest>,
-    ) -> Result<BTreeSet<Digest>, ImageError> {
-        let mut used = BTreeSet::new();
-        for digest in manifests {
-            used.extend(self.closure(digest)?);
-        }
-        Ok(used)
-    }
-
-    /// Removes every blob no named image uses.
+    /// Removes every blob and unpacked layer no named image uses.
     fn collect_garbage(&self) -> Result<(), ImageError> {
-        let used = self.closures(self.refs.iter().map(|(_, digest)| digest))?;
+        let mut used = BTreeSet::new();
         let mut unpacked = BTreeSet::new();
         for (_, digest) in self.refs.iter() {
-            for manifest in self.manifests(digest)? {
-                let parsed: ImageManifest = self.document(&manifest)?;
-                let config = self.document(&Digest::named_by(parsed.config())?)?;
+            used.insert(digest.clone());
+            for (manifest_digest, manifest) in self.parsed_manifests(digest)? {
+                used.extend(named_blobs(&manifest)?);
+                used.insert(manifest_digest);
+                let config = self.document(&Digest::named_by(manifest.config())?)?;
                 unpacked.extend(diff_ids(&config)?);
             }
         }
@@ -238,15 +228,22 @@ impl ImageStore {
     /// The blobs an image uses: its manifest or index, and what they name that is stored.
     fn closure(&self, digest: &Digest) -> Result<BTreeSet<Digest>, ImageError> {
         let mut blobs = BTreeSet::from([digest.clone()]);
-        for manifest in self.manifests(digest)? {
-            let parsed: ImageManifest = self.document(&manifest)?;
-            blobs.insert(manifest);
-            let named = std::iter::once(parsed.config()).chain(parsed.layers());
-            for descriptor in named {
-                blobs.insert(Digest::named_by(descriptor)?);
-            }
+        for (manifest_digest, manifest) in self.parsed_manifests(digest)? {
+            blobs.extend(named_blobs(&manifest)?);
+            blobs.insert(manifest_digest);
         }
         Ok(blobs)
+    }
+
+    /// The stored manifests under `digest`, read.
+    fn parsed_manifests(
+        &self,
+        digest: &Digest,
+    ) -> Result<Vec<(Digest, ImageManifest)>, ImageError> {
+        self.manifests(digest)?
+            .into_iter()
+            .map(|manifest| Ok((manifest.clone(), self.document(&manifest)?)))
+            .collect()
     }
 
     /// The stored manifests under `digest`: itself, or an index's that are stored.
@@ -282,6 +279,14 @@ impl ImageStore {
             message: e.to_string(),
         })
     }
+}
+
+/// The config and layers a manifest names.
+fn named_blobs(manifest: &ImageManifest) -> Result<Vec<Digest>, ImageError> {
+    std::iter::once(manifest.config())
+        .chain(manifest.layers())
+        .map(Digest::named_by)
+        .collect()
 }
 
 /// The digests of an image's uncompressed layers, lowest first.
