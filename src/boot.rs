@@ -94,7 +94,10 @@ pub async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     let cgroups = Arc::new(SystemCgroups::new(&args.cgroup_root)?);
     let node = LocalNode {
         name,
-        runtime: Arc::new(NativeRuntime::new(cgroups)),
+        runtime: Arc::new(NativeRuntime::new(
+            cgroups,
+            args.server.data_dir.join("runtime"),
+        )),
         lease_renew: args.lease_renew,
     };
     run(args.server, Some(node)).await
@@ -204,6 +207,7 @@ async fn run(args: ServerArgs, node: Option<LocalNode>) -> anyhow::Result<ExitCo
             runtime: Arc::clone(&node.runtime),
             proc_root: PathBuf::from("/proc"),
             log_dir: args.data_dir.join("logs"),
+            image_dir: args.data_dir.join("images"),
             heartbeat: HEARTBEAT,
             lease_renew: node.lease_renew,
         };

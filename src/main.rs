@@ -52,7 +52,19 @@ enum Command {
     Client(cli::Command),
 }
 
+/// The hidden first argument with which the node agent re-executes this binary as the init of
+/// an image container (see `flotilla_node_os::sandbox::init`).
+const CONTAINER_INIT: &str = "container-init";
+
 fn main() -> ExitCode {
+    // Before anything else: the container init must stay single-threaded and quiet.
+    let mut raw_args = std::env::args_os().skip(1);
+    if raw_args.next().is_some_and(|first| first == CONTAINER_INIT)
+        && let Some(config) = raw_args.next()
+    {
+        let code = flotilla_node_os::sandbox::init::run(std::path::Path::new(&config));
+        return ExitCode::from(u8::try_from(code).unwrap_or(u8::MAX));
+    }
     let flotilla = Flotilla::parse();
     if matches!(&flotilla.command, Command::Node(args) if args.runs_agent())
         && flotilla_node_os::init::is_pid1()

@@ -1,6 +1,7 @@
 //! Test images built offline from Debian's busybox-static, as an operator builds an
-//! air-gapped bundle: umoci makes an OCI layout holding `/bin/busybox` and a `/marker` file
-//! absent from the host, and skopeo writes it as an OCI archive and as a Docker archive.
+//! air-gapped bundle: umoci makes an OCI layout holding `/bin/busybox` with a link for each of
+//! its applets (as the official busybox image has), `CMD ["sh"]`, and a `/marker` file absent
+//! from the host; skopeo writes it as an OCI archive and as a Docker archive.
 //! (`cargo xtask test` installs umoci and skopeo.)
 
 use std::fs;
@@ -36,6 +37,16 @@ pub fn busybox_archives(dir: &Path) -> Result<BusyboxArchives> {
     fs::create_dir_all(rootfs.join("bin")).context("making the image's /bin")?;
     fs::copy(BUSYBOX, rootfs.join("bin/busybox"))
         .with_context(|| format!("copying {BUSYBOX} (Debian's busybox-static)"))?;
+    let applets = Command::new(BUSYBOX)
+        .arg("--list")
+        .output()
+        .with_context(|| format!("listing the applets of {BUSYBOX}"))?;
+    for applet in String::from_utf8_lossy(&applets.stdout).lines() {
+        if applet != "busybox" && !applet.contains('/') {
+            std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet))
+                .with_context(|| format!("linking /bin/{applet}"))?;
+        }
+    }
     fs::write(rootfs.join("marker"), MARKER).context("writing the image's /marker")?;
     run(dir, "umoci", &["repack", "--image", layout, "bundle"])?;
     run(
@@ -45,8 +56,6 @@ pub fn busybox_archives(dir: &Path) -> Result<BusyboxArchives> {
             "config",
             "--image",
             layout,
-            "--config.entrypoint",
-            "/bin/busybox",
             "--config.cmd",
             "sh",
             "--config.env",

@@ -3,8 +3,8 @@
 //! Everything the node agent (our kubelet) needs from the kernel goes through this crate:
 //! the hardware inventory read from procfs ([`inventory`]), cgroups for resource limits
 //! ([`cgroups`]), a native process runtime that starts containers in their own cgroup and
-//! namespaces ([`runtime`]), container log files ([`logs`]), and the duties of PID 1
-//! ([`init`]).
+//! namespaces ([`runtime`]), the isolated sandbox of image containers ([`sandbox`]), container
+//! log files ([`logs`]), and the duties of PID 1 ([`init`]).
 //!
 //! Each boundary is a trait with a real implementation and an in-memory fake, so the agent's
 //! own logic is unit tested without root, while the real implementations are exercised by
@@ -13,7 +13,8 @@
 //!
 //! This is the only crate of the workspace allowed to use `unsafe`: starting a process in its
 //! cgroup and namespaces needs a `pre_exec` hook (see `runtime::child_setup`), and so does
-//! restoring the signal mask of the agent an init starts (see `init`).
+//! restoring the signal mask of the agent an init starts (see `init`); the container init
+//! forks (`sandbox::init`) and a pod's loopback is brought up by ioctl (`sandbox::pod`).
 
 #![allow(unsafe_code)]
 
@@ -24,6 +25,7 @@ pub mod init;
 pub mod inventory;
 pub mod logs;
 pub mod runtime;
+pub mod sandbox;
 
 pub use cgroups::{
     CgroupError, CgroupPaths, CgroupVersion, Cgroups, FakeCgroups, ResourceLimits, SystemCgroups,
@@ -35,3 +37,4 @@ pub use runtime::{
     ContainerSpec, ContainerState, ExitEvent, FakeRuntime, NativeRuntime, Runtime, RuntimeError,
     Signal,
 };
+pub use sandbox::{Isolation, SandboxSpec, Security};

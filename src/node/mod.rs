@@ -149,7 +149,8 @@ async fn agent(args: NodeArgs) -> anyhow::Result<ExitCode> {
     let api = ApiClient::remote(transport.clone());
 
     let cgroups = Arc::new(SystemCgroups::new(&args.cgroup_root)?);
-    let runtime: Arc<dyn Runtime> = Arc::new(NativeRuntime::new(cgroups));
+    let runtime: Arc<dyn Runtime> =
+        Arc::new(NativeRuntime::new(cgroups, args.data_dir.join("runtime")));
     let agent_args = NodeAgentArgs {
         node_name,
         address,
@@ -157,6 +158,7 @@ async fn agent(args: NodeArgs) -> anyhow::Result<ExitCode> {
         runtime: Arc::clone(&runtime),
         proc_root: PathBuf::from("/proc"),
         log_dir: args.data_dir.join("logs"),
+        image_dir: args.data_dir.join("images"),
         heartbeat: HEARTBEAT,
         lease_renew: args.lease_renew,
     };

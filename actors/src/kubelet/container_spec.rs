@@ -1,11 +1,14 @@
-//! Translating a pod's container into what the runtime runs: argv, environment, limits
-//! (memory, CFS quota, pids, CPU shares from requests) and where its output goes.
+//! Translating a pod's container into what the runtime runs: argv, environment (with an
+//! image's, by Kubernetes' rules), limits (memory, CFS quota, pids, CPU shares from requests),
+//! where its output goes, and for an image container its root and sandbox.
 
 use std::path::Path;
 
+use flotilla_images::{ContainerProcess, image_process};
 use flotilla_kernel::object::{Container, Pod, RESOURCE_CPU, RESOURCE_MEMORY, RESOURCE_PIDS};
-use flotilla_node_os::{ContainerSpec, ResourceLimits};
+use flotilla_node_os::{ContainerSpec, Isolation, ResourceLimits, Security};
 
+use super::images::ReadyImage;
 use super::logs::log_path;
 use super::sync::container_id;
 
@@ -16,33 +19,60 @@ const MIN_CPU_QUOTA_MICROS: i64 = 1_000;
 /// Processes a container may have when its limits do not say.
 const DEFAULT_PIDS_MAX: u64 = 4096;
 
-/// The runtime's spec of `container`, with `declared` its resolved `env`/`envFrom` variables.
+/// The runtime's spec of `container`, with `declared` its resolved `env`/`envFrom` variables
+/// and `image` its image (`None` for image `host`). Fails only when an image gives the
+/// container nothing to run.
 pub fn container_spec(
     pod: &Pod,
     container: &Container,
     declared: Vec<(String, String)>,
     log_dir: &Path,
-) -> ContainerSpec {
-    let mut command = container.command.clone();
-    command.extend(container.args.iter().cloned());
-    let mut env = vec![(
-        "PATH".to_string(),
-        "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
-    )];
-    env.retain(|(name, _)| declared.iter().all(|(set, _)| set != name));
-    env.extend(declared);
-    let hostname = if pod.spec.hostname.is_empty() {
-        &pod.metadata.name
-    } else {
-        &pod.spec.hostname
+    image: Option<&ReadyImage>,
+) -> Result<ContainerSpec, String> {
+    let (command, env, working_dir, isolation) = match image {
+        None => {
+            let mut command = container.command.clone();
+            command.extend(container.args.iter().cloned());
+            let mut env = vec![(
+                "PATH".to_string(),
+                flotilla_node_os::runtime::DEFAULT_PATH.to_string(),
+            )];
+            env.retain(|(name, _)| declared.iter().all(|(set, _)| set != name));
+            env.extend(declared);
+            (command, env, container.working_dir.clone(), None)
+        }
+        Some(image) => {
+            let process = image_process(
+                &container.image,
+                &image.config,
+                &ContainerProcess {
+                    command: &container.command,
+                    args: &container.args,
+                    env: &declared,
+                    working_dir: &container.working_dir,
+                },
+            )
+            .map_err(|error| error.to_string())?;
+            let isolation = Isolation {
+                sandbox: pod.metadata.uid.clone(),
+                layers: image.layers.clone(),
+                user: process.user,
+                security: Security::default(),
+            };
+            (
+                process.argv,
+                process.env,
+                process.working_dir,
+                Some(isolation),
+            )
+        }
     };
-    ContainerSpec {
+    Ok(ContainerSpec {
         id: container_id(&pod.metadata.uid, &container.name),
         command,
         env,
-        working_dir: (!container.working_dir.is_empty())
-            .then(|| container.working_dir.clone().into()),
-        hostname: hostname.chars().take(63).collect(),
+        working_dir: (!working_dir.is_empty()).then(|| working_dir.into()),
+        hostname: pod_hostname(pod),
         limits: limits(container),
         log_path: log_path(
             log_dir,
@@ -51,7 +81,18 @@ pub fn container_spec(
             &pod.metadata.uid,
             &container.name,
         ),
-    }
+        isolation,
+    })
+}
+
+/// The pod's hostname: `spec.hostname`, else its name, cut to the kernel's 63 bytes.
+pub fn pod_hostname(pod: &Pod) -> String {
+    let hostname = if pod.spec.hostname.is_empty() {
+        &pod.metadata.name
+    } else {
+        &pod.spec.hostname
+    };
+    hostname.chars().take(63).collect()
 }
 
 fn limits(container: &Container) -> ResourceLimits {
@@ -116,7 +157,14 @@ spec:
             panic!("fixture does not parse")
         };
         let declared = vec![("A".to_string(), "b".to_string())];
-        let spec = container_spec(&pod, &pod.spec.containers[0], declared, Path::new("/logs"));
+        let spec = container_spec(
+            &pod,
+            &pod.spec.containers[0],
+            declared,
+            Path::new("/logs"),
+            None,
+        )
+        .unwrap();
         assert_eq!(spec.id, "u1-c");
         assert_eq!(spec.command, ["/bin/sh", "-c", "sleep 1"]);
         assert!(spec.env.contains(&("A".into(), "b".into())));
@@ -127,5 +175,58 @@ spec:
         assert_eq!(spec.limits.cpu_shares, Some(102));
         assert_eq!(spec.limits.pids_max, Some(100));
         assert_eq!(spec.log_path, Path::new("/logs/default_web-1_u1/c.log"));
+    }
+
+    #[test]
+    fn image_containers_run_the_images_process_in_the_pod_sandbox() {
+        let yaml = "apiVersion: v1
+kind: Pod
+metadata: {name: web-1, namespace: default, uid: u1}
+spec:
+  containers:
+  - name: c
+    image: nginx:1.25
+    args: [-g, daemon off;]
+    env: [{name: A, value: b}]
+";
+        let Ok(Object::Pod(pod)) = parse_manifests("p.yaml", yaml).remove(0) else {
+            panic!("fixture does not parse")
+        };
+        let config = serde_json::from_value(serde_json::json!({
+            "architecture": "amd64",
+            "os": "linux",
+            "config": {
+                "Entrypoint": ["/docker-entrypoint.sh"],
+                "Cmd": ["nginx"],
+                "Env": ["PATH=/usr/bin", "A=image"],
+                "WorkingDir": "/srv",
+                "User": "101"
+            },
+            "rootfs": {"type": "layers", "diff_ids": []}
+        }))
+        .unwrap();
+        let image = ReadyImage {
+            layers: vec!["/layers/1".into()],
+            config,
+        };
+        let declared = vec![("A".to_string(), "b".to_string())];
+        let spec = container_spec(
+            &pod,
+            &pod.spec.containers[0],
+            declared,
+            Path::new("/logs"),
+            Some(&image),
+        )
+        .unwrap();
+        assert_eq!(spec.command, ["/docker-entrypoint.sh", "-g", "daemon off;"]);
+        assert_eq!(
+            spec.env,
+            [("PATH".into(), "/usr/bin".into()), ("A".into(), "b".into())]
+        );
+        assert_eq!(spec.working_dir.as_deref(), Some(Path::new("/srv")));
+        let isolation = spec.isolation.unwrap();
+        assert_eq!(isolation.sandbox, "u1");
+        assert_eq!(isolation.user.as_deref(), Some("101"));
+        assert_eq!(isolation.security, Security::default());
     }
 }

@@ -9,6 +9,7 @@
 
 mod container_spec;
 mod env;
+mod images;
 mod lease;
 mod logs;
 mod node_calls;
@@ -31,7 +32,9 @@ use tokio::task::JoinHandle;
 use flotilla_kernel::api::{AgentLink, ApiClient, ClientError, EventType, Watched};
 use flotilla_kernel::object::{ConfigMap, Container, Kind, Node, Pod, PodSpec, Secret, Time};
 use flotilla_kernel::supervision::spawn_owned;
-use flotilla_node_os::{ContainerState, ExitEvent, Inventory, Runtime, Signal, read_inventory};
+use flotilla_node_os::{
+    ContainerState, ExitEvent, Inventory, Runtime, SandboxSpec, Signal, read_inventory,
+};
 
 pub use node_status::AGENT_VERSION;
 use sync::{Now, PodRecord, container_id, container_ids};
@@ -48,6 +51,9 @@ pub struct NodeAgentArgs {
     pub runtime: Arc<dyn Runtime>,
     pub proc_root: PathBuf,
     pub log_dir: PathBuf,
+    /// The node's image store, opened for each use (it is locked while open, and `flotilla
+    /// image import` shares it).
+    pub image_dir: PathBuf,
     /// How often the Node's status is refreshed.
     pub heartbeat: Duration,
     /// How often the node's Lease is renewed: what the control plane judges liveness by.
@@ -112,8 +118,9 @@ impl Actor for NodeAgent {
             })
             .collect();
         let owned = owned_ids(&pods);
+        let owned_sandboxes: BTreeSet<String> = pods.keys().cloned().collect();
         blocking(&args.runtime, move |runtime| {
-            remove_orphans(runtime, &owned);
+            remove_orphans(runtime, &owned, &owned_sandboxes);
         })
         .await;
         // Everything that can fail first, so a failed start leaves no task behind.
@@ -248,8 +255,9 @@ fn owned_ids(pods: &HashMap<String, PodEntry>) -> BTreeSet<String> {
         .collect()
 }
 
-/// Kills and forgets runtime containers that belong to no pod bound here any more.
-fn remove_orphans(runtime: &dyn Runtime, owned: &BTreeSet<String>) {
+/// Kills and forgets runtime containers, then pod sandboxes, that belong to no pod bound here
+/// any more.
+fn remove_orphans(runtime: &dyn Runtime, owned: &BTreeSet<String>, sandboxes: &BTreeSet<String>) {
     for (id, state) in runtime.list() {
         if owned.contains(&id) {
             continue;
@@ -264,6 +272,15 @@ fn remove_orphans(runtime: &dyn Runtime, owned: &BTreeSet<String>) {
             Err(error) => {
                 tracing::warn!(container = %id, %error, "could not remove an orphaned container")
             }
+        }
+    }
+    let present = runtime.list_pod_sandboxes().unwrap_or_else(|error| {
+        tracing::warn!(%error, "could not list pod sandboxes");
+        Vec::new()
+    });
+    for id in present.iter().filter(|id| !sandboxes.contains(*id)) {
+        if let Err(error) = runtime.remove_pod_sandbox(id) {
+            tracing::warn!(sandbox = %id, %error, "could not remove an orphaned pod sandbox");
         }
     }
 }
@@ -356,6 +373,9 @@ async fn on_pod_event(myself: &ActorRef<AgentMsg>, state: &mut AgentState, watch
                         let _ = runtime.signal(id, Signal::Kill);
                         let _ = runtime.remove(id);
                     }
+                    if let Err(error) = runtime.remove_pod_sandbox(&uid) {
+                        tracing::warn!(sandbox = %uid, %error, "could not remove the pod sandbox");
+                    }
                 })
                 .await;
             }
@@ -439,7 +459,40 @@ async fn start_container(args: &NodeAgentArgs, entry: &mut PodEntry, name: &str,
             return;
         }
     };
-    let spec = container_spec::container_spec(&entry.pod, container, declared, &args.log_dir);
+    let image = if container.image == Container::HOST_IMAGE {
+        None
+    } else {
+        match prepare_image(args, &entry.pod, container).await {
+            Ok(image) => {
+                sync::image_ready(&mut entry.record, name);
+                Some(image)
+            }
+            Err(failure) => {
+                tracing::warn!(pod = %pod_name, container = name, reason = failure.reason, message = %failure.message, "image unavailable");
+                sync::image_failed(
+                    &mut entry.record,
+                    name,
+                    failure.reason,
+                    failure.message,
+                    now,
+                );
+                return;
+            }
+        }
+    };
+    let spec = match container_spec::container_spec(
+        &entry.pod,
+        container,
+        declared,
+        &args.log_dir,
+        image.as_ref(),
+    ) {
+        Ok(spec) => spec,
+        Err(message) => {
+            sync::start_failed(&entry.pod, &mut entry.record, name, message, now);
+            return;
+        }
+    };
     match blocking(&args.runtime, move |runtime| runtime.start(&spec)).await {
         Ok(pid) => tracing::info!(pod = %pod_name, container = name, pid, "started"),
         Err(error) => {
@@ -447,6 +500,32 @@ async fn start_container(args: &NodeAgentArgs, entry: &mut PodEntry, name: &str,
             sync::start_failed(&entry.pod, &mut entry.record, name, error.to_string(), now);
         }
     }
+}
+
+/// Gets `container`'s image ready and the pod's sandbox made, off the runtime thread.
+async fn prepare_image(
+    args: &NodeAgentArgs,
+    pod: &Pod,
+    container: &Container,
+) -> Result<images::ReadyImage, images::ImageFailure> {
+    let image_dir = args.image_dir.clone();
+    let (image, policy) = (container.image.clone(), container.image_pull_policy.clone());
+    let sandbox = SandboxSpec {
+        id: pod.metadata.uid.clone(),
+        hostname: container_spec::pod_hostname(pod),
+        host_network: false,
+    };
+    blocking(&args.runtime, move |runtime| {
+        let ready = images::prepare(&image_dir, &image, &policy)?;
+        runtime
+            .run_pod_sandbox(&sandbox)
+            .map_err(|error| images::ImageFailure {
+                reason: "CreateContainerError",
+                message: error.to_string(),
+            })?;
+        Ok(ready)
+    })
+    .await
 }
 
 /// Fetches the ConfigMaps and Secrets `container` names and resolves its environment.
@@ -536,10 +615,12 @@ async fn terminate_pod(
             false
         }
         Step::Done => {
+            let sandbox = uid.clone();
             let removed = blocking(&args.runtime, move |runtime| {
                 ids.iter()
                     .filter(|id| runtime.state(id).is_some())
-                    .try_for_each(|id| runtime.remove(id))
+                    .try_for_each(|id| runtime.remove(id))?;
+                runtime.remove_pod_sandbox(&sandbox)
             })
             .await;
             if let Err(error) = removed {

@@ -12,9 +12,6 @@ use flotilla_kernel::object::{
 };
 use flotilla_node_os::ContainerState as RuntimeState;
 
-/// The only image that runs before the image store exists: the host's root filesystem.
-pub const HOST_IMAGE: &str = "host";
-
 /// Kubernetes' crash-loop back-off: 10 s, doubling, at most 5 min; forgotten after a
 /// container has run for 10 min.
 const BACKOFF_INITIAL: Duration = Duration::from_secs(10);
@@ -22,6 +19,9 @@ const BACKOFF_MAX: Duration = Duration::from_secs(300);
 const BACKOFF_RESET_AFTER: Duration = Duration::from_secs(600);
 /// How soon a container whose ConfigMap or Secret is missing is tried again.
 const CONFIG_RETRY: Duration = Duration::from_secs(2);
+/// Kubernetes' image pull back-off: 10 s, doubling, at most 5 min.
+const PULL_BACKOFF_INITIAL: Duration = Duration::from_secs(10);
+const PULL_BACKOFF_MAX: Duration = Duration::from_secs(300);
 
 /// The runtime's id of one container of one pod; also its cgroup's name.
 pub fn container_id(pod_uid: &str, container: &str) -> String {
@@ -50,8 +50,11 @@ pub struct ContainerRecord {
     pub backoff: Duration,
     /// The container ended and its restart policy says it stays ended.
     pub finished: bool,
-    /// Why its environment could not be built at the last attempt to start it.
-    pub config_error: Option<String>,
+    /// Why it could not be created at the last attempt (its environment or its image), shown
+    /// while it waits to be tried again.
+    pub waiting: Option<ContainerStateWaiting>,
+    /// The current image pull back-off (zero: none).
+    pub pull_backoff: Duration,
     /// The start time the API holds for a container this agent took over: kept while the
     /// runtime's own estimate (from /proc, to the second) agrees with it, so an agent restart
     /// does not rewrite it.
@@ -157,17 +160,6 @@ fn sync_container(
         restart_count: record.restart_count,
         ..ContainerStatus::default()
     };
-    if container.image != HOST_IMAGE {
-        status.state.waiting = Some(ContainerStateWaiting {
-            reason: "ImageUnavailable".into(),
-            message: format!(
-                "image {:?} is not in this node's image store; only image \"host\" can run until \
-                 the image store exists",
-                container.image
-            ),
-        });
-        return status;
-    }
     match state {
         Some(RuntimeState::Running { started_at, .. }) => {
             record.started = true;
@@ -232,11 +224,8 @@ fn sync_container(
     }
     match record.next_start {
         Some(at) if at > now.instant => {
-            status.state.waiting = Some(match &record.config_error {
-                Some(message) => ContainerStateWaiting {
-                    reason: "CreateContainerConfigError".into(),
-                    message: message.clone(),
-                },
+            status.state.waiting = Some(match &record.waiting {
+                Some(waiting) => shown_waiting(pod, container, waiting),
                 None => ContainerStateWaiting {
                     reason: "CrashLoopBackOff".into(),
                     message: format!(
@@ -256,7 +245,7 @@ fn sync_container(
                 status.restart_count = record.restart_count;
             }
             record.next_start = None;
-            record.config_error = None;
+            record.waiting = None;
             plan.start.push(container.name.clone());
             status.state.waiting = Some(ContainerStateWaiting {
                 reason: "ContainerCreating".into(),
@@ -286,12 +275,80 @@ pub fn start_failed(pod: &Pod, record: &mut PodRecord, container: &str, message:
 /// with the reason and is tried again soon. Not a crash, so it takes back the restart the
 /// plan counted and leaves the back-off alone.
 pub fn config_failed(record: &mut PodRecord, container: &str, message: String, now: Now) {
+    let entry = not_created(record, container);
+    entry.waiting = Some(ContainerStateWaiting {
+        reason: "CreateContainerConfigError".into(),
+        message,
+    });
+    entry.next_start = Some(now.instant + CONFIG_RETRY);
+}
+
+/// `container`'s image could not be had: it waits with `reason` (`ErrImagePull`,
+/// `ErrImageNeverPull`, `InvalidImageName`) and the message, and is tried again after the
+/// image back-off. Like a configuration error, not a crash.
+pub fn image_failed(
+    record: &mut PodRecord,
+    container: &str,
+    reason: &str,
+    message: String,
+    now: Now,
+) {
+    let entry = not_created(record, container);
+    entry.pull_backoff = if entry.pull_backoff.is_zero() {
+        PULL_BACKOFF_INITIAL
+    } else {
+        (entry.pull_backoff * 2).min(PULL_BACKOFF_MAX)
+    };
+    entry.waiting = Some(ContainerStateWaiting {
+        reason: reason.into(),
+        message,
+    });
+    entry.next_start = Some(now.instant + entry.pull_backoff);
+}
+
+/// `container`'s image is there: its pull back-off starts over.
+pub fn image_ready(record: &mut PodRecord, container: &str) {
+    if let Some(entry) = record.containers.get_mut(container) {
+        entry.pull_backoff = Duration::ZERO;
+    }
+}
+
+/// The record of a container whose creation failed before it ran: takes back the restart the
+/// plan counted for it.
+fn not_created<'a>(record: &'a mut PodRecord, container: &str) -> &'a mut ContainerRecord {
     let entry = record.containers.entry(container.to_string()).or_default();
     if entry.started {
         entry.restart_count -= 1;
     }
-    entry.config_error = Some(message);
-    entry.next_start = Some(now.instant + CONFIG_RETRY);
+    entry
+}
+
+/// What a waiting container shows: a failed pull reads `ErrImagePull` once it is reported,
+/// then `ImagePullBackOff` until the next attempt, as in Kubernetes.
+fn shown_waiting(
+    pod: &Pod,
+    container: &Container,
+    waiting: &ContainerStateWaiting,
+) -> ContainerStateWaiting {
+    let reported = pod
+        .status
+        .container_statuses
+        .iter()
+        .find(|s| s.name == container.name)
+        .and_then(|s| s.state.waiting.as_ref());
+    let pull_failure_reported = waiting.reason == "ErrImagePull"
+        && reported.is_some_and(|r| r.reason == "ErrImagePull" || r.reason == "ImagePullBackOff");
+    if pull_failure_reported {
+        ContainerStateWaiting {
+            reason: "ImagePullBackOff".into(),
+            message: format!(
+                "Back-off pulling image {:?}: {}",
+                container.image, waiting.message
+            ),
+        }
+    } else {
+        waiting.clone()
+    }
 }
 
 /// Remembers an exit and decides, by restart policy, whether and when the container runs again.
@@ -498,7 +555,7 @@ spec:
             "retried even with restartPolicy Never"
         );
         assert_eq!(retry.status.container_statuses[0].restart_count, 0);
-        assert_eq!(record.containers["c"].config_error, None);
+        assert_eq!(record.containers["c"].waiting, None);
     }
 
     #[test]
@@ -578,23 +635,62 @@ spec:
     }
 
     #[test]
-    fn images_other_than_host_wait_with_a_reason() {
-        let pod = pod("Always", "nginx:1.25");
-        let p = plan(
-            &pod,
-            &mut PodRecord::default(),
-            &BTreeMap::new(),
-            at(Instant::now(), 0),
+    fn a_failed_pull_waits_with_err_image_pull_then_image_pull_back_off() {
+        let start = Instant::now();
+        let mut pod = pod("Always", "nginx:1.25");
+        let mut record = PodRecord::default();
+        let p = plan(&pod, &mut record, &BTreeMap::new(), at(start, 0));
+        assert_eq!(p.start, vec!["c"]);
+        image_failed(
+            &mut record,
+            "c",
+            "ErrImagePull",
+            "no such image".into(),
+            at(start, 0),
         );
+        let p = plan(&pod, &mut record, &BTreeMap::new(), at(start, 1));
         assert!(p.start.is_empty());
         assert_eq!(p.status.phase, PodPhase::Pending);
+        assert_eq!(p.requeue_after, Some(Duration::from_secs(9)));
         let waiting = p.status.container_statuses[0]
             .state
             .waiting
             .clone()
             .unwrap();
-        assert_eq!(waiting.reason, "ImageUnavailable");
-        assert!(waiting.message.contains("nginx:1.25"));
+        assert_eq!(
+            (waiting.reason.as_str(), waiting.message.as_str()),
+            ("ErrImagePull", "no such image")
+        );
+
+        // Once reported, the same wait reads as a back-off.
+        pod.status = p.status;
+        let p = plan(&pod, &mut record, &BTreeMap::new(), at(start, 2));
+        let waiting = p.status.container_statuses[0]
+            .state
+            .waiting
+            .clone()
+            .unwrap();
+        assert_eq!(waiting.reason, "ImagePullBackOff");
+        assert!(
+            waiting.message.contains("nginx:1.25"),
+            "{}",
+            waiting.message
+        );
+
+        // The back-off doubles on each failure and is no crash: no restart counted.
+        let p = plan(&pod, &mut record, &BTreeMap::new(), at(start, 10));
+        assert_eq!(p.start, vec!["c"]);
+        image_failed(
+            &mut record,
+            "c",
+            "ErrImagePull",
+            "again".into(),
+            at(start, 10),
+        );
+        assert_eq!(record.containers["c"].pull_backoff, Duration::from_secs(20));
+        assert_eq!(record.containers["c"].restart_count, 0);
+        image_ready(&mut record, "c");
+        assert_eq!(record.containers["c"].pull_backoff, Duration::ZERO);
     }
 
     #[test]

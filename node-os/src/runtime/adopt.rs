@@ -1,7 +1,8 @@
 //! Taking over running containers after the agent restarts.
 //!
 //! A container's main process leads its own session (the child setup calls `setsid`), so in
-//! each cgroup under our root the main process is the one whose session id is its own pid.
+//! each cgroup under our root the main process is the session leader whose parent is outside
+//! the cgroup (an isolated container's command leads a session too, under its init).
 //! The kernel therefore holds everything a new agent needs: no state file can be lost or
 //! corrupted, and containers keep running untouched (same processes, same start times).
 //! A cgroup without a living main process is a left-over and is killed and removed.
@@ -22,6 +23,7 @@ pub struct Adoption {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ProcFacts {
     pub(crate) pid: u32,
+    pub(crate) parent: u32,
     pub(crate) session: i64,
     /// Clock ticks after boot: with the pid, it names the process across pid reuse.
     pub(crate) start_ticks: u64,
@@ -37,18 +39,20 @@ pub(crate) fn parse_stat(text: &str) -> Option<ProcFacts> {
     let fields: Vec<&str> = rest.split_whitespace().collect();
     Some(ProcFacts {
         pid,
+        parent: fields.get(1)?.parse().ok()?,
         zombie: matches!(*fields.first()?, "Z" | "X"),
         session: fields.get(3)?.parse().ok()?,
         start_ticks: fields.get(19)?.parse().ok()?,
     })
 }
 
-/// The main process among a cgroup's processes: a living session leader (the lowest pid if,
-/// oddly, there are several).
+/// The main process among a cgroup's processes: a living session leader whose parent is not
+/// in the cgroup (the lowest pid if, oddly, there are several).
 pub(crate) fn main_process(procs: &[ProcFacts]) -> Option<ProcFacts> {
     procs
         .iter()
         .filter(|p| !p.zombie && i64::from(p.pid) == p.session)
+        .filter(|p| procs.iter().all(|other| other.pid != p.parent))
         .min_by_key(|p| p.pid)
         .copied()
 }
@@ -84,6 +88,7 @@ mod tests {
             facts,
             ProcFacts {
                 pid: 4242,
+                parent: 1,
                 session: 4242,
                 start_ticks: 987_654,
                 zombie: false
@@ -97,23 +102,35 @@ mod tests {
     fn the_main_process_is_the_living_session_leader() {
         let leader = ProcFacts {
             pid: 10,
+            parent: 1,
             session: 10,
             start_ticks: 1,
             zombie: false,
         };
         let child = ProcFacts {
             pid: 11,
+            parent: 10,
             session: 10,
             start_ticks: 2,
             zombie: false,
         };
         let dead = ProcFacts {
             pid: 9,
+            parent: 1,
             session: 9,
             start_ticks: 0,
             zombie: true,
         };
+        // An isolated container's command leads its own session under the init.
+        let command = ProcFacts {
+            pid: 5,
+            parent: 10,
+            session: 5,
+            start_ticks: 3,
+            zombie: false,
+        };
         assert_eq!(main_process(&[child, leader, dead]), Some(leader));
+        assert_eq!(main_process(&[command, leader, child]), Some(leader));
         assert_eq!(main_process(&[child, dead]), None);
         assert_eq!(main_process(&[]), None);
     }

@@ -1,5 +1,6 @@
 //! What the new process does between fork and exec: join its cgroup, start its own session,
-//! enter new UTS and IPC namespaces and set its hostname.
+//! and either enter new UTS and IPC namespaces and set its hostname (a host-image container)
+//! or take the error pipe of the container init that isolates it further.
 //!
 //! Joining the cgroup here, before exec, means no instruction of the container runs outside
 //! its limits and no fork it makes can escape. Code between fork and exec in a multi-threaded
@@ -10,19 +11,32 @@
 
 use std::ffi::{CString, OsString};
 use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
 
 use nix::fcntl::{OFlag, open};
+use nix::libc;
 use nix::sched::{CloneFlags, unshare};
 use nix::sys::stat::Mode;
 use nix::unistd::{sethostname, setsid, write};
 use tokio::process::Command;
 
+use crate::sandbox::init::ERROR_FD;
+
 /// Everything the child needs, prepared in the parent.
 #[derive(Debug)]
 pub(crate) struct ChildSetup {
     procs_files: Vec<CString>,
-    hostname: OsString,
+    then: Then,
+}
+
+/// What the child does after joining its cgroup and session.
+#[derive(Debug)]
+enum Then {
+    /// New UTS and IPC namespaces, named `hostname`.
+    OwnNamespaces { hostname: OsString },
+    /// Execs the container init, which reports on this pipe as descriptor 3.
+    ContainerInit { errors: OwnedFd },
 }
 
 /// A path handed to the child set-up contains a NUL byte.
@@ -33,7 +47,25 @@ pub(crate) struct NulInPath {
 }
 
 impl ChildSetup {
+    /// A host-image container with its own UTS and IPC namespaces.
     pub(crate) fn new(procs_files: &[PathBuf], hostname: &str) -> Result<Self, NulInPath> {
+        Self::with(
+            procs_files,
+            Then::OwnNamespaces {
+                hostname: OsString::from(hostname),
+            },
+        )
+    }
+
+    /// The container init of an isolated container, reporting on `errors`.
+    pub(crate) fn container_init(
+        procs_files: &[PathBuf],
+        errors: OwnedFd,
+    ) -> Result<Self, NulInPath> {
+        Self::with(procs_files, Then::ContainerInit { errors })
+    }
+
+    fn with(procs_files: &[PathBuf], then: Then) -> Result<Self, NulInPath> {
         let procs_files = procs_files
             .iter()
             .map(|path| {
@@ -41,18 +73,15 @@ impl ChildSetup {
                     .map_err(|_| NulInPath { path: path.clone() })
             })
             .collect::<Result<_, _>>()?;
-        Ok(Self {
-            procs_files,
-            hostname: OsString::from(hostname),
-        })
+        Ok(Self { procs_files, then })
     }
 
     /// Makes `command` run this set-up in the child, before exec.
     pub(crate) fn install(self, command: &mut Command) {
         // SAFETY: the hook runs in the forked child, where only async-signal-safe calls are
-        // allowed. It only calls open, write, close, setsid, unshare and sethostname on the
-        // C strings and bytes owned by `self`, which were allocated before the fork; it does
-        // not allocate, lock, or touch any other state of the parent.
+        // allowed. It only calls open, write, close, setsid, unshare, sethostname and dup2 on
+        // the C strings, bytes and descriptor owned by `self`, which were made before the
+        // fork; it does not allocate, lock, or touch any other state of the parent.
         unsafe {
             command.pre_exec(move || self.run_in_child());
         }
@@ -69,8 +98,29 @@ impl ChildSetup {
             write(&procs, b"0")?;
         }
         setsid()?;
-        unshare(CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC)?;
-        sethostname(&self.hostname)?;
+        match &self.then {
+            Then::OwnNamespaces { hostname } => {
+                unshare(CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC)?;
+                sethostname(hostname)?;
+            }
+            Then::ContainerInit { errors } => {
+                // The copy on descriptor 3 is open across exec: the init inherits it. (dup2
+                // onto itself would keep close-on-exec, so that case clears it.)
+                let fd = errors.as_raw_fd();
+                // SAFETY: dup2 and fcntl act on descriptor numbers only; nothing in the
+                // child owns descriptor 3 (the standard library set up 0-2 only).
+                let done = unsafe {
+                    if fd == ERROR_FD {
+                        libc::fcntl(fd, libc::F_SETFD, 0)
+                    } else {
+                        libc::dup2(fd, ERROR_FD)
+                    }
+                };
+                if done < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+        }
         Ok(())
     }
 }

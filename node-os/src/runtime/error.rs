@@ -68,6 +68,28 @@ pub enum RuntimeError {
         #[source]
         source: std::io::Error,
     },
+    /// The container init could not set the container up or execute its command; the message
+    /// is the init's, such as `exec: "x": executable file not found in $PATH`.
+    #[error("container {id}: {message}")]
+    Sandbox { id: String, message: String },
+    /// The container's directory (overlay layers, init config) could not be prepared.
+    #[error("container {id}: cannot prepare {path}")]
+    ContainerDir {
+        id: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The pod sandbox a container is to join does not exist.
+    #[error("container {id}: pod sandbox {sandbox} does not exist")]
+    NoSandbox { id: String, sandbox: String },
+    /// A pod sandbox could not be created, listed or removed.
+    #[error("pod sandbox {id}: {source}")]
+    PodSandbox {
+        id: String,
+        #[source]
+        source: std::io::Error,
+    },
     /// Sending a signal failed.
     #[error("container {id}: cannot send {signal} to process group {pid}")]
     Signal {

@@ -3,7 +3,7 @@
 //! runs nothing: a test ends a container with [`FakeRuntime::exit`], and SIGKILL ends it at once
 //! as the kernel would.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::SystemTime;
@@ -16,6 +16,7 @@ use super::stale::remove_stale_cgroups;
 use super::table::{ContainerTable, Exit};
 use super::{ContainerSpec, ContainerState, ExitEvent, Runtime, RuntimeError, Signal};
 use crate::cgroups::Cgroups;
+use crate::sandbox::SandboxSpec;
 
 /// First pid handed out, well above the pids of a fresh system.
 const FIRST_PID: u32 = 10_000;
@@ -32,6 +33,7 @@ struct FakeState {
     table: ContainerTable,
     specs: BTreeMap<String, ContainerSpec>,
     signals: Vec<(String, Signal)>,
+    sandboxes: BTreeSet<String>,
 }
 
 impl FakeRuntime {
@@ -72,6 +74,14 @@ impl FakeRuntime {
 impl Runtime for FakeRuntime {
     fn start(&self, spec: &ContainerSpec) -> Result<u32, RuntimeError> {
         spec.validate()?;
+        if let Some(isolation) = &spec.isolation
+            && !self.lock().sandboxes.contains(&isolation.sandbox)
+        {
+            return Err(RuntimeError::NoSandbox {
+                id: spec.id.clone(),
+                sandbox: isolation.sandbox.clone(),
+            });
+        }
         self.lock().table.reserve(&spec.id)?;
         if let Err(source) = self.cgroups.create(&spec.id, &spec.limits) {
             self.lock().table.abandon(&spec.id);
@@ -135,6 +145,20 @@ impl Runtime for FakeRuntime {
             removed: remove_stale_cgroups(self.cgroups.as_ref(), &known, REMOVE_TIMEOUT)?,
         })
     }
+
+    fn run_pod_sandbox(&self, sandbox: &SandboxSpec) -> Result<(), RuntimeError> {
+        self.lock().sandboxes.insert(sandbox.id.clone());
+        Ok(())
+    }
+
+    fn remove_pod_sandbox(&self, id: &str) -> Result<(), RuntimeError> {
+        self.lock().sandboxes.remove(id);
+        Ok(())
+    }
+
+    fn list_pod_sandboxes(&self) -> Result<Vec<String>, RuntimeError> {
+        Ok(self.lock().sandboxes.iter().cloned().collect())
+    }
 }
 
 #[cfg(test)]
@@ -156,6 +180,7 @@ mod tests {
                 ..ResourceLimits::default()
             },
             log_path: PathBuf::from(format!("/logs/{id}.log")),
+            isolation: None,
         }
     }
 

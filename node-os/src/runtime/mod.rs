@@ -1,9 +1,10 @@
 //! The container runtime: a CRI-shaped [`Runtime`] trait that starts, signals and removes
 //! containers and reports their exits.
 //!
-//! [`NativeRuntime`] runs each container as a host process in its own cgroup, session, UTS
-//! and IPC namespaces; [`FakeRuntime`] keeps containers in memory for the node agent's unit
-//! tests. Both keep their bookkeeping in the same pure state table (`table`), so the fake
+//! [`NativeRuntime`] runs each container as a process in its own cgroup and session: a host
+//! image's with new UTS and IPC namespaces on the host's root, an image container isolated in
+//! its pod's sandbox (see [`crate::sandbox`]); [`FakeRuntime`] keeps containers in memory for
+//! the node agent's unit tests. Both keep their bookkeeping in the same pure state table (`table`), so the fake
 //! answers exactly as the real runtime does. A container's cgroup is named after its id,
 //! which is why ids are validated as safe path components.
 
@@ -21,10 +22,13 @@ use std::time::SystemTime;
 
 use tokio::sync::mpsc::UnboundedReceiver;
 
+use crate::sandbox::SandboxSpec;
+
 pub use adopt::Adoption;
 pub use error::RuntimeError;
 pub use fake::FakeRuntime;
 pub use native::NativeRuntime;
+pub(crate) use spec::find_in_path;
 pub use spec::{ContainerSpec, DEFAULT_PATH};
 
 /// Where a container is in its life.
@@ -103,6 +107,16 @@ pub trait Runtime: Send + Sync {
     /// agent left running under our root (they keep running untouched), and kills and removes
     /// cgroups that hold no living container.
     fn adopt_running(&self) -> Result<Adoption, RuntimeError>;
+
+    /// Creates the pod sandbox — the namespaces a pod's image containers share — unless it
+    /// exists already.
+    fn run_pod_sandbox(&self, sandbox: &SandboxSpec) -> Result<(), RuntimeError>;
+
+    /// Removes the pod sandbox `id` (after its containers); a missing one is fine.
+    fn remove_pod_sandbox(&self, id: &str) -> Result<(), RuntimeError>;
+
+    /// The ids of every pod sandbox, sorted.
+    fn list_pod_sandboxes(&self) -> Result<Vec<String>, RuntimeError>;
 }
 
 #[cfg(test)]

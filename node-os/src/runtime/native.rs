@@ -1,5 +1,9 @@
-//! The native runtime: each container is a host process in its own cgroup (named after the
-//! container id), its own session and process group, and new UTS and IPC namespaces.
+//! The native runtime: each container is a process in its own cgroup (named after the
+//! container id), its own session and process group. A host-image container gets new UTS and
+//! IPC namespaces on the host's root; an image container is started through the container
+//! init (`flotilla container-init`), which isolates it in its pod's sandbox. The runtime's
+//! directory holds the sandboxes (`sandboxes/POD`) and the containers' writable layers and
+//! init configs (`containers/ID`).
 //!
 //! A tokio task per container waits for the main process (tokio reaps it) and records the
 //! exit in the shared table, which tells the subscribers. The trait's methods are synchronous
@@ -7,16 +11,19 @@
 //! disappear from the cgroup.
 
 use std::fs::{self, File, OpenOptions};
-use std::io;
+use std::io::{self, Read};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::killpg;
-use nix::unistd::Pid;
+use nix::unistd::{Pid, pipe2};
 use tokio::process::{Child, Command};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -27,6 +34,10 @@ use super::stale::remove_stale_cgroups;
 use super::table::{ContainerTable, Exit};
 use super::{ContainerSpec, ContainerState, ExitEvent, Runtime, RuntimeError, Signal};
 use crate::cgroups::Cgroups;
+use crate::component::component_problem;
+use crate::sandbox::config::{InitConfig, Overlay};
+use crate::sandbox::pod::{self, ETC_FILES};
+use crate::sandbox::{Isolation, Namespace, SandboxSpec};
 
 /// How long `remove` waits for killed leftovers to leave the cgroup.
 pub(crate) const REMOVE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -37,22 +48,42 @@ const ADOPTED_POLL: Duration = Duration::from_millis(200);
 /// Permissions of a newly created log file: the agent writes, its group may read.
 const LOG_FILE_MODE: u32 = 0o640;
 
+/// The binary the container init runs from: this one, even if replaced on disk since.
+const INIT_PROGRAM: &str = "/proc/self/exe";
+
+/// How long the container init may take to set a container up before it counts as failed.
+const INIT_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Runs containers as processes on this host.
 pub struct NativeRuntime {
     cgroups: Arc<dyn Cgroups>,
+    /// Holds `sandboxes/` and `containers/`.
+    root: PathBuf,
     table: Arc<Mutex<ContainerTable>>,
     tokio: Handle,
 }
 
 impl NativeRuntime {
+    /// A runtime whose containers get their cgroups from `cgroups` and whose sandboxes and
+    /// container layers live under `root`.
+    ///
     /// # Panics
     /// Outside a tokio runtime: the exit waiters run on the runtime that created this.
-    pub fn new(cgroups: Arc<dyn Cgroups>) -> Self {
+    pub fn new(cgroups: Arc<dyn Cgroups>, root: PathBuf) -> Self {
         Self {
             cgroups,
+            root,
             table: Arc::default(),
             tokio: Handle::current(),
         }
+    }
+
+    fn sandbox_dir(&self, id: &str) -> PathBuf {
+        self.root.join("sandboxes").join(id)
+    }
+
+    fn container_dir(&self, id: &str) -> PathBuf {
+        self.root.join("containers").join(id)
     }
 
     fn table(&self) -> MutexGuard<'_, ContainerTable> {
@@ -83,10 +114,45 @@ impl NativeRuntime {
             program: program.to_path_buf(),
             source,
         };
-        let setup = ChildSetup::new(&paths.procs_files, &spec.hostname)
-            .map_err(|error| spawn_error(io::Error::new(io::ErrorKind::InvalidInput, error)));
+        let spawned = match &spec.isolation {
+            None => ChildSetup::new(&paths.procs_files, &spec.hostname)
+                .map_err(|error| spawn_error(io::Error::new(io::ErrorKind::InvalidInput, error)))
+                .and_then(|setup| self.spawn_on_host(spec, program, setup, log, stderr)),
+            Some(isolation) => {
+                self.spawn_isolated(spec, isolation, &paths.procs_files, log, stderr)
+            }
+        };
+        if spawned.is_err() {
+            // The child never got to exec the container's command, so its cgroup holds
+            // nothing of the container.
+            if let Err(error) = self.cgroups.kill_and_remove(&spec.id, REMOVE_TIMEOUT) {
+                tracing::warn!(id = %spec.id, %error, "cannot remove the cgroup of a failed start");
+            }
+            if spec.isolation.is_some() {
+                let dir = self.container_dir(&spec.id);
+                if let Err(error) = remove_dir_if_present(&dir) {
+                    tracing::warn!(dir = %dir.display(), %error, "cannot remove the directory of a failed start");
+                }
+            }
+        }
+        spawned
+    }
 
-        let spawned = setup.and_then(|setup| {
+    /// A host-image container: the command itself, on the host's root.
+    fn spawn_on_host(
+        &self,
+        spec: &ContainerSpec,
+        program: &Path,
+        setup: ChildSetup,
+        log: File,
+        stderr: File,
+    ) -> Result<Child, RuntimeError> {
+        let spawn_error = |source| RuntimeError::Spawn {
+            id: spec.id.clone(),
+            program: program.to_path_buf(),
+            source,
+        };
+        {
             let (arg0, args) = spec
                 .command
                 .split_first()
@@ -108,15 +174,98 @@ impl NativeRuntime {
             setup.install(&mut command);
             let _runtime = self.tokio.enter();
             command.spawn().map_err(spawn_error)
-        });
-        if spawned.is_err() {
-            // The child never got to exec (the standard library reaps it), so its cgroup
-            // holds nothing of the container.
-            if let Err(error) = self.cgroups.kill_and_remove(&spec.id, REMOVE_TIMEOUT) {
-                tracing::warn!(id = %spec.id, %error, "cannot remove the cgroup of a failed start");
-            }
         }
-        spawned
+    }
+
+    /// An image container: the container init, told what to do by a config file in the
+    /// container's fresh directory; returns once the command executes or the init says why
+    /// it cannot.
+    fn spawn_isolated(
+        &self,
+        spec: &ContainerSpec,
+        isolation: &Isolation,
+        procs_files: &[PathBuf],
+        log: File,
+        stderr: File,
+    ) -> Result<Child, RuntimeError> {
+        let sandbox = self.sandbox_dir(&isolation.sandbox);
+        if !pod::is_complete(&sandbox) {
+            return Err(RuntimeError::NoSandbox {
+                id: spec.id.clone(),
+                sandbox: isolation.sandbox.clone(),
+            });
+        }
+        let dir = self.container_dir(&spec.id);
+        let dir_error = |path: &Path| {
+            let path = path.to_path_buf();
+            |source| RuntimeError::ContainerDir {
+                id: spec.id.clone(),
+                path,
+                source,
+            }
+        };
+        let rootfs = Overlay::in_dir(&dir, &isolation.layers);
+        remove_dir_if_present(&dir).map_err(dir_error(&dir))?;
+        for layer_dir in [&rootfs.upper, &rootfs.work, &rootfs.merged] {
+            fs::create_dir_all(layer_dir).map_err(dir_error(layer_dir))?;
+        }
+        let config = InitConfig {
+            id: spec.id.clone(),
+            argv: spec.command.clone(),
+            env: spec.env.clone(),
+            working_dir: spec
+                .working_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("/")),
+            join: [Namespace::Network, Namespace::Ipc, Namespace::Uts]
+                .into_iter()
+                .map(|ns| (ns, sandbox.join(ns.file_name())))
+                .filter(|(_, path)| path.exists())
+                .collect(),
+            rootfs,
+            etc: ETC_FILES
+                .iter()
+                .map(|name| (name.to_string(), sandbox.join(name)))
+                .collect(),
+            user: isolation.user.clone(),
+            security: isolation.security.clone(),
+        };
+        let config_path = dir.join("config.json");
+        config.save(&config_path).map_err(dir_error(&config_path))?;
+
+        let spawn_error = |source| RuntimeError::Spawn {
+            id: spec.id.clone(),
+            program: PathBuf::from(INIT_PROGRAM),
+            source,
+        };
+        let (report, errors) =
+            pipe2(OFlag::O_CLOEXEC).map_err(|errno| spawn_error(errno.into()))?;
+        let setup = ChildSetup::container_init(procs_files, errors)
+            .map_err(|error| spawn_error(io::Error::new(io::ErrorKind::InvalidInput, error)))?;
+        let child = {
+            // Dropped before the report is read: it holds the pipe's write end.
+            let mut command = Command::new(INIT_PROGRAM);
+            command
+                .arg0("flotilla")
+                .arg("container-init")
+                .arg(&config_path)
+                .env_clear()
+                .current_dir("/")
+                .stdin(Stdio::null())
+                .stdout(log)
+                .stderr(stderr);
+            setup.install(&mut command);
+            let _runtime = self.tokio.enter();
+            command.spawn().map_err(spawn_error)?
+        };
+        match read_report(report) {
+            Ok(message) if message.is_empty() => Ok(child),
+            Ok(message) => Err(RuntimeError::Sandbox {
+                id: spec.id.clone(),
+                message,
+            }),
+            Err(source) => Err(spawn_error(source)),
+        }
     }
 
     /// Waits for the main process in the background and records its exit.
@@ -166,7 +315,10 @@ impl NativeRuntime {
 impl Runtime for NativeRuntime {
     fn start(&self, spec: &ContainerSpec) -> Result<u32, RuntimeError> {
         spec.validate()?;
-        let program = spec.resolve_program()?;
+        let program = match spec.isolation {
+            None => spec.resolve_program()?,
+            Some(_) => PathBuf::from(INIT_PROGRAM),
+        };
         self.table().reserve(&spec.id)?;
         let child = match self.launch(spec, &program) {
             Ok(child) => child,
@@ -230,6 +382,12 @@ impl Runtime for NativeRuntime {
                 id: id.to_string(),
                 source,
             })?;
+        let dir = self.container_dir(id);
+        remove_dir_if_present(&dir).map_err(|source| RuntimeError::ContainerDir {
+            id: id.to_string(),
+            path: dir,
+            source,
+        })?;
         self.table().forget(id);
         Ok(())
     }
@@ -272,7 +430,100 @@ impl Runtime for NativeRuntime {
             adoption.adopted.push((name, main.pid));
         }
         adoption.removed = remove_stale_cgroups(self.cgroups.as_ref(), &keep, REMOVE_TIMEOUT)?;
+        self.remove_stale_container_dirs(&keep);
         Ok(adoption)
+    }
+
+    fn run_pod_sandbox(&self, sandbox: &SandboxSpec) -> Result<(), RuntimeError> {
+        let invalid = |reason: &str| RuntimeError::PodSandbox {
+            id: sandbox.id.clone(),
+            source: io::Error::new(io::ErrorKind::InvalidInput, reason.to_string()),
+        };
+        if let Some(reason) = component_problem(&sandbox.id) {
+            return Err(invalid(reason));
+        }
+        pod::create(&self.sandbox_dir(&sandbox.id), sandbox).map_err(|source| {
+            RuntimeError::PodSandbox {
+                id: sandbox.id.clone(),
+                source,
+            }
+        })
+    }
+
+    fn remove_pod_sandbox(&self, id: &str) -> Result<(), RuntimeError> {
+        if component_problem(id).is_some() {
+            return Err(RuntimeError::NotFound { id: id.to_string() });
+        }
+        pod::remove(&self.sandbox_dir(id)).map_err(|source| RuntimeError::PodSandbox {
+            id: id.to_string(),
+            source,
+        })
+    }
+
+    fn list_pod_sandboxes(&self) -> Result<Vec<String>, RuntimeError> {
+        pod::list(&self.root.join("sandboxes")).map_err(|source| RuntimeError::PodSandbox {
+            id: String::new(),
+            source,
+        })
+    }
+}
+
+impl NativeRuntime {
+    /// The directories of containers that no longer run (a crash between start and remove).
+    fn remove_stale_container_dirs(&self, keep: &std::collections::BTreeSet<String>) {
+        let Ok(entries) = fs::read_dir(self.root.join("containers")) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            if name.to_str().is_some_and(|name| keep.contains(name)) {
+                continue;
+            }
+            if let Err(error) = fs::remove_dir_all(entry.path()) {
+                tracing::warn!(dir = %entry.path().display(), %error, "cannot remove a stale container directory");
+            }
+        }
+    }
+}
+
+/// Reads what the container init reports until it closes the pipe: nothing when the command
+/// is executing, else why it could not start.
+fn read_report(report: OwnedFd) -> io::Result<String> {
+    let deadline = std::time::Instant::now() + INIT_TIMEOUT;
+    let mut message = Vec::new();
+    let mut pipe = File::from(report);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let timeout = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
+        let mut fds = [PollFd::new(pipe.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, timeout) {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "the container init did not finish setting up within {} s",
+                        INIT_TIMEOUT.as_secs()
+                    ),
+                ));
+            }
+            Ok(_) => {}
+            Err(Errno::EINTR) => continue,
+            Err(errno) => return Err(errno.into()),
+        }
+        let mut chunk = [0u8; 4096];
+        match pipe.read(&mut chunk) {
+            Ok(0) => return Ok(String::from_utf8_lossy(&message).into_owned()),
+            Ok(read) => message.extend_from_slice(&chunk[..read]),
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+fn remove_dir_if_present(dir: &Path) -> io::Result<()> {
+    match fs::remove_dir_all(dir) {
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
     }
 }
 
@@ -324,6 +575,7 @@ mod tests {
                 ..ResourceLimits::default()
             },
             log_path: log_in(logs, id),
+            isolation: None,
         }
     }
 
@@ -348,9 +600,10 @@ mod tests {
             let root = TestRoot::new()?;
             let cgroups =
                 Arc::new(crate::cgroups::SystemCgroups::new(root.name()).expect("root was usable"));
+            let logs = tempfile::tempdir().unwrap();
             Some(Self {
-                runtime: NativeRuntime::new(cgroups),
-                logs: tempfile::tempdir().unwrap(),
+                runtime: NativeRuntime::new(cgroups, logs.path().join("runtime")),
+                logs,
                 root,
             })
         }
@@ -359,8 +612,8 @@ mod tests {
     #[tokio::test]
     async fn unknown_commands_fail_before_anything_is_created() {
         let cgroups = Arc::new(FakeCgroups::new());
-        let runtime = NativeRuntime::new(cgroups.clone());
         let logs = tempfile::tempdir().unwrap();
+        let runtime = NativeRuntime::new(cgroups.clone(), logs.path().join("runtime"));
         let error = runtime
             .start(&spec("ghost", &["no-such-command-flotilla"], logs.path()))
             .unwrap_err();
@@ -378,8 +631,8 @@ mod tests {
 
     #[tokio::test]
     async fn invalid_specs_are_refused() {
-        let runtime = NativeRuntime::new(Arc::new(FakeCgroups::new()));
         let logs = tempfile::tempdir().unwrap();
+        let runtime = NativeRuntime::new(Arc::new(FakeCgroups::new()), logs.path().join("runtime"));
         assert!(matches!(
             runtime.start(&spec("../escape", &["true"], logs.path())),
             Err(RuntimeError::InvalidId { .. })
@@ -548,9 +801,10 @@ mod tests {
         let pid = fixture.runtime.start(&container).unwrap();
 
         // A restarted agent: a new runtime over the same cgroup root.
-        let restarted = NativeRuntime::new(Arc::new(
-            crate::cgroups::SystemCgroups::new(fixture.root.name()).unwrap(),
-        ));
+        let restarted = NativeRuntime::new(
+            Arc::new(crate::cgroups::SystemCgroups::new(fixture.root.name()).unwrap()),
+            fixture.logs.path().join("runtime"),
+        );
         let mut exits = restarted.subscribe();
         let adoption = restarted.adopt_running().unwrap();
         assert_eq!(adoption.adopted, vec![("kept".to_string(), pid)]);

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use super::RuntimeError;
 use crate::cgroups::ResourceLimits;
 use crate::component::component_problem;
+use crate::sandbox::Isolation;
 
 /// The search path when the spec's environment sets none; also given to the process.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -24,18 +25,23 @@ pub struct ContainerSpec {
     /// Unique among this runtime's containers; names the cgroup, so it must be a safe path
     /// component (ASCII letters, digits, `-`, `_`, `.`; starting with a letter or digit).
     pub id: String,
-    /// argv; argv[0] without a `/` is looked up in the `PATH` of `env`, else [`DEFAULT_PATH`].
+    /// argv; argv[0] without a `/` is looked up in the `PATH` of `env`, else [`DEFAULT_PATH`]
+    /// (on the host, or in the container's root when it is isolated).
     pub command: Vec<String>,
     /// The whole environment of the process (nothing is inherited from the agent), plus
     /// `PATH` = [`DEFAULT_PATH`] when it sets none.
     pub env: Vec<(String, String)>,
     /// Absolute; `/` when absent.
     pub working_dir: Option<PathBuf>,
-    /// The hostname in the container's own UTS namespace.
+    /// The hostname in the container's own UTS namespace (an isolated container has its
+    /// sandbox's).
     pub hostname: String,
     pub limits: ResourceLimits,
     /// stdout and stderr are appended here; missing parent directories are created.
     pub log_path: PathBuf,
+    /// An image container's root, sandbox and restrictions; `None` runs the command on the
+    /// host's root (image `host`).
+    pub isolation: Option<Isolation>,
 }
 
 impl ContainerSpec {
@@ -82,6 +88,17 @@ impl ContainerSpec {
         if self.log_path.file_name().is_none() {
             return Err(invalid("log_path", "must name a file"));
         }
+        if let Some(isolation) = &self.isolation {
+            if component_problem(&isolation.sandbox).is_some() {
+                return Err(invalid("sandbox", "must be a safe path component"));
+            }
+            if isolation.layers.is_empty() {
+                return Err(invalid("layers", "an image has at least one layer"));
+            }
+            if isolation.layers.iter().any(|layer| layer.is_relative()) {
+                return Err(invalid("layers", "must be absolute paths"));
+            }
+        }
         Ok(())
     }
 
@@ -125,7 +142,7 @@ impl ContainerSpec {
 
 /// The first executable regular file called `name` in the `:`-separated `search_path`.
 /// Empty entries (which would mean the agent's current directory) are skipped.
-fn find_in_path(name: &str, search_path: &str) -> Option<PathBuf> {
+pub(crate) fn find_in_path(name: &str, search_path: &str) -> Option<PathBuf> {
     search_path
         .split(':')
         .filter(|dir| !dir.is_empty())
@@ -169,6 +186,7 @@ mod tests {
             hostname: "web-1".to_string(),
             limits: ResourceLimits::default(),
             log_path: PathBuf::from("/var/log/flotilla/web-1.log"),
+            isolation: None,
         }
     }
 
@@ -231,6 +249,31 @@ mod tests {
         let mut s = spec();
         s.log_path = PathBuf::from("/");
         assert_eq!(field_of(s.validate()), "log_path");
+
+        let isolation = Isolation {
+            sandbox: "pod-uid".into(),
+            layers: vec![PathBuf::from("/layers/1")],
+            user: None,
+            security: crate::sandbox::Security::default(),
+        };
+        let mut s = spec();
+        s.isolation = Some(isolation.clone());
+        s.validate().unwrap();
+        s.isolation = Some(Isolation {
+            sandbox: "../x".into(),
+            ..isolation.clone()
+        });
+        assert_eq!(field_of(s.validate()), "sandbox");
+        s.isolation = Some(Isolation {
+            layers: Vec::new(),
+            ..isolation.clone()
+        });
+        assert_eq!(field_of(s.validate()), "layers");
+        s.isolation = Some(Isolation {
+            layers: vec![PathBuf::from("rel")],
+            ..isolation
+        });
+        assert_eq!(field_of(s.validate()), "layers");
     }
 
     #[test]

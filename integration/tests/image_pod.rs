@@ -1,0 +1,181 @@
+//! End to end: pods of the busybox test image on the native runtime. The image is imported
+//! into the node's store; a pod of it runs in its own root (it reads the image's `/marker`,
+//! absent from the host) and in mount, PID, network, IPC and UTS namespaces of its own, with
+//! the default capabilities and `no_new_privs`; deleting it leaves no sandbox behind. A missing
+//! image under `imagePullPolicy: Never` waits with `ErrImageNeverPull`, and a command the
+//! image lacks ends in `StartError` naming it.
+
+use std::fs;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+
+use flotilla_integration::{
+    Cluster, ClusterOptions, MARKER, Observation, busybox_archives, objects,
+    running_as_root_or_skip, wait_until,
+};
+
+const NAMESPACE: &str = "default";
+
+/// Reports what the container sees, then stays up.
+const BOXED: &str = r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: boxed
+spec:
+  containers:
+  - name: main
+    image: busybox:1.35
+    imagePullPolicy: IfNotPresent
+    command: [sh, -c]
+    args:
+    - cat /marker; echo "host=$(hostname) pid=$$ uid=$(id -u)"; grep -E '^(CapEff|NoNewPrivs)' /proc/self/status; exec sleep 3600
+"#;
+
+const NEVER_PULLED: &str = r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: never-pulled
+spec:
+  containers:
+  - name: main
+    image: busybox:9.9
+    imagePullPolicy: Never
+"#;
+
+const NO_COMMAND: &str = r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: no-command
+spec:
+  restartPolicy: Never
+  containers:
+  - name: main
+    image: busybox:1.35
+    command: [no-such-command]
+"#;
+
+/// containerd's default capabilities as /proc shows them.
+const DEFAULT_CAP_EFF: &str = "CapEff:\t00000000a80425fb";
+
+fn pod(cluster: &Cluster, name: &str) -> Result<Value> {
+    cluster.client().get_object("pod", name, Some(NAMESPACE))
+}
+
+fn apply(cluster: &Cluster, name: &str, yaml: &str) {
+    let applied = cluster.apply_manifest(&format!("{name}.yaml"), yaml);
+    assert!(
+        applied.status.success(),
+        "apply {name}: {}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+}
+
+fn namespace_of(pid: &str, kind: &str) -> Result<std::path::PathBuf> {
+    let path = format!("/proc/{pid}/ns/{kind}");
+    fs::read_link(&path).with_context(|| format!("reading {path}"))
+}
+
+#[test]
+fn an_image_pod_runs_isolated_and_bad_images_and_commands_say_why() {
+    if !running_as_root_or_skip("an_image_pod_runs_isolated_and_bad_images_and_commands_say_why") {
+        return;
+    }
+    let cluster = Cluster::start(ClusterOptions::default()).expect("cluster starts");
+    let archives = busybox_archives(cluster.workdir()).expect("the busybox test image");
+    let data_dir = cluster.data_dir();
+    let imported = cluster.cli_ok(&[
+        "image",
+        "import",
+        &archives.oci.to_string_lossy(),
+        "--data-dir",
+        &data_dir.to_string_lossy(),
+    ]);
+    assert!(imported.contains("busybox:1.35"), "{imported}");
+
+    apply(&cluster, "boxed", BOXED);
+    apply(&cluster, "never-pulled", NEVER_PULLED);
+    apply(&cluster, "no-command", NO_COMMAND);
+
+    wait_until(Duration::from_secs(60), "the image pod's report", || {
+        let logs = cluster.cli(&["logs", "boxed"]);
+        let text = String::from_utf8_lossy(&logs.stdout).into_owned();
+        Ok(if text.contains("NoNewPrivs") {
+            Observation::Done
+        } else {
+            Observation::Waiting(format!(
+                "logs: {text:?} {}",
+                String::from_utf8_lossy(&logs.stderr)
+            ))
+        })
+    });
+    let logs = cluster.cli_ok(&["logs", "boxed"]);
+    assert!(logs.starts_with(MARKER), "{logs}");
+    assert!(logs.contains("host=boxed pid=1 uid=0"), "{logs}");
+    assert!(logs.contains(DEFAULT_CAP_EFF), "{logs}");
+    assert!(logs.contains("NoNewPrivs:\t1"), "{logs}");
+    assert!(!Path::new("/marker").exists(), "the host has no /marker");
+
+    // From the host: the command (the container init's child) is in namespaces of its own.
+    let boxed = pod(&cluster, "boxed").unwrap();
+    let container = objects::container_ids(&boxed)
+        .pop()
+        .expect("a running container");
+    let pids = cluster.container_cgroup(&container).pids().unwrap();
+    assert_eq!(pids.len(), 2, "the init and the command: {pids:?}");
+    let command = pids
+        .iter()
+        .map(u32::to_string)
+        .find(|pid| namespace_of(pid, "pid").ok() != namespace_of("self", "pid").ok())
+        .expect("a process in a PID namespace of its own");
+    for kind in ["mnt", "pid", "net", "ipc", "uts"] {
+        assert_ne!(
+            namespace_of(&command, kind).unwrap(),
+            namespace_of("self", kind).unwrap(),
+            "{kind} namespace"
+        );
+    }
+
+    wait_until(Duration::from_secs(30), "ErrImageNeverPull", || {
+        let pod = pod(&cluster, "never-pulled")?;
+        Ok(objects::waiting_reasons(&pod).contains(&"ErrImageNeverPull"))
+    });
+    wait_until(Duration::from_secs(30), "StartError", || {
+        let pod = pod(&cluster, "no-command")?;
+        let terminated = pod.pointer("/status/containerStatuses/0/state/terminated");
+        Ok(match terminated {
+            Some(state) if state["reason"] == "StartError" => {
+                let message = state["message"].as_str().unwrap_or_default();
+                assert!(
+                    message
+                        .contains("exec: \"no-such-command\": executable file not found in $PATH"),
+                    "{message}"
+                );
+                Observation::Done
+            }
+            _ => Observation::Waiting(format!("{:?}", pod.pointer("/status"))),
+        })
+    });
+
+    cluster.cli_ok(&["delete", "pod", "boxed", "--grace-period", "1"]);
+    wait_until(Duration::from_secs(30), "the pod gone", || {
+        Ok(pod(&cluster, "boxed").is_err())
+    });
+    let sandboxes = data_dir.join("runtime/sandboxes");
+    let left: Vec<_> = fs::read_dir(&sandboxes)
+        .map(|entries| entries.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    let boxed_uid = objects::uid(&boxed).to_string();
+    assert!(
+        !left.iter().any(|name| *name == *boxed_uid),
+        "the sandbox of the deleted pod is gone: {left:?}"
+    );
+    assert!(
+        !data_dir
+            .join("runtime/containers")
+            .join(container.as_str())
+            .exists()
+    );
+}

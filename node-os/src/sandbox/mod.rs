@@ -1,0 +1,33 @@
+//! The isolated pod sandbox of image containers: a pod's shared network, IPC and UTS
+//! namespaces ([`pod`]), and for each container an init that gives it its own PID and mount
+//! namespaces, an overlay root from the image's layers and the restrictions of [`Security`].
+//!
+//! The runtime decides everything and writes it down (`config`); `flotilla container-init`
+//! ([`init`]) carries it out in the process that becomes the container (`setup`), resolving the
+//! image's user in the container's own root (`user`).
+
+pub(crate) mod config;
+pub mod init;
+pub(crate) mod pod;
+mod security;
+mod setup;
+mod user;
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+pub use pod::{Namespace, SandboxSpec};
+pub use security::{DEFAULT_CAPABILITIES, Security};
+
+/// How an image container is isolated; part of its [`crate::ContainerSpec`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Isolation {
+    /// The pod sandbox (by id) whose namespaces the container joins.
+    pub sandbox: String,
+    /// The image's unpacked layers, lowest first.
+    pub layers: Vec<PathBuf>,
+    /// The image's USER, resolved in the container's root when it starts.
+    pub user: Option<String>,
+    pub security: Security,
+}

@@ -1,0 +1,279 @@
+//! A pod's sandbox: the network, IPC and UTS namespaces its containers share, and the
+//! `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf` they see.
+//!
+//! The namespaces are made by a short-lived thread that unshares them (network, IPC and UTS
+//! namespaces belong to a thread, so the agent's other threads are untouched), names the host,
+//! brings loopback up and bind-mounts its namespace files into the sandbox directory. The
+//! mounts keep the namespaces alive with no process in them, as `ip netns` does; containers
+//! join them with `setns`, and a restarted agent finds them where it left them.
+
+use std::fs;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::libc;
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use nix::sched::{CloneFlags, unshare};
+use nix::unistd::sethostname;
+use serde::{Deserialize, Serialize};
+
+/// The host files a pod on the host's network sees as its own.
+const HOST_HOSTS: &str = "/etc/hosts";
+const HOST_RESOLV_CONF: &str = "/etc/resolv.conf";
+
+/// The `/etc/hosts` of a pod with its own network, as the kubelet writes it.
+const POD_HOSTS: &str = "# Kubernetes-managed hosts file.\n\
+                         127.0.0.1\tlocalhost\n\
+                         ::1\tlocalhost ip6-localhost ip6-loopback\n\
+                         fe00::0\tip6-localnet\n\
+                         fe00::0\tip6-mcastprefix\n\
+                         fe00::1\tip6-allnodes\n\
+                         fe00::2\tip6-allrouters\n";
+
+/// One pod's sandbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SandboxSpec {
+    /// Unique among the runtime's sandboxes (the pod's uid); a safe path component.
+    pub id: String,
+    /// The pod's hostname, in its own UTS namespace.
+    pub hostname: String,
+    /// `hostNetwork: true`: the host's network and UTS namespaces, only IPC of its own.
+    pub host_network: bool,
+}
+
+/// A namespace a sandbox holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Namespace {
+    Network,
+    Ipc,
+    Uts,
+}
+
+impl Namespace {
+    /// The file name under `/proc/<pid>/ns/`, also used in the sandbox directory.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Namespace::Network => "net",
+            Namespace::Ipc => "ipc",
+            Namespace::Uts => "uts",
+        }
+    }
+
+    pub(crate) fn clone_flag(self) -> CloneFlags {
+        match self {
+            Namespace::Network => CloneFlags::CLONE_NEWNET,
+            Namespace::Ipc => CloneFlags::CLONE_NEWIPC,
+            Namespace::Uts => CloneFlags::CLONE_NEWUTS,
+        }
+    }
+}
+
+impl SandboxSpec {
+    /// The namespaces of its own.
+    pub fn namespaces(&self) -> &'static [Namespace] {
+        if self.host_network {
+            &[Namespace::Ipc]
+        } else {
+            &[Namespace::Network, Namespace::Ipc, Namespace::Uts]
+        }
+    }
+}
+
+/// The files under `/etc` of each container, from the sandbox directory.
+pub(crate) const ETC_FILES: [&str; 3] = ["hosts", "hostname", "resolv.conf"];
+
+/// The file in a sandbox's directory that says it is complete.
+const SPEC_FILE: &str = "sandbox.json";
+
+/// Whether the sandbox in `dir` was created whole.
+pub(crate) fn is_complete(dir: &Path) -> bool {
+    dir.join(SPEC_FILE).exists()
+}
+
+/// Creates the sandbox in `dir`, unless it exists complete already. On failure nothing of it
+/// is left.
+pub(crate) fn create(dir: &Path, spec: &SandboxSpec) -> io::Result<()> {
+    if is_complete(dir) {
+        return Ok(());
+    }
+    let made = make(dir, spec);
+    if made.is_err() {
+        let _ = remove(dir);
+    }
+    made
+}
+
+fn make(dir: &Path, spec: &SandboxSpec) -> io::Result<()> {
+    fs::create_dir_all(dir)?;
+    let hosts = if spec.host_network {
+        format!(
+            "# Kubernetes-managed hosts file (host network).\n{}",
+            fs::read_to_string(HOST_HOSTS).unwrap_or_default()
+        )
+    } else {
+        POD_HOSTS.to_string()
+    };
+    let hostname = if spec.host_network {
+        nix::unistd::gethostname()?.to_string_lossy().into_owned()
+    } else {
+        spec.hostname.clone()
+    };
+    fs::write(dir.join("hosts"), hosts)?;
+    fs::write(dir.join("hostname"), format!("{hostname}\n"))?;
+    fs::write(
+        dir.join("resolv.conf"),
+        fs::read(HOST_RESOLV_CONF).unwrap_or_default(),
+    )?;
+    for namespace in spec.namespaces() {
+        fs::write(dir.join(namespace.file_name()), "")?;
+    }
+    let dir_for_thread = dir.to_path_buf();
+    let spec_for_thread = spec.clone();
+    std::thread::Builder::new()
+        .name("pod-sandbox".into())
+        .spawn(move || hold_new_namespaces(&dir_for_thread, &spec_for_thread))?
+        .join()
+        .map_err(|_| io::Error::other("the sandbox thread panicked"))??;
+    let json = serde_json::to_vec(spec).map_err(io::Error::other)?;
+    fs::write(dir.join(SPEC_FILE), json)
+}
+
+/// Runs on a thread of its own, which ends after: unshares the sandbox's namespaces, sets
+/// them up and bind-mounts them into `dir`.
+fn hold_new_namespaces(dir: &Path, spec: &SandboxSpec) -> io::Result<()> {
+    let flags = spec
+        .namespaces()
+        .iter()
+        .fold(CloneFlags::empty(), |flags, ns| flags | ns.clone_flag());
+    unshare(flags)?;
+    if !spec.host_network {
+        sethostname(&spec.hostname)?;
+        loopback_up()?;
+    }
+    for namespace in spec.namespaces() {
+        let source = PathBuf::from("/proc/thread-self/ns").join(namespace.file_name());
+        mount(
+            Some(&source),
+            &dir.join(namespace.file_name()),
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )?;
+    }
+    Ok(())
+}
+
+/// Sets `lo` up in the calling thread's network namespace, as `ip link set lo up` would.
+fn loopback_up() -> io::Result<()> {
+    // SAFETY: socket() has no memory-safety preconditions; a non-negative result is a new
+    // descriptor that nothing else owns.
+    let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `raw` is a fresh, valid descriptor owned by nobody else.
+    let socket = unsafe { OwnedFd::from_raw_fd(raw) };
+    // SAFETY: ifreq is plain old data; all zeroes is a valid value.
+    let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (slot, byte) in request.ifr_name.iter_mut().zip(b"lo") {
+        *slot = *byte as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS and SIOCSIFFLAGS read and write the `ifreq` we own, whose name is
+    // NUL-terminated (zeroed past "lo").
+    unsafe {
+        if libc::ioctl(socket.as_raw_fd(), libc::SIOCGIFFLAGS, &mut request) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        request.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+        if libc::ioctl(socket.as_raw_fd(), libc::SIOCSIFFLAGS, &request) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Unmounts the sandbox's namespaces and removes its directory; a missing one is fine.
+pub(crate) fn remove(dir: &Path) -> io::Result<()> {
+    if !dir.exists() {
+        return Ok(());
+    }
+    for namespace in [Namespace::Network, Namespace::Ipc, Namespace::Uts] {
+        match umount2(&dir.join(namespace.file_name()), MntFlags::MNT_DETACH) {
+            // Not mounted (EINVAL) or never created (ENOENT).
+            Ok(()) | Err(Errno::EINVAL | Errno::ENOENT) => {}
+            Err(errno) => return Err(errno.into()),
+        }
+    }
+    fs::remove_dir_all(dir)
+}
+
+/// The ids of the sandboxes under `root`, complete or not.
+pub(crate) fn list(root: &Path) -> io::Result<Vec<String>> {
+    let entries = match fs::read_dir(root) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(error) => return Err(error),
+    };
+    let mut ids = Vec::new();
+    for entry in entries {
+        let name = entry?.file_name();
+        if let Some(name) = name.to_str() {
+            ids.push(name.to_string());
+        }
+    }
+    ids.sort();
+    Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::MetadataExt;
+
+    use super::*;
+
+    #[test]
+    fn host_network_pods_have_only_ipc_of_their_own() {
+        let mut spec = SandboxSpec {
+            id: "u1".into(),
+            hostname: "web".into(),
+            host_network: false,
+        };
+        assert_eq!(spec.namespaces().len(), 3);
+        spec.host_network = true;
+        assert_eq!(spec.namespaces(), [Namespace::Ipc]);
+    }
+
+    #[test]
+    fn a_sandbox_holds_its_namespaces_until_removed() {
+        if !flotilla_test_policy::root_or_skip("a_sandbox_holds_its_namespaces_until_removed") {
+            return;
+        }
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("u1");
+        let spec = SandboxSpec {
+            id: "u1".into(),
+            hostname: "web-1".into(),
+            host_network: false,
+        };
+        create(&dir, &spec).unwrap();
+        // Creating again is a no-op.
+        create(&dir, &spec).unwrap();
+        for ns in ["net", "ipc", "uts"] {
+            let held = fs::metadata(dir.join(ns)).unwrap();
+            let own = fs::metadata(format!("/proc/self/ns/{ns}")).unwrap();
+            assert_ne!(held.ino(), own.ino(), "{ns}");
+        }
+        assert_eq!(fs::read_to_string(dir.join("hostname")).unwrap(), "web-1\n");
+        assert!(
+            fs::read_to_string(dir.join("hosts"))
+                .unwrap()
+                .contains("localhost")
+        );
+        assert_eq!(list(root.path()).unwrap(), ["u1"]);
+        remove(&dir).unwrap();
+        assert!(!dir.exists());
+        remove(&dir).unwrap();
+    }
+}
