@@ -52,18 +52,30 @@ enum Command {
     Client(cli::Command),
 }
 
-/// The hidden first argument with which the node agent re-executes this binary as the init of
-/// an image container (see `flotilla_node_os::sandbox::init`).
+/// The hidden first arguments with which the node agent re-executes this binary as the init of
+/// an image container (see `flotilla_node_os::sandbox::init`) and to run a command in a
+/// container (`flotilla_node_os::sandbox::exec`).
 const CONTAINER_INIT: &str = "container-init";
+const CONTAINER_EXEC: &str = "container-exec";
 
 fn main() -> ExitCode {
     // Before anything else: the container init must stay single-threaded and quiet.
     let mut raw_args = std::env::args_os().skip(1);
-    if raw_args.next().is_some_and(|first| first == CONTAINER_INIT)
-        && let Some(config) = raw_args.next()
-    {
-        let code = flotilla_node_os::sandbox::init::run(std::path::Path::new(&config));
-        return ExitCode::from(u8::try_from(code).unwrap_or(u8::MAX));
+    if let (Some(first), Some(argument)) = (raw_args.next(), raw_args.next()) {
+        let code = if first == CONTAINER_INIT {
+            Some(flotilla_node_os::sandbox::init::run(std::path::Path::new(
+                &argument,
+            )))
+        } else if first == CONTAINER_EXEC {
+            Some(flotilla_node_os::sandbox::exec::run(
+                &argument.to_string_lossy(),
+            ))
+        } else {
+            None
+        };
+        if let Some(code) = code {
+            return ExitCode::from(u8::try_from(code).unwrap_or(u8::MAX));
+        }
     }
     let flotilla = Flotilla::parse();
     if matches!(&flotilla.command, Command::Node(args) if args.runs_agent())

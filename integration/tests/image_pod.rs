@@ -1,7 +1,9 @@
 //! End to end: pods of the busybox test image on the native runtime. The image is imported
 //! into the node's store; a pod of it runs in its own root (it reads the image's `/marker`,
 //! absent from the host) and in mount, PID, network, IPC and UTS namespaces of its own, with
-//! the default capabilities and `no_new_privs`; deleting it leaves no sandbox behind. A missing
+//! the default capabilities, `no_new_privs` and the RuntimeDefault seccomp filter; `flotilla
+//! exec` runs commands inside it; deleting it leaves no sandbox behind. A pod's
+//! `securityContext` takes its user, capabilities and writable root away. A missing
 //! image under `imagePullPolicy: Never` waits with `ErrImageNeverPull`, and a command the
 //! image lacks ends in `StartError` naming it.
 
@@ -31,7 +33,25 @@ spec:
     imagePullPolicy: IfNotPresent
     command: [sh, -c]
     args:
-    - cat /marker; echo "host=$(hostname) pid=$$ uid=$(id -u)"; grep -E '^(CapEff|NoNewPrivs)' /proc/self/status; exec sleep 3600
+    - cat /marker; echo "host=$(hostname) pid=$$ uid=$(id -u)"; grep -E '^(CapEff|Seccomp|NoNewPrivs):' /proc/self/status; exec sleep 3600
+"#;
+
+/// Runs as a non-root user with nothing to spare.
+const RESTRICTED: &str = r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: restricted
+spec:
+  securityContext: {runAsUser: 1000, runAsGroup: 1000}
+  containers:
+  - name: main
+    image: busybox:1.35
+    securityContext:
+      readOnlyRootFilesystem: true
+      capabilities: {drop: [ALL]}
+    command: [sh, -c]
+    args:
+    - echo "uid=$(id -u) gid=$(id -g)"; grep -E '^Cap(Eff|Bnd)' /proc/self/status; touch /x 2>/dev/null || echo read-only; echo done; exec sleep 3600
 "#;
 
 const NEVER_PULLED: &str = r#"apiVersion: v1
@@ -73,6 +93,27 @@ fn apply(cluster: &Cluster, name: &str, yaml: &str) {
     );
 }
 
+/// The logs of pod `name` once they hold `last`.
+fn report_of(cluster: &Cluster, name: &str, last: &str) -> String {
+    wait_until(
+        Duration::from_secs(60),
+        &format!("the report of {name}"),
+        || {
+            let logs = cluster.cli(&["logs", name]);
+            let text = String::from_utf8_lossy(&logs.stdout).into_owned();
+            Ok(if text.contains(last) {
+                Observation::Done
+            } else {
+                Observation::Waiting(format!(
+                    "logs: {text:?} {}",
+                    String::from_utf8_lossy(&logs.stderr)
+                ))
+            })
+        },
+    );
+    cluster.cli_ok(&["logs", name])
+}
+
 fn namespace_of(pid: &str, kind: &str) -> Result<std::path::PathBuf> {
     let path = format!("/proc/{pid}/ns/{kind}");
     fs::read_link(&path).with_context(|| format!("reading {path}"))
@@ -96,27 +137,42 @@ fn an_image_pod_runs_isolated_and_bad_images_and_commands_say_why() {
     assert!(imported.contains("busybox:1.35"), "{imported}");
 
     apply(&cluster, "boxed", BOXED);
+    apply(&cluster, "restricted", RESTRICTED);
     apply(&cluster, "never-pulled", NEVER_PULLED);
     apply(&cluster, "no-command", NO_COMMAND);
 
-    wait_until(Duration::from_secs(60), "the image pod's report", || {
-        let logs = cluster.cli(&["logs", "boxed"]);
-        let text = String::from_utf8_lossy(&logs.stdout).into_owned();
-        Ok(if text.contains("NoNewPrivs") {
-            Observation::Done
-        } else {
-            Observation::Waiting(format!(
-                "logs: {text:?} {}",
-                String::from_utf8_lossy(&logs.stderr)
-            ))
-        })
-    });
-    let logs = cluster.cli_ok(&["logs", "boxed"]);
+    let logs = report_of(&cluster, "boxed", "NoNewPrivs");
     assert!(logs.starts_with(MARKER), "{logs}");
     assert!(logs.contains("host=boxed pid=1 uid=0"), "{logs}");
     assert!(logs.contains(DEFAULT_CAP_EFF), "{logs}");
     assert!(logs.contains("NoNewPrivs:\t1"), "{logs}");
+    assert!(logs.contains("Seccomp:\t2"), "filtered: {logs}");
     assert!(!Path::new("/marker").exists(), "the host has no /marker");
+
+    let logs = report_of(&cluster, "restricted", "done");
+    assert!(logs.contains("uid=1000 gid=1000"), "{logs}");
+    assert!(logs.contains("CapEff:\t0000000000000000"), "{logs}");
+    assert!(logs.contains("CapBnd:\t0000000000000000"), "{logs}");
+    assert!(logs.contains("read-only"), "{logs}");
+
+    // exec runs in the container: its root, its PID namespace, its exit code.
+    assert_eq!(
+        cluster.cli_ok(&["exec", "boxed", "--", "cat", "/marker"]),
+        MARKER
+    );
+    let first = cluster.cli_ok(&["exec", "boxed", "--", "cat", "/proc/1/comm"]);
+    assert_eq!(first, "sleep\n", "PID 1 of the container's namespace");
+    let failed = cluster.cli(&["exec", "boxed", "--", "sh", "-c", "echo oops >&2; exit 3"]);
+    assert_eq!(failed.status.code(), Some(3));
+    assert_eq!(String::from_utf8_lossy(&failed.stderr), "oops\n");
+    let missing = cluster.cli(&["exec", "boxed", "--", "no-such-command"]);
+    assert!(!missing.status.success());
+    assert!(
+        String::from_utf8_lossy(&missing.stderr)
+            .contains("exec: \"no-such-command\": executable file not found in $PATH"),
+        "{}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
 
     // From the host: the command (the container init's child) is in namespaces of its own.
     let boxed = pod(&cluster, "boxed").unwrap();

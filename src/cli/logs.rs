@@ -75,7 +75,7 @@ pub async fn run(args: LogsArgs, api: &ApiClient) -> anyhow::Result<ExitCode> {
 }
 
 /// The pod's name from `NAME` or `pod/NAME`.
-fn pod_name(arg: &str) -> anyhow::Result<String> {
+pub(super) fn pod_name(arg: &str) -> anyhow::Result<String> {
     if !arg.contains('/') {
         return Ok(arg.to_string());
     }
@@ -90,7 +90,7 @@ fn pod_name(arg: &str) -> anyhow::Result<String> {
 }
 
 /// The container asked for, which must be the pod's, or the pod's only container.
-fn choose_container(pod: &Pod, requested: Option<&str>) -> Result<String, LogsError> {
+pub(super) fn choose_container(pod: &Pod, requested: Option<&str>) -> Result<String, LogsError> {
     let choices: Vec<String> = pod
         .spec
         .containers

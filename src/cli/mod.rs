@@ -13,6 +13,7 @@ mod columns;
 mod delete;
 mod describe;
 mod drain;
+mod exec;
 mod get;
 mod label_text;
 mod logs;
@@ -41,6 +42,7 @@ use flotilla_kernel::api::ApiClient;
 pub use apply::ApplyArgs;
 pub use delete::DeleteArgs;
 pub use describe::DescribeArgs;
+pub use exec::ExecArgs;
 pub use get::GetArgs;
 pub use logs::LogsArgs;
 pub use scale::ScaleArgs;
@@ -58,6 +60,8 @@ pub enum Command {
     Delete(DeleteArgs),
     /// Print a container's log.
     Logs(LogsArgs),
+    /// Run a command in a running container.
+    Exec(ExecArgs),
     /// Set the replicas of Deployments or ReplicaSets.
     Scale(ScaleArgs),
     /// Mark a node unschedulable: new pods go elsewhere, running ones stay.
@@ -78,6 +82,7 @@ pub async fn run(command: Command, api: &ApiClient) -> anyhow::Result<ExitCode> 
         Command::Describe(args) => describe::run(args, api).await,
         Command::Delete(args) => delete::run(args, api).await,
         Command::Logs(args) => logs::run(args, api).await,
+        Command::Exec(args) => exec::run(args, api).await,
         Command::Scale(args) => scale::run(args, api).await,
         Command::Cordon(args) => drain::cordon(args, api, true).await,
         Command::Uncordon(args) => drain::cordon(args, api, false).await,

@@ -125,6 +125,11 @@ impl Scope {
                 namespace,
                 pod: name,
                 ..
+            }
+            | Request::Exec {
+                namespace,
+                pod: name,
+                ..
             } => Scope::one(verb, Kind::Pod, namespace, name),
             Request::Join { node_name, .. } | Request::RevokeNode { node_name } => {
                 Scope::one(verb, Kind::Node, "", node_name)

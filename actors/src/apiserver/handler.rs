@@ -193,6 +193,15 @@ async fn dispatch(
             .await?;
             return Ok(None);
         }
+        Request::Exec {
+            namespace,
+            pod,
+            container,
+            command,
+        } => {
+            exec(context, &namespace, &pod, container, command, reply).await?;
+            return Ok(None);
+        }
         Request::Join {
             token,
             node_name,
@@ -519,6 +528,49 @@ async fn logs(
     tail_lines: Option<u64>,
     reply: &mpsc::Sender<Response>,
 ) -> Result<(), ApiError> {
+    let (pod, container) = pod_container(context, namespace, name, container).await?;
+    let request = NodeRequest::Logs {
+        pod_uid: pod.metadata.uid.clone(),
+        namespace: namespace.to_string(),
+        pod: name.to_string(),
+        container,
+        follow,
+        tail_lines,
+    };
+    relay(context, &pod.spec.node_name, request, reply).await
+}
+
+async fn exec(
+    context: &Context,
+    namespace: &str,
+    name: &str,
+    container: Option<String>,
+    command: Vec<String>,
+    reply: &mpsc::Sender<Response>,
+) -> Result<(), ApiError> {
+    if command.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            "you must specify at least one command for the container",
+        ));
+    }
+    let (pod, container) = pod_container(context, namespace, name, container).await?;
+    let request = NodeRequest::Exec {
+        pod_uid: pod.metadata.uid.clone(),
+        container,
+        command,
+    };
+    relay(context, &pod.spec.node_name, request, reply).await
+}
+
+/// The pod `name`, bound to a node, and the container chosen: `container` if the pod has it,
+/// else the pod's only one.
+async fn pod_container(
+    context: &Context,
+    namespace: &str,
+    name: &str,
+    container: Option<String>,
+) -> Result<(Pod, String), ApiError> {
     let current = context
         .stored
         .get_existing(Kind::Pod, namespace, name)
@@ -563,15 +615,17 @@ async fn logs(
             format!("pod {name:?} is not scheduled to a node yet"),
         ));
     }
-    let request = NodeRequest::Logs {
-        pod_uid: pod.metadata.uid.clone(),
-        namespace: namespace.to_string(),
-        pod: name.to_string(),
-        container,
-        follow,
-        tail_lines,
-    };
-    let mut answers = context.links.call(&pod.spec.node_name, request).await?;
+    Ok((pod, container))
+}
+
+/// Passes `node`'s answers to `request` on to the caller until either side is done.
+async fn relay(
+    context: &Context,
+    node: &str,
+    request: NodeRequest,
+    reply: &mpsc::Sender<Response>,
+) -> Result<(), ApiError> {
+    let mut answers = context.links.call(node, request).await?;
     loop {
         let answer = tokio::select! {
             () = reply.closed() => return Ok(()),

@@ -5,7 +5,11 @@
 use std::path::Path;
 
 use flotilla_images::{ContainerProcess, image_process};
-use flotilla_kernel::object::{Container, Pod, RESOURCE_CPU, RESOURCE_MEMORY, RESOURCE_PIDS};
+use flotilla_kernel::object::{
+    CAPABILITY_NAMES, Container, Pod, RESOURCE_CPU, RESOURCE_MEMORY, RESOURCE_PIDS, SeccompProfile,
+    capability_name,
+};
+use flotilla_node_os::sandbox::DEFAULT_CAPABILITIES;
 use flotilla_node_os::{ContainerSpec, Isolation, ResourceLimits, Security};
 
 use super::images::ReadyImage;
@@ -20,8 +24,9 @@ const MIN_CPU_QUOTA_MICROS: i64 = 1_000;
 const DEFAULT_PIDS_MAX: u64 = 4096;
 
 /// The runtime's spec of `container`, with `declared` its resolved `env`/`envFrom` variables
-/// and `image` its image (`None` for image `host`). Fails only when an image gives the
-/// container nothing to run.
+/// and `image` its image (`None` for image `host`). Fails, with the reason for
+/// `CreateContainerConfigError`, when an image gives the container nothing to run or would run
+/// it as root against `runAsNonRoot`.
 pub fn container_spec(
     pod: &Pod,
     container: &Container,
@@ -53,11 +58,13 @@ pub fn container_spec(
                 },
             )
             .map_err(|error| error.to_string())?;
+            let security = security(pod, container);
+            check_non_root(pod, container, &security, process.user.as_deref())?;
             let isolation = Isolation {
                 sandbox: pod.metadata.uid.clone(),
                 layers: image.layers.clone(),
                 user: process.user,
-                security: Security::default(),
+                security,
             };
             (
                 process.argv,
@@ -83,6 +90,98 @@ pub fn container_spec(
         ),
         isolation,
     })
+}
+
+/// What the pod's and the container's `securityContext` make of the runtime's defaults; the
+/// container's settings win.
+pub fn security(pod: &Pod, container: &Container) -> Security {
+    let pod_context = pod.spec.security_context.clone().unwrap_or_default();
+    let context = container.security_context.clone().unwrap_or_default();
+    let privileged = context.privileged == Some(true);
+    let mut capabilities: Vec<String> = DEFAULT_CAPABILITIES.map(str::to_string).to_vec();
+    if let Some(changes) = &context.capabilities {
+        let dropped: Vec<String> = changes
+            .drop
+            .iter()
+            .filter_map(|c| capability_name(c))
+            .collect();
+        if dropped.iter().any(|c| c == "ALL") {
+            capabilities.clear();
+        }
+        capabilities.retain(|c| !dropped.contains(c));
+        for added in changes.add.iter().filter_map(|c| capability_name(c)) {
+            if added == "ALL" {
+                capabilities = CAPABILITY_NAMES.map(str::to_string).to_vec();
+            } else if !capabilities.contains(&added) {
+                capabilities.push(added);
+            }
+        }
+    }
+    let seccomp_type = context
+        .seccomp_profile
+        .or(pod_context.seccomp_profile)
+        .map(|profile| profile.type_);
+    let id = |id: Option<i64>| id.and_then(|id| u32::try_from(id).ok());
+    Security {
+        capabilities,
+        no_new_privs: !(privileged || context.allow_privilege_escalation == Some(true)),
+        read_only_root: context.read_only_root_filesystem == Some(true),
+        privileged,
+        seccomp: !privileged && seccomp_type.as_deref() != Some(SeccompProfile::UNCONFINED),
+        run_as_user: id(context.run_as_user.or(pod_context.run_as_user)),
+        run_as_group: id(context.run_as_group.or(pod_context.run_as_group)),
+        supplemental_groups: pod_context
+            .supplemental_groups
+            .iter()
+            .filter_map(|g| u32::try_from(*g).ok())
+            .collect(),
+    }
+}
+
+/// `runAsNonRoot`: the user must be known not to be root before anything starts, from
+/// `runAsUser` or a numeric image USER, as the kubelet checks it.
+fn check_non_root(
+    pod: &Pod,
+    container: &Container,
+    security: &Security,
+    image_user: Option<&str>,
+) -> Result<(), String> {
+    let required = container
+        .security_context
+        .as_ref()
+        .and_then(|c| c.run_as_non_root)
+        .or(pod
+            .spec
+            .security_context
+            .as_ref()
+            .and_then(|c| c.run_as_non_root));
+    if required != Some(true) {
+        return Ok(());
+    }
+    let meta = &pod.metadata;
+    let whose = format!(
+        "(pod: \"{}_{}({})\", container: {})",
+        meta.name, meta.namespace, meta.uid, container.name
+    );
+    let uid = match (security.run_as_user, image_user) {
+        (Some(uid), _) => uid,
+        (None, None) => 0,
+        (None, Some(user)) => {
+            let name = user.split(':').next().unwrap_or(user);
+            name.parse().map_err(|_| {
+                format!(
+                    "container has runAsNonRoot and image has non-numeric user ({name}), cannot \
+                     verify user is non-root {whose}"
+                )
+            })?
+        }
+    };
+    if uid == 0 {
+        return Err(format!(
+            "container has runAsNonRoot and image will run as root {whose}"
+        ));
+    }
+    Ok(())
 }
 
 /// The pod's hostname: `spec.hostname`, else its name, cut to the kernel's 63 bytes.
@@ -228,5 +327,92 @@ spec:
         assert_eq!(isolation.sandbox, "u1");
         assert_eq!(isolation.user.as_deref(), Some("101"));
         assert_eq!(isolation.security, Security::default());
+    }
+
+    fn pod_with(yaml_spec: &str) -> Pod {
+        let yaml = format!(
+            "apiVersion: v1
+kind: Pod
+metadata: {{name: p, namespace: default, uid: u1}}
+spec:
+{yaml_spec}"
+        );
+        let Ok(Object::Pod(pod)) = parse_manifests("p.yaml", &yaml).remove(0) else {
+            panic!("fixture does not parse")
+        };
+        pod
+    }
+
+    #[test]
+    fn security_contexts_adjust_the_defaults_and_containers_win() {
+        let pod = pod_with(
+            "  securityContext: {runAsUser: 1000, runAsGroup: 3000, supplementalGroups: [4000], seccompProfile: {type: Unconfined}}
+  containers:
+  - name: c
+    image: app:1
+    securityContext:
+      runAsUser: 2000
+      readOnlyRootFilesystem: true
+      allowPrivilegeEscalation: true
+      capabilities: {drop: [ALL], add: [NET_BIND_SERVICE, cap_net_admin]}
+      seccompProfile: {type: RuntimeDefault}
+",
+        );
+        let s = security(&pod, &pod.spec.containers[0]);
+        assert_eq!(s.capabilities, ["NET_BIND_SERVICE", "NET_ADMIN"]);
+        assert!(!s.no_new_privs && s.read_only_root && s.seccomp && !s.privileged);
+        assert_eq!((s.run_as_user, s.run_as_group), (Some(2000), Some(3000)));
+        assert_eq!(s.supplemental_groups, [4000]);
+
+        let pod = pod_with(
+            "  containers:
+  - name: c
+    image: app:1
+    securityContext: {privileged: true}
+",
+        );
+        let s = security(&pod, &pod.spec.containers[0]);
+        assert!(s.privileged && !s.seccomp && !s.no_new_privs);
+        assert_eq!(
+            s,
+            Security {
+                privileged: true,
+                seccomp: false,
+                no_new_privs: false,
+                ..Security::default()
+            }
+        );
+    }
+
+    #[test]
+    fn run_as_non_root_needs_a_known_non_root_user() {
+        let pod = pod_with(
+            "  securityContext: {runAsNonRoot: true}
+  containers:
+  - {name: c, image: app:1}
+",
+        );
+        let c = &pod.spec.containers[0];
+        let check = |user: Option<&str>, run_as: Option<u32>| {
+            let security = Security {
+                run_as_user: run_as,
+                ..Security::default()
+            };
+            check_non_root(&pod, c, &security, user)
+        };
+        assert!(
+            check(None, None)
+                .unwrap_err()
+                .contains("image will run as root")
+        );
+        assert!(check(Some("0:0"), None).is_err());
+        assert!(
+            check(Some("nginx"), None)
+                .unwrap_err()
+                .contains("non-numeric user (nginx)")
+        );
+        assert!(check(Some("101"), None).is_ok());
+        assert!(check(None, Some(1000)).is_ok());
+        assert!(check(Some("101"), Some(0)).is_err());
     }
 }

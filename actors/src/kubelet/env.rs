@@ -171,7 +171,7 @@ mod tests {
             name: name.into(),
             value_from: Some(EnvVarSource {
                 config_map_key_ref: Some(selector),
-                secret_key_ref: None,
+                ..EnvVarSource::default()
             }),
             ..EnvVar::default()
         }
@@ -197,8 +197,8 @@ mod tests {
                 EnvVar {
                     name: "DB_PASSWORD".into(),
                     value_from: Some(EnvVarSource {
-                        config_map_key_ref: None,
                         secret_key_ref: Some(key_ref("db", "password", false)),
+                        ..EnvVarSource::default()
                     }),
                     ..EnvVar::default()
                 },

@@ -9,6 +9,7 @@
 
 mod container_spec;
 mod env;
+mod exec;
 mod images;
 mod lease;
 mod logs;
@@ -128,7 +129,7 @@ impl Actor for NodeAgent {
             .api
             .watch::<Pod>(None, revision, Some(&args.node_name))
             .await?;
-        let calls = node_calls::node_calls(args.log_dir.clone());
+        let calls = node_calls::node_calls(args.log_dir.clone(), Arc::clone(&args.runtime));
         let link = args.api.serve_node(&args.node_name, calls).await?;
         let tasks = vec![
             watch_pods(&myself, events),
@@ -489,7 +490,8 @@ async fn start_container(args: &NodeAgentArgs, entry: &mut PodEntry, name: &str,
     ) {
         Ok(spec) => spec,
         Err(message) => {
-            sync::start_failed(&entry.pod, &mut entry.record, name, message, now);
+            tracing::warn!(pod = %pod_name, container = name, %message, "cannot create the container");
+            sync::config_failed(&mut entry.record, name, message, now);
             return;
         }
     };
@@ -513,7 +515,7 @@ async fn prepare_image(
     let sandbox = SandboxSpec {
         id: pod.metadata.uid.clone(),
         hostname: container_spec::pod_hostname(pod),
-        host_network: false,
+        host_network: pod.spec.host_network,
     };
     blocking(&args.runtime, move |runtime| {
         let ready = images::prepare(&image_dir, &image, &policy)?;

@@ -129,6 +129,15 @@ pub enum Request {
     },
     /// Operators' certificates that have not expired (`flotilla user list`).
     ListUsers,
+    /// Runs `command` in a container of a pod, through its node's agent (`flotilla exec`).
+    /// Answered with [`Response::ExecOutput`] frames as it writes, then one
+    /// [`Response::ExecExit`].
+    Exec {
+        namespace: String,
+        pod: String,
+        container: Option<String>,
+        command: Vec<String>,
+    },
 }
 
 impl Request {
@@ -153,6 +162,7 @@ impl Request {
             Request::IssueUser { .. } => "issue a certificate for",
             Request::RevokeUser { .. } => "revoke",
             Request::ListUsers => "list",
+            Request::Exec { .. } => "exec into",
         }
     }
 }
@@ -224,6 +234,16 @@ pub enum Response {
     },
     /// Operators' certificates, from a `ListUsers`.
     Certificates(Vec<CertificateRecord>),
+    /// What an exec's command wrote, to standard error or standard output.
+    ExecOutput {
+        stderr: bool,
+        #[serde(with = "serde_bytes")]
+        data: Vec<u8>,
+    },
+    /// How an exec's command ended: its exit code, or 128+N for signal N.
+    ExecExit {
+        code: i32,
+    },
 }
 
 /// One operator's certificate, as `flotilla user list` shows it.
@@ -251,6 +271,8 @@ impl Response {
             Response::Error(_) => "error",
             Response::Bookmark { .. } => "bookmark",
             Response::Certificates(_) => "certificates",
+            Response::ExecOutput { .. } => "exec output",
+            Response::ExecExit { .. } => "exec exit",
         }
     }
 }

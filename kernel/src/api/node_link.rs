@@ -1,4 +1,4 @@
-//! How the API server reaches a node agent for what only the node has (container logs).
+//! How the API server reaches a node agent for what only the node has (container logs, exec).
 //!
 //! An agent in the API server's own process registers its calls directly. A remote agent has
 //! no listening port: it serves the calls on the QUIC connection it opened to the API, and
@@ -27,6 +27,12 @@ pub enum NodeRequest {
         container: String,
         follow: bool,
         tail_lines: Option<u64>,
+    },
+    /// Runs `command` in a running container, answering as [`super::Request::Exec`] is.
+    Exec {
+        pod_uid: String,
+        container: String,
+        command: Vec<String>,
     },
 }
 

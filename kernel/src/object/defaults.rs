@@ -9,7 +9,8 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use super::config_map::{SECRET_TYPE_OPAQUE, Secret};
 use super::deployment::{DeploymentSpec, RollingUpdateDeployment, StrategyType};
 use super::intstr::IntOrString;
-use super::pod_spec::{Container, ContainerPort, PodSpec};
+use super::pod_spec::{Container, ContainerPort, ObjectFieldSelector, PodSpec};
+use super::probe::{HttpGetAction, Lifecycle, Probe};
 use super::resource::Object;
 
 /// Seconds a pod gets between SIGTERM and SIGKILL when it does not say.
@@ -37,27 +38,107 @@ pub fn apply_defaults(object: &mut Object) {
     }
 }
 
-/// `restartPolicy` is `Always` by the type's own default; the grace period, requests, pull
-/// policies and port protocols are filled in here.
+/// `restartPolicy` is `Always` by the type's own default; the grace period and the
+/// containers' fields are filled in here.
 fn default_pod_spec(spec: &mut PodSpec) {
     spec.termination_grace_period_seconds
         .get_or_insert(DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS);
-    for container in &mut spec.containers {
-        if container.image_pull_policy.is_empty() && container.image != Container::HOST_IMAGE {
-            container.image_pull_policy = Container::default_pull_policy(&container.image).into();
+    for container in spec.all_containers_mut() {
+        default_container(container);
+    }
+}
+
+/// Pull policy, port protocols, requests from limits, the termination message, probes, hooks
+/// and the API version of downward-API fields; the same for init containers.
+fn default_container(container: &mut Container) {
+    if container.image_pull_policy.is_empty() && container.image != Container::HOST_IMAGE {
+        container.image_pull_policy = Container::default_pull_policy(&container.image).into();
+    }
+    for port in &mut container.ports {
+        if port.protocol.is_empty() {
+            port.protocol = ContainerPort::DEFAULT_PROTOCOL.into();
         }
-        for port in &mut container.ports {
-            if port.protocol.is_empty() {
-                port.protocol = ContainerPort::DEFAULT_PROTOCOL.into();
-            }
+    }
+    let resources = &mut container.resources;
+    for (resource, limit) in &resources.limits {
+        resources
+            .requests
+            .entry(resource.clone())
+            .or_insert_with(|| limit.clone());
+    }
+    if container.termination_message_path.is_empty() {
+        container.termination_message_path = Container::DEFAULT_TERMINATION_MESSAGE_PATH.into();
+    }
+    if container.termination_message_policy.is_empty() {
+        container.termination_message_policy = Container::TERMINATION_MESSAGE_FILE.into();
+    }
+    for probe in [
+        &mut container.liveness_probe,
+        &mut container.readiness_probe,
+        &mut container.startup_probe,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        default_probe(probe);
+    }
+    if let Some(lifecycle) = &mut container.lifecycle {
+        default_lifecycle(lifecycle);
+    }
+    for source in container
+        .env
+        .iter_mut()
+        .filter_map(|variable| variable.value_from.as_mut())
+    {
+        if let Some(selector) = &mut source.field_ref
+            && selector.api_version.is_empty()
+        {
+            selector.api_version = ObjectFieldSelector::DEFAULT_API_VERSION.into();
         }
-        let resources = &mut container.resources;
-        for (resource, limit) in &resources.limits {
-            resources
-                .requests
-                .entry(resource.clone())
-                .or_insert_with(|| limit.clone());
+    }
+}
+
+/// Kubernetes fills in a probe's zero counts and periods (not `initialDelaySeconds`, whose
+/// default is 0).
+fn default_probe(probe: &mut Probe) {
+    for (field, default) in [
+        (&mut probe.timeout_seconds, Probe::DEFAULT_TIMEOUT_SECONDS),
+        (&mut probe.period_seconds, Probe::DEFAULT_PERIOD_SECONDS),
+        (
+            &mut probe.success_threshold,
+            Probe::DEFAULT_SUCCESS_THRESHOLD,
+        ),
+        (
+            &mut probe.failure_threshold,
+            Probe::DEFAULT_FAILURE_THRESHOLD,
+        ),
+    ] {
+        if *field == 0 {
+            *field = default;
         }
+    }
+    if let Some(action) = &mut probe.http_get {
+        default_http_get(action);
+    }
+}
+
+fn default_lifecycle(lifecycle: &mut Lifecycle) {
+    for handler in [&mut lifecycle.post_start, &mut lifecycle.pre_stop]
+        .into_iter()
+        .flatten()
+    {
+        if let Some(action) = &mut handler.http_get {
+            default_http_get(action);
+        }
+    }
+}
+
+fn default_http_get(action: &mut HttpGetAction) {
+    if action.path.is_empty() {
+        action.path = HttpGetAction::DEFAULT_PATH.into();
+    }
+    if action.scheme.is_empty() {
+        action.scheme = HttpGetAction::SCHEME_HTTP.into();
     }
 }
 
@@ -185,6 +266,100 @@ mod tests {
             spec.containers[1].image_pull_policy, "",
             "the host is not pulled"
         );
+    }
+
+    #[test]
+    fn containers_and_init_containers_get_probe_hook_message_and_field_ref_defaults() {
+        use crate::object::intstr::IntOrString;
+        use crate::object::pod_spec::{EnvVar, EnvVarSource};
+        use crate::object::probe::{Lifecycle, LifecycleHandler};
+
+        let http_get = || {
+            Some(HttpGetAction {
+                port: IntOrString::Int(8080),
+                ..HttpGetAction::default()
+            })
+        };
+        let probe = Probe {
+            http_get: http_get(),
+            initial_delay_seconds: 0,
+            period_seconds: 5,
+            ..Probe::default()
+        };
+        let container = Container {
+            name: "app".into(),
+            image: "app".into(),
+            ports: vec![ContainerPort {
+                container_port: 8080,
+                ..ContainerPort::default()
+            }],
+            liveness_probe: Some(probe.clone()),
+            startup_probe: Some(probe),
+            lifecycle: Some(Lifecycle {
+                pre_stop: Some(LifecycleHandler {
+                    http_get: http_get(),
+                    ..LifecycleHandler::default()
+                }),
+                ..Lifecycle::default()
+            }),
+            env: vec![EnvVar {
+                name: "POD".into(),
+                value_from: Some(EnvVarSource {
+                    field_ref: Some(ObjectFieldSelector {
+                        field_path: "metadata.name".into(),
+                        ..ObjectFieldSelector::default()
+                    }),
+                    ..EnvVarSource::default()
+                }),
+                ..EnvVar::default()
+            }],
+            ..Container::default()
+        };
+        let mut spec = PodSpec {
+            init_containers: vec![Container {
+                name: "sidecar".into(),
+                restart_policy: Some(Container::RESTART_ALWAYS.into()),
+                ..container.clone()
+            }],
+            containers: vec![container],
+            ..PodSpec::default()
+        };
+        default_pod_spec(&mut spec);
+        let once = spec.clone();
+        default_pod_spec(&mut spec);
+        assert_eq!(spec, once, "defaulting is idempotent");
+
+        for container in spec.all_containers() {
+            let name = &container.name;
+            assert_eq!(container.image_pull_policy, "Always", "{name}");
+            assert_eq!(container.ports[0].protocol, "TCP", "{name}");
+            assert_eq!(
+                container.termination_message_path, "/dev/termination-log",
+                "{name}"
+            );
+            assert_eq!(container.termination_message_policy, "File", "{name}");
+            for probe in [&container.liveness_probe, &container.startup_probe] {
+                let probe = probe.as_ref().unwrap();
+                assert_eq!(
+                    (
+                        probe.initial_delay_seconds,
+                        probe.timeout_seconds,
+                        probe.period_seconds,
+                        probe.success_threshold,
+                        probe.failure_threshold,
+                    ),
+                    (0, 1, 5, 1, 3),
+                    "{name}"
+                );
+                let http = probe.http_get.as_ref().unwrap();
+                assert_eq!((http.path.as_str(), http.scheme.as_str()), ("/", "HTTP"));
+            }
+            let lifecycle = container.lifecycle.as_ref().unwrap();
+            let hook = lifecycle.pre_stop.as_ref().unwrap().http_get.as_ref();
+            assert_eq!(hook.map(|http| http.scheme.as_str()), Some("HTTP"));
+            let source = container.env[0].value_from.as_ref().unwrap();
+            assert_eq!(source.field_ref.as_ref().unwrap().api_version, "v1");
+        }
     }
 
     #[test]

@@ -28,9 +28,11 @@ mod omit;
 mod pod;
 mod pod_spec;
 mod pod_status;
+mod probe;
 mod quantity;
 mod replica_set;
 mod resource;
+mod security_context;
 mod selector;
 mod time;
 mod validation;
@@ -66,17 +68,26 @@ pub use self::node::{
 };
 pub use self::pod::{Pod, PodTemplateSpec};
 pub use self::pod_spec::{
-    Container, EnvFromSource, EnvVar, EnvVarSource, KNOWN_RESOURCES, KeySelector, ObjectSelector,
-    PodReferences, PodSpec, RESOURCE_CPU, RESOURCE_EPHEMERAL_STORAGE, RESOURCE_MEMORY,
-    RESOURCE_PIDS, ResourceRequirements, RestartPolicy,
+    Container, EnvFromSource, EnvVar, EnvVarSource, KNOWN_RESOURCES, KeySelector,
+    ObjectFieldSelector, ObjectSelector, PodReferences, PodSpec, RESOURCE_CPU,
+    RESOURCE_EPHEMERAL_STORAGE, RESOURCE_MEMORY, RESOURCE_PIDS, ResourceFieldSelector,
+    ResourceRequirements, RestartPolicy,
 };
 pub use self::pod_status::{
     ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting,
     ContainerStatus, PodCondition, PodPhase, PodStatus,
 };
+pub use self::probe::{
+    ExecAction, GrpcAction, HttpGetAction, HttpHeader, Lifecycle, LifecycleHandler, Probe,
+    SleepAction, TcpSocketAction,
+};
 pub use self::quantity::{ParsedQuantity, Quantity, QuantityError};
 pub use self::replica_set::{ReplicaSet, ReplicaSetSpec, ReplicaSetStatus};
 pub use self::resource::{Object, ObjectError, Resource};
+pub use self::security_context::{
+    CAPABILITY_NAMES, Capabilities, PodSecurityContext, SeccompProfile, SecurityContext,
+    capability_name,
+};
 pub use self::selector::{Selector, SelectorError};
 pub use self::time::{Time, TimeParseError};
 pub use self::validation::{FieldError, ValidationErrors, validate};

@@ -2,12 +2,18 @@
 //!
 //! `image` names an image in the node's local store; the reserved image `host` runs `command`
 //! on the node's own root filesystem (still in its own cgroup and namespaces).
+//!
+//! `initContainers` run one after another before the containers start, each to completion,
+//! except sidecars (`restartPolicy: Always`), which start in their turn and keep running next
+//! to the containers, as in Kubernetes.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use super::probe::{Lifecycle, Probe};
 use super::quantity::{Quantity, QuantityError};
+use super::security_context::{PodSecurityContext, SecurityContext};
 
 /// The CPU resource name; amounts are in cores (`"500m"`).
 pub const RESOURCE_CPU: &str = "cpu";
@@ -29,6 +35,9 @@ pub const KNOWN_RESOURCES: [&str; 4] = [
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PodSpec {
+    /// Run in order before `containers`; see the module documentation.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub init_containers: Vec<Container>,
     #[serde(default)]
     pub containers: Vec<Container>,
     #[serde(default)]
@@ -47,6 +56,14 @@ pub struct PodSpec {
     /// which its admission sets from `priorityClassName`; absent means 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<i32>,
+    /// The host's network and UTS namespaces instead of the pod's own.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub host_network: bool,
+    /// One PID namespace for all the pod's containers instead of one each.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share_process_namespace: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_context: Option<PodSecurityContext>,
 }
 
 /// When the node agent restarts a pod's containers after they exit.
@@ -86,6 +103,41 @@ pub struct Container {
     /// `Always`, `IfNotPresent` or `Never`; defaulted from the image's tag.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub image_pull_policy: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_context: Option<SecurityContext>,
+    /// Restarts the container when it fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness_probe: Option<Probe>,
+    /// Whether the container may receive traffic; the pod is ready when all its containers are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readiness_probe: Option<Probe>,
+    /// Holds the other probes back until it has succeeded once; restarts the container when
+    /// it fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub startup_probe: Option<Probe>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<Lifecycle>,
+    /// Only `Always`, and only on an init container: it is then a sidecar, started in its
+    /// turn among the init containers and kept running (and restarted) next to the containers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_policy: Option<String>,
+    /// A terminal for the container's process.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tty: bool,
+    /// Keeps the container's standard input open for an attached client.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stdin: bool,
+    /// Closes standard input after the first attached client disconnects.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stdin_once: bool,
+    /// The file in the container whose content becomes the termination message; defaults to
+    /// `/dev/termination-log`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub termination_message_path: String,
+    /// `File` (the default) or `FallbackToLogsOnError`: the tail of the log when the file is
+    /// empty and the container failed.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub termination_message_policy: String,
 }
 
 /// A port a container listens on.
@@ -124,7 +176,7 @@ pub struct EnvVar {
     pub value_from: Option<EnvVarSource>,
 }
 
-/// Where an environment variable's value comes from.
+/// Where an environment variable's value comes from: exactly one of the fields is set.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EnvVarSource {
@@ -132,6 +184,37 @@ pub struct EnvVarSource {
     pub config_map_key_ref: Option<KeySelector>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_key_ref: Option<KeySelector>,
+    /// A field of the pod itself (the downward API).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field_ref: Option<ObjectFieldSelector>,
+    /// A request or limit of one of the pod's containers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_field_ref: Option<ResourceFieldSelector>,
+}
+
+/// A field of the pod, by its path (`metadata.name`, `metadata.labels['app']`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectFieldSelector {
+    /// The version `fieldPath` is written in; defaults to `v1`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub api_version: String,
+    #[serde(default)]
+    pub field_path: String,
+}
+
+/// A container's request or limit (`limits.memory`), in units of `divisor`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceFieldSelector {
+    /// Empty means the container the variable is set in.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub container_name: String,
+    #[serde(default)]
+    pub resource: String,
+    /// The unit the amount is given in, rounded up; absent (or zero) means 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub divisor: Option<Quantity>,
 }
 
 /// One key of a named ConfigMap or Secret.
@@ -216,6 +299,61 @@ impl Container {
     }
 }
 
+impl Container {
+    /// The only `restartPolicy` a container may have: an init container with it is a sidecar.
+    pub const RESTART_ALWAYS: &str = "Always";
+    pub const DEFAULT_TERMINATION_MESSAGE_PATH: &str = "/dev/termination-log";
+    pub const TERMINATION_MESSAGE_FILE: &str = "File";
+    pub const TERMINATION_MESSAGE_FALLBACK_TO_LOGS: &str = "FallbackToLogsOnError";
+    pub const TERMINATION_MESSAGE_POLICIES: [&str; 2] = [
+        Self::TERMINATION_MESSAGE_FALLBACK_TO_LOGS,
+        Self::TERMINATION_MESSAGE_FILE,
+    ];
+
+    /// Whether this container, listed among the init containers, is a sidecar: started in
+    /// its turn and then kept running next to the containers.
+    pub fn is_sidecar(&self) -> bool {
+        self.restart_policy.as_deref() == Some(Self::RESTART_ALWAYS)
+    }
+}
+
+impl ObjectFieldSelector {
+    pub const DEFAULT_API_VERSION: &str = "v1";
+    /// The pod fields an environment variable may take, besides one label or annotation
+    /// (`metadata.labels['<key>']`, `metadata.annotations['<key>']`).
+    pub const ENV_FIELD_PATHS: [&str; 9] = [
+        "metadata.name",
+        "metadata.namespace",
+        "metadata.uid",
+        "spec.nodeName",
+        "spec.serviceAccountName",
+        "status.hostIP",
+        "status.hostIPs",
+        "status.podIP",
+        "status.podIPs",
+    ];
+
+    /// `(metadata.labels, key)` for `metadata.labels['key']`, as Kubernetes splits a path
+    /// with a subscript; `None` for a path without one.
+    pub fn subscript(&self) -> Option<(&str, &str)> {
+        let inner = self.field_path.strip_suffix("']")?;
+        let (path, key) = inner.split_once("['")?;
+        (!path.is_empty()).then_some((path, key))
+    }
+}
+
+impl ResourceFieldSelector {
+    /// The resources an environment variable may take, as Kubernetes lists them.
+    pub const RESOURCES: [&str; 6] = [
+        "limits.cpu",
+        "limits.ephemeral-storage",
+        "limits.memory",
+        "requests.cpu",
+        "requests.ephemeral-storage",
+        "requests.memory",
+    ];
+}
+
 impl ContainerPort {
     pub const PROTOCOLS: [&str; 3] = ["SCTP", "TCP", "UDP"];
     pub const DEFAULT_PROTOCOL: &str = "TCP";
@@ -237,10 +375,21 @@ impl ResourceRequirements {
 }
 
 impl PodSpec {
-    /// Every ConfigMap and Secret the containers' `env` and `envFrom` name.
+    /// The init containers, then the containers.
+    pub fn all_containers(&self) -> impl Iterator<Item = &Container> {
+        self.init_containers.iter().chain(&self.containers)
+    }
+
+    /// The init containers, then the containers, to change.
+    pub fn all_containers_mut(&mut self) -> impl Iterator<Item = &mut Container> {
+        self.init_containers.iter_mut().chain(&mut self.containers)
+    }
+
+    /// Every ConfigMap and Secret the `env` and `envFrom` of the containers and init
+    /// containers name.
     pub fn references(&self) -> PodReferences {
         let mut references = PodReferences::default();
-        for container in &self.containers {
+        for container in self.all_containers() {
             for source in container
                 .env
                 .iter()
@@ -265,22 +414,48 @@ impl PodSpec {
         references
     }
 
-    /// The pod's summed requests as (CPU millicores, memory bytes), each container counting
-    /// its request or, failing that, its limit.
+    /// The pod's requests as (CPU millicores, memory bytes), each container counting its
+    /// request or, failing that, its limit. As in Kubernetes, init containers count by their
+    /// peak: the pod needs the sum of its containers and sidecars, or, if more, what one init
+    /// container needs next to the sidecars started before it.
     pub fn requests(&self) -> Result<(u64, u64), QuantityError> {
-        let mut cpu_millis = 0u64;
-        let mut memory_bytes = 0u64;
+        let mut running = (0u64, 0u64);
         for container in &self.containers {
-            let resources = &container.resources;
-            if let Some(cpu) = resources.effective_request(RESOURCE_CPU) {
-                cpu_millis = cpu_millis.saturating_add(cpu.cpu_millis()?);
-            }
-            if let Some(memory) = resources.effective_request(RESOURCE_MEMORY) {
-                memory_bytes = memory_bytes.saturating_add(memory.bytes()?);
-            }
+            running = add(running, container_requests(container)?);
         }
-        Ok((cpu_millis, memory_bytes))
+        let mut sidecars = (0u64, 0u64);
+        let mut init_peak = (0u64, 0u64);
+        for container in &self.init_containers {
+            let own = container_requests(container)?;
+            let during = if container.is_sidecar() {
+                sidecars = add(sidecars, own);
+                running = add(running, own);
+                sidecars
+            } else {
+                add(sidecars, own)
+            };
+            init_peak = (init_peak.0.max(during.0), init_peak.1.max(during.1));
+        }
+        Ok((running.0.max(init_peak.0), running.1.max(init_peak.1)))
     }
+}
+
+/// One container's (CPU millicores, memory bytes): its requests, falling back to its limits.
+fn container_requests(container: &Container) -> Result<(u64, u64), QuantityError> {
+    let resources = &container.resources;
+    let cpu = match resources.effective_request(RESOURCE_CPU) {
+        Some(cpu) => cpu.cpu_millis()?,
+        None => 0,
+    };
+    let memory = match resources.effective_request(RESOURCE_MEMORY) {
+        Some(memory) => memory.bytes()?,
+        None => 0,
+    };
+    Ok((cpu, memory))
+}
+
+fn add(a: (u64, u64), b: (u64, u64)) -> (u64, u64) {
+    (a.0.saturating_add(b.0), a.1.saturating_add(b.1))
 }
 
 #[cfg(test)]
@@ -316,6 +491,69 @@ mod tests {
             ..PodSpec::default()
         };
         assert_eq!(spec.requests().unwrap(), (750, (64 << 20) + (1 << 30)));
+    }
+
+    #[test]
+    fn init_containers_count_by_their_peak_next_to_earlier_sidecars() {
+        let mut sidecar = container(&[("cpu", "100m"), ("memory", "10Mi")], &[]);
+        sidecar.restart_policy = Some(Container::RESTART_ALWAYS.into());
+        let mut spec = PodSpec {
+            init_containers: vec![
+                container(&[("cpu", "2")], &[]),
+                sidecar,
+                container(&[("memory", "1Gi")], &[]),
+            ],
+            containers: vec![container(&[("cpu", "500m"), ("memory", "64Mi")], &[])],
+            ..PodSpec::default()
+        };
+        // CPU: the first init container alone (2000m) beats containers and sidecar (600m);
+        // memory: the last init container next to the sidecar beats 64Mi + 10Mi.
+        assert_eq!(spec.requests().unwrap(), (2000, (1 << 30) + (10 << 20)));
+        spec.init_containers.truncate(2);
+        spec.init_containers[0] = container(&[("cpu", "100m")], &[]);
+        assert_eq!(spec.requests().unwrap(), (600, 74 << 20));
+    }
+
+    #[test]
+    fn references_include_init_containers() {
+        let from = |name: &str| EnvFromSource {
+            config_map_ref: Some(ObjectSelector {
+                name: name.into(),
+                optional: None,
+            }),
+            ..EnvFromSource::default()
+        };
+        let mut init = container(&[], &[]);
+        init.env_from = vec![from("setup")];
+        let mut main = container(&[], &[]);
+        main.env_from = vec![from("settings")];
+        let spec = PodSpec {
+            init_containers: vec![init],
+            containers: vec![main],
+            ..PodSpec::default()
+        };
+        let references = spec.references();
+        let names: Vec<&str> = references.config_maps.iter().map(String::as_str).collect();
+        assert_eq!(names, ["settings", "setup"]);
+    }
+
+    #[test]
+    fn field_paths_split_like_kubernetes() {
+        let selector = |path: &str| ObjectFieldSelector {
+            field_path: path.into(),
+            ..ObjectFieldSelector::default()
+        };
+        assert_eq!(
+            selector("metadata.labels['app']").subscript(),
+            Some(("metadata.labels", "app"))
+        );
+        assert_eq!(
+            selector("metadata.annotations['a/b']").subscript(),
+            Some(("metadata.annotations", "a/b"))
+        );
+        assert_eq!(selector("metadata.name").subscript(), None);
+        assert_eq!(selector("['app']").subscript(), None);
+        assert_eq!(selector("metadata.labels[app]").subscript(), None);
     }
 
     #[test]

@@ -69,6 +69,13 @@ impl Cgroups for FakeCgroups {
         })
     }
 
+    fn paths(&self, name: &str) -> Result<CgroupPaths, CgroupError> {
+        self.lock().get(name).ok_or_else(|| not_found(name))?;
+        Ok(CgroupPaths {
+            procs_files: Vec::new(),
+        })
+    }
+
     fn pids(&self, name: &str) -> Result<Vec<u32>, CgroupError> {
         self.lock()
             .get(name)

@@ -42,6 +42,10 @@ pub trait Cgroups: Send + Sync {
     /// to exactly `limits`.
     fn create(&self, name: &str, limits: &ResourceLimits) -> Result<CgroupPaths, CgroupError>;
 
+    /// The `cgroup.procs` files of the existing cgroup `<root>/<name>`, for another process
+    /// (an exec into the container) to join it.
+    fn paths(&self, name: &str) -> Result<CgroupPaths, CgroupError>;
+
     /// The processes in the cgroup, sorted.
     fn pids(&self, name: &str) -> Result<Vec<u32>, CgroupError>;
 

@@ -251,6 +251,16 @@ impl Cgroups for SystemCgroups {
         })
     }
 
+    fn paths(&self, name: &str) -> Result<CgroupPaths, CgroupError> {
+        let group = self.existing(name)?;
+        Ok(CgroupPaths {
+            procs_files: directories(&group)
+                .iter()
+                .map(|dir| dir.join("cgroup.procs"))
+                .collect(),
+        })
+    }
+
     fn pids(&self, name: &str) -> Result<Vec<u32>, CgroupError> {
         let group = self.existing(name)?;
         // Keep only pids that are also valid `pid_t`s, so signalling one never turns into

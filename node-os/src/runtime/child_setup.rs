@@ -18,7 +18,7 @@ use nix::fcntl::{OFlag, open};
 use nix::libc;
 use nix::sched::{CloneFlags, unshare};
 use nix::sys::stat::Mode;
-use nix::unistd::{sethostname, setsid, write};
+use nix::unistd::{Pid, sethostname, setpgid, setsid, write};
 use tokio::process::Command;
 
 use crate::sandbox::init::ERROR_FD;
@@ -37,6 +37,9 @@ enum Then {
     OwnNamespaces { hostname: OsString },
     /// Execs the container init, which reports on this pipe as descriptor 3.
     ContainerInit { errors: OwnedFd },
+    /// Execs a command into a running container: like the init, but without a session of its
+    /// own, so it is never taken for the container's main process.
+    ContainerExec { errors: OwnedFd },
 }
 
 /// A path handed to the child set-up contains a NUL byte.
@@ -65,6 +68,14 @@ impl ChildSetup {
         Self::with(procs_files, Then::ContainerInit { errors })
     }
 
+    /// The helper of an exec into a running container, reporting on `errors`.
+    pub(crate) fn container_exec(
+        procs_files: &[PathBuf],
+        errors: OwnedFd,
+    ) -> Result<Self, NulInPath> {
+        Self::with(procs_files, Then::ContainerExec { errors })
+    }
+
     fn with(procs_files: &[PathBuf], then: Then) -> Result<Self, NulInPath> {
         let procs_files = procs_files
             .iter()
@@ -79,9 +90,9 @@ impl ChildSetup {
     /// Makes `command` run this set-up in the child, before exec.
     pub(crate) fn install(self, command: &mut Command) {
         // SAFETY: the hook runs in the forked child, where only async-signal-safe calls are
-        // allowed. It only calls open, write, close, setsid, unshare, sethostname and dup2 on
-        // the C strings, bytes and descriptor owned by `self`, which were made before the
-        // fork; it does not allocate, lock, or touch any other state of the parent.
+        // allowed. It only calls open, write, setsid, setpgid, unshare, sethostname, dup2 and
+        // fcntl on the C strings, bytes and descriptor owned by `self`, which were made before
+        // the fork; it does not allocate, lock, or touch any other state of the parent.
         unsafe {
             command.pre_exec(move || self.run_in_child());
         }
@@ -97,13 +108,20 @@ impl ChildSetup {
             // "0" moves the writing process itself.
             write(&procs, b"0")?;
         }
-        setsid()?;
         match &self.then {
             Then::OwnNamespaces { hostname } => {
+                setsid()?;
                 unshare(CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC)?;
                 sethostname(hostname)?;
             }
-            Then::ContainerInit { errors } => {
+            Then::ContainerInit { errors } | Then::ContainerExec { errors } => {
+                if matches!(self.then, Then::ContainerInit { .. }) {
+                    setsid()?;
+                } else {
+                    // A group of its own, out of the agent's, but no session: only the
+                    // container's main process leads one.
+                    setpgid(Pid::from_raw(0), Pid::from_raw(0))?;
+                }
                 // The copy on descriptor 3 is open across exec: the init inherits it. (dup2
                 // onto itself would keep close-on-exec, so that case clears it.)
                 let fd = errors.as_raw_fd();

@@ -72,6 +72,9 @@ pub enum RuntimeError {
     /// is the init's, such as `exec: "x": executable file not found in $PATH`.
     #[error("container {id}: {message}")]
     Sandbox { id: String, message: String },
+    /// A command run in the container did not finish in time and was killed.
+    #[error("container {id}: command timed out after {seconds}s")]
+    ExecTimeout { id: String, seconds: f64 },
     /// The container's directory (overlay layers, init config) could not be prepared.
     #[error("container {id}: cannot prepare {path}")]
     ContainerDir {

@@ -14,7 +14,10 @@ use super::adopt::Adoption;
 use super::native::REMOVE_TIMEOUT;
 use super::stale::remove_stale_cgroups;
 use super::table::{ContainerTable, Exit};
-use super::{ContainerSpec, ContainerState, ExitEvent, Runtime, RuntimeError, Signal};
+use super::{
+    ContainerSpec, ContainerState, ExecProcess, ExecRequest, ExitEvent, Runtime, RuntimeError,
+    Signal,
+};
 use crate::cgroups::Cgroups;
 use crate::sandbox::SandboxSpec;
 
@@ -158,6 +161,43 @@ impl Runtime for FakeRuntime {
 
     fn list_pod_sandboxes(&self) -> Result<Vec<String>, RuntimeError> {
         Ok(self.lock().sandboxes.iter().cloned().collect())
+    }
+
+    /// Runs the command on the host, with piped output: tests script probes with `true`,
+    /// `false` or `sh -c`.
+    fn exec(&self, id: &str, request: &ExecRequest) -> Result<ExecProcess, RuntimeError> {
+        self.lock().table.running_pid(id)?;
+        let program = request.command.first().ok_or(RuntimeError::InvalidSpec {
+            id: id.to_string(),
+            field: "command",
+            reason: "must not be empty",
+        })?;
+        let child = tokio::process::Command::new(program)
+            .args(&request.command[1..])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|source| RuntimeError::Spawn {
+                id: id.to_string(),
+                program: program.into(),
+                source,
+            })?;
+        Ok(ExecProcess {
+            child,
+            terminal: None,
+        })
+    }
+
+    /// Connects on the host: tests probe listeners of their own.
+    fn connect(
+        &self,
+        _sandbox: &str,
+        address: std::net::SocketAddr,
+        timeout: std::time::Duration,
+    ) -> std::io::Result<std::net::TcpStream> {
+        std::net::TcpStream::connect_timeout(&address, timeout)
     }
 }
 

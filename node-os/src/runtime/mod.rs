@@ -11,6 +11,7 @@
 mod adopt;
 mod child_setup;
 mod error;
+mod exec;
 mod fake;
 mod native;
 mod spec;
@@ -26,6 +27,7 @@ use crate::sandbox::SandboxSpec;
 
 pub use adopt::Adoption;
 pub use error::RuntimeError;
+pub use exec::{ExecOutput, ExecProcess, ExecRequest, exec_sync, exit_code};
 pub use fake::FakeRuntime;
 pub use native::NativeRuntime;
 pub(crate) use spec::find_in_path;
@@ -117,6 +119,21 @@ pub trait Runtime: Send + Sync {
 
     /// The ids of every pod sandbox, sorted.
     fn list_pod_sandboxes(&self) -> Result<Vec<String>, RuntimeError>;
+
+    /// Starts `request`'s command in the running container `id`: in its namespaces, root and
+    /// cgroup, as its user and under its restrictions, with its environment and working
+    /// directory. Fails with the reason when the command cannot start (not found in the
+    /// container, for one).
+    fn exec(&self, id: &str, request: &ExecRequest) -> Result<ExecProcess, RuntimeError>;
+
+    /// Opens a TCP connection to `address` from inside the pod sandbox `sandbox`'s network
+    /// (the host's for a pod on the host network or without a sandbox), as probes connect.
+    fn connect(
+        &self,
+        sandbox: &str,
+        address: std::net::SocketAddr,
+        timeout: std::time::Duration,
+    ) -> std::io::Result<std::net::TcpStream>;
 }
 
 #[cfg(test)]

@@ -32,10 +32,14 @@ use super::adopt::{Adoption, ProcFacts, main_process, read_facts, start_time, st
 use super::child_setup::ChildSetup;
 use super::stale::remove_stale_cgroups;
 use super::table::{ContainerTable, Exit};
-use super::{ContainerSpec, ContainerState, ExitEvent, Runtime, RuntimeError, Signal};
+use super::{
+    ContainerSpec, ContainerState, ExecProcess, ExecRequest, ExitEvent, Runtime, RuntimeError,
+    Signal,
+};
 use crate::cgroups::Cgroups;
 use crate::component::component_problem;
 use crate::sandbox::config::{InitConfig, Overlay};
+use crate::sandbox::exec::{ExecConfig, HOST_NAMESPACES, ISOLATED_NAMESPACES};
 use crate::sandbox::pod::{self, ETC_FILES};
 use crate::sandbox::{Isolation, Namespace, SandboxSpec};
 
@@ -466,6 +470,160 @@ impl Runtime for NativeRuntime {
             source,
         })
     }
+
+    fn exec(&self, id: &str, request: &ExecRequest) -> Result<ExecProcess, RuntimeError> {
+        let main = self.table().running_pid(id)?;
+        let config = self.exec_config(id, main, request)?;
+        let spec = serde_json::to_string(&config).map_err(|error| RuntimeError::Sandbox {
+            id: id.to_string(),
+            message: format!("encoding the exec: {error}"),
+        })?;
+        let paths = self
+            .cgroups
+            .paths(id)
+            .map_err(|source| RuntimeError::Cgroup {
+                id: id.to_string(),
+                source,
+            })?;
+        let spawn_error = |source| RuntimeError::Spawn {
+            id: id.to_string(),
+            program: PathBuf::from(INIT_PROGRAM),
+            source,
+        };
+        let (report, errors) =
+            pipe2(OFlag::O_CLOEXEC).map_err(|errno| spawn_error(errno.into()))?;
+        let setup = ChildSetup::container_exec(&paths.procs_files, errors)
+            .map_err(|error| spawn_error(io::Error::new(io::ErrorKind::InvalidInput, error)))?;
+        let (child, terminal) = {
+            // Dropped before the report is read: it holds the pipe's write end.
+            let mut command = Command::new(INIT_PROGRAM);
+            command
+                .arg0("flotilla")
+                .arg("container-exec")
+                .arg(spec)
+                .env_clear()
+                .current_dir("/")
+                .kill_on_drop(true);
+            let terminal = exec_stdio(&mut command, request).map_err(spawn_error)?;
+            setup.install(&mut command);
+            let _runtime = self.tokio.enter();
+            (command.spawn().map_err(spawn_error)?, terminal)
+        };
+        match read_report(report) {
+            Ok(message) if message.is_empty() => Ok(ExecProcess { child, terminal }),
+            Ok(message) => Err(RuntimeError::Sandbox {
+                id: id.to_string(),
+                message,
+            }),
+            Err(source) => Err(spawn_error(source)),
+        }
+    }
+
+    fn connect(
+        &self,
+        sandbox: &str,
+        address: std::net::SocketAddr,
+        timeout: Duration,
+    ) -> io::Result<std::net::TcpStream> {
+        if component_problem(sandbox).is_some() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("invalid pod sandbox id {sandbox:?}"),
+            ));
+        }
+        pod::connect(&self.sandbox_dir(sandbox), address, timeout)
+    }
+}
+
+impl NativeRuntime {
+    /// What an exec into container `id`, whose main process is `main`, runs and where: the
+    /// namespaces, environment and working directory of its command, and for an image
+    /// container its user and restrictions from the config it was started with.
+    fn exec_config(
+        &self,
+        id: &str,
+        main: u32,
+        request: &ExecRequest,
+    ) -> Result<ExecConfig, RuntimeError> {
+        let config_path = self.container_dir(id).join("config.json");
+        let init = config_path
+            .exists()
+            .then(|| InitConfig::load(&config_path))
+            .transpose()
+            .map_err(|message| RuntimeError::Sandbox {
+                id: id.to_string(),
+                message,
+            })?;
+        let target = match init {
+            Some(_) => {
+                command_of(main).ok_or_else(|| RuntimeError::NotRunning { id: id.to_string() })?
+            }
+            None => main,
+        };
+        let env = fs::read(format!("/proc/{target}/environ"))
+            .map_err(|_| RuntimeError::NotRunning { id: id.to_string() })?
+            .split(|byte| *byte == 0)
+            .filter_map(|entry| {
+                let entry = String::from_utf8_lossy(entry);
+                let (key, value) = entry.split_once('=')?;
+                Some((key.to_string(), value.to_string()))
+            })
+            .collect();
+        Ok(match init {
+            Some(init) => ExecConfig {
+                target,
+                namespaces: ISOLATED_NAMESPACES.map(str::to_string).to_vec(),
+                argv: request.command.clone(),
+                env,
+                working_dir: init.working_dir,
+                tty: request.tty,
+                isolated: Some((init.user, init.security)),
+            },
+            None => ExecConfig {
+                target,
+                namespaces: HOST_NAMESPACES.map(str::to_string).to_vec(),
+                argv: request.command.clone(),
+                env,
+                working_dir: fs::read_link(format!("/proc/{target}/cwd"))
+                    .unwrap_or_else(|_| PathBuf::from("/")),
+                tty: request.tty,
+                isolated: None,
+            },
+        })
+    }
+}
+
+/// The container's command: the only child of its init.
+fn command_of(init: u32) -> Option<u32> {
+    fs::read_to_string(format!("/proc/{init}/task/{init}/children"))
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Wires an exec's standard streams as `request` asks: a new terminal for all three (its
+/// controlling side returned), or pipes for the output and, with `stdin`, the input.
+fn exec_stdio(command: &mut Command, request: &ExecRequest) -> io::Result<Option<File>> {
+    if request.tty {
+        let pty = nix::pty::openpty(None, None)?;
+        let follower = File::from(pty.slave);
+        command
+            .stdin(follower.try_clone()?)
+            .stdout(follower.try_clone()?)
+            .stderr(follower);
+        return Ok(Some(File::from(pty.master)));
+    }
+    command
+        .stdin(if request.stdin {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    Ok(None)
 }
 
 impl NativeRuntime {

@@ -10,6 +10,7 @@
 //! Until the command is executing, the child reports failures as text on descriptor 3, a pipe
 //! the runtime reads until it closes: a message there is why the container did not start.
 
+use std::convert::Infallible;
 use std::io::Write;
 use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd};
 use std::path::Path;
@@ -30,7 +31,7 @@ use super::setup;
 pub(crate) const ERROR_FD: i32 = 3;
 
 /// The exit code of an init whose container never ran.
-const NOT_STARTED: i32 = 127;
+pub(crate) const NOT_STARTED: i32 = 127;
 
 /// The signals passed on to the container: requests to stop, reload or report, and window size.
 const FORWARDED: [Signal; 7] = [
@@ -46,42 +47,69 @@ const FORWARDED: [Signal; 7] = [
 /// Runs the container described by the file `config`; returns the exit code to end with,
 /// unless the container was killed by a signal, which the init then dies of too.
 pub fn run(config: &Path) -> i32 {
-    // The runtime hands the pipe's write end over as descriptor 3, open across exec; it
-    // must close when the container's command starts.
-    if fcntl(borrowed_error_fd(), FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).is_err() {
-        eprintln!("container-init: descriptor {ERROR_FD} is not the runtime's error pipe");
+    let Some(errors) = take_error_pipe() else {
         return NOT_STARTED;
-    }
-    // SAFETY: descriptor 3 is open (checked above) and nothing else in this fresh process
-    // owns it.
-    let errors = unsafe { OwnedFd::from_raw_fd(ERROR_FD) };
+    };
     let config = match InitConfig::load(config) {
         Ok(config) => config,
         Err(message) => return report(errors, &message),
     };
+    let handled = match block_forwarded_signals() {
+        Ok(handled) => handled,
+        Err(message) => return report(errors, &message),
+    };
+    if let Err(message) = join_sandbox(&config) {
+        return report(errors, &message);
+    }
+    fork_and_supervise(errors, &handled, false, || setup::enter(&config))
+}
+
+/// The runtime's error pipe, as descriptor 3, made to close when the command executes.
+pub(crate) fn take_error_pipe() -> Option<OwnedFd> {
+    // The runtime hands the pipe's write end over open across exec; it must close when the
+    // container's command starts.
+    if fcntl(borrowed_error_fd(), FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).is_err() {
+        eprintln!("flotilla: descriptor {ERROR_FD} is not the runtime's error pipe");
+        return None;
+    }
+    // SAFETY: descriptor 3 is open (checked above) and nothing else in this fresh process
+    // owns it.
+    Some(unsafe { OwnedFd::from_raw_fd(ERROR_FD) })
+}
+
+/// Blocks the signals this process passes on (and SIGCHLD), to wait for them.
+pub(crate) fn block_forwarded_signals() -> Result<SigSet, String> {
     let mut handled = SigSet::empty();
     handled.add(Signal::SIGCHLD);
     FORWARDED.iter().for_each(|&signal| handled.add(signal));
-    if let Err(message) = sigprocmask(SigmaskHow::SIG_BLOCK, Some(&handled), None)
-        .map_err(|errno| format!("blocking signals: {errno}"))
-        .and_then(|()| join_sandbox(&config))
-    {
-        return report(errors, &message);
-    }
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&handled), None)
+        .map_err(|errno| format!("blocking signals: {errno}"))?;
+    Ok(handled)
+}
+
+/// Forks the process that becomes the container's command through `become_command`, in a
+/// session of its own (with its standard input as controlling terminal when `tty`); this
+/// process passes signals on and ends as the command does. Call with [`FORWARDED`] blocked.
+pub(crate) fn fork_and_supervise(
+    errors: OwnedFd,
+    handled: &SigSet,
+    tty: bool,
+    become_command: impl FnOnce() -> Result<Infallible, String>,
+) -> i32 {
     // SAFETY: this process has a single thread (it is a fresh exec of the binary that has
     // not started any), so the child may do anything after the fork.
     match unsafe { fork() } {
         Err(errno) => report(errors, &format!("fork: {errno}")),
         Ok(ForkResult::Child) => {
-            let message = match container_child() {
+            let message = match command_child(tty) {
                 Err(message) => message,
-                Ok(()) => setup::enter(&config).err().unwrap_or_default(),
+                Ok(()) => become_command().err().unwrap_or_default(),
             };
             std::process::exit(report(errors, &message));
         }
         Ok(ForkResult::Parent { child }) => {
             drop(errors);
-            supervise(child, &handled)
+            supervise(child, handled)
         }
     }
 }
@@ -106,9 +134,19 @@ fn join_sandbox(config: &InitConfig) -> Result<(), String> {
     unshare(CloneFlags::CLONE_NEWPID).map_err(|errno| format!("new PID namespace: {errno}"))
 }
 
-/// The child's own session, its death with the init, and the signal mask it began with.
-fn container_child() -> Result<(), String> {
+/// The child's own session (and terminal), its death with its parent, and the signal mask it
+/// began with.
+fn command_child(tty: bool) -> Result<(), String> {
     setsid().map_err(|errno| format!("setsid: {errno}"))?;
+    if tty {
+        // SAFETY: TIOCSCTTY takes an integer argument and touches no memory of ours.
+        if unsafe { nix::libc::ioctl(0, nix::libc::TIOCSCTTY, 0) } < 0 {
+            return Err(format!(
+                "making the terminal controlling: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
         .map_err(|errno| format!("setting the parent-death signal: {errno}"))?;
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
@@ -116,7 +154,7 @@ fn container_child() -> Result<(), String> {
 }
 
 /// Writes why the container did not start to the runtime; the exit code to end with.
-fn report(errors: OwnedFd, message: &str) -> i32 {
+pub(crate) fn report(errors: OwnedFd, message: &str) -> i32 {
     let mut pipe = std::fs::File::from(errors);
     // The runtime is gone if this fails; the exit code still tells.
     let _ = pipe.write_all(message.as_bytes());

@@ -4,11 +4,14 @@
 //!
 //! The runtime decides everything and writes it down (`config`); `flotilla container-init`
 //! ([`init`]) carries it out in the process that becomes the container (`setup`), resolving the
-//! image's user in the container's own root (`user`).
+//! image's user in the container's own root (`user`) and filtering its system calls
+//! (`seccomp`). `flotilla container-exec` ([`exec`]) runs further commands inside it.
 
 pub(crate) mod config;
+pub mod exec;
 pub mod init;
 pub(crate) mod pod;
+mod seccomp;
 mod security;
 mod setup;
 mod user;

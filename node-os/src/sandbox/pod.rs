@@ -194,6 +194,29 @@ fn loopback_up() -> io::Result<()> {
     Ok(())
 }
 
+/// Opens a TCP connection to `address` from inside the network namespace of the sandbox in
+/// `dir` (the host's when it has none of its own), as probes connect: the socket belongs to
+/// the namespace it was made in, so the thread that makes it enters the namespace and ends.
+pub(crate) fn connect(
+    dir: &Path,
+    address: std::net::SocketAddr,
+    timeout: std::time::Duration,
+) -> io::Result<std::net::TcpStream> {
+    let netns = dir.join(Namespace::Network.file_name());
+    if !netns.exists() {
+        return std::net::TcpStream::connect_timeout(&address, timeout);
+    }
+    std::thread::Builder::new()
+        .name("pod-connect".into())
+        .spawn(move || {
+            let file = fs::File::open(&netns)?;
+            nix::sched::setns(file, CloneFlags::CLONE_NEWNET)?;
+            std::net::TcpStream::connect_timeout(&address, timeout)
+        })?
+        .join()
+        .map_err(|_| io::Error::other("the connecting thread panicked"))?
+}
+
 /// Unmounts the sandbox's namespaces and removes its directory; a missing one is fine.
 pub(crate) fn remove(dir: &Path) -> io::Result<()> {
     if !dir.exists() {
@@ -272,6 +295,16 @@ mod tests {
                 .contains("localhost")
         );
         assert_eq!(list(root.path()).unwrap(), ["u1"]);
+
+        // Only the sandbox's own loopback answers from inside it.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let timeout = std::time::Duration::from_secs(2);
+        let refused = connect(&dir, address, timeout).unwrap_err();
+        assert_eq!(refused.kind(), io::ErrorKind::ConnectionRefused);
+        connect(root.path(), address, timeout).unwrap();
+
         remove(&dir).unwrap();
         assert!(!dir.exists());
         remove(&dir).unwrap();

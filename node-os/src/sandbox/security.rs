@@ -1,6 +1,8 @@
-//! What a container may do once it runs: its capabilities, `no_new_privs` and whether its root
-//! is read-only. The defaults are containerd's: the fourteen capabilities every mainstream
-//! runtime grants, no privilege gain through set-user-id files, a writable root.
+//! Who a container runs as and what it may do: its user and groups (overriding the image's),
+//! capabilities, `no_new_privs`, the RuntimeDefault seccomp filter, a read-only root, or all of
+//! it lifted for a privileged container. The defaults are containerd's with seccomp on: the
+//! fourteen capabilities every mainstream runtime grants, no privilege gain through
+//! set-user-id files, a writable root.
 
 use rustix::thread::CapabilitySet;
 use serde::{Deserialize, Serialize};
@@ -33,6 +35,17 @@ pub struct Security {
     /// nothing.
     pub no_new_privs: bool,
     pub read_only_root: bool,
+    /// Every capability, no masked or read-only kernel files, a writable /sys and the host's
+    /// devices; no seccomp filter.
+    pub privileged: bool,
+    /// Run under the RuntimeDefault seccomp filter.
+    pub seccomp: bool,
+    /// `runAsUser`, instead of the image's USER.
+    pub run_as_user: Option<u32>,
+    /// `runAsGroup`, instead of the user's primary group.
+    pub run_as_group: Option<u32>,
+    /// Groups added to those the container's /etc/group gives the user.
+    pub supplemental_groups: Vec<u32>,
 }
 
 impl Default for Security {
@@ -41,13 +54,22 @@ impl Default for Security {
             capabilities: DEFAULT_CAPABILITIES.map(str::to_string).to_vec(),
             no_new_privs: true,
             read_only_root: false,
+            privileged: false,
+            seccomp: true,
+            run_as_user: None,
+            run_as_group: None,
+            supplemental_groups: Vec::new(),
         }
     }
 }
 
 impl Security {
-    /// The capability set named by `capabilities`, or the first name the kernel does not know.
+    /// The capability set named by `capabilities` (every one when privileged), or the first
+    /// name the kernel does not know.
     pub(crate) fn capability_set(&self) -> Result<CapabilitySet, String> {
+        if self.privileged {
+            return Ok(CapabilitySet::all());
+        }
         self.capabilities
             .iter()
             .try_fold(CapabilitySet::empty(), |set, name| {

@@ -21,6 +21,8 @@ use nix::unistd::{Gid, Uid, chdir, execve, pivot_root, setgroups, setresgid, set
 use rustix::thread::{CapabilitySet, CapabilitySets};
 
 use super::config::InitConfig;
+use super::seccomp;
+use super::security::Security;
 use super::user::{Identity, resolve};
 use crate::runtime::{DEFAULT_PATH, find_in_path};
 
@@ -115,15 +117,11 @@ pub(crate) const READ_ONLY_PATHS: [&str; 5] = [
 /// Sets the container up and executes its command; returns only with the reason it could not.
 pub(crate) fn enter(config: &InitConfig) -> Result<Infallible, String> {
     umask(Mode::from_bits_truncate(0o022));
-    let capabilities = config.security.capability_set()?;
     root(config)?;
-    let identity = identity(config)?;
     let working_dir = &config.working_dir;
     fs::create_dir_all(working_dir)
         .and_then(|()| chdir(working_dir).map_err(Into::into))
         .map_err(|error| format!("working directory {}: {error}", working_dir.display()))?;
-    let env = environment(config, &identity);
-    let program = program(config, &env)?;
     if config.security.read_only_root {
         mount(
             None::<&str>,
@@ -134,15 +132,39 @@ pub(crate) fn enter(config: &InitConfig) -> Result<Infallible, String> {
         )
         .map_err(|errno| format!("making the root file system read-only: {errno}"))?;
     }
-    become_user(&identity, capabilities, config.security.no_new_privs)?;
-    let argv = c_strings(config.argv.iter().map(String::as_str))?;
-    let envp = c_strings(
-        env.iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .iter()
-            .map(String::as_str),
-    )?;
+    run_as(
+        &config.argv,
+        &config.env,
+        config.user.as_deref(),
+        &config.security,
+    )
+}
+
+/// In the container's root and working directory: becomes its user under its restrictions
+/// (the image's USER unless `security` overrides it) and executes `argv`.
+pub(crate) fn run_as(
+    argv: &[String],
+    env: &[(String, String)],
+    user: Option<&str>,
+    security: &Security,
+) -> Result<Infallible, String> {
+    let capabilities = security.capability_set()?;
+    let identity = identity(user, security)?;
+    let env = environment(env, &identity);
+    let program = program(argv, &env)?;
+    become_user(&identity, capabilities, security)?;
+    execute(&program, argv, &env)
+}
+
+/// Executes `program` with `argv` and `env`; returns only with the reason it could not.
+pub(crate) fn execute(
+    program: &Path,
+    argv: &[String],
+    env: &[(String, String)],
+) -> Result<Infallible, String> {
+    let argv = c_strings(argv.iter().map(String::as_str))?;
+    let pairs: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let envp = c_strings(pairs.iter().map(String::as_str))?;
     let path = CString::new(program.as_os_str().as_encoded_bytes())
         .map_err(|_| format!("program path {} contains a NUL byte", program.display()))?;
     let errno = match execve(&path, &argv, &envp) {
@@ -190,8 +212,25 @@ fn root(config: &InitConfig) -> Result<(), String> {
     pivot_root(&overlay.merged, &old_root).map_err(fail("pivot_root".into()))?;
     chdir("/").map_err(fail("chdir /".into()))?;
 
-    for (fstype, target, flags, options) in KERNEL_MOUNTS {
+    let privileged = config.security.privileged;
+    for (fstype, target, mut flags, options) in KERNEL_MOUNTS {
         make_dir(target)?;
+        if privileged && target == "/dev" {
+            // The host's devices, as a privileged container has them.
+            let host_dev = Path::new(OLD_ROOT).join("dev");
+            mount(
+                Some(&host_dev),
+                target,
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .map_err(fail("bind-mounting the host's /dev".into()))?;
+            continue;
+        }
+        if privileged && target == "/sys" {
+            flags.remove(MsFlags::MS_RDONLY);
+        }
         mount(
             Some(fstype),
             target,
@@ -200,8 +239,10 @@ fn root(config: &InitConfig) -> Result<(), String> {
             (!options.is_empty()).then_some(options),
         )
         .map_err(fail(format!("mounting {fstype} at {target}")))?;
+        if target == "/dev" {
+            devices()?;
+        }
     }
-    devices()?;
     for (name, source) in &config.etc {
         let target = PathBuf::from("/etc").join(name);
         let source = Path::new(OLD_ROOT).join(source.strip_prefix("/").unwrap_or(source));
@@ -218,6 +259,9 @@ fn root(config: &InitConfig) -> Result<(), String> {
     }
     umount2(OLD_ROOT, MntFlags::MNT_DETACH).map_err(fail("unmounting the host root".into()))?;
     fs::remove_dir(OLD_ROOT).map_err(|error| format!("removing {OLD_ROOT}: {error}"))?;
+    if privileged {
+        return Ok(());
+    }
     mask_kernel_files()
 }
 
@@ -311,16 +355,26 @@ fn mask_kernel_files() -> Result<(), String> {
     Ok(())
 }
 
-/// The image's user, looked up in the container's root.
-fn identity(config: &InitConfig) -> Result<Identity, String> {
+/// The image's user, or `runAsUser`, looked up in the container's root; then `runAsGroup`
+/// and the supplemental groups.
+fn identity(user: Option<&str>, security: &Security) -> Result<Identity, String> {
     let passwd = fs::read_to_string("/etc/passwd").unwrap_or_default();
     let group = fs::read_to_string("/etc/group").unwrap_or_default();
-    resolve(config.user.as_deref(), &passwd, &group)
+    let user = match security.run_as_user {
+        Some(uid) => Some(uid.to_string()),
+        None => user.map(str::to_string),
+    };
+    let mut identity = resolve(user.as_deref(), &passwd, &group)?;
+    if let Some(gid) = security.run_as_group {
+        identity.gid = gid;
+    }
+    identity.groups.extend(&security.supplemental_groups);
+    Ok(identity)
 }
 
-/// The process's environment: the config's, with `PATH` and `HOME` when it has none.
-fn environment(config: &InitConfig, identity: &Identity) -> Vec<(String, String)> {
-    let mut env = config.env.clone();
+/// The process's environment: `env`, with `PATH` and `HOME` when it has none.
+fn environment(env: &[(String, String)], identity: &Identity) -> Vec<(String, String)> {
+    let mut env = env.to_vec();
     let has = |env: &[(String, String)], name: &str| env.iter().any(|(key, _)| key == name);
     if !has(&env, "PATH") {
         env.push(("PATH".into(), DEFAULT_PATH.into()));
@@ -332,8 +386,8 @@ fn environment(config: &InitConfig, identity: &Identity) -> Vec<(String, String)
 }
 
 /// argv[0] as a path in the container: looked up in its `PATH` unless it holds a `/`.
-fn program(config: &InitConfig, env: &[(String, String)]) -> Result<PathBuf, String> {
-    let name = config.argv.first().map_or("", String::as_str);
+pub(crate) fn program(argv: &[String], env: &[(String, String)]) -> Result<PathBuf, String> {
+    let name = argv.first().map_or("", String::as_str);
     if name.contains('/') {
         return Ok(PathBuf::from(name));
     }
@@ -346,12 +400,13 @@ fn program(config: &InitConfig, env: &[(String, String)]) -> Result<PathBuf, Str
         .ok_or_else(|| format!("exec: {name:?}: executable file not found in $PATH"))
 }
 
-/// Drops every capability outside `allowed` for good, takes the user's ids, and keeps
-/// `allowed` effective only for root (a non-root user's exec gains none, as in containerd).
+/// Drops every capability outside `allowed` for good, installs the seccomp filter while it
+/// still may, takes the user's ids, and keeps `allowed` effective only for root (a non-root
+/// user's exec gains none, as in containerd).
 fn become_user(
     identity: &Identity,
     allowed: CapabilitySet,
-    no_new_privs: bool,
+    security: &Security,
 ) -> Result<(), String> {
     for capability in CapabilitySet::all().iter() {
         if allowed.contains(capability) {
@@ -362,6 +417,9 @@ fn become_user(
             Ok(()) | Err(rustix::io::Errno::INVAL) => {}
             Err(errno) => return Err(format!("dropping capability {capability:?}: {errno}")),
         }
+    }
+    if security.seccomp && !security.privileged {
+        seccomp::install(&seccomp::runtime_default(allowed)?)?;
     }
     let groups: Vec<Gid> = identity.groups.iter().copied().map(Gid::from_raw).collect();
     setgroups(&groups).map_err(|errno| format!("setgroups: {}", errno.desc()))?;
@@ -387,7 +445,7 @@ fn become_user(
     .map_err(|errno| format!("setting capabilities: {errno}"))?;
     rustix::thread::clear_ambient_capability_set()
         .map_err(|errno| format!("clearing ambient capabilities: {errno}"))?;
-    if no_new_privs {
+    if security.no_new_privs {
         rustix::thread::set_no_new_privs(true)
             .map_err(|errno| format!("setting no_new_privs: {errno}"))?;
     }
@@ -404,7 +462,6 @@ fn c_strings<'a>(items: impl Iterator<Item = &'a str>) -> Result<Vec<CString>, S
 mod tests {
     use super::*;
     use crate::sandbox::config::Overlay;
-    use crate::sandbox::security::Security;
 
     fn config(argv: &[&str], env: &[(&str, &str)]) -> InitConfig {
         InitConfig {
@@ -431,11 +488,11 @@ mod tests {
             groups: Vec::new(),
             home: "/var/www".into(),
         };
-        let env = environment(&config(&["x"], &[("A", "1")]), &identity);
+        let env = environment(&config(&["x"], &[("A", "1")]).env, &identity);
         assert!(env.contains(&("PATH".into(), DEFAULT_PATH.into())));
         assert!(env.contains(&("HOME".into(), "/var/www".into())));
         let env = environment(
-            &config(&["x"], &[("PATH", "/opt"), ("HOME", "/h")]),
+            &config(&["x"], &[("PATH", "/opt"), ("HOME", "/h")]).env,
             &identity,
         );
         assert_eq!(env.len(), 2);
@@ -445,14 +502,14 @@ mod tests {
     fn programs_are_found_on_the_containers_path() {
         let c = config(&["sh"], &[]);
         let env = vec![("PATH".to_string(), "/bin".to_string())];
-        assert_eq!(program(&c, &env).unwrap(), Path::new("/bin/sh"));
+        assert_eq!(program(&c.argv, &env).unwrap(), Path::new("/bin/sh"));
         let missing = config(&["no-such-program-flotilla"], &[]);
         assert_eq!(
-            program(&missing, &env).unwrap_err(),
+            program(&missing.argv, &env).unwrap_err(),
             "exec: \"no-such-program-flotilla\": executable file not found in $PATH"
         );
         let absolute = config(&["/opt/x"], &[]);
-        assert_eq!(program(&absolute, &env).unwrap(), Path::new("/opt/x"));
+        assert_eq!(program(&absolute.argv, &env).unwrap(), Path::new("/opt/x"));
     }
 
     #[test]

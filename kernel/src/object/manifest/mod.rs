@@ -497,6 +497,202 @@ spec:
         assert_eq!(object.meta().name, "p");
     }
 
+    const POD_WITH_PROBES: &str = "\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+  namespace: default
+  labels: {app: web}
+spec:
+  initContainers:
+  - name: migrate
+    image: web:1.2
+    command: [/bin/migrate]
+  - name: proxy
+    image: proxy:2
+    restartPolicy: Always
+    ports:
+    - name: admin
+      containerPort: 9901
+    readinessProbe:
+      tcpSocket:
+        port: admin
+        host: 127.0.0.1
+  containers:
+  - name: web
+    image: web:1.2
+    tty: true
+    stdin: true
+    stdinOnce: true
+    terminationMessagePath: /tmp/message
+    terminationMessagePolicy: FallbackToLogsOnError
+    ports:
+    - name: http
+      containerPort: 8080
+    env:
+    - name: POD_NAME
+      valueFrom:
+        fieldRef:
+          fieldPath: metadata.name
+    - name: APP
+      valueFrom:
+        fieldRef:
+          apiVersion: v1
+          fieldPath: metadata.labels['app']
+    - name: MEMORY_LIMIT_MI
+      valueFrom:
+        resourceFieldRef:
+          containerName: web
+          resource: limits.memory
+          divisor: 1Mi
+    livenessProbe:
+      httpGet:
+        path: /healthz
+        port: http
+        scheme: HTTPS
+        httpHeaders:
+        - name: X-Probe
+          value: liveness
+      initialDelaySeconds: 5
+      periodSeconds: 20
+      failureThreshold: 5
+      terminationGracePeriodSeconds: 10
+    readinessProbe:
+      grpc:
+        port: 9090
+        service: ready
+      timeoutSeconds: 3
+      successThreshold: 2
+    startupProbe:
+      exec:
+        command: [cat, /tmp/started]
+    lifecycle:
+      postStart:
+        httpGet:
+          port: 8080
+      preStop:
+        sleep:
+          seconds: 5
+";
+
+    #[test]
+    fn a_pod_with_probes_hooks_sidecars_and_the_downward_api_is_read_defaulted_and_valid() {
+        use crate::object::defaults::apply_defaults;
+        use crate::object::pod::Pod;
+        use crate::object::pod_spec::{ObjectFieldSelector, ResourceFieldSelector};
+        use crate::object::probe::{
+            ExecAction, GrpcAction, HttpGetAction, HttpHeader, Probe, SleepAction, TcpSocketAction,
+        };
+        use crate::object::validation::validate;
+
+        let mut object = only_ok(parse_manifests("web.yaml", POD_WITH_PROBES));
+        let pod = Pod::from_object(object.clone()).unwrap();
+        let [migrate, proxy] = &pod.spec.init_containers[..] else {
+            panic!("two init containers: {:?}", pod.spec.init_containers);
+        };
+        assert!(!migrate.is_sidecar());
+        assert!(proxy.is_sidecar());
+        assert_eq!(
+            proxy.readiness_probe.as_ref().unwrap().tcp_socket,
+            Some(TcpSocketAction {
+                port: IntOrString::String("admin".into()),
+                host: "127.0.0.1".into(),
+            })
+        );
+        let web = &pod.spec.containers[0];
+        assert!(web.tty && web.stdin && web.stdin_once);
+        assert_eq!(web.termination_message_path, "/tmp/message");
+        assert_eq!(web.termination_message_policy, "FallbackToLogsOnError");
+        let sources: Vec<_> = web
+            .env
+            .iter()
+            .map(|variable| variable.value_from.clone().unwrap())
+            .collect();
+        assert_eq!(
+            sources[1].field_ref,
+            Some(ObjectFieldSelector {
+                api_version: "v1".into(),
+                field_path: "metadata.labels['app']".into(),
+            })
+        );
+        assert_eq!(
+            sources[2].resource_field_ref,
+            Some(ResourceFieldSelector {
+                container_name: "web".into(),
+                resource: "limits.memory".into(),
+                divisor: Some(Quantity::from("1Mi")),
+            })
+        );
+        assert_eq!(
+            web.liveness_probe,
+            Some(Probe {
+                http_get: Some(HttpGetAction {
+                    path: "/healthz".into(),
+                    port: IntOrString::String("http".into()),
+                    host: String::new(),
+                    scheme: "HTTPS".into(),
+                    http_headers: vec![HttpHeader {
+                        name: "X-Probe".into(),
+                        value: "liveness".into(),
+                    }],
+                }),
+                initial_delay_seconds: 5,
+                period_seconds: 20,
+                failure_threshold: 5,
+                termination_grace_period_seconds: Some(10),
+                ..Probe::default()
+            })
+        );
+        assert_eq!(
+            web.readiness_probe.as_ref().unwrap().grpc,
+            Some(GrpcAction {
+                port: 9090,
+                service: Some("ready".into()),
+            })
+        );
+        assert_eq!(
+            web.startup_probe.as_ref().unwrap().exec,
+            Some(ExecAction {
+                command: vec!["cat".into(), "/tmp/started".into()],
+            })
+        );
+        let lifecycle = web.lifecycle.as_ref().unwrap();
+        let post_start = lifecycle.post_start.as_ref().unwrap();
+        assert_eq!(
+            post_start.http_get.as_ref().map(|http| &http.port),
+            Some(&IntOrString::Int(8080))
+        );
+        assert_eq!(
+            lifecycle.pre_stop.as_ref().unwrap().sleep,
+            Some(SleepAction { seconds: 5 })
+        );
+
+        apply_defaults(&mut object);
+        assert_eq!(validate(&object), Ok(()));
+        let pod = Pod::from_object(object).unwrap();
+        let web = &pod.spec.containers[0];
+        let readiness = web.readiness_probe.as_ref().unwrap();
+        assert_eq!(
+            (
+                readiness.timeout_seconds,
+                readiness.period_seconds,
+                readiness.success_threshold,
+                readiness.failure_threshold
+            ),
+            (3, 10, 2, 3)
+        );
+        let post_start = web.lifecycle.as_ref().unwrap().post_start.as_ref().unwrap();
+        let http = post_start.http_get.as_ref().unwrap();
+        assert_eq!((http.path.as_str(), http.scheme.as_str()), ("/", "HTTP"));
+        let pod_name = web.env[0].value_from.as_ref().unwrap().field_ref.as_ref();
+        assert_eq!(pod_name.unwrap().api_version, "v1");
+        assert_eq!(
+            pod.spec.init_containers[0].termination_message_policy,
+            "File"
+        );
+    }
+
     fn only_ok(results: Vec<Result<Object, ManifestError>>) -> Object {
         assert_eq!(results.len(), 1, "{results:?}");
         results.into_iter().next().unwrap().unwrap()

@@ -6,10 +6,12 @@
 //! has the same field; the submodules hold one area each.
 
 mod data;
+mod env;
 mod labels;
 mod meta;
 mod node;
 mod pod;
+mod probe;
 mod workload;
 
 use std::fmt;
@@ -91,6 +93,15 @@ fn report(errors: &mut Vec<FieldError>, path: impl Into<String>, message: impl I
         path: path.into(),
         message: message.into(),
     });
+}
+
+/// Kubernetes' message for a value outside a fixed set.
+fn unsupported(value: &str, supported: &[&str]) -> String {
+    let list: Vec<String> = supported.iter().map(|s| format!("{s:?}")).collect();
+    format!(
+        "Unsupported value: {value:?}: supported values: {}",
+        list.join(", ")
+    )
 }
 
 #[cfg(test)]

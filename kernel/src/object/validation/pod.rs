@@ -1,13 +1,19 @@
-//! Checks for a pod spec, used for pods and for the templates of workloads: containers, their
-//! images, environment and resources.
+//! Checks for a pod spec, used for pods and for the templates of workloads: containers and init
+//! containers, their images, ports, security and resources. The environment (`env`) and the
+//! probes and hooks (`probe`) have modules of their own.
 
 use std::collections::{BTreeMap, HashSet};
 
+use super::env::validate_env;
 use super::labels::validate_label_map;
-use super::{FieldError, report};
-use crate::object::names::{check_dns1123_label, check_dns1123_subdomain, check_env_var_name};
+use super::probe::{forbid_probes, validate_probes};
+use super::{FieldError, report, unsupported};
+use crate::object::names::{check_dns1123_label, check_dns1123_subdomain};
 use crate::object::pod_spec::{Container, ContainerPort, KNOWN_RESOURCES, PodSpec};
 use crate::object::quantity::{ParsedQuantity, Quantity};
+use crate::object::security_context::{
+    PodSecurityContext, SeccompProfile, SecurityContext, capability_name,
+};
 
 /// Validates `spec`, whose JSON path is `path` (`spec` or `spec.template.spec`).
 pub(super) fn validate_pod_spec(spec: &PodSpec, path: &str, errors: &mut Vec<FieldError>) {
@@ -20,28 +26,34 @@ pub(super) fn validate_pod_spec(spec: &PodSpec, path: &str, errors: &mut Vec<Fie
     }
     let mut names = HashSet::new();
     let mut port_names = HashSet::new();
-    for (index, container) in spec.containers.iter().enumerate() {
-        let at = format!("{path}.containers[{index}]");
-        if !container.name.is_empty() && !names.insert(container.name.as_str()) {
-            report(
-                errors,
-                format!("{at}.name"),
-                format!("duplicate container name {:?}", container.name),
-            );
-        }
-        validate_container(container, &at, errors);
-        for (p, port) in container.ports.iter().enumerate() {
-            let at = format!("{at}.ports[{p}]");
-            validate_port(port, &at, errors);
-            if !port.name.is_empty() && !port_names.insert(port.name.as_str()) {
+    let lists = [
+        ("containers", &spec.containers, Role::Regular),
+        ("initContainers", &spec.init_containers, Role::Init),
+    ];
+    for (field, containers, role) in lists {
+        for (index, container) in containers.iter().enumerate() {
+            let at = format!("{path}.{field}[{index}]");
+            if !container.name.is_empty() && !names.insert(container.name.as_str()) {
                 report(
                     errors,
                     format!("{at}.name"),
-                    format!(
-                        "Duplicate value: {:?}: port names must be unique in a pod",
-                        port.name
-                    ),
+                    format!("Duplicate value: {:?}", container.name),
                 );
+            }
+            validate_container(container, role, spec, &at, errors);
+            for (p, port) in container.ports.iter().enumerate() {
+                let at = format!("{at}.ports[{p}]");
+                validate_port(port, &at, errors);
+                if !port.name.is_empty() && !port_names.insert(port.name.as_str()) {
+                    report(
+                        errors,
+                        format!("{at}.name"),
+                        format!(
+                            "Duplicate value: {:?}: port names must be unique in a pod",
+                            port.name
+                        ),
+                    );
+                }
             }
         }
     }
@@ -65,9 +77,123 @@ pub(super) fn validate_pod_spec(spec: &PodSpec, path: &str, errors: &mut Vec<Fie
     {
         report(errors, format!("{path}.nodeName"), problem);
     }
+    if let Some(context) = &spec.security_context {
+        validate_pod_security(context, &format!("{path}.securityContext"), errors);
+    }
+    if spec.share_process_namespace == Some(true) {
+        report(
+            errors,
+            format!("{path}.shareProcessNamespace"),
+            "Forbidden: flotilla nodes give each container a PID namespace of its own; a \
+             shared one is not supported yet",
+        );
+    }
 }
 
-fn validate_container(container: &Container, at: &str, errors: &mut Vec<FieldError>) {
+fn validate_pod_security(context: &PodSecurityContext, at: &str, errors: &mut Vec<FieldError>) {
+    check_id(context.run_as_user, &format!("{at}.runAsUser"), errors);
+    check_id(context.run_as_group, &format!("{at}.runAsGroup"), errors);
+    for (index, group) in context.supplemental_groups.iter().enumerate() {
+        check_id(
+            Some(*group),
+            &format!("{at}.supplementalGroups[{index}]"),
+            errors,
+        );
+    }
+    if let Some(profile) = &context.seccomp_profile {
+        check_seccomp(profile, &format!("{at}.seccompProfile"), errors);
+    }
+}
+
+fn validate_container_security(context: &SecurityContext, at: &str, errors: &mut Vec<FieldError>) {
+    check_id(context.run_as_user, &format!("{at}.runAsUser"), errors);
+    check_id(context.run_as_group, &format!("{at}.runAsGroup"), errors);
+    if let Some(profile) = &context.seccomp_profile {
+        check_seccomp(profile, &format!("{at}.seccompProfile"), errors);
+    }
+    let mut adds_sys_admin = false;
+    if let Some(capabilities) = &context.capabilities {
+        for (field, names) in [("add", &capabilities.add), ("drop", &capabilities.drop)] {
+            for (index, name) in names.iter().enumerate() {
+                match capability_name(name) {
+                    None => report(
+                        errors,
+                        format!("{at}.capabilities.{field}[{index}]"),
+                        format!("unknown capability {name:?}"),
+                    ),
+                    Some(known) if field == "add" => {
+                        adds_sys_admin |= known == "SYS_ADMIN" || known == "ALL";
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+    }
+    if context.allow_privilege_escalation == Some(false) {
+        if context.privileged == Some(true) {
+            report(
+                errors,
+                at.to_string(),
+                "cannot set `allowPrivilegeEscalation` to false and `privileged` to true",
+            );
+        }
+        if adds_sys_admin {
+            report(
+                errors,
+                at.to_string(),
+                "cannot set `allowPrivilegeEscalation` to false and `capabilities.Add` CAP_SYS_ADMIN",
+            );
+        }
+    }
+}
+
+/// User and group ids, as Kubernetes bounds them.
+fn check_id(id: Option<i64>, at: &str, errors: &mut Vec<FieldError>) {
+    if let Some(id) = id
+        && !(0..=i64::from(i32::MAX)).contains(&id)
+    {
+        report(
+            errors,
+            at.to_string(),
+            format!("Invalid value: {id}: must be between 0 and 2147483647, inclusive"),
+        );
+    }
+}
+
+fn check_seccomp(profile: &SeccompProfile, at: &str, errors: &mut Vec<FieldError>) {
+    match profile.type_.as_str() {
+        SeccompProfile::RUNTIME_DEFAULT | SeccompProfile::UNCONFINED => {}
+        SeccompProfile::LOCALHOST => report(
+            errors,
+            format!("{at}.type"),
+            "Localhost profiles are not supported on flotilla nodes: use RuntimeDefault or \
+             Unconfined",
+        ),
+        "" => report(errors, format!("{at}.type"), "Required value"),
+        other => report(
+            errors,
+            format!("{at}.type"),
+            unsupported(other, &SeccompProfile::TYPES),
+        ),
+    }
+}
+
+/// Which list a container is in: init containers run before the others, to completion
+/// unless they are sidecars.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Regular,
+    Init,
+}
+
+/// Validates `container`, one of `spec`'s, whose path is `at`.
+fn validate_container(
+    container: &Container,
+    role: Role,
+    spec: &PodSpec,
+    at: &str,
+    errors: &mut Vec<FieldError>,
+) {
     if container.name.is_empty() {
         report(errors, format!("{at}.name"), "required");
     } else if let Err(problem) = check_dns1123_label(&container.name) {
@@ -94,45 +220,35 @@ fn validate_container(container: &Container, at: &str, errors: &mut Vec<FieldErr
             ),
         );
     }
-    for (index, variable) in container.env.iter().enumerate() {
-        let at = format!("{at}.env[{index}]");
-        if let Err(problem) = check_env_var_name(&variable.name) {
-            report(errors, format!("{at}.name"), problem);
-        }
-        if let Some(source) = &variable.value_from {
-            if !variable.value.is_empty() {
-                report(
-                    errors,
-                    format!("{at}.valueFrom"),
-                    "may not be set together with value",
-                );
-            }
-            let refs = [
-                ("configMapKeyRef", &source.config_map_key_ref),
-                ("secretKeyRef", &source.secret_key_ref),
-            ];
-            if let Some((field, selector)) = one_ref(&refs, &format!("{at}.valueFrom"), errors) {
-                if selector.key.is_empty() {
-                    report(errors, format!("{field}.key"), "required");
-                }
-                check_ref_name(&selector.name, &field, errors);
-            }
-        }
+    validate_env(container, spec, at, errors);
+    if let Some(context) = &container.security_context {
+        validate_container_security(context, &format!("{at}.securityContext"), errors);
     }
-    for (index, source) in container.env_from.iter().enumerate() {
-        let at = format!("{at}.envFrom[{index}]");
-        if !source.prefix.is_empty()
-            && let Err(problem) = check_env_var_name(&source.prefix)
-        {
-            report(errors, format!("{at}.prefix"), problem);
-        }
-        let refs = [
-            ("configMapRef", &source.config_map_ref),
-            ("secretRef", &source.secret_ref),
-        ];
-        if let Some((field, selector)) = one_ref(&refs, &at, errors) {
-            check_ref_name(&selector.name, &field, errors);
-        }
+    match (role, &container.restart_policy) {
+        (Role::Regular, Some(_)) => report(
+            errors,
+            format!("{at}.restartPolicy"),
+            "Forbidden: may not be set for non-init containers",
+        ),
+        (Role::Init, Some(policy)) if policy != Container::RESTART_ALWAYS => report(
+            errors,
+            format!("{at}.restartPolicy"),
+            unsupported(policy, &[Container::RESTART_ALWAYS]),
+        ),
+        _ => {}
+    }
+    if role == Role::Init && !container.is_sidecar() {
+        forbid_probes(container, at, errors);
+    } else {
+        validate_probes(container, spec.termination_grace_period_seconds, at, errors);
+    }
+    let policy = container.termination_message_policy.as_str();
+    if !policy.is_empty() && !Container::TERMINATION_MESSAGE_POLICIES.contains(&policy) {
+        report(
+            errors,
+            format!("{at}.terminationMessagePolicy"),
+            unsupported(policy, &Container::TERMINATION_MESSAGE_POLICIES),
+        );
     }
     let resources = &container.resources;
     let limits = parse_amounts(&resources.limits, &format!("{at}.resources.limits"), errors);
@@ -170,16 +286,7 @@ fn validate_container(container: &Container, at: &str, errors: &mut Vec<FieldErr
 }
 
 fn validate_port(port: &ContainerPort, at: &str, errors: &mut Vec<FieldError>) {
-    if !(1..=65535).contains(&port.container_port) {
-        report(
-            errors,
-            format!("{at}.containerPort"),
-            format!(
-                "Invalid value: {}: must be between 1 and 65535, inclusive",
-                port.container_port
-            ),
-        );
-    }
+    check_port_number(port.container_port, &format!("{at}.containerPort"), errors);
     if !port.protocol.is_empty() && !ContainerPort::PROTOCOLS.contains(&port.protocol.as_str()) {
         report(
             errors,
@@ -202,9 +309,20 @@ fn validate_port(port: &ContainerPort, at: &str, errors: &mut Vec<FieldError>) {
     }
 }
 
+/// A TCP or UDP port number.
+pub(super) fn check_port_number(number: i32, at: &str, errors: &mut Vec<FieldError>) {
+    if !(1..=65535).contains(&number) {
+        report(
+            errors,
+            at,
+            format!("Invalid value: {number}: must be between 1 and 65535, inclusive"),
+        );
+    }
+}
+
 /// Kubernetes' IANA_SVC_NAME: at most 15 lowercase letters, digits and '-', with a letter,
 /// and no '-' at either end or twice in a row.
-fn check_port_name(name: &str) -> Result<(), String> {
+pub(super) fn check_port_name(name: &str) -> Result<(), String> {
     let valid = name.len() <= 15
         && name
             .bytes()
@@ -221,44 +339,6 @@ fn check_port_name(name: &str) -> Result<(), String> {
              letters, digits and '-', at least one letter, and no '-' at either end or next to \
              another"
         ))
-    }
-}
-
-/// Kubernetes' message for a value outside a fixed set.
-fn unsupported(value: &str, supported: &[&str]) -> String {
-    let list: Vec<String> = supported.iter().map(|s| format!("{s:?}")).collect();
-    format!(
-        "Unsupported value: {value:?}: supported values: {}",
-        list.join(", ")
-    )
-}
-
-/// The one selector of `refs` that is set, with its field path; reports an error unless
-/// exactly one is.
-fn one_ref<'a, T>(
-    refs: &[(&str, &'a Option<T>)],
-    at: &str,
-    errors: &mut Vec<FieldError>,
-) -> Option<(String, &'a T)> {
-    let set: Vec<(&str, &T)> = refs
-        .iter()
-        .filter_map(|(field, selector)| selector.as_ref().map(|selector| (*field, selector)))
-        .collect();
-    if let [(field, selector)] = set.as_slice() {
-        return Some((format!("{at}.{field}"), selector));
-    }
-    let fields = refs.iter().map(|(field, _)| *field).collect::<Vec<_>>();
-    report(
-        errors,
-        at.to_owned(),
-        format!("exactly one of {} is required", fields.join(", ")),
-    );
-    None
-}
-
-fn check_ref_name(name: &str, field: &str, errors: &mut Vec<FieldError>) {
-    if let Err(problem) = check_dns1123_subdomain(name) {
-        report(errors, format!("{field}.name"), problem);
     }
 }
 
@@ -299,9 +379,7 @@ fn parse_amounts<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::object::pod_spec::{
-        EnvFromSource, EnvVar, EnvVarSource, KeySelector, ObjectSelector,
-    };
+    use crate::object::probe::{ExecAction, Lifecycle, LifecycleHandler, Probe, SleepAction};
 
     fn container(name: &str) -> Container {
         Container {
@@ -350,7 +428,7 @@ mod tests {
                 "spec.containers[3].name",
             ]
         );
-        assert!(errors[0].message.contains("duplicate"));
+        assert_eq!(errors[0].message, "Duplicate value: \"a\"");
         assert_eq!(errors[2].message, "required");
     }
 
@@ -427,83 +505,6 @@ mod tests {
     }
 
     #[test]
-    fn env_names() {
-        let mut with_env = container("a");
-        with_env.env = vec![
-            EnvVar {
-                name: "GOOD_1".into(),
-                value: "x".into(),
-                value_from: None,
-            },
-            EnvVar {
-                name: "1BAD".into(),
-                ..EnvVar::default()
-            },
-        ];
-        assert_eq!(
-            paths(&check(&spec(vec![with_env]))),
-            ["spec.containers[0].env[1].name"]
-        );
-    }
-
-    #[test]
-    fn env_sources_name_exactly_one_valid_object() {
-        let key = |name: &str, key: &str| KeySelector {
-            name: name.into(),
-            key: key.into(),
-            optional: None,
-        };
-        let mut c = container("a");
-        c.env = vec![
-            EnvVar {
-                name: "FROM_CM".into(),
-                value_from: Some(EnvVarSource {
-                    config_map_key_ref: Some(key("settings", "level")),
-                    secret_key_ref: None,
-                }),
-                ..EnvVar::default()
-            },
-            EnvVar {
-                name: "BOTH".into(),
-                value: "x".into(),
-                value_from: Some(EnvVarSource {
-                    config_map_key_ref: Some(key("a", "k")),
-                    secret_key_ref: Some(key("b", "k")),
-                }),
-            },
-            EnvVar {
-                name: "BAD_REF".into(),
-                value_from: Some(EnvVarSource {
-                    config_map_key_ref: None,
-                    secret_key_ref: Some(key("Not_Valid", "")),
-                }),
-                ..EnvVar::default()
-            },
-        ];
-        c.env_from = vec![
-            EnvFromSource {
-                prefix: "DB_".into(),
-                secret_ref: Some(ObjectSelector {
-                    name: "db".into(),
-                    optional: None,
-                }),
-                ..EnvFromSource::default()
-            },
-            EnvFromSource::default(),
-        ];
-        assert_eq!(
-            paths(&check(&spec(vec![c]))),
-            [
-                "spec.containers[0].env[1].valueFrom",
-                "spec.containers[0].env[1].valueFrom",
-                "spec.containers[0].env[2].valueFrom.secretKeyRef.key",
-                "spec.containers[0].env[2].valueFrom.secretKeyRef.name",
-                "spec.containers[0].envFrom[1]",
-            ]
-        );
-    }
-
-    #[test]
     fn resources_parse_are_known_and_limits_cover_requests() {
         let mut c = container("a");
         let limits = &mut c.resources.limits;
@@ -547,6 +548,151 @@ mod tests {
                 "spec.hostname",
                 "spec.nodeName",
             ]
+        );
+    }
+
+    #[test]
+    fn security_contexts_are_checked_with_kubernetes_messages() {
+        use crate::object::security_context::Capabilities;
+        let mut c = container("app");
+        c.security_context = Some(SecurityContext {
+            run_as_user: Some(-1),
+            privileged: Some(true),
+            allow_privilege_escalation: Some(false),
+            capabilities: Some(Capabilities {
+                add: vec!["NET_ADMIN".into(), "FLY".into()],
+                drop: vec!["ALL".into()],
+            }),
+            seccomp_profile: Some(SeccompProfile {
+                type_: "Strict".into(),
+                localhost_profile: None,
+            }),
+            ..SecurityContext::default()
+        });
+        let mut pod = spec(vec![c]);
+        pod.security_context = Some(PodSecurityContext {
+            run_as_group: Some(1 << 40),
+            seccomp_profile: Some(SeccompProfile {
+                type_: "Localhost".into(),
+                localhost_profile: Some("x.json".into()),
+            }),
+            ..PodSecurityContext::default()
+        });
+        let errors = check(&pod);
+        let at = "spec.containers[0].securityContext";
+        assert_eq!(
+            paths(&errors),
+            [
+                format!("{at}.runAsUser").as_str(),
+                &format!("{at}.seccompProfile.type"),
+                &format!("{at}.capabilities.add[1]"),
+                at,
+                "spec.securityContext.runAsGroup",
+                "spec.securityContext.seccompProfile.type",
+            ]
+        );
+        assert!(errors[0].message.contains("between 0 and 2147483647"));
+        assert!(errors[1].message.contains("\"RuntimeDefault\""));
+        assert!(errors[3].message.contains("`privileged` to true"));
+    }
+
+    fn exec_probe() -> Probe {
+        Probe {
+            exec: Some(ExecAction {
+                command: vec!["true".into()],
+            }),
+            timeout_seconds: 1,
+            period_seconds: 10,
+            success_threshold: 1,
+            failure_threshold: 3,
+            ..Probe::default()
+        }
+    }
+
+    #[test]
+    fn init_containers_are_checked_like_containers_and_share_their_names() {
+        let mut bad = container("Setup");
+        bad.image.clear();
+        let mut pod = spec(vec![container("app")]);
+        pod.init_containers = vec![bad, container("app"), container("migrate")];
+        let errors = check(&pod);
+        assert_eq!(
+            paths(&errors),
+            [
+                "spec.initContainers[0].name",
+                "spec.initContainers[0].image",
+                "spec.initContainers[1].name",
+            ]
+        );
+        assert_eq!(errors[2].message, "Duplicate value: \"app\"");
+    }
+
+    #[test]
+    fn only_sidecars_have_a_restart_policy_probes_and_hooks() {
+        let with_probes = |name: &str, restart_policy: Option<&str>| Container {
+            restart_policy: restart_policy.map(String::from),
+            readiness_probe: Some(exec_probe()),
+            lifecycle: Some(Lifecycle {
+                pre_stop: Some(LifecycleHandler {
+                    sleep: Some(SleepAction { seconds: 60 }),
+                    ..LifecycleHandler::default()
+                }),
+                ..Lifecycle::default()
+            }),
+            ..container(name)
+        };
+        let mut pod = spec(vec![with_probes("app", Some("Always"))]);
+        pod.termination_grace_period_seconds = Some(30);
+        pod.init_containers = vec![
+            with_probes("sidecar", Some("Always")),
+            with_probes("setup", None),
+            with_probes("retry", Some("OnFailure")),
+        ];
+        let errors = check(&pod);
+        let forbidden =
+            "Forbidden: may not be set for init containers without restartPolicy=Always";
+        let messages: Vec<(&str, &str)> = errors
+            .iter()
+            .map(|e| (e.path.as_str(), e.message.as_str()))
+            .collect();
+        let sleep = "Invalid value: 60: must be non-negative and less than \
+                     terminationGracePeriodSeconds (30)";
+        assert_eq!(
+            messages,
+            [
+                (
+                    "spec.containers[0].restartPolicy",
+                    "Forbidden: may not be set for non-init containers"
+                ),
+                ("spec.containers[0].lifecycle.preStop.sleep.seconds", sleep),
+                (
+                    "spec.initContainers[0].lifecycle.preStop.sleep.seconds",
+                    sleep
+                ),
+                ("spec.initContainers[1].lifecycle", forbidden),
+                ("spec.initContainers[1].readinessProbe", forbidden),
+                (
+                    "spec.initContainers[2].restartPolicy",
+                    "Unsupported value: \"OnFailure\": supported values: \"Always\""
+                ),
+                ("spec.initContainers[2].lifecycle", forbidden),
+                ("spec.initContainers[2].readinessProbe", forbidden),
+            ]
+        );
+    }
+
+    #[test]
+    fn termination_message_policies_are_kubernetes_ones() {
+        let mut c = container("a");
+        c.termination_message_policy = "Always".into();
+        let errors = check(&spec(vec![c]));
+        assert_eq!(
+            paths(&errors),
+            ["spec.containers[0].terminationMessagePolicy"]
+        );
+        assert_eq!(
+            errors[0].message,
+            "Unsupported value: \"Always\": supported values: \"FallbackToLogsOnError\", \"File\""
         );
     }
 }

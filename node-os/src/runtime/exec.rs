@@ -1,0 +1,120 @@
+//! Running a command inside a running container: what `flotilla exec`, exec probes and exec
+//! lifecycle hooks ask of a runtime.
+
+use std::fs::File;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::process::Child;
+
+use super::{Runtime, RuntimeError};
+
+/// A command to run in a running container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecRequest {
+    pub command: Vec<String>,
+    /// Keep standard input open for the caller to write (`-i`).
+    pub stdin: bool,
+    /// Run on a terminal (`-t`): its controlling side comes back as [`ExecProcess::terminal`].
+    pub tty: bool,
+}
+
+/// A command running in a container. `child` ends as the command does (its exit status is the
+/// command's); without a terminal its standard streams are piped as asked, with one they are
+/// all the terminal.
+#[derive(Debug)]
+pub struct ExecProcess {
+    pub child: Child,
+    pub terminal: Option<File>,
+}
+
+/// How a command run to completion ended, and what it wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecOutput {
+    /// The exit status, or 128+N when signal N ended it.
+    pub exit_code: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+/// How much of an exec's output is kept, as the kubelet keeps of a probe's.
+const KEPT_OUTPUT: usize = 10 * 1024;
+
+/// Runs `command` in container `id` to completion, killing it after `timeout`: what exec
+/// probes and hooks do. The start, which forks, runs on the blocking pool.
+pub async fn exec_sync(
+    runtime: Arc<dyn Runtime>,
+    id: &str,
+    command: Vec<String>,
+    timeout: Duration,
+) -> Result<ExecOutput, RuntimeError> {
+    let request = ExecRequest {
+        command,
+        stdin: false,
+        tty: false,
+    };
+    let owned_id = id.to_string();
+    let process = tokio::task::spawn_blocking(move || runtime.exec(&owned_id, &request))
+        .await
+        .map_err(|error| RuntimeError::Sandbox {
+            id: id.to_string(),
+            message: format!("the exec did not start: {error}"),
+        })??;
+    let mut child = process.child;
+    let output = match tokio::time::timeout(timeout, wait_for_output(&mut child)).await {
+        Ok(output) => output,
+        Err(_) => {
+            // The command dies with its helper (parent-death signal).
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+            return Err(RuntimeError::ExecTimeout {
+                id: id.to_string(),
+                seconds: timeout.as_secs_f64(),
+            });
+        }
+    };
+    output.map_err(|source| RuntimeError::Sandbox {
+        id: id.to_string(),
+        message: format!("waiting for the exec: {source}"),
+    })
+}
+
+async fn wait_for_output(child: &mut Child) -> std::io::Result<ExecOutput> {
+    use tokio::io::AsyncReadExt;
+    let mut stdout = Vec::new();
+    let mut stderr = Vec::new();
+    let out = child.stdout.take();
+    let err = child.stderr.take();
+    let read_out = async {
+        if let Some(mut out) = out {
+            out.read_to_end(&mut stdout).await?;
+        }
+        Ok::<_, std::io::Error>(())
+    };
+    let read_err = async {
+        if let Some(mut err) = err {
+            err.read_to_end(&mut stderr).await?;
+        }
+        Ok::<_, std::io::Error>(())
+    };
+    let (status, read_out, read_err) = tokio::join!(child.wait(), read_out, read_err);
+    read_out?;
+    read_err?;
+    let status = status?;
+    stdout.truncate(KEPT_OUTPUT);
+    stderr.truncate(KEPT_OUTPUT);
+    Ok(ExecOutput {
+        exit_code: exit_code(status),
+        stdout,
+        stderr,
+    })
+}
+
+/// An exit status as a container's exit code: the code, or 128+N for signal N.
+pub fn exit_code(status: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status
+        .code()
+        .or_else(|| status.signal().map(|signal| 128 + signal))
+        .unwrap_or(-1)
+}
