@@ -15,6 +15,9 @@ mod lease;
 mod logs;
 mod node_calls;
 mod node_status;
+mod prober;
+mod probes;
+mod probing;
 mod sync;
 mod terminate;
 
@@ -67,6 +70,12 @@ pub enum AgentMsg {
     Exited(ExitEvent),
     Sync(String),
     Heartbeat,
+    /// A probe's timer fired.
+    Probe(probing::ProbeTick),
+    /// A probe's outcome: `Err` with why it failed.
+    ProbeResult(probing::ProbeTick, Result<(), String>),
+    /// A container killed for a failed probe has had its grace period.
+    KillRun(probing::ProbeTick),
 }
 
 /// A pod bound to this node, with what the agent remembers about it.
@@ -170,6 +179,11 @@ impl Actor for NodeAgent {
             }
             AgentMsg::Sync(uid) => sync_pod(&myself, state, &uid).await,
             AgentMsg::Heartbeat => heartbeat(state).await,
+            AgentMsg::Probe(tick) => probing::tick(&myself, state, tick),
+            AgentMsg::ProbeResult(tick, outcome) => {
+                probing::outcome(&myself, state, tick, outcome).await;
+            }
+            AgentMsg::KillRun(tick) => probing::kill_run(state, tick).await,
         }
         Ok(())
     }
@@ -412,6 +426,12 @@ async fn sync_pod(myself: &ActorRef<AgentMsg>, state: &mut AgentState, uid: &str
         .collect();
     let now = now();
     let plan = sync::plan(&entry.pod, &mut entry.record, &observed, now);
+    for (container, run) in &plan.probe {
+        probing::start(myself, state, uid, container, *run);
+    }
+    let Some(entry) = state.pods.get_mut(uid) else {
+        return;
+    };
     let exited = plan.remove.clone();
     blocking(&state.args.runtime, move |runtime| {
         for id in &exited {

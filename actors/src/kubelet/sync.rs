@@ -12,6 +12,8 @@ use flotilla_kernel::object::{
 };
 use flotilla_node_os::ContainerState as RuntimeState;
 
+use super::probes::ContainerProbes;
+
 /// Kubernetes' crash-loop back-off: 10 s, doubling, at most 5 min; forgotten after a
 /// container has run for 10 min.
 const BACKOFF_INITIAL: Duration = Duration::from_secs(10);
@@ -59,6 +61,10 @@ pub struct ContainerRecord {
     /// runtime's own estimate (from /proc, to the second) agrees with it, so an agent restart
     /// does not rewrite it.
     pub reported_start: Option<Time>,
+    /// The probes of its current run.
+    pub probes: ContainerProbes,
+    /// Why the agent is killing it (a failed liveness or startup probe), for its exit.
+    pub kill_message: Option<String>,
 }
 
 /// How far a re-adopted container's start, as read back from /proc, may be from the reported one.
@@ -116,6 +122,8 @@ pub struct Plan {
     pub status: PodStatus,
     /// Sync again after this long (a back-off expiring).
     pub requeue_after: Option<Duration>,
+    /// Containers seen in a new run, whose probes are to be scheduled from its start.
+    pub probe: Vec<(String, SystemTime)>,
 }
 
 /// Decides the next step for a running (not terminating) pod. `observed` maps container name
@@ -131,6 +139,7 @@ pub fn plan(
         remove: Vec::new(),
         status: pod.status.clone(),
         requeue_after: None,
+        probe: Vec::new(),
     };
     let mut statuses = Vec::with_capacity(pod.spec.containers.len());
     for container in &pod.spec.containers {
@@ -163,9 +172,15 @@ fn sync_container(
     match state {
         Some(RuntimeState::Running { started_at, .. }) => {
             record.started = true;
+            if record.probes.run != Some(*started_at) {
+                record.probes = ContainerProbes::for_run(*started_at);
+                record.kill_message = None;
+                plan.probe.push((container.name.clone(), *started_at));
+            }
             status.last_state.terminated = record.last_terminated.clone();
             status.container_id = format!("flotilla://{id}");
-            status.ready = true;
+            status.ready = record.probes.ready(container);
+            status.started = Some(record.probes.started(container));
             let reported = record.reported_start.filter(|reported| {
                 let (a, b) = (reported.system_time(), *started_at);
                 a.duration_since(b)
@@ -186,6 +201,7 @@ fn sync_container(
         }) => {
             record.reported_start = None;
             let ran_for = finished_at.duration_since(*started_at).unwrap_or_default();
+            let message = record.kill_message.take().unwrap_or_default();
             record_exit(
                 pod,
                 record,
@@ -193,7 +209,7 @@ fn sync_container(
                     exit_code: *exit_code,
                     signal: *signal,
                     reason: termination_reason(*exit_code, *signal),
-                    message: String::new(),
+                    message,
                     started_at: Some(Time::from(*started_at)),
                     finished_at: Some(Time::from(*finished_at)),
                 },

@@ -68,7 +68,7 @@ pub use self::node::{
 };
 pub use self::pod::{Pod, PodTemplateSpec};
 pub use self::pod_spec::{
-    Container, EnvFromSource, EnvVar, EnvVarSource, KNOWN_RESOURCES, KeySelector,
+    Container, ContainerPort, EnvFromSource, EnvVar, EnvVarSource, KNOWN_RESOURCES, KeySelector,
     ObjectFieldSelector, ObjectSelector, PodReferences, PodSpec, RESOURCE_CPU,
     RESOURCE_EPHEMERAL_STORAGE, RESOURCE_MEMORY, RESOURCE_PIDS, ResourceFieldSelector,
     ResourceRequirements, RestartPolicy,

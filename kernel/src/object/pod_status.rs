@@ -84,6 +84,9 @@ pub struct ContainerStatus {
     pub last_state: ContainerState,
     #[serde(default)]
     pub ready: bool,
+    /// Whether the startup probe has passed (true without one); set while it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<bool>,
     #[serde(default)]
     pub restart_count: i32,
     #[serde(default, skip_serializing_if = "String::is_empty")]

@@ -1,0 +1,186 @@
+//! The agent's side of probes: each probe of a running container is tried on its own timer
+//! (initial delay, then every period) in a task of its own, and its outcome comes back to the
+//! agent as a message, which the pure core (`probes`) judges. A run that has ended or been
+//! replaced makes its timers' messages stale, and they are dropped.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use ractor::ActorRef;
+
+use flotilla_node_os::{ContainerState, Signal};
+
+use super::prober::{self, Target};
+use super::probes::{ProbeKind, Verdict, schedule};
+use super::sync::container_id;
+use super::{AgentMsg, AgentState, blocking};
+
+/// One probe of one run of one container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeTick {
+    pub pod_uid: String,
+    pub container: String,
+    pub kind: ProbeKind,
+    /// The start of the run it probes.
+    pub run: SystemTime,
+}
+
+/// Starts the timers of `container`'s probes for its run that started at `run`.
+pub fn start(
+    myself: &ActorRef<AgentMsg>,
+    state: &AgentState,
+    pod_uid: &str,
+    container: &str,
+    run: SystemTime,
+) {
+    let Some(spec) = state.pods.get(pod_uid).and_then(|entry| {
+        entry
+            .pod
+            .spec
+            .containers
+            .iter()
+            .find(|c| c.name == container)
+    }) else {
+        return;
+    };
+    for kind in [
+        ProbeKind::Startup,
+        ProbeKind::Liveness,
+        ProbeKind::Readiness,
+    ] {
+        if let Some(probe) = kind.of(spec) {
+            let (delay, _) = schedule(probe);
+            let tick = ProbeTick {
+                pod_uid: pod_uid.to_string(),
+                container: container.to_string(),
+                kind,
+                run,
+            };
+            myself.send_after(delay, move || AgentMsg::Probe(tick));
+        }
+    }
+}
+
+/// A probe's timer fired: try it (in a task of its own) if it runs now, and set the timer
+/// again unless it is done for this run.
+pub fn tick(myself: &ActorRef<AgentMsg>, state: &AgentState, tick: ProbeTick) {
+    let Some(entry) = state.pods.get(&tick.pod_uid) else {
+        return;
+    };
+    if entry.pod.metadata.deletion_timestamp.is_some() {
+        return;
+    }
+    let Some(container) = entry
+        .pod
+        .spec
+        .containers
+        .iter()
+        .find(|c| c.name == tick.container)
+    else {
+        return;
+    };
+    let Some(record) = entry.record.containers.get(&tick.container) else {
+        return;
+    };
+    let Some(probe) = tick.kind.of(container) else {
+        return;
+    };
+    if record.probes.run != Some(tick.run) {
+        return;
+    }
+    if tick.kind == ProbeKind::Startup && record.probes.started(container) {
+        return;
+    }
+    let (_, period) = schedule(probe);
+    if !record.probes.runs(container, tick.kind) {
+        let again = tick.clone();
+        myself.send_after(period, move || AgentMsg::Probe(again));
+        return;
+    }
+    let target = Target {
+        runtime: Arc::clone(&state.args.runtime),
+        id: container_id(&tick.pod_uid, &tick.container),
+        sandbox: tick.pod_uid.clone(),
+    };
+    let (container, probe, me) = (container.clone(), probe.clone(), myself.clone());
+    tokio::spawn(async move {
+        let outcome = prober::attempt(&target, &container, &probe).await;
+        let _ = me.cast(AgentMsg::ProbeResult(tick, outcome));
+    });
+}
+
+/// A probe's outcome: judged, the timer set again, and the status reported or the container
+/// killed as the verdict says.
+pub async fn outcome(
+    myself: &ActorRef<AgentMsg>,
+    state: &mut AgentState,
+    tick: ProbeTick,
+    outcome: Result<(), String>,
+) {
+    let runtime = Arc::clone(&state.args.runtime);
+    let Some(entry) = state.pods.get_mut(&tick.pod_uid) else {
+        return;
+    };
+    let Some(container) = entry
+        .pod
+        .spec
+        .containers
+        .iter()
+        .find(|c| c.name == tick.container)
+    else {
+        return;
+    };
+    let Some(record) = entry.record.containers.get_mut(&tick.container) else {
+        return;
+    };
+    if record.probes.run != Some(tick.run) {
+        return;
+    }
+    if let Err(why) = &outcome {
+        tracing::debug!(pod = %entry.pod.metadata.name, container = %tick.container, kind = ?tick.kind, %why, "probe failed");
+    }
+    let verdict = record.probes.record(container, tick.kind, outcome);
+    if let Some(probe) = tick.kind.of(container) {
+        let (_, period) = schedule(probe);
+        let again = tick.clone();
+        myself.send_after(period, move || AgentMsg::Probe(again));
+    }
+    match verdict {
+        Verdict::Continue => {}
+        Verdict::Report => {
+            let _ = myself.cast(AgentMsg::Sync(tick.pod_uid));
+        }
+        Verdict::Kill(message) => {
+            tracing::info!(pod = %entry.pod.metadata.name, container = %tick.container, %message, "killing the container");
+            record.kill_message = Some(message);
+            let grace = tick
+                .kind
+                .of(container)
+                .and_then(|probe| probe.termination_grace_period_seconds)
+                .or(entry.pod.spec.termination_grace_period_seconds)
+                .and_then(|seconds| u64::try_from(seconds).ok())
+                .map_or(Duration::from_secs(30), Duration::from_secs);
+            let id = container_id(&tick.pod_uid, &tick.container);
+            blocking(&runtime, move |runtime| {
+                let _ = runtime.signal(&id, Signal::Term);
+            })
+            .await;
+            myself.send_after(grace, move || AgentMsg::KillRun(tick));
+        }
+    }
+}
+
+/// The grace period of a probe kill is over: SIGKILL, if the same run still lives.
+pub async fn kill_run(state: &AgentState, tick: ProbeTick) {
+    let id = container_id(&tick.pod_uid, &tick.container);
+    let same_run = matches!(
+        state.args.runtime.state(&id),
+        Some(ContainerState::Running { started_at, .. }) if started_at == tick.run
+    );
+    if same_run {
+        blocking(&state.args.runtime, move |runtime| {
+            let _ = runtime.signal(&id, Signal::Kill);
+        })
+        .await;
+    }
+}
