@@ -89,8 +89,15 @@ pub(super) fn pod_name(arg: &str) -> anyhow::Result<String> {
     }
 }
 
-/// The container asked for, which must be the pod's, or the pod's only container.
+/// Whether the pod has a container or init container called `name`.
+fn pod_spec_has(spec: &flotilla_kernel::object::PodSpec, name: &str) -> bool {
+    spec.all_containers().any(|c| c.name == name)
+}
+
+/// The container asked for, which must be the pod's (an init container's name will do), or
+/// the pod's only container.
 pub(super) fn choose_container(pod: &Pod, requested: Option<&str>) -> Result<String, LogsError> {
+    let pod_spec = &pod.spec;
     let choices: Vec<String> = pod
         .spec
         .containers
@@ -99,9 +106,7 @@ pub(super) fn choose_container(pod: &Pod, requested: Option<&str>) -> Result<Str
         .collect();
     let pod = pod.metadata.name.clone();
     match (requested, choices.as_slice()) {
-        (Some(container), _) if choices.iter().any(|choice| choice == container) => {
-            Ok(container.to_string())
-        }
+        (Some(container), _) if pod_spec_has(pod_spec, container) => Ok(container.to_string()),
         (Some(container), _) => Err(LogsError::NoSuchContainer {
             pod,
             container: container.to_string(),

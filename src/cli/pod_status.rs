@@ -1,11 +1,12 @@
 //! The READY, STATUS and RESTARTS columns of a pod, derived as kubectl derives them, because
 //! operators read "CrashLoopBackOff" or "Terminating" there rather than the bare phase: the
 //! first container that waits or has ended gives its reason, a pod being deleted reads
-//! "Terminating", and otherwise the phase shows.
+//! "Terminating", a pod still running its init containers reads "Init:1/2" (or the failing
+//! init container's reason, "Init:CrashLoopBackOff"), and otherwise the phase shows.
 
 use std::time::SystemTime;
 
-use flotilla_kernel::object::Pod;
+use flotilla_kernel::object::{ConditionStatus, Pod};
 
 use super::{table, wire_word};
 
@@ -24,6 +25,9 @@ pub fn ready(pod: &Pod) -> String {
 pub fn status(pod: &Pod) -> String {
     if pod.metadata.deletion_timestamp.is_some() {
         return "Terminating".to_string();
+    }
+    if let Some(initializing) = init_status(pod) {
+        return initializing;
     }
     let mut reason = if pod.status.reason.is_empty() {
         wire_word::of(&pod.status.phase)
@@ -57,6 +61,54 @@ pub fn status(pod: &Pod) -> String {
         .to_string();
     }
     reason
+}
+
+/// While init containers are not through: where they are, as kubectl shows it.
+fn init_status(pod: &Pod) -> Option<String> {
+    let initialized = pod
+        .status
+        .conditions
+        .iter()
+        .any(|c| c.type_ == "Initialized" && c.status == ConditionStatus::True);
+    if initialized || pod.spec.init_containers.is_empty() {
+        return None;
+    }
+    let total = pod.spec.init_containers.len();
+    for (index, spec) in pod.spec.init_containers.iter().enumerate() {
+        let Some(status) = pod
+            .status
+            .init_container_statuses
+            .iter()
+            .find(|s| s.name == spec.name)
+        else {
+            return Some(format!("Init:{index}/{total}"));
+        };
+        let state = &status.state;
+        if let Some(terminated) = &state.terminated {
+            if terminated.exit_code == 0 {
+                continue;
+            }
+            return Some(if !terminated.reason.is_empty() {
+                format!("Init:{}", terminated.reason)
+            } else if let Some(signal) = terminated.signal.filter(|signal| *signal != 0) {
+                format!("Init:Signal:{signal}")
+            } else {
+                format!("Init:ExitCode:{}", terminated.exit_code)
+            });
+        }
+        if let Some(waiting) = state
+            .waiting
+            .as_ref()
+            .filter(|w| !w.reason.is_empty() && w.reason != "PodInitializing")
+        {
+            return Some(format!("Init:{}", waiting.reason));
+        }
+        if spec.is_sidecar() && state.running.is_some() && status.started != Some(false) {
+            continue;
+        }
+        return Some(format!("Init:{index}/{total}"));
+    }
+    None
 }
 
 /// Restarts summed over containers, with how long ago the last one ended: `3 (2m ago)`.
@@ -245,5 +297,34 @@ mod tests {
                 ..ContainerStateTerminated::default()
             });
         assert_eq!(restarts(&restarted, now), "3 (2m30s ago)");
+    }
+
+    #[test]
+    fn pods_in_their_init_containers_show_where_they_are() {
+        let mut p = pod(PodPhase::Pending, vec![waiting("app", "PodInitializing")]);
+        p.spec.init_containers = ["migrate", "seed"]
+            .iter()
+            .map(|name| Container {
+                name: name.to_string(),
+                ..Container::default()
+            })
+            .collect();
+        p.status.init_container_statuses = vec![
+            terminated("migrate", "Completed", 0, None),
+            running("seed", false),
+        ];
+        assert_eq!(status(&p), "Init:1/2");
+        p.status.init_container_statuses[1] = waiting("seed", "CrashLoopBackOff");
+        assert_eq!(status(&p), "Init:CrashLoopBackOff");
+        p.status.init_container_statuses[1] = terminated("seed", "", 3, None);
+        assert_eq!(status(&p), "Init:ExitCode:3");
+        p.status
+            .conditions
+            .push(flotilla_kernel::object::PodCondition {
+                type_: "Initialized".into(),
+                status: ConditionStatus::True,
+                ..Default::default()
+            });
+        assert_eq!(status(&p), "PodInitializing");
     }
 }

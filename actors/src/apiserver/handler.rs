@@ -588,7 +588,7 @@ async fn pod_container(
         .map(|c| c.name.as_str())
         .collect();
     let container = match container {
-        Some(c) if names.contains(&c.as_str()) => c,
+        Some(c) if pod.spec.all_containers().any(|known| known.name == c) => c,
         Some(c) => {
             return Err(ApiError::new(
                 ErrorCode::BadRequest,

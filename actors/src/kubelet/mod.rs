@@ -256,17 +256,10 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
-/// The runtime ids of every container of `pods`.
+/// The runtime ids of every container and init container of `pods`.
 fn owned_ids(pods: &HashMap<String, PodEntry>) -> BTreeSet<String> {
-    pods.iter()
-        .flat_map(|(uid, entry)| {
-            entry
-                .pod
-                .spec
-                .containers
-                .iter()
-                .map(move |c| container_id(uid, &c.name))
-        })
+    pods.values()
+        .flat_map(|entry| container_ids(&entry.pod))
         .collect()
 }
 
@@ -302,14 +295,7 @@ fn remove_orphans(runtime: &dyn Runtime, owned: &BTreeSet<String>, sandboxes: &B
 
 fn owner_of(pods: &HashMap<String, PodEntry>, id: &str) -> Option<String> {
     pods.iter()
-        .find(|(uid, entry)| {
-            entry
-                .pod
-                .spec
-                .containers
-                .iter()
-                .any(|c| container_id(uid, &c.name) == id)
-        })
+        .find(|(_, entry)| container_ids(&entry.pod).iter().any(|own| own == id))
         .map(|(uid, _)| uid.clone())
 }
 
@@ -420,8 +406,7 @@ async fn sync_pod(myself: &ActorRef<AgentMsg>, state: &mut AgentState, uid: &str
     let observed: BTreeMap<String, ContainerState> = entry
         .pod
         .spec
-        .containers
-        .iter()
+        .all_containers()
         .filter_map(|c| Some((c.name.clone(), runtime.state(&container_id(uid, &c.name))?)))
         .collect();
     let now = now();
@@ -432,12 +417,15 @@ async fn sync_pod(myself: &ActorRef<AgentMsg>, state: &mut AgentState, uid: &str
     let Some(entry) = state.pods.get_mut(uid) else {
         return;
     };
-    let exited = plan.remove.clone();
+    let (exited, stop) = (plan.remove.clone(), plan.stop.clone());
     blocking(&state.args.runtime, move |runtime| {
         for id in &exited {
             if let Err(error) = runtime.remove(id) {
                 tracing::warn!(container = %id, %error, "cleaning up an exited container failed");
             }
+        }
+        for id in &stop {
+            let _ = runtime.signal(id, Signal::Term);
         }
     })
     .await;
@@ -468,7 +456,7 @@ async fn sync_pod(myself: &ActorRef<AgentMsg>, state: &mut AgentState, uid: &str
 }
 
 async fn start_container(args: &NodeAgentArgs, entry: &mut PodEntry, name: &str, now: Now) {
-    let Some(container) = entry.pod.spec.containers.iter().find(|c| c.name == name) else {
+    let Some(container) = entry.pod.spec.all_containers().find(|c| c.name == name) else {
         return;
     };
     let pod_name = &entry.pod.metadata.name;

@@ -1,6 +1,12 @@
 //! The node agent's pure core: given a pod as the API has it, what the runtime reports for its
 //! containers and what the agent remembers (restart counts, back-off), decide what to start,
 //! what to clean up, and the pod status to report. No I/O, no clock of its own.
+//!
+//! Init containers run first, in order, each to completion (restarted on failure unless the
+//! pod's policy is Never, which fails the pod); a sidecar (an init container with
+//! `restartPolicy: Always`) only has to have started, keeps running beside the containers and
+//! is stopped once they have all finished. The containers start when every init container is
+//! through, and the pod stays Pending until then.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
@@ -30,12 +36,11 @@ pub fn container_id(pod_uid: &str, container: &str) -> String {
     format!("{pod_uid}-{container}")
 }
 
-/// The runtime ids of every container of `pod`.
+/// The runtime ids of every container and init container of `pod`.
 pub fn container_ids(pod: &Pod) -> Vec<String> {
     let uid = &pod.metadata.uid;
     pod.spec
-        .containers
-        .iter()
+        .all_containers()
         .map(|c| container_id(uid, &c.name))
         .collect()
 }
@@ -73,8 +78,11 @@ const START_TOLERANCE: Duration = Duration::from_secs(2);
 /// What the agent remembers about one pod.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PodRecord {
+    /// By name, init containers and containers alike (their names are unique in a pod).
     pub containers: BTreeMap<String, ContainerRecord>,
     pub start_time: Option<Time>,
+    /// Every init container is through: they are not run again.
+    pub initialized: bool,
 }
 
 impl PodRecord {
@@ -83,8 +91,9 @@ impl PodRecord {
     pub fn adopt(pod: &Pod) -> Self {
         let containers = pod
             .status
-            .container_statuses
+            .init_container_statuses
             .iter()
+            .chain(&pod.status.container_statuses)
             .map(|s| {
                 let record = ContainerRecord {
                     restart_count: s.restart_count,
@@ -98,9 +107,16 @@ impl PodRecord {
                 (s.name.clone(), record)
             })
             .collect();
+        let initialized = pod.spec.init_containers.is_empty()
+            || pod
+                .status
+                .conditions
+                .iter()
+                .any(|c| c.type_ == "Initialized" && c.status == ConditionStatus::True);
         Self {
             containers,
             start_time: pod.status.start_time,
+            initialized,
         }
     }
 }
@@ -124,6 +140,8 @@ pub struct Plan {
     pub requeue_after: Option<Duration>,
     /// Containers seen in a new run, whose probes are to be scheduled from its start.
     pub probe: Vec<(String, SystemTime)>,
+    /// Runtime ids of sidecars to stop: the containers they served have all finished.
+    pub stop: Vec<String>,
 }
 
 /// Decides the next step for a running (not terminating) pod. `observed` maps container name
@@ -140,23 +158,122 @@ pub fn plan(
         status: pod.status.clone(),
         requeue_after: None,
         probe: Vec::new(),
+        stop: Vec::new(),
     };
+    let containers_done = record.initialized
+        && pod
+            .spec
+            .containers
+            .iter()
+            .all(|c| record.containers.get(&c.name).is_some_and(|r| r.finished));
+    let init_policy = match pod.spec.restart_policy {
+        RestartPolicy::Never => RestartPolicy::Never,
+        RestartPolicy::Always | RestartPolicy::OnFailure => RestartPolicy::OnFailure,
+    };
+    let mut init_statuses = Vec::with_capacity(pod.spec.init_containers.len());
+    let mut blocked = false;
+    for container in &pod.spec.init_containers {
+        let entry = record.containers.entry(container.name.clone()).or_default();
+        let state = observed.get(&container.name);
+        if blocked || (record.initialized && !container.is_sidecar()) {
+            init_statuses.push(settled_status(container, entry, blocked));
+            continue;
+        }
+        let status = if container.is_sidecar() {
+            if containers_done && !entry.finished {
+                entry.finished = true;
+                if matches!(state, Some(RuntimeState::Running { .. })) {
+                    plan.stop
+                        .push(container_id(&pod.metadata.uid, &container.name));
+                }
+            }
+            let status = sync_container(
+                pod,
+                container,
+                RestartPolicy::Always,
+                entry,
+                state,
+                now,
+                &mut plan,
+            );
+            // Once the pod is initialized a sidecar's restarts hold nothing back.
+            blocked = !record.initialized
+                && (status.state.running.is_none() || status.started == Some(false));
+            status
+        } else {
+            let status = sync_container(pod, container, init_policy, entry, state, now, &mut plan);
+            blocked = !status
+                .state
+                .terminated
+                .as_ref()
+                .is_some_and(|t| t.exit_code == 0);
+            status
+        };
+        init_statuses.push(status);
+    }
+    let initialized = record.initialized || !blocked;
+    record.initialized = initialized;
     let mut statuses = Vec::with_capacity(pod.spec.containers.len());
     for container in &pod.spec.containers {
         let entry = record.containers.entry(container.name.clone()).or_default();
-        let state = observed.get(&container.name);
-        statuses.push(sync_container(pod, container, entry, state, now, &mut plan));
+        let status = if initialized {
+            let state = observed.get(&container.name);
+            let policy = pod.spec.restart_policy;
+            sync_container(pod, container, policy, entry, state, now, &mut plan)
+        } else {
+            waiting(container, entry, "PodInitializing")
+        };
+        statuses.push(status);
     }
     if record.start_time.is_none() {
         record.start_time = Some(Time::from(now.wall));
     }
-    plan.status = pod_status(pod, record, statuses, now);
+    plan.status = pod_status(pod, record, init_statuses, statuses, now);
     plan
+}
+
+/// The status of a container that is not synced now: an init container already through (its
+/// last exit), or one whose turn has not come.
+fn settled_status(
+    container: &Container,
+    record: &ContainerRecord,
+    not_yet: bool,
+) -> ContainerStatus {
+    if not_yet {
+        return waiting(container, record, "PodInitializing");
+    }
+    ContainerStatus {
+        name: container.name.clone(),
+        image: container.image.clone(),
+        restart_count: record.restart_count,
+        state: ContainerState {
+            terminated: record.last_terminated.clone(),
+            ..ContainerState::default()
+        },
+        ..ContainerStatus::default()
+    }
+}
+
+fn waiting(container: &Container, record: &ContainerRecord, reason: &str) -> ContainerStatus {
+    ContainerStatus {
+        name: container.name.clone(),
+        image: container.image.clone(),
+        restart_count: record.restart_count,
+        state: ContainerState {
+            waiting: Some(ContainerStateWaiting {
+                reason: reason.into(),
+                message: String::new(),
+            }),
+            ..ContainerState::default()
+        },
+        ..ContainerStatus::default()
+    }
 }
 
 fn sync_container(
     pod: &Pod,
     container: &Container,
+    restart: RestartPolicy,
     record: &mut ContainerRecord,
     state: Option<&RuntimeState>,
     now: Now,
@@ -203,7 +320,7 @@ fn sync_container(
             let ran_for = finished_at.duration_since(*started_at).unwrap_or_default();
             let message = record.kill_message.take().unwrap_or_default();
             record_exit(
-                pod,
+                restart,
                 record,
                 ContainerStateTerminated {
                     exit_code: *exit_code,
@@ -228,7 +345,7 @@ fn sync_container(
                 started_at: None,
                 finished_at: Some(Time::from(now.wall)),
             };
-            record_exit(pod, record, lost, Duration::ZERO, now);
+            record_exit(restart, record, lost, Duration::ZERO, now);
         }
         None => {}
     }
@@ -275,6 +392,7 @@ fn sync_container(
 /// The runtime could not start `container`: it counts as an exit with the error as message,
 /// so the restart policy and back-off apply as to a crash.
 pub fn start_failed(pod: &Pod, record: &mut PodRecord, container: &str, message: String, now: Now) {
+    let restart = restart_policy_of(pod, container);
     let entry = record.containers.entry(container.to_string()).or_default();
     let failed = ContainerStateTerminated {
         exit_code: 128,
@@ -284,7 +402,23 @@ pub fn start_failed(pod: &Pod, record: &mut PodRecord, container: &str, message:
         started_at: None,
         finished_at: Some(Time::from(now.wall)),
     };
-    record_exit(pod, entry, failed, Duration::ZERO, now);
+    record_exit(restart, entry, failed, Duration::ZERO, now);
+}
+
+/// The restart policy `container` of `pod` lives by: the pod's, Always for a sidecar, and for
+/// another init container OnFailure (Never under Never).
+fn restart_policy_of(pod: &Pod, container: &str) -> RestartPolicy {
+    match pod
+        .spec
+        .init_containers
+        .iter()
+        .find(|c| c.name == container)
+    {
+        None => pod.spec.restart_policy,
+        Some(sidecar) if sidecar.is_sidecar() => RestartPolicy::Always,
+        Some(_) if pod.spec.restart_policy == RestartPolicy::Never => RestartPolicy::Never,
+        Some(_) => RestartPolicy::OnFailure,
+    }
 }
 
 /// `container`'s environment could not be built (a ConfigMap or Secret is missing): it waits
@@ -369,13 +503,13 @@ fn shown_waiting(
 
 /// Remembers an exit and decides, by restart policy, whether and when the container runs again.
 fn record_exit(
-    pod: &Pod,
+    restart: RestartPolicy,
     record: &mut ContainerRecord,
     terminated: ContainerStateTerminated,
     ran_for: Duration,
     now: Now,
 ) {
-    let restart = match pod.spec.restart_policy {
+    let restart = match restart {
         RestartPolicy::Always => true,
         RestartPolicy::OnFailure => terminated.exit_code != 0,
         RestartPolicy::Never => false,
@@ -409,20 +543,43 @@ fn termination_reason(exit_code: i32, signal: Option<i32>) -> String {
 fn pod_status(
     pod: &Pod,
     record: &PodRecord,
+    init_containers: Vec<ContainerStatus>,
     containers: Vec<ContainerStatus>,
     now: Now,
 ) -> PodStatus {
     let mut status = pod.status.clone();
+    let succeeded = |c: &ContainerStatus| {
+        c.state
+            .terminated
+            .as_ref()
+            .is_some_and(|t| t.exit_code == 0)
+    };
+    let init_failed =
+        pod.spec
+            .init_containers
+            .iter()
+            .zip(&init_containers)
+            .any(|(spec, status)| {
+                !spec.is_sidecar()
+                    && record
+                        .containers
+                        .get(&spec.name)
+                        .is_some_and(|r| r.finished)
+                    && !succeeded(status)
+            });
     let all_finished = containers.iter().all(|c| c.state.terminated.is_some());
     let any_running = containers.iter().any(|c| c.state.running.is_some());
-    let ever_started = record.containers.values().any(|c| c.started);
-    status.phase = if all_finished && !containers.is_empty() {
-        if containers.iter().all(|c| {
-            c.state
-                .terminated
-                .as_ref()
-                .is_some_and(|t| t.exit_code == 0)
-        }) {
+    let ever_started = pod
+        .spec
+        .containers
+        .iter()
+        .any(|c| record.containers.get(&c.name).is_some_and(|r| r.started));
+    status.phase = if init_failed {
+        PodPhase::Failed
+    } else if !record.initialized {
+        PodPhase::Pending
+    } else if all_finished && !containers.is_empty() {
+        if containers.iter().all(succeeded) {
             PodPhase::Succeeded
         } else {
             PodPhase::Failed
@@ -432,41 +589,76 @@ fn pod_status(
     } else {
         PodPhase::Pending
     };
-    let ready = containers.iter().all(|c| c.ready);
+    let sidecars_ready = pod
+        .spec
+        .init_containers
+        .iter()
+        .zip(&init_containers)
+        .all(|(spec, status)| !spec.is_sidecar() || status.ready || all_finished);
+    let ready = record.initialized && sidecars_ready && containers.iter().all(|c| c.ready);
+    let incomplete: Vec<&str> = pod
+        .spec
+        .init_containers
+        .iter()
+        .zip(&init_containers)
+        .filter(|(spec, status)| {
+            if spec.is_sidecar() {
+                status.state.running.is_none()
+            } else {
+                !succeeded(status)
+            }
+        })
+        .map(|(spec, _)| spec.name.as_str())
+        .collect();
     status.start_time = record.start_time;
+    status.init_container_statuses = init_containers;
     status.container_statuses = containers;
     let time = Time::from(now.wall);
-    let ready_status = if ready {
-        ConditionStatus::True
-    } else {
-        ConditionStatus::False
+    let condition = |type_: &str, true_: bool, reason: &str, message: String| PodCondition {
+        type_: type_.into(),
+        status: if true_ {
+            ConditionStatus::True
+        } else {
+            ConditionStatus::False
+        },
+        reason: if true_ { String::new() } else { reason.into() },
+        message: if true_ { String::new() } else { message },
+        ..PodCondition::default()
     };
+    let not_ready: Vec<&str> = status
+        .container_statuses
+        .iter()
+        .filter(|c| !c.ready)
+        .map(|c| c.name.as_str())
+        .collect();
+    let unready = format!("containers with unready status: [{}]", not_ready.join(" "));
     let mut with_conditions = Pod {
         status,
         ..pod.clone()
     };
     with_conditions.set_condition(
-        PodCondition {
-            type_: "Initialized".into(),
-            status: ConditionStatus::True,
-            ..PodCondition::default()
-        },
+        condition(
+            "Initialized",
+            record.initialized,
+            "ContainersNotInitialized",
+            format!(
+                "containers with incomplete status: [{}]",
+                incomplete.join(" ")
+            ),
+        ),
         time,
     );
     with_conditions.set_condition(
-        PodCondition {
-            type_: "ContainersReady".into(),
-            status: ready_status,
-            ..PodCondition::default()
-        },
+        condition(
+            "ContainersReady",
+            ready,
+            "ContainersNotReady",
+            unready.clone(),
+        ),
         time,
     );
     with_conditions.set_condition(
-        PodCondition {
-            type_: "Ready".into(),
-            status: ready_status,
-            ..PodCondition::default()
-        },
+        condition("Ready", ready, "ContainersNotReady", unready),
         time,
     );
     with_conditions.status
@@ -777,5 +969,202 @@ spec:
         let mut record = PodRecord::adopt(&pod);
         let p = plan(&pod, &mut record, &running(at(start, 60)), at(start, 60));
         assert_eq!(started(&p.status), Some(Time::from(at(start, 60).wall)));
+    }
+
+    fn pod_with_init(restart_policy: &str, sidecar: bool) -> Pod {
+        let policy = if sidecar {
+            ", restartPolicy: Always"
+        } else {
+            ""
+        };
+        let yaml = format!(
+            "apiVersion: v1
+kind: Pod
+metadata: {{name: p, namespace: default, uid: u1}}
+spec:
+  restartPolicy: {restart_policy}
+  nodeName: n1
+  initContainers:
+  - {{name: first, image: host, command: [/bin/true]{policy}}}
+  - {{name: second, image: host, command: [/bin/true]}}
+  containers: [{{name: c, image: host, command: [/bin/true]}}]
+"
+        );
+        let Ok(Object::Pod(pod)) = parse_manifests("p.yaml", &yaml).remove(0) else {
+            panic!("fixture does not parse")
+        };
+        pod
+    }
+
+    fn states(entries: &[(&str, RuntimeState)]) -> BTreeMap<String, RuntimeState> {
+        entries
+            .iter()
+            .map(|(name, state)| (name.to_string(), state.clone()))
+            .collect()
+    }
+
+    fn exit(code: i32, now: Now) -> RuntimeState {
+        RuntimeState::Exited {
+            exit_code: code,
+            signal: None,
+            started_at: now.wall,
+            finished_at: now.wall,
+        }
+    }
+
+    fn live(now: Now) -> RuntimeState {
+        RuntimeState::Running {
+            pid: 7,
+            started_at: now.wall,
+        }
+    }
+
+    fn condition(status: &PodStatus, type_: &str) -> ConditionStatus {
+        status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == type_)
+            .map(|c| c.status)
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn init_containers_run_in_order_each_to_completion_before_the_containers() {
+        let start = Instant::now();
+        let pod = pod_with_init("Always", false);
+        let mut record = PodRecord::default();
+        let p = plan(&pod, &mut record, &BTreeMap::new(), at(start, 0));
+        assert_eq!(p.start, ["first"]);
+        assert_eq!(p.status.phase, PodPhase::Pending);
+        assert_eq!(condition(&p.status, "Initialized"), ConditionStatus::False);
+        let waiting = |s: &PodStatus, i: usize| {
+            s.container_statuses[i]
+                .state
+                .waiting
+                .clone()
+                .map(|w| w.reason)
+        };
+        assert_eq!(waiting(&p.status, 0).as_deref(), Some("PodInitializing"));
+        assert_eq!(p.status.init_container_statuses.len(), 2);
+
+        let p = plan(
+            &pod,
+            &mut record,
+            &states(&[("first", live(at(start, 1)))]),
+            at(start, 1),
+        );
+        assert!(p.start.is_empty(), "the second waits for the first");
+
+        // A failing init container is restarted (OnFailure) with back-off.
+        let p = plan(
+            &pod,
+            &mut record,
+            &states(&[("first", exit(1, at(start, 2)))]),
+            at(start, 2),
+        );
+        assert_eq!(p.start, ["first"]);
+        let p = plan(
+            &pod,
+            &mut record,
+            &states(&[("first", exit(0, at(start, 3)))]),
+            at(start, 13),
+        );
+        assert_eq!(p.start, ["second"]);
+        let p = plan(
+            &pod,
+            &mut record,
+            &states(&[("second", exit(0, at(start, 14)))]),
+            at(start, 14),
+        );
+        assert_eq!(p.start, ["c"]);
+        assert!(record.initialized);
+        assert_eq!(condition(&p.status, "Initialized"), ConditionStatus::True);
+
+        // Once through, they are not run again.
+        let p = plan(
+            &pod,
+            &mut record,
+            &states(&[("c", live(at(start, 15)))]),
+            at(start, 15),
+        );
+        assert!(p.start.is_empty());
+        assert_eq!(p.status.phase, PodPhase::Running);
+        assert_eq!(
+            p.status.init_container_statuses[1]
+                .state
+                .terminated
+                .as_ref()
+                .map(|t| t.exit_code),
+            Some(0)
+        );
+    }
+
+    #[test]
+    fn a_failed_init_container_fails_a_pod_that_never_restarts() {
+        let start = Instant::now();
+        let pod = pod_with_init("Never", false);
+        let mut record = PodRecord::default();
+        plan(&pod, &mut record, &BTreeMap::new(), at(start, 0));
+        let p = plan(
+            &pod,
+            &mut record,
+            &states(&[("first", exit(2, at(start, 1)))]),
+            at(start, 1),
+        );
+        assert!(p.start.is_empty());
+        assert_eq!(p.status.phase, PodPhase::Failed);
+    }
+
+    #[test]
+    fn a_sidecar_only_has_to_start_and_is_stopped_when_the_containers_are_done() {
+        let start = Instant::now();
+        let pod = pod_with_init("Never", true);
+        let mut record = PodRecord::default();
+        let p = plan(&pod, &mut record, &BTreeMap::new(), at(start, 0));
+        assert_eq!(p.start, ["first"]);
+        let p = plan(
+            &pod,
+            &mut record,
+            &states(&[("first", live(at(start, 1)))]),
+            at(start, 1),
+        );
+        assert_eq!(
+            p.start,
+            ["second"],
+            "a started sidecar lets the next one go"
+        );
+        let sidecar = live(at(start, 1));
+        let p = plan(
+            &pod,
+            &mut record,
+            &states(&[
+                ("first", sidecar.clone()),
+                ("second", exit(0, at(start, 2))),
+            ]),
+            at(start, 2),
+        );
+        assert_eq!(p.start, ["c"]);
+        let p = plan(
+            &pod,
+            &mut record,
+            &states(&[("first", sidecar.clone()), ("c", exit(0, at(start, 3)))]),
+            at(start, 3),
+        );
+        assert!(p.stop.is_empty(), "seen finished only now");
+        let p = plan(
+            &pod,
+            &mut record,
+            &states(&[("first", sidecar)]),
+            at(start, 4),
+        );
+        assert_eq!(p.stop, ["u1-first"]);
+        let p = plan(
+            &pod,
+            &mut record,
+            &states(&[("first", exit(143, at(start, 5)))]),
+            at(start, 5),
+        );
+        assert!(p.start.is_empty(), "a stopped sidecar stays stopped");
+        assert_eq!(p.status.phase, PodPhase::Succeeded);
     }
 }
