@@ -202,11 +202,11 @@ pub fn plan(
             status
         } else {
             let status = sync_container(pod, container, init_policy, entry, state, now, &mut plan);
-            blocked = !status
+            blocked = status
                 .state
                 .terminated
                 .as_ref()
-                .is_some_and(|t| t.exit_code == 0);
+                .is_none_or(|t| t.exit_code != 0);
             status
         };
         init_statuses.push(status);
