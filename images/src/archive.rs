@@ -259,12 +259,23 @@ fn check_target(
     descriptor: &Descriptor,
     digest: &Digest,
 ) -> Result<(), ImageError> {
-    let bytes = blobs.read(digest)?;
     let is_index = match descriptor.media_type() {
         MediaType::ImageIndex => true,
         MediaType::Other(other) => other == DOCKER_MANIFEST_LIST,
         _ => false,
     };
+    check_image(blobs, what, digest, is_index)
+}
+
+/// Checks the stored manifest or index (`is_index`) at `digest` has what it names stored, as
+/// [`check_target`] does for an archive's images; a pull checks its image with it too.
+pub fn check_image(
+    blobs: &BlobStore,
+    what: &str,
+    digest: &Digest,
+    is_index: bool,
+) -> Result<(), ImageError> {
+    let bytes = blobs.read(digest)?;
     if !is_index {
         return check_manifest(blobs, what, &bytes);
     }

@@ -54,6 +54,12 @@ impl BlobStore {
         self.blobs.join(digest.hex())
     }
 
+    /// Where the store in `root` keeps the blob `digest`, for a reader that does not hold the
+    /// store (a pull looking for what it need not download).
+    pub fn path_in(root: &Path, digest: &Digest) -> PathBuf {
+        root.join("blobs").join("sha256").join(digest.hex())
+    }
+
     pub fn contains(&self, digest: &Digest) -> bool {
         self.path(digest).is_file()
     }
@@ -100,6 +106,35 @@ impl BlobStore {
         io::copy(content, &mut hasher).map_err(|source| read_error(what, source))?;
         hasher.flush().map_err(ImageError::io(staging))?;
         let (digest, size, file) = hasher.finish();
+        self.settle(what, staging, &file, (digest, size), expected)
+    }
+
+    /// Moves the file at `staged` (on the store's file system: a pull's download) into the
+    /// store as a blob, after checking its content is what `expected` says, as [`Self::write`]
+    /// does. Returns the same; a blob already stored is left as it was, and so is `staged`.
+    pub fn adopt(
+        &self,
+        what: &str,
+        staged: &Path,
+        expected: Expected<'_>,
+    ) -> Result<(Digest, u64, bool), ImageError> {
+        let mut file = File::open(staged).map_err(ImageError::io(staged))?;
+        let mut hasher = Hasher::new(io::sink());
+        io::copy(&mut file, &mut hasher).map_err(ImageError::io(staged))?;
+        let (digest, size, _) = hasher.finish();
+        self.settle(what, staged, &file, (digest, size), expected)
+    }
+
+    /// Checks the content at `staged` (open as `file`, with this digest and size) against
+    /// `expected` and renames it to its name, once synced, unless that is stored already.
+    fn settle(
+        &self,
+        what: &str,
+        staged: &Path,
+        file: &File,
+        (digest, size): (Digest, u64),
+        expected: Expected<'_>,
+    ) -> Result<(Digest, u64, bool), ImageError> {
         if let Some(wanted) = expected.size.filter(|&wanted| wanted != size) {
             return Err(ImageError::SizeMismatch {
                 what: what.to_string(),
@@ -118,8 +153,8 @@ impl BlobStore {
         if target.is_file() {
             return Ok((digest, size, false));
         }
-        file.sync_all().map_err(ImageError::io(staging))?;
-        fs::rename(staging, &target).map_err(ImageError::io(&target))?;
+        file.sync_all().map_err(ImageError::io(staged))?;
+        fs::rename(staged, &target).map_err(ImageError::io(&target))?;
         Ok((digest, size, true))
     }
 
@@ -203,6 +238,33 @@ mod tests {
         assert_eq!(error.to_string(), "layer 1: expected 6 bytes, got 5");
         assert!(store.list().unwrap().is_empty());
         assert_eq!(fs::read_dir(dir.path().join("ingest")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn an_adopted_file_is_checked_then_moved_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let staged = dir.path().join("download");
+        fs::write(&staged, b"layer").unwrap();
+        let other = Digest::of(b"other");
+        let wrong = Expected {
+            digest: Some(&other),
+            size: Some(5),
+        };
+        assert!(matches!(
+            store.adopt("layer 0", &staged, wrong),
+            Err(ImageError::DigestMismatch { .. })
+        ));
+        assert!(staged.is_file() && store.list().unwrap().is_empty());
+        let digest = Digest::of(b"layer");
+        let right = Expected {
+            digest: Some(&digest),
+            size: Some(5),
+        };
+        let adopted = store.adopt("layer 0", &staged, right).unwrap();
+        assert_eq!(adopted, (digest.clone(), 5, true));
+        assert!(!staged.exists());
+        assert_eq!(store.read(&digest).unwrap(), b"layer");
     }
 
     #[test]

@@ -46,6 +46,16 @@ pub enum ImageError {
     NotFound(String),
     #[error("image {0:?} has neither ENTRYPOINT nor CMD, and the container sets no command")]
     NoCommand(String),
+    /// A pull that the registry, the network or TLS refused: `reason` is theirs, as
+    /// `unauthorized: authentication required` or `manifest unknown`.
+    #[error("failed to pull {reference:?}: {reason}")]
+    Pull { reference: String, reason: String },
+    /// An entry of a Docker config (an image pull secret) that cannot be used.
+    #[error("registry credentials for {registry:?}: {reason}")]
+    InvalidCredentials { registry: String, reason: String },
+    /// CA certificates to trust for registries that are not PEM certificates.
+    #[error("CA certificates {what}: {reason}")]
+    InvalidCaCertificates { what: String, reason: String },
 }
 
 impl ImageError {

@@ -10,10 +10,11 @@ use nix::fcntl::{Flock, FlockArg};
 use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest};
 
 use crate::archive::{self, Imported};
-use crate::blobs::BlobStore;
+use crate::blobs::{BlobStore, Expected};
 use crate::digest::Digest;
 use crate::error::ImageError;
 use crate::layers::Layers;
+use crate::pull::{PulledImage, staging};
 use crate::reference::Reference;
 use crate::refs::Refs;
 
@@ -64,8 +65,10 @@ impl ImageStore {
                 path: lock_path.clone(),
                 source: errno.into(),
             })?;
-        // Only the lock holder clears the blobs an interrupted write left.
+        // Only the lock holder clears the blobs an interrupted write left, and the downloads
+        // of pulls whose process died.
         let blobs = BlobStore::open(root)?;
+        staging::clear_stale(root)?;
         let layers = Layers::open(root)?;
         let refs = Refs::load(root)?;
         Ok(ImageStore {
@@ -103,6 +106,57 @@ impl ImageStore {
             .iter()
             .map(|(reference, digest)| self.summary(reference.clone(), digest.clone()))
             .collect()
+    }
+
+    /// Records an image [`download`](crate::pull::download)ed: its downloads move into the
+    /// store, each checked against its digest and size as an import's blobs are; the image is
+    /// checked whole (the blobs the download found stored must still be); only then is its
+    /// name recorded, moving from the image it named if any. On any error the store is left as
+    /// it was. Then the blobs no image uses are removed.
+    pub fn record_pull(&mut self, pulled: PulledImage) -> Result<ImageSummary, ImageError> {
+        let mut new_blobs = Vec::new();
+        let image = (pulled.reference.clone(), pulled.digest.clone());
+        let recorded = self
+            .take_downloads(&pulled, &mut new_blobs)
+            .and_then(|()| self.record(std::slice::from_ref(&image)));
+        if let Err(error) = recorded {
+            for digest in &new_blobs {
+                // A blob that cannot be removed is unreferenced and goes at the next change.
+                let _ = self.blobs.remove(digest);
+            }
+            return Err(error);
+        }
+        self.collect_garbage()?;
+        let (reference, digest) = image;
+        self.summary(reference, digest)
+    }
+
+    fn take_downloads(
+        &self,
+        pulled: &PulledImage,
+        new_blobs: &mut Vec<Digest>,
+    ) -> Result<(), ImageError> {
+        for download in &pulled.downloads {
+            let expected = Expected {
+                digest: Some(&download.digest),
+                size: Some(download.size),
+            };
+            let staged = pulled.staging.path(&download.digest);
+            let (digest, _, new) = self.blobs.adopt(&download.what, &staged, expected)?;
+            if new {
+                new_blobs.push(digest);
+            }
+        }
+        if let Some(gone) = pulled.present.iter().find(|d| !self.blobs.contains(d)) {
+            return Err(ImageError::Pull {
+                reference: pulled.asked.clone(),
+                reason: format!(
+                    "blob {gone} was in the store when the pull began and was removed (with \
+                     another image) before it ended; pull again"
+                ),
+            });
+        }
+        archive::check_image(&self.blobs, &pulled.asked, &pulled.digest, pulled.is_index)
     }
 
     fn record(&mut self, images: &[(Reference, Digest)]) -> Result<(), ImageError> {
