@@ -11,7 +11,14 @@ use crate::error::XtaskError;
 use crate::step;
 
 /// The benchmarks the `bench` binary knows.
-pub const KNOWN: [&str; 5] = ["startup", "failover", "transport", "store", "api"];
+pub const KNOWN: [&str; 6] = [
+    "startup",
+    "failover",
+    "transport",
+    "store",
+    "api",
+    "pod-start",
+];
 
 /// The binaries `bench` builds: the one measured and the one measuring.
 pub const BINARIES: [&str; 2] = ["flotilla", "bench"];
@@ -19,8 +26,10 @@ pub const BINARIES: [&str; 2] = ["flotilla", "bench"];
 /// Runs `bench NAME` with FLOTILLA_BIN pointing at the release build.
 pub fn run(cargo: &Cargo, name: &str, json: bool) -> Result<(), XtaskError> {
     deps::ensure()?;
-    if name == "store" {
-        deps::ensure_packages(deps::ETCD_PACKAGES)?;
+    match name {
+        "store" => deps::ensure_packages(deps::ETCD_PACKAGES)?,
+        "pod-start" => deps::ensure_packages(deps::CONTAINER_RUNTIME_PACKAGES)?,
+        _ => {}
     }
     cargo.build_release(&BINARIES)?;
     let mut bench = Command::new(cargo.binary("release", "bench"));

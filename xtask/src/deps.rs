@@ -21,7 +21,8 @@ use crate::step::{self, StepError};
 /// - busybox-static: a static toolbox that test workloads may run;
 /// - protobuf-compiler: protoc, for the etcd client the store benchmark drives etcd with;
 /// - skopeo, umoci: the image tests build OCI and Docker archives from busybox-static with
-///   them, as an operator would build an air-gapped bundle.
+///   them, as an operator would build an air-gapped bundle;
+/// - docker-registry: the local OCI registry the pull tests push to and pull from.
 pub const PACKAGES: &[&str] = &[
     "build-essential",
     "pkg-config",
@@ -34,10 +35,14 @@ pub const PACKAGES: &[&str] = &[
     "protobuf-compiler",
     "skopeo",
     "umoci",
+    "docker-registry",
 ];
 
 /// What `bench store` runs beside flotilla: Debian's etcd.
 pub const ETCD_PACKAGES: &[&str] = &["etcd-server"];
+
+/// What `bench pod-start` compares flotilla with: Debian's runc and containerd (with `ctr`).
+pub const CONTAINER_RUNTIME_PACKAGES: &[&str] = &["runc", "containerd"];
 
 /// Why the packages could not be checked or installed.
 #[derive(Debug)]

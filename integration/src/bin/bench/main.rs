@@ -1,12 +1,13 @@
-//! `bench startup|failover|transport|store|api [--json]`: the benchmarks `cargo xtask bench`
-//! runs against the release binary. Each prints an aligned table, or with `--json` one JSON
-//! object.
+//! `bench startup|failover|transport|store|api|pod-start [--json]`: the benchmarks
+//! `cargo xtask bench` runs against the release binary. Each prints an aligned table, or with
+//! `--json` one JSON object.
 
 mod api;
 mod api_burst;
 mod api_objects;
 mod closed_loop;
 mod failover;
+mod pod_start;
 mod startup;
 mod store;
 mod transport;
@@ -16,7 +17,7 @@ use std::process::ExitCode;
 
 use serde_json::Value;
 
-const USAGE: &str = "usage: bench startup|failover|transport|store|api [--json]";
+const USAGE: &str = "usage: bench startup|failover|transport|store|api|pod-start [--json]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
@@ -36,6 +37,7 @@ fn main() -> ExitCode {
         "transport" => transport::transport().map(|r| (r.to_table(), r.to_json())),
         "store" => store::store().map(|r| (r.to_table(), r.to_json())),
         "api" => api::api().map(|r| (r.to_table(), r.to_json())),
+        "pod-start" => pod_start::pod_start().map(|r| (r.to_table(), r.to_json())),
         _ => return usage(),
     };
     match outcome {
