@@ -80,8 +80,9 @@ impl ImageStore {
         })
     }
 
-    /// Imports every image of an OCI or Docker archive; a name already in the store moves to
-    /// the archive's image. On any error the store is left as it was: the blobs this import
+    /// Imports every image of an OCI or Docker archive, and unpacks their layers so that the
+    /// first container of each starts at once (as containerd unpacks at import); a name
+    /// already in the store moves to the archive's image. On any error the store is left as it was: the blobs this import
     /// added are removed and no name is recorded.
     pub fn import(
         &mut self,
@@ -101,6 +102,9 @@ impl ImageStore {
         // What no image uses now: the files an archive carries beside its images (`docker
         // save`'s per-layer json), and an image's blobs whose name this import took over.
         self.collect_garbage()?;
+        for (reference, _) in &imported.images {
+            self.unpack(&reference.to_string())?;
+        }
         imported
             .images
             .iter()
@@ -128,6 +132,7 @@ impl ImageStore {
         }
         self.collect_garbage()?;
         let (reference, digest) = image;
+        self.unpack(&reference.to_string())?;
         self.summary(reference, digest)
     }
 

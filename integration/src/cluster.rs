@@ -294,6 +294,8 @@ impl Drop for Cluster {
         if let Some(mut child) = self.child.take() {
             kill_quietly(&mut child);
         }
+        // A killed `up` leaves its pod sandboxes' namespace mounts in the work directory.
+        crate::mounts::unmount_under(self.workdir.path());
         let cleanup = cgroup_tree::remove_tree(Path::new(CGROUP_FS), &self.cgroup_root);
         if thread::panicking() {
             eprintln!(

@@ -657,7 +657,7 @@ async fn terminate_pod(
 }
 
 /// Stops every container the runtime runs: SIGTERM, up to `grace` to exit, then SIGKILL, and
-/// removes them. Used when the whole node process shuts down and is asked to take its
+/// removes them and the pod sandboxes. Used when the whole node process shuts down and is asked to take its
 /// containers along.
 pub async fn stop_all_containers(runtime: &Arc<dyn Runtime>, grace: Duration) {
     let running = |runtime: &dyn Runtime| -> Vec<String> {
@@ -689,6 +689,11 @@ pub async fn stop_all_containers(runtime: &Arc<dyn Runtime>, grace: Duration) {
         for (id, _) in runtime.list() {
             if let Err(error) = runtime.remove(&id) {
                 tracing::warn!(container = %id, %error, "could not remove at shutdown");
+            }
+        }
+        for sandbox in runtime.list_pod_sandboxes().unwrap_or_default() {
+            if let Err(error) = runtime.remove_pod_sandbox(&sandbox) {
+                tracing::warn!(%sandbox, %error, "could not remove a pod sandbox at shutdown");
             }
         }
     })

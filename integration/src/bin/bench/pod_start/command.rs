@@ -18,8 +18,6 @@ use nix::unistd::Pid;
 const CGROUP_FS: &str = "/sys/fs/cgroup";
 /// How long a cgroup that still holds dying processes is retried before it is left behind.
 const RMDIR_PATIENCE: Duration = Duration::from_secs(5);
-/// How long `umount -l` of one leftover mount may take.
-const UMOUNT_LIMIT: Duration = Duration::from_secs(10);
 
 /// Runs `command` to completion and returns how long it took, from spawning it until it was
 /// reaped; fails if it exits unsuccessfully (quoting its stderr) or runs longer than `limit`.
@@ -97,30 +95,6 @@ pub fn remove_cgroup_group(group: &str) {
     }
 }
 
-/// Detaches every mount at or under `dir` (deepest first), so the directory can be removed.
-pub fn unmount_under(dir: &Path) {
-    let mut points = mounts_under(dir);
-    if points.is_empty() {
-        return;
-    }
-    eprintln!(
-        "bench: cleanup: unmounting {} mounts left under {}",
-        points.len(),
-        dir.display()
-    );
-    points.sort_by_key(|point| std::cmp::Reverse(point.as_os_str().len()));
-    for point in points {
-        run_quietly(Command::new("umount").arg("-l").arg(&point), UMOUNT_LIMIT);
-    }
-}
-
-/// The mount points at or under `dir` in this process's mount namespace.
-pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
-    fs::read_to_string("/proc/self/mountinfo")
-        .map(|mountinfo| mount_points_under(&mountinfo, dir))
-        .unwrap_or_default()
-}
-
 /// The command line as it would be typed, for messages.
 pub fn describe(command: &Command) -> String {
     std::iter::once(command.get_program())
@@ -180,59 +154,9 @@ fn remove_dir_patiently(cgroup: &Path) {
     }
 }
 
-/// The mount points of `/proc/self/mountinfo` text that are `dir` or under it.
-fn mount_points_under(mountinfo: &str, dir: &Path) -> Vec<PathBuf> {
-    mountinfo
-        .lines()
-        .filter_map(|line| line.split(' ').nth(4))
-        .map(|point| PathBuf::from(unescape_octal(point)))
-        .filter(|point| point.starts_with(dir))
-        .collect()
-}
-
-/// mountinfo writes space, tab, newline and backslash in paths as `\ooo`.
-fn unescape_octal(field: &str) -> String {
-    let mut out = String::with_capacity(field.len());
-    let mut rest = field;
-    while let Some(at) = rest.find('\\') {
-        out.push_str(&rest[..at]);
-        let code = rest.get(at + 1..at + 4);
-        match code.and_then(|digits| u8::from_str_radix(digits, 8).ok()) {
-            Some(byte) => {
-                out.push(char::from(byte));
-                rest = &rest[at + 4..];
-            }
-            None => {
-                out.push('\\');
-                rest = &rest[at + 1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn finds_mounts_under_a_dir_with_escaped_names() {
-        let mountinfo = "\
-22 1 0:21 / / rw - ext4 /dev/vda rw
-90 22 0:50 / /tmp/bench-x/root/snap\\0401 rw - overlay overlay rw
-91 22 0:51 / /tmp/bench-xy rw - tmpfs tmpfs rw
-92 90 0:52 / /tmp/bench-x/root/snap\\0401/proc rw - proc proc rw
-";
-        let points = mount_points_under(mountinfo, Path::new("/tmp/bench-x"));
-        assert_eq!(
-            points,
-            [
-                PathBuf::from("/tmp/bench-x/root/snap 1"),
-                PathBuf::from("/tmp/bench-x/root/snap 1/proc"),
-            ]
-        );
-    }
 
     #[test]
     fn finds_missing_programs_on_path() {

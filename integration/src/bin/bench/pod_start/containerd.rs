@@ -17,7 +17,9 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use tempfile::TempDir;
 
-use super::command::{remove_cgroup_group, run_quietly, run_timed, unmount_under};
+use flotilla_integration::unmount_under;
+
+use super::command::{remove_cgroup_group, run_quietly, run_timed};
 
 /// Longest one ctr command may take.
 const CTR_LIMIT: Duration = Duration::from_secs(60);

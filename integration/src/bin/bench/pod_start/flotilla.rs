@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use flotilla_integration::{Cluster, ClusterOptions, flotilla_binary, objects, percentile};
 
-use super::command::{mounts_under, run_timed, unmount_under};
+use flotilla_integration::{mounts_under, unmount_under};
+
+use super::command::run_timed;
 use super::watch::RunningWatch;
 
 /// Longest `flotilla image import` may take.

@@ -15,7 +15,9 @@ use anyhow::{Context, Result};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-use super::command::{remove_cgroup_group, run_quietly, run_timed, unmount_under};
+use flotilla_integration::unmount_under;
+
+use super::command::{remove_cgroup_group, run_quietly, run_timed};
 
 /// The tag of the image in the bundles' OCI layout.
 const TAG: &str = "image";
