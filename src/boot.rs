@@ -15,7 +15,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use flotilla_actors::apiserver::{ApiServer, ApiServerArgs, QuicListen};
 use flotilla_actors::compactor::{COMPACTOR, CompactionRecord, Compactor, CompactorArgs};
 use flotilla_actors::controllers;
-use flotilla_actors::kubelet::{NodeAgent, NodeAgentArgs, stop_all_containers};
+use flotilla_actors::kubelet::{NodeAgent, NodeAgentArgs, Registries, stop_all_containers};
 use flotilla_actors::node_lifecycle::{NodeLifecycle, NodeLifecycleArgs, Settings};
 use flotilla_actors::scheduler::{Scheduler, SchedulerArgs};
 use flotilla_actors::store_service::StoreService;
@@ -28,6 +28,7 @@ use flotilla_store::Store;
 use flotilla_transport::{ClusterPki, Identity};
 
 use crate::config::{self, ClientConfig};
+use crate::registry_args::RegistryArgs;
 
 /// What the control plane needs: `flotilla server`, and part of `flotilla up`.
 #[derive(Debug, clap::Args)]
@@ -71,6 +72,8 @@ pub struct UpArgs {
     /// How often this node renews its lease (its heartbeat).
     #[arg(long, default_value = "2s", value_parser = crate::ttl::parse_ttl)]
     pub lease_renew: Duration,
+    #[command(flatten)]
+    pub registries: RegistryArgs,
 }
 
 /// How long containers get to stop when the node shuts down.
@@ -84,6 +87,7 @@ struct LocalNode {
     name: String,
     runtime: Arc<dyn Runtime>,
     lease_renew: Duration,
+    registries: Registries,
 }
 
 pub async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
@@ -99,6 +103,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
             args.server.data_dir.join("runtime"),
         )),
         lease_renew: args.lease_renew,
+        registries: args.registries.registries(),
     };
     run(args.server, Some(node)).await
 }
@@ -208,6 +213,7 @@ async fn run(args: ServerArgs, node: Option<LocalNode>) -> anyhow::Result<ExitCo
             proc_root: PathBuf::from("/proc"),
             log_dir: args.data_dir.join("logs"),
             image_dir: args.data_dir.join("images"),
+            registries: node.registries.clone(),
             heartbeat: HEARTBEAT,
             lease_renew: node.lease_renew,
         };

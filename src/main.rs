@@ -6,6 +6,7 @@ mod cli;
 mod config;
 mod image;
 mod node;
+mod registry_args;
 mod store;
 mod ttl;
 

@@ -29,6 +29,7 @@ use flotilla_node_os::{NativeRuntime, Runtime, SystemCgroups, init};
 
 use crate::boot::{BACKOFF, HEARTBEAT, SHUTDOWN_GRACE, hostname, shutdown};
 use crate::config::ClientConfig;
+use crate::registry_args::RegistryArgs;
 use renewal::{CertRenewal, RenewalArgs};
 
 #[derive(Debug, clap::Args)]
@@ -61,6 +62,8 @@ pub struct NodeArgs {
     /// agent takes them over).
     #[arg(long)]
     stop_pods_on_exit: bool,
+    #[command(flatten)]
+    registries: RegistryArgs,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -159,6 +162,7 @@ async fn agent(args: NodeArgs) -> anyhow::Result<ExitCode> {
         proc_root: PathBuf::from("/proc"),
         log_dir: args.data_dir.join("logs"),
         image_dir: args.data_dir.join("images"),
+        registries: args.registries.registries(),
         heartbeat: HEARTBEAT,
         lease_renew: args.lease_renew,
     };

@@ -1,10 +1,15 @@
-//! Getting a container's image ready on this node: the node's image store serves it, as its
-//! `imagePullPolicy` allows, as the unpacked layers and the config its process comes from.
+//! Getting a container's image ready on this node, as its `imagePullPolicy` says: from the
+//! node's store when it has the image and may use it (`IfNotPresent`, `Never`), else pulled
+//! from its registry with the pod's image pull secrets (`Always`, or missing). What comes back
+//! is the unpacked layers and the config the container's process is made from.
 
 use std::path::{Path, PathBuf};
 
 use flotilla_images::reference::Reference;
-use flotilla_images::{ImageError, ImageStore};
+use flotilla_images::{
+    CaCertificates, ImageError, ImageStore, PullOptions, RegistryCredentials, pull,
+};
+use flotilla_kernel::object::Container;
 use oci_spec::image::ImageConfiguration;
 
 /// An image ready to run from.
@@ -22,12 +27,38 @@ pub struct ImageFailure {
     pub message: String,
 }
 
-/// Makes `image` ready from the store in `image_dir`. Blocking: it takes the store's lock and
-/// may unpack layers.
-pub fn prepare(
+/// How this node reaches registries: those spoken to over plain HTTP (containerd's insecure
+/// registries) and the CA certificates trusted beside the system's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Registries {
+    pub plain_http: Vec<String>,
+    pub ca_files: Vec<PathBuf>,
+}
+
+/// What to do about an image, by pull policy and whether the store has it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Store,
+    Registry,
+    Refused,
+}
+
+fn source(pull_policy: &str, present: bool) -> Source {
+    match (pull_policy, present) {
+        (Container::PULL_NEVER, true) | (Container::PULL_IF_NOT_PRESENT, true) => Source::Store,
+        (Container::PULL_NEVER, false) => Source::Refused,
+        _ => Source::Registry,
+    }
+}
+
+/// Makes `image` ready in the store at `image_dir`, pulling it if the policy says so with
+/// `credentials`. The store's work (its lock, unpacking) runs on the blocking pool.
+pub async fn prepare(
     image_dir: &Path,
     image: &str,
     pull_policy: &str,
+    registries: &Registries,
+    credentials: RegistryCredentials,
 ) -> Result<ReadyImage, ImageFailure> {
     if let Err(error) = Reference::parse(image) {
         return Err(ImageFailure {
@@ -35,39 +66,64 @@ pub fn prepare(
             message: format!("Failed to apply default image tag {image:?}: {error}"),
         });
     }
-    let pull_failed = |error: ImageError| ImageFailure {
-        reason: "ErrImagePull",
-        message: format!("failed to get image {image:?}: {error}"),
+    let present = {
+        let (dir, name) = (image_dir.to_path_buf(), image.to_string());
+        on_store(move || Ok(ImageStore::open(&dir)?.inspect(&name).is_ok())).await?
     };
-    let store = ImageStore::open(image_dir).map_err(pull_failed)?;
-    let details = match store.inspect(image) {
-        Ok(details) => details,
-        Err(ImageError::NotFound(_)) => return Err(missing(image, pull_policy)),
-        Err(error) => return Err(pull_failed(error)),
-    };
-    let layers = store.unpack(image).map_err(pull_failed)?;
-    Ok(ReadyImage {
-        layers,
-        config: details.config,
-    })
-}
-
-/// The failure for an image absent from the store, by pull policy.
-fn missing(image: &str, pull_policy: &str) -> ImageFailure {
-    if pull_policy == "Never" {
-        ImageFailure {
-            reason: "ErrImageNeverPull",
-            message: format!("Container image {image:?} is not present with pull policy of Never"),
+    match source(pull_policy, present) {
+        Source::Refused => {
+            return Err(ImageFailure {
+                reason: "ErrImageNeverPull",
+                message: format!(
+                    "Container image {image:?} is not present with pull policy of Never"
+                ),
+            });
         }
-    } else {
-        ImageFailure {
-            reason: "ErrImagePull",
-            message: format!(
-                "image {image:?} is not in this node's image store and this node pulls from no \
-                 registry; load it with `flotilla image import`"
-            ),
+        Source::Store => {}
+        Source::Registry => {
+            let options = PullOptions {
+                credentials,
+                plain_http: registries.plain_http.clone(),
+                ca_certificates: registries
+                    .ca_files
+                    .iter()
+                    .cloned()
+                    .map(CaCertificates::File)
+                    .collect(),
+                ..PullOptions::default()
+            };
+            pull(image_dir, image, &options)
+                .await
+                .map_err(|error| ImageFailure {
+                    reason: "ErrImagePull",
+                    message: error.to_string(),
+                })?;
         }
     }
+    let (dir, name) = (image_dir.to_path_buf(), image.to_string());
+    on_store(move || {
+        let store = ImageStore::open(&dir)?;
+        let details = store.inspect(&name)?;
+        Ok(ReadyImage {
+            layers: store.unpack(&name)?,
+            config: details.config,
+        })
+    })
+    .await
+}
+
+/// Runs `work` on the store on the blocking pool; its errors are pull failures.
+async fn on_store<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ImageError> + Send + 'static,
+) -> Result<T, ImageFailure> {
+    let failed = |message: String| ImageFailure {
+        reason: "ErrImagePull",
+        message,
+    };
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|error| failed(format!("the image store's work did not finish: {error}")))?
+        .map_err(|error| failed(error.to_string()))
 }
 
 #[cfg(test)]
@@ -75,21 +131,47 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bad_names_and_missing_images_have_kubernetes_reasons() {
+    fn pull_policies_decide_between_store_and_registry() {
+        assert_eq!(source("IfNotPresent", true), Source::Store);
+        assert_eq!(source("IfNotPresent", false), Source::Registry);
+        assert_eq!(source("Always", true), Source::Registry);
+        assert_eq!(source("Never", true), Source::Store);
+        assert_eq!(source("Never", false), Source::Refused);
+    }
+
+    #[tokio::test]
+    async fn bad_names_and_missing_images_have_kubernetes_reasons() {
         let dir = tempfile::tempdir().unwrap();
         let store = dir.path().join("images");
-        let bad = prepare(&store, "UPPER/Case", "IfNotPresent").unwrap_err();
-        assert_eq!(bad.reason, "InvalidImageName");
-        let never = prepare(&store, "busybox:1.35", "Never").unwrap_err();
+        let prepare = |image: &'static str, policy: &'static str| {
+            let store = store.clone();
+            async move {
+                prepare(
+                    &store,
+                    image,
+                    policy,
+                    &Registries::default(),
+                    RegistryCredentials::default(),
+                )
+                .await
+                .unwrap_err()
+            }
+        };
+        assert_eq!(
+            prepare("UPPER/Case", "IfNotPresent").await.reason,
+            "InvalidImageName"
+        );
+        let never = prepare("busybox:1.35", "Never").await;
         assert_eq!(never.reason, "ErrImageNeverPull");
         assert_eq!(
             never.message,
             "Container image \"busybox:1.35\" is not present with pull policy of Never"
         );
-        let pull = prepare(&store, "busybox:1.35", "IfNotPresent").unwrap_err();
+        // Nothing listens on port 9 of loopback: the pull fails with the reason.
+        let pull = prepare("127.0.0.1:9/app:1", "IfNotPresent").await;
         assert_eq!(pull.reason, "ErrImagePull");
         assert!(
-            pull.message.contains("flotilla image import"),
+            pull.message.contains("127.0.0.1:9/app:1"),
             "{}",
             pull.message
         );

@@ -33,6 +33,9 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use flotilla_images::RegistryCredentials;
 use flotilla_kernel::api::{AgentLink, ApiClient, ClientError, EventType, Watched};
 use flotilla_kernel::object::{ConfigMap, Container, Kind, Node, Pod, PodSpec, Secret, Time};
 use flotilla_kernel::supervision::spawn_owned;
@@ -40,6 +43,7 @@ use flotilla_node_os::{
     ContainerState, ExitEvent, Inventory, Runtime, SandboxSpec, Signal, read_inventory,
 };
 
+pub use images::Registries;
 pub use node_status::AGENT_VERSION;
 use sync::{Now, PodRecord, container_id, container_ids};
 use terminate::Step;
@@ -58,6 +62,8 @@ pub struct NodeAgentArgs {
     /// The node's image store, opened for each use (it is locked while open, and `flotilla
     /// image import` shares it).
     pub image_dir: PathBuf,
+    /// How images are pulled from registries.
+    pub registries: Registries,
     /// How often the Node's status is refreshed.
     pub heartbeat: Duration,
     /// How often the node's Lease is renewed: what the control plane judges liveness by.
@@ -512,30 +518,78 @@ async fn start_container(args: &NodeAgentArgs, entry: &mut PodEntry, name: &str,
     }
 }
 
-/// Gets `container`'s image ready and the pod's sandbox made, off the runtime thread.
+/// Gets `container`'s image ready (pulling it with the pod's image pull secrets if its policy
+/// says so) and the pod's sandbox made, off the runtime thread.
 async fn prepare_image(
     args: &NodeAgentArgs,
     pod: &Pod,
     container: &Container,
 ) -> Result<images::ReadyImage, images::ImageFailure> {
-    let image_dir = args.image_dir.clone();
-    let (image, policy) = (container.image.clone(), container.image_pull_policy.clone());
+    let credentials = pull_credentials(&args.api, pod).await;
+    let ready = images::prepare(
+        &args.image_dir,
+        &container.image,
+        &container.image_pull_policy,
+        &args.registries,
+        credentials,
+    )
+    .await?;
     let sandbox = SandboxSpec {
         id: pod.metadata.uid.clone(),
         hostname: container_spec::pod_hostname(pod),
         host_network: pod.spec.host_network,
     };
     blocking(&args.runtime, move |runtime| {
-        let ready = images::prepare(&image_dir, &image, &policy)?;
-        runtime
-            .run_pod_sandbox(&sandbox)
-            .map_err(|error| images::ImageFailure {
-                reason: "CreateContainerError",
-                message: error.to_string(),
-            })?;
-        Ok(ready)
+        runtime.run_pod_sandbox(&sandbox)
     })
     .await
+    .map_err(|error| images::ImageFailure {
+        reason: "CreateContainerError",
+        message: error.to_string(),
+    })?;
+    Ok(ready)
+}
+
+/// The registry credentials of the pod's image pull secrets. As the kubelet does, a secret
+/// that is missing or unreadable is passed over with a warning: the pull may not need it.
+async fn pull_credentials(api: &ApiClient, pod: &Pod) -> RegistryCredentials {
+    let mut credentials = RegistryCredentials::default();
+    let namespace = &pod.metadata.namespace;
+    for reference in &pod.spec.image_pull_secrets {
+        let name = &reference.name;
+        let found = match api.find::<Secret>(namespace, name).await {
+            Ok(Some(secret)) => secret,
+            Ok(None) => {
+                tracing::warn!(pod = %pod.metadata.name, secret = %name, "image pull secret not found");
+                continue;
+            }
+            Err(error) => {
+                tracing::warn!(pod = %pod.metadata.name, secret = %name, %error, "image pull secret unreadable");
+                continue;
+            }
+        };
+        match docker_config(&found).and_then(|json| {
+            RegistryCredentials::from_docker_config(&json).map_err(|error| error.to_string())
+        }) {
+            Ok(more) => credentials.extend(more),
+            Err(why) => {
+                tracing::warn!(pod = %pod.metadata.name, secret = %name, %why, "image pull secret unusable");
+            }
+        }
+    }
+    credentials
+}
+
+/// The Docker config a pull secret holds: `.dockerconfigjson`, or the older `.dockercfg`.
+fn docker_config(secret: &Secret) -> Result<Vec<u8>, String> {
+    let encoded = secret
+        .data
+        .get(".dockerconfigjson")
+        .or_else(|| secret.data.get(".dockercfg"))
+        .ok_or_else(|| "it has neither .dockerconfigjson nor .dockercfg".to_string())?;
+    BASE64
+        .decode(encoded)
+        .map_err(|error| format!("its Docker config is not base64: {error}"))
 }
 
 /// Fetches the ConfigMaps and Secrets `container` names and resolves its environment.

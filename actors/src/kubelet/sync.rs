@@ -30,6 +30,9 @@ const CONFIG_RETRY: Duration = Duration::from_secs(2);
 /// Kubernetes' image pull back-off: 10 s, doubling, at most 5 min.
 const PULL_BACKOFF_INITIAL: Duration = Duration::from_secs(10);
 const PULL_BACKOFF_MAX: Duration = Duration::from_secs(300);
+/// How long a failed pull reads `ErrImagePull` before its back-off reads `ImagePullBackOff`
+/// (the kubelet shows the first until its next sync of the pod).
+const PULL_ERROR_SHOWN: Duration = Duration::from_secs(2);
 
 /// The runtime's id of one container of one pod; also its cgroup's name.
 pub fn container_id(pod_uid: &str, container: &str) -> String {
@@ -62,6 +65,8 @@ pub struct ContainerRecord {
     pub waiting: Option<ContainerStateWaiting>,
     /// The current image pull back-off (zero: none).
     pub pull_backoff: Duration,
+    /// When the last pull failed.
+    pub pull_failed_at: Option<Instant>,
     /// The start time the API holds for a container this agent took over: kept while the
     /// runtime's own estimate (from /proc, to the second) agrees with it, so an agent restart
     /// does not rewrite it.
@@ -358,7 +363,14 @@ fn sync_container(
     match record.next_start {
         Some(at) if at > now.instant => {
             status.state.waiting = Some(match &record.waiting {
-                Some(waiting) => shown_waiting(pod, container, waiting),
+                Some(waiting) => {
+                    let (shown, change) = shown_waiting(container, record, waiting, now);
+                    if let Some(change) = change {
+                        plan.requeue_after =
+                            Some(plan.requeue_after.map_or(change, |w| w.min(change)));
+                    }
+                    shown
+                }
                 None => ContainerStateWaiting {
                     reason: "CrashLoopBackOff".into(),
                     message: format!(
@@ -453,6 +465,7 @@ pub fn image_failed(
         reason: reason.into(),
         message,
     });
+    entry.pull_failed_at = Some(now.instant);
     entry.next_start = Some(now.instant + entry.pull_backoff);
 }
 
@@ -473,31 +486,32 @@ fn not_created<'a>(record: &'a mut PodRecord, container: &str) -> &'a mut Contai
     entry
 }
 
-/// What a waiting container shows: a failed pull reads `ErrImagePull` once it is reported,
-/// then `ImagePullBackOff` until the next attempt, as in Kubernetes.
+/// What a waiting container shows: a failed pull reads `ErrImagePull` for a moment, then
+/// `ImagePullBackOff` until the next attempt, as in Kubernetes; also when the status should
+/// change next.
 fn shown_waiting(
-    pod: &Pod,
     container: &Container,
+    record: &ContainerRecord,
     waiting: &ContainerStateWaiting,
-) -> ContainerStateWaiting {
-    let reported = pod
-        .status
-        .container_statuses
-        .iter()
-        .find(|s| s.name == container.name)
-        .and_then(|s| s.state.waiting.as_ref());
-    let pull_failure_reported = waiting.reason == "ErrImagePull"
-        && reported.is_some_and(|r| r.reason == "ErrImagePull" || r.reason == "ImagePullBackOff");
-    if pull_failure_reported {
-        ContainerStateWaiting {
-            reason: "ImagePullBackOff".into(),
-            message: format!(
-                "Back-off pulling image {:?}: {}",
-                container.image, waiting.message
-            ),
-        }
-    } else {
-        waiting.clone()
+    now: Now,
+) -> (ContainerStateWaiting, Option<Duration>) {
+    let shown_until = record
+        .pull_failed_at
+        .map(|failed| failed + PULL_ERROR_SHOWN)
+        .filter(|_| waiting.reason == "ErrImagePull");
+    match shown_until {
+        Some(until) if now.instant >= until => (
+            ContainerStateWaiting {
+                reason: "ImagePullBackOff".into(),
+                message: format!(
+                    "Back-off pulling image {:?}: {}",
+                    container.image, waiting.message
+                ),
+            },
+            None,
+        ),
+        Some(until) => (waiting.clone(), Some(until - now.instant)),
+        None => (waiting.clone(), None),
     }
 }
 
@@ -859,7 +873,11 @@ spec:
         let p = plan(&pod, &mut record, &BTreeMap::new(), at(start, 1));
         assert!(p.start.is_empty());
         assert_eq!(p.status.phase, PodPhase::Pending);
-        assert_eq!(p.requeue_after, Some(Duration::from_secs(9)));
+        assert_eq!(
+            p.requeue_after,
+            Some(Duration::from_secs(1)),
+            "until it reads as a back-off"
+        );
         let waiting = p.status.container_statuses[0]
             .state
             .waiting
@@ -870,7 +888,7 @@ spec:
             ("ErrImagePull", "no such image")
         );
 
-        // Once reported, the same wait reads as a back-off.
+        // A moment later the same wait reads as a back-off.
         pod.status = p.status;
         let p = plan(&pod, &mut record, &BTreeMap::new(), at(start, 2));
         let waiting = p.status.container_statuses[0]

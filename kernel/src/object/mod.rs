@@ -69,9 +69,9 @@ pub use self::node::{
 pub use self::pod::{Pod, PodTemplateSpec};
 pub use self::pod_spec::{
     Container, ContainerPort, EnvFromSource, EnvVar, EnvVarSource, KNOWN_RESOURCES, KeySelector,
-    ObjectFieldSelector, ObjectSelector, PodReferences, PodSpec, RESOURCE_CPU,
-    RESOURCE_EPHEMERAL_STORAGE, RESOURCE_MEMORY, RESOURCE_PIDS, ResourceFieldSelector,
-    ResourceRequirements, RestartPolicy,
+    LocalObjectReference, ObjectFieldSelector, ObjectSelector, PodReferences, PodSpec,
+    RESOURCE_CPU, RESOURCE_EPHEMERAL_STORAGE, RESOURCE_MEMORY, RESOURCE_PIDS,
+    ResourceFieldSelector, ResourceRequirements, RestartPolicy,
 };
 pub use self::pod_status::{
     ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting,

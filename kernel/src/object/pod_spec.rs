@@ -64,6 +64,17 @@ pub struct PodSpec {
     pub share_process_namespace: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security_context: Option<PodSecurityContext>,
+    /// Secrets of type `kubernetes.io/dockerconfigjson` whose credentials pull the images.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub image_pull_secrets: Vec<LocalObjectReference>,
+}
+
+/// An object of the same namespace, by name.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LocalObjectReference {
+    #[serde(default)]
+    pub name: String,
 }
 
 /// When the node agent restarts a pod's containers after they exit.
@@ -386,7 +397,7 @@ impl PodSpec {
     }
 
     /// Every ConfigMap and Secret the `env` and `envFrom` of the containers and init
-    /// containers name.
+    /// containers name, and the image pull secrets.
     pub fn references(&self) -> PodReferences {
         let mut references = PodReferences::default();
         for container in self.all_containers() {
@@ -410,6 +421,9 @@ impl PodSpec {
                     references.secrets.insert(selector.name.clone());
                 }
             }
+        }
+        for secret in &self.image_pull_secrets {
+            references.secrets.insert(secret.name.clone());
         }
         references
     }

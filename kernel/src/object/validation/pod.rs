@@ -80,6 +80,14 @@ pub(super) fn validate_pod_spec(spec: &PodSpec, path: &str, errors: &mut Vec<Fie
     if let Some(context) = &spec.security_context {
         validate_pod_security(context, &format!("{path}.securityContext"), errors);
     }
+    for (index, secret) in spec.image_pull_secrets.iter().enumerate() {
+        let at = format!("{path}.imagePullSecrets[{index}].name");
+        if secret.name.is_empty() {
+            report(errors, at, "Required value");
+        } else if let Err(problem) = check_dns1123_subdomain(&secret.name) {
+            report(errors, at, problem);
+        }
+    }
     if spec.share_process_namespace == Some(true) {
         report(
             errors,
