@@ -1,13 +1,16 @@
 //! A container's environment: literal `env` values, keys of ConfigMaps and Secrets
-//! (`valueFrom`), and whole ConfigMaps and Secrets (`envFrom`), resolved the way Kubernetes
-//! does — `envFrom` first, then `env` in order, later names winning; a missing object or key
-//! fails the start unless marked optional. Pure: the agent fetches the objects first.
+//! (`valueFrom`), the pod's own fields and the container's resources (the downward API), and
+//! whole ConfigMaps and Secrets (`envFrom`), resolved the way Kubernetes does — `envFrom`
+//! first, then `env` in order, later names winning; a missing object or key fails the start
+//! unless marked optional. Pure: the agent fetches the objects first.
 
 use std::collections::BTreeMap;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use flotilla_kernel::object::{ConfigMap, Container, KeySelector, ObjectSelector, Secret};
+use flotilla_kernel::object::{ConfigMap, Container, KeySelector, ObjectSelector, Pod, Secret};
+
+use super::downward::{self, NodeFacts};
 
 /// The ConfigMaps and Secrets a container names, as fetched: `None` when absent.
 #[derive(Debug, Default)]
@@ -19,12 +22,15 @@ pub struct Sources {
 /// Why a container's environment cannot be built; the text becomes the waiting message.
 pub type EnvError = String;
 
-/// The variables `container` declares, resolved against `sources`, in the order set.
+/// The variables `container` of `pod` declares, resolved against `sources` and what the node
+/// knows, in the order set.
 pub fn resolve(
+    pod: &Pod,
     container: &Container,
-    namespace: &str,
+    node: NodeFacts<'_>,
     sources: &Sources,
 ) -> Result<Vec<(String, String)>, EnvError> {
+    let namespace = pod.metadata.namespace.as_str();
     let mut env: Vec<(String, String)> = Vec::new();
     for source in &container.env_from {
         let data = match (&source.config_map_ref, &source.secret_ref) {
@@ -43,15 +49,29 @@ pub fn resolve(
     for variable in &container.env {
         let value = match &variable.value_from {
             None => Some(variable.value.clone()),
-            Some(from) => match (&from.config_map_key_ref, &from.secret_key_ref) {
-                (Some(selector), _) => one_key(selector, "configmap", namespace, || {
-                    config_map_data(sources.config_maps.get(&selector.name))
-                })?,
-                (None, Some(selector)) => one_key(selector, "secret", namespace, || {
-                    secret_data(sources.secrets.get(&selector.name))
-                })?,
-                (None, None) => None,
-            },
+            Some(from) => {
+                if let Some(selector) = &from.config_map_key_ref {
+                    one_key(selector, "configmap", namespace, || {
+                        config_map_data(sources.config_maps.get(&selector.name))
+                    })?
+                } else if let Some(selector) = &from.secret_key_ref {
+                    one_key(selector, "secret", namespace, || {
+                        secret_data(sources.secrets.get(&selector.name))
+                    })?
+                } else if let Some(selector) = &from.field_ref {
+                    Some(
+                        downward::field(pod, node, selector)
+                            .map_err(|why| format!("env {}: {why}", variable.name))?,
+                    )
+                } else if let Some(selector) = &from.resource_field_ref {
+                    Some(
+                        downward::resource(pod, container, node, selector)
+                            .map_err(|why| format!("env {}: {why}", variable.name))?,
+                    )
+                } else {
+                    None
+                }
+            }
         };
         if let Some(value) = value {
             set(&mut env, variable.name.clone(), value);
@@ -158,6 +178,18 @@ mod tests {
         sources
     }
 
+    const NODE: NodeFacts<'static> = NodeFacts {
+        host_ip: "10.0.0.7",
+        cpu_millis: 2000,
+        memory_bytes: 1 << 30,
+    };
+
+    fn in_namespace(namespace: &str) -> Pod {
+        let mut pod = Pod::default();
+        pod.metadata.namespace = namespace.into();
+        pod
+    }
+
     fn key_ref(name: &str, key: &str, optional: bool) -> KeySelector {
         KeySelector {
             name: name.into(),
@@ -205,7 +237,7 @@ mod tests {
             ],
             ..Container::default()
         };
-        let env = resolve(&container, "default", &sources()).unwrap();
+        let env = resolve(&in_namespace("default"), &container, NODE, &sources()).unwrap();
         assert_eq!(
             env,
             [
@@ -224,15 +256,18 @@ mod tests {
         };
         let missing_object = container(from_config("A", key_ref("gone", "k", false)));
         assert_eq!(
-            resolve(&missing_object, "prod", &sources()).unwrap_err(),
+            resolve(&in_namespace("prod"), &missing_object, NODE, &sources()).unwrap_err(),
             "configmap \"gone\" not found in namespace \"prod\""
         );
         let missing_key = container(from_config("A", key_ref("settings", "nope", false)));
         assert_eq!(
-            resolve(&missing_key, "prod", &sources()).unwrap_err(),
+            resolve(&in_namespace("prod"), &missing_key, NODE, &sources()).unwrap_err(),
             "couldn't find key nope in configmap prod/settings"
         );
         let optional = container(from_config("A", key_ref("gone", "k", true)));
-        assert_eq!(resolve(&optional, "prod", &sources()).unwrap(), []);
+        assert_eq!(
+            resolve(&in_namespace("prod"), &optional, NODE, &sources()).unwrap(),
+            []
+        );
     }
 }

@@ -8,6 +8,7 @@
 //! task the agent spawns is owned by it: if one ends, the agent is restarted.
 
 mod container_spec;
+mod downward;
 mod env;
 mod exec;
 mod images;
@@ -441,7 +442,7 @@ async fn sync_pod(myself: &ActorRef<AgentMsg>, state: &mut AgentState, uid: &str
     }
     if !plan.start.is_empty() {
         for name in &plan.start {
-            start_container(&state.args, entry, name, now).await;
+            start_container(&state.args, &state.inventory, entry, name, now).await;
         }
         // Report once the runtime has them; the next sync sees them running or failed.
         let _ = myself.cast(AgentMsg::Sync(uid.to_string()));
@@ -461,12 +462,23 @@ async fn sync_pod(myself: &ActorRef<AgentMsg>, state: &mut AgentState, uid: &str
     }
 }
 
-async fn start_container(args: &NodeAgentArgs, entry: &mut PodEntry, name: &str, now: Now) {
+async fn start_container(
+    args: &NodeAgentArgs,
+    inventory: &Inventory,
+    entry: &mut PodEntry,
+    name: &str,
+    now: Now,
+) {
     let Some(container) = entry.pod.spec.all_containers().find(|c| c.name == name) else {
         return;
     };
     let pod_name = &entry.pod.metadata.name;
-    let declared = match container_env(&args.api, &entry.pod, container).await {
+    let node = downward::NodeFacts {
+        host_ip: &args.address,
+        cpu_millis: inventory.cpu_millis,
+        memory_bytes: inventory.memory_bytes,
+    };
+    let declared = match container_env(&args.api, &entry.pod, container, node).await {
         Ok(declared) => declared,
         Err(message) => {
             tracing::warn!(pod = %pod_name, container = name, %message, "environment unavailable");
@@ -597,6 +609,7 @@ async fn container_env(
     api: &ApiClient,
     pod: &Pod,
     container: &Container,
+    node: downward::NodeFacts<'_>,
 ) -> Result<Vec<(String, String)>, env::EnvError> {
     let namespace = &pod.metadata.namespace;
     let single = PodSpec {
@@ -622,7 +635,7 @@ async fn container_env(
             .map_err(|error| unreadable("secret", &name, error))?;
         sources.secrets.insert(name, found);
     }
-    env::resolve(container, namespace, &sources)
+    env::resolve(pod, container, node, &sources)
 }
 
 /// One step of stopping a pod being deleted; true once it is gone from node and API.
