@@ -1,8 +1,9 @@
 //! End to end: probes of a busybox pod, made from inside its own network namespace. A startup
 //! probe (TCP) and a readiness probe (HTTP) wait for busybox's httpd, started three seconds in,
 //! so the pod runs but stays not Ready until then; an exec liveness probe that starts failing
-//! (its file removed through `flotilla exec`) gets the container killed and restarted, with the
-//! probe's reason on its last state.
+//! (its file removed through `flotilla exec`) gets the container killed — its preStop hook
+//! first, then SIGTERM — and restarted, with the probe's reason on its last state. Its
+//! postStart hook runs in the container.
 
 use std::time::{Duration, Instant};
 
@@ -23,7 +24,12 @@ spec:
     image: busybox:1.35
     command: [sh, -c]
     args:
-    - mkdir -p /tmp /www; touch /tmp/alive; echo ok > /www/index.html; (sleep 3; exec httpd -f -p 8080 -h /www) & exec sleep 3600
+    - mkdir -p /tmp /www; touch /tmp/alive; echo ok > /www/index.html; (sleep 3; exec httpd -f -p 8080 -h /www) & trap 'echo got-term; exit 0' TERM; while :; do sleep 1; done
+    lifecycle:
+      postStart:
+        exec: {command: [sh, -c, 'echo post-start > /tmp/post-start']}
+      preStop:
+        exec: {command: [sh, -c, 'echo pre-stop > /proc/1/fd/1']}
     ports: [{name: http, containerPort: 8080}]
     startupProbe:
       tcpSocket: {port: http}
@@ -112,6 +118,10 @@ fn probes_gate_readiness_and_restart_a_container_that_stops_being_alive() {
         "ready only once httpd answers ({waited:?})"
     );
 
+    wait_until(Duration::from_secs(10), "the postStart hook's file", || {
+        let output = cluster.cli(&["exec", "probed", "--", "cat", "/tmp/post-start"]);
+        Ok(String::from_utf8_lossy(&output.stdout) == "post-start\n")
+    });
     cluster.cli_ok(&["exec", "probed", "--", "rm", "/tmp/alive"]);
     wait_until(Duration::from_secs(60), "a restart for liveness", || {
         let pod = pod(&cluster)?;
@@ -131,6 +141,14 @@ fn probes_gate_readiness_and_restart_a_container_that_stops_being_alive() {
             },
         )
     });
+    let logs = cluster.cli_ok(&["logs", "probed"]);
+    let pre_stop = logs
+        .find("pre-stop")
+        .expect("the preStop hook wrote to the log");
+    let term = logs
+        .find("got-term")
+        .expect("SIGTERM reached the container");
+    assert!(pre_stop < term, "preStop before SIGTERM: {logs}");
     // The new run has its file again and becomes ready again.
     wait_until(Duration::from_secs(30), "ready after the restart", || {
         let pod = pod(&cluster)?;

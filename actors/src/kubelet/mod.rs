@@ -11,6 +11,7 @@ mod container_spec;
 mod downward;
 mod env;
 mod exec;
+mod hooks;
 mod images;
 mod lease;
 mod logs;
@@ -81,8 +82,10 @@ pub enum AgentMsg {
     Probe(probing::ProbeTick),
     /// A probe's outcome: `Err` with why it failed.
     ProbeResult(probing::ProbeTick, Result<(), String>),
-    /// A container killed for a failed probe has had its grace period.
-    KillRun(probing::ProbeTick),
+    /// Kill a run of a container, for this reason (a failed probe or postStart hook).
+    Kill(hooks::RunRef, String),
+    /// A run being killed has had its grace period.
+    KillRun(hooks::RunRef),
 }
 
 /// A pod bound to this node, with what the agent remembers about it.
@@ -187,10 +190,9 @@ impl Actor for NodeAgent {
             AgentMsg::Sync(uid) => sync_pod(&myself, state, &uid).await,
             AgentMsg::Heartbeat => heartbeat(state).await,
             AgentMsg::Probe(tick) => probing::tick(&myself, state, tick),
-            AgentMsg::ProbeResult(tick, outcome) => {
-                probing::outcome(&myself, state, tick, outcome).await;
-            }
-            AgentMsg::KillRun(tick) => probing::kill_run(state, tick).await,
+            AgentMsg::ProbeResult(tick, outcome) => probing::outcome(&myself, state, tick, outcome),
+            AgentMsg::Kill(run, message) => probing::kill(&myself, state, run, message),
+            AgentMsg::KillRun(run) => probing::kill_run(state, run).await,
         }
         Ok(())
     }
@@ -442,7 +444,7 @@ async fn sync_pod(myself: &ActorRef<AgentMsg>, state: &mut AgentState, uid: &str
     }
     if !plan.start.is_empty() {
         for name in &plan.start {
-            start_container(&state.args, &state.inventory, entry, name, now).await;
+            start_container(myself, &state.args, &state.inventory, entry, name, now).await;
         }
         // Report once the runtime has them; the next sync sees them running or failed.
         let _ = myself.cast(AgentMsg::Sync(uid.to_string()));
@@ -463,6 +465,7 @@ async fn sync_pod(myself: &ActorRef<AgentMsg>, state: &mut AgentState, uid: &str
 }
 
 async fn start_container(
+    myself: &ActorRef<AgentMsg>,
     args: &NodeAgentArgs,
     inventory: &Inventory,
     entry: &mut PodEntry,
@@ -521,8 +524,14 @@ async fn start_container(
             return;
         }
     };
+    let id = spec.id.clone();
     match blocking(&args.runtime, move |runtime| runtime.start(&spec)).await {
-        Ok(pid) => tracing::info!(pod = %pod_name, container = name, pid, "started"),
+        Ok(pid) => {
+            tracing::info!(pod = %pod_name, container = name, pid, "started");
+            if let Some(ContainerState::Running { started_at, .. }) = args.runtime.state(&id) {
+                hooks::post_start(myself, &args.runtime, &entry.pod, container, started_at);
+            }
+        }
         Err(error) => {
             tracing::warn!(pod = %pod_name, container = name, %error, "start failed");
             sync::start_failed(&entry.pod, &mut entry.record, name, error.to_string(), now);
@@ -667,12 +676,11 @@ async fn terminate_pod(
     };
     match terminate::next_step(running, entry.term_sent, grace, Instant::now()) {
         Step::Terminate(ids) => {
-            blocking(&args.runtime, move |runtime| {
-                for id in &ids {
-                    let _ = runtime.signal(id, Signal::Term);
+            for container in entry.pod.spec.all_containers() {
+                if ids.contains(&container_id(&uid, &container.name)) {
+                    hooks::pre_stop_then_term(&args.runtime, &entry.pod, container);
                 }
-            })
-            .await;
+            }
             entry.term_sent = Some(Instant::now());
             again(Duration::from_millis(100));
             false

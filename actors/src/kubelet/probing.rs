@@ -10,6 +10,7 @@ use ractor::ActorRef;
 
 use flotilla_node_os::{ContainerState, Signal};
 
+use super::hooks::{self, RunRef};
 use super::prober::{self, Target};
 use super::probes::{ProbeKind, Verdict, schedule};
 use super::sync::container_id;
@@ -73,8 +74,7 @@ pub fn tick(myself: &ActorRef<AgentMsg>, state: &AgentState, tick: ProbeTick) {
     let Some(container) = entry
         .pod
         .spec
-        .containers
-        .iter()
+        .all_containers()
         .find(|c| c.name == tick.container)
     else {
         return;
@@ -111,21 +111,19 @@ pub fn tick(myself: &ActorRef<AgentMsg>, state: &AgentState, tick: ProbeTick) {
 
 /// A probe's outcome: judged, the timer set again, and the status reported or the container
 /// killed as the verdict says.
-pub async fn outcome(
+pub fn outcome(
     myself: &ActorRef<AgentMsg>,
     state: &mut AgentState,
     tick: ProbeTick,
     outcome: Result<(), String>,
 ) {
-    let runtime = Arc::clone(&state.args.runtime);
     let Some(entry) = state.pods.get_mut(&tick.pod_uid) else {
         return;
     };
     let Some(container) = entry
         .pod
         .spec
-        .containers
-        .iter()
+        .all_containers()
         .find(|c| c.name == tick.container)
     else {
         return;
@@ -151,31 +149,60 @@ pub async fn outcome(
             let _ = myself.cast(AgentMsg::Sync(tick.pod_uid));
         }
         Verdict::Kill(message) => {
-            tracing::info!(pod = %entry.pod.metadata.name, container = %tick.container, %message, "killing the container");
-            record.kill_message = Some(message);
-            let grace = tick
-                .kind
-                .of(container)
-                .and_then(|probe| probe.termination_grace_period_seconds)
-                .or(entry.pod.spec.termination_grace_period_seconds)
-                .and_then(|seconds| u64::try_from(seconds).ok())
-                .map_or(Duration::from_secs(30), Duration::from_secs);
-            let id = container_id(&tick.pod_uid, &tick.container);
-            blocking(&runtime, move |runtime| {
-                let _ = runtime.signal(&id, Signal::Term);
-            })
-            .await;
-            myself.send_after(grace, move || AgentMsg::KillRun(tick));
+            let run = RunRef {
+                pod_uid: tick.pod_uid,
+                container: tick.container,
+                run: tick.run,
+            };
+            let _ = myself.cast(AgentMsg::Kill(run, message));
         }
     }
 }
 
-/// The grace period of a probe kill is over: SIGKILL, if the same run still lives.
-pub async fn kill_run(state: &AgentState, tick: ProbeTick) {
-    let id = container_id(&tick.pod_uid, &tick.container);
+/// Kills `run` for `message` (a failed probe or postStart hook), as the kubelet does: its
+/// preStop hook, SIGTERM, and SIGKILL after the probe's or the pod's grace period; the exit
+/// carries the message.
+pub fn kill(myself: &ActorRef<AgentMsg>, state: &mut AgentState, run: RunRef, message: String) {
+    let runtime = Arc::clone(&state.args.runtime);
+    let Some(entry) = state.pods.get_mut(&run.pod_uid) else {
+        return;
+    };
+    let Some(container) = entry
+        .pod
+        .spec
+        .all_containers()
+        .find(|c| c.name == run.container)
+    else {
+        return;
+    };
+    let Some(record) = entry.record.containers.get_mut(&run.container) else {
+        return;
+    };
+    if record.probes.run != Some(run.run) || record.kill_message.is_some() {
+        return;
+    }
+    tracing::info!(pod = %entry.pod.metadata.name, container = %run.container, %message, "killing the container");
+    record.kill_message = Some(message);
+    let probe_grace = [
+        container.liveness_probe.as_ref(),
+        container.startup_probe.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .find_map(|probe| probe.termination_grace_period_seconds)
+    .and_then(|seconds| u64::try_from(seconds).ok())
+    .map(Duration::from_secs);
+    let grace = probe_grace.unwrap_or_else(|| hooks::grace(&entry.pod));
+    hooks::pre_stop_then_term(&runtime, &entry.pod, container);
+    myself.send_after(grace, move || AgentMsg::KillRun(run));
+}
+
+/// The grace period of a kill is over: SIGKILL, if the same run still lives.
+pub async fn kill_run(state: &AgentState, run: RunRef) {
+    let id = container_id(&run.pod_uid, &run.container);
     let same_run = matches!(
         state.args.runtime.state(&id),
-        Some(ContainerState::Running { started_at, .. }) if started_at == tick.run
+        Some(ContainerState::Running { started_at, .. }) if started_at == run.run
     );
     if same_run {
         blocking(&state.args.runtime, move |runtime| {
