@@ -669,7 +669,20 @@ spec:
         );
 
         apply_defaults(&mut object);
-        assert_eq!(validate(&object), Ok(()));
+        // Read whole; only the two handlers nodes cannot run yet are refused.
+        let refused: Vec<String> = validate(&object)
+            .unwrap_err()
+            .errors
+            .iter()
+            .map(|e| e.path.clone())
+            .collect();
+        assert_eq!(
+            refused,
+            [
+                "spec.containers[0].livenessProbe.httpGet.scheme",
+                "spec.containers[0].readinessProbe.grpc"
+            ]
+        );
         let pod = Pod::from_object(object).unwrap();
         let web = &pod.spec.containers[0];
         let readiness = web.readiness_probe.as_ref().unwrap();

@@ -217,7 +217,15 @@ fn validate_handler(
             }
             Action::HttpGet(http) => validate_http_get(http, ports, &at, errors),
             Action::TcpSocket(tcp) => check_port(&tcp.port, ports, &format!("{at}.port"), errors),
-            Action::Grpc(grpc) => check_port_number(grpc.port, &format!("{at}.port"), errors),
+            Action::Grpc(grpc) => {
+                check_port_number(grpc.port, &format!("{at}.port"), errors);
+                report(
+                    errors,
+                    at.clone(),
+                    "Forbidden: gRPC probes are not supported by flotilla nodes yet; use exec, \
+                     httpGet or tcpSocket",
+                );
+            }
             Action::Sleep(sleep) => check_sleep(sleep.seconds, grace_period, &at, errors),
         }
     }
@@ -241,6 +249,12 @@ fn validate_http_get(
             errors,
             format!("{at}.scheme"),
             unsupported(&http.scheme, &HttpGetAction::SCHEMES),
+        );
+    } else if http.scheme == HttpGetAction::SCHEME_HTTPS {
+        report(
+            errors,
+            format!("{at}.scheme"),
+            "Forbidden: HTTPS probes and hooks are not supported by flotilla nodes yet; use HTTP",
         );
     }
     for (index, header) in http.http_headers.iter().enumerate() {
@@ -481,10 +495,17 @@ mod tests {
         grpc.liveness_probe = Some(probe(false, None, Some(0)));
         assert_eq!(
             messages(&check(&grpc)),
-            [(
-                "c.livenessProbe.grpc.port",
-                "Invalid value: 0: must be between 1 and 65535, inclusive"
-            )]
+            [
+                (
+                    "c.livenessProbe.grpc.port",
+                    "Invalid value: 0: must be between 1 and 65535, inclusive"
+                ),
+                (
+                    "c.livenessProbe.grpc",
+                    "Forbidden: gRPC probes are not supported by flotilla nodes yet; use exec, \
+                     httpGet or tcpSocket"
+                )
+            ]
         );
     }
 
