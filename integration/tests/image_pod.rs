@@ -4,8 +4,8 @@
 //! the default capabilities, `no_new_privs` and the RuntimeDefault seccomp filter; `flotilla
 //! exec` runs commands inside it; deleting it leaves no sandbox behind. A pod's
 //! `securityContext` takes its user, capabilities and writable root away. A missing
-//! image under `imagePullPolicy: Never` waits with `ErrImageNeverPull`, and a command the
-//! image lacks ends in `StartError` naming it.
+//! image under `imagePullPolicy: Never` waits with `ErrImageNeverPull`, a command the image
+//! lacks ends in `StartError` naming it, and one that outgrows its memory limit in `OOMKilled`.
 
 use std::fs;
 use std::path::Path;
@@ -63,6 +63,21 @@ spec:
   - name: main
     image: busybox:9.9
     imagePullPolicy: Never
+"#;
+
+/// Takes more memory than its limit lets it.
+const HUNGRY: &str = r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: hungry
+spec:
+  restartPolicy: Never
+  containers:
+  - name: main
+    image: busybox:1.35
+    command: [tail, /dev/zero]
+    resources:
+      limits: {memory: 16Mi}
 "#;
 
 const NO_COMMAND: &str = r#"apiVersion: v1
@@ -140,6 +155,7 @@ fn an_image_pod_runs_isolated_and_bad_images_and_commands_say_why() {
     apply(&cluster, "restricted", RESTRICTED);
     apply(&cluster, "never-pulled", NEVER_PULLED);
     apply(&cluster, "no-command", NO_COMMAND);
+    apply(&cluster, "hungry", HUNGRY);
 
     let logs = report_of(&cluster, "boxed", "NoNewPrivs");
     assert!(logs.starts_with(MARKER), "{logs}");
@@ -212,6 +228,16 @@ fn an_image_pod_runs_isolated_and_bad_images_and_commands_say_why() {
                 Observation::Done
             }
             _ => Observation::Waiting(format!("{:?}", pod.pointer("/status"))),
+        })
+    });
+
+    wait_until(Duration::from_secs(60), "OOMKilled", || {
+        let pod = pod(&cluster, "hungry")?;
+        let reason = pod.pointer("/status/containerStatuses/0/state/terminated/reason");
+        Ok(if reason.and_then(Value::as_str) == Some("OOMKilled") {
+            Observation::Done
+        } else {
+            Observation::Waiting(format!("{:?}", pod.pointer("/status")))
         })
     });
 

@@ -318,6 +318,7 @@ fn sync_container(
         Some(RuntimeState::Exited {
             exit_code,
             signal,
+            oom_killed,
             started_at,
             finished_at,
         }) => {
@@ -330,7 +331,11 @@ fn sync_container(
                 ContainerStateTerminated {
                     exit_code: *exit_code,
                     signal: *signal,
-                    reason: termination_reason(*exit_code, *signal),
+                    reason: if *oom_killed {
+                        "OOMKilled".to_string()
+                    } else {
+                        termination_reason(*exit_code, *signal)
+                    },
                     message,
                     started_at: Some(Time::from(*started_at)),
                     finished_at: Some(Time::from(*finished_at)),
@@ -723,6 +728,7 @@ spec:
             RuntimeState::Exited {
                 exit_code: code,
                 signal: None,
+                oom_killed: false,
                 started_at: now.wall,
                 finished_at: now.wall,
             },
@@ -1025,6 +1031,7 @@ spec:
         RuntimeState::Exited {
             exit_code: code,
             signal: None,
+            oom_killed: false,
             started_at: now.wall,
             finished_at: now.wall,
         }
@@ -1184,5 +1191,33 @@ spec:
         );
         assert!(p.start.is_empty(), "a stopped sidecar stays stopped");
         assert_eq!(p.status.phase, PodPhase::Succeeded);
+    }
+
+    #[test]
+    fn an_oom_kill_is_reported_as_oom_killed() {
+        let start = Instant::now();
+        let pod = pod("Never", "host");
+        let mut record = PodRecord::default();
+        plan(&pod, &mut record, &BTreeMap::new(), at(start, 0));
+        let killed = BTreeMap::from([(
+            "c".to_string(),
+            RuntimeState::Exited {
+                exit_code: 137,
+                signal: Some(9),
+                oom_killed: true,
+                started_at: at(start, 0).wall,
+                finished_at: at(start, 1).wall,
+            },
+        )]);
+        let p = plan(&pod, &mut record, &killed, at(start, 1));
+        let terminated = p.status.container_statuses[0]
+            .state
+            .terminated
+            .clone()
+            .unwrap();
+        assert_eq!(
+            (terminated.reason.as_str(), terminated.exit_code),
+            ("OOMKilled", 137)
+        );
     }
 }

@@ -14,6 +14,7 @@ mod error;
 mod exec;
 mod fake;
 mod native;
+mod oom;
 mod spec;
 mod stale;
 mod table;
@@ -44,6 +45,8 @@ pub enum ContainerState {
     Exited {
         exit_code: i32,
         signal: Option<i32>,
+        /// The kernel's OOM killer killed a process of the container (Kubernetes' `OOMKilled`).
+        oom_killed: bool,
         started_at: SystemTime,
         finished_at: SystemTime,
     },

@@ -30,6 +30,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::adopt::{Adoption, ProcFacts, main_process, read_facts, start_time, still_running};
 use super::child_setup::ChildSetup;
+use super::oom::oom_killed;
 use super::stale::remove_stale_cgroups;
 use super::table::{ContainerTable, Exit};
 use super::{
@@ -272,17 +273,24 @@ impl NativeRuntime {
         }
     }
 
-    /// Waits for the main process in the background and records its exit.
+    /// Waits for the main process in the background and records its exit, and whether the
+    /// OOM killer was behind it.
     fn watch(&self, id: String, mut child: Child) {
         let table = Arc::clone(&self.table);
+        let cgroups = Arc::clone(&self.cgroups);
         self.tokio.spawn(async move {
-            let exit = match child.wait().await {
+            let mut exit = match child.wait().await {
                 Ok(status) => Exit::from_status(status),
                 Err(error) => {
                     tracing::error!(%id, %error, "cannot wait for container process");
                     Exit::with_code(-1)
                 }
             };
+            let cgroup = id.clone();
+            exit.oom_killed =
+                tokio::task::spawn_blocking(move || oom_killed(cgroups.as_ref(), &cgroup))
+                    .await
+                    .unwrap_or(false);
             let event = lock(&table).exited(&id, exit, SystemTime::now());
             if let Some(event) = event {
                 tracing::info!(%id, exit_code = event.exit_code, signal = ?event.signal, "container exited");

@@ -18,6 +18,8 @@ use super::{ContainerState, ExitEvent, RuntimeError};
 pub(crate) struct Exit {
     pub(crate) exit_code: i32,
     pub(crate) signal: Option<i32>,
+    /// The kernel's OOM killer killed a process of the container.
+    pub(crate) oom_killed: bool,
 }
 
 impl Exit {
@@ -25,6 +27,7 @@ impl Exit {
         Self {
             exit_code,
             signal: None,
+            oom_killed: false,
         }
     }
 
@@ -33,6 +36,7 @@ impl Exit {
         Self {
             exit_code: 128 + signo,
             signal: Some(signo),
+            oom_killed: false,
         }
     }
 
@@ -98,6 +102,7 @@ impl ContainerTable {
         *entry = Entry::Known(ContainerState::Exited {
             exit_code: exit.exit_code,
             signal: exit.signal,
+            oom_killed: exit.oom_killed,
             started_at,
             finished_at: now,
         });
@@ -183,7 +188,8 @@ mod tests {
             Exit::from_status(ExitStatus::from_raw(15)),
             Exit {
                 exit_code: 143,
-                signal: Some(15)
+                signal: Some(15),
+                oom_killed: false,
             }
         );
         assert_eq!(Exit::by_signal(9).exit_code, 137);
@@ -241,6 +247,7 @@ mod tests {
             Some(ContainerState::Exited {
                 exit_code: 143,
                 signal: Some(15),
+                oom_killed: false,
                 started_at: at(1),
                 finished_at: at(2)
             })
