@@ -1,10 +1,11 @@
 //! flotilla-node-os: the node agent's boundary with the operating system.
 //!
 //! Everything the node agent (our kubelet) needs from the kernel goes through this crate:
-//! the hardware inventory read from procfs ([`inventory`]), cgroups for resource limits
-//! ([`cgroups`]), a native process runtime that starts containers in their own cgroup and
-//! namespaces ([`runtime`]), the isolated sandbox of image containers ([`sandbox`]), container
-//! log files ([`logs`]), and the duties of PID 1 ([`init`]).
+//! the hardware inventory read from procfs ([`inventory`]) and what the node uses
+//! ([`node_usage`]), cgroups for resource limits and accounting ([`cgroups`]), a native
+//! process runtime that starts containers in their own cgroup and namespaces ([`runtime`]),
+//! the isolated sandbox of image containers ([`sandbox`]), container log files ([`logs`]),
+//! and the duties of PID 1 ([`init`]).
 //!
 //! Each boundary is a trait with a real implementation and an in-memory fake, so the agent's
 //! own logic is unit tested without root, while the real implementations are exercised by
@@ -24,15 +25,18 @@ pub mod hardware;
 pub mod init;
 pub mod inventory;
 pub mod logs;
+pub mod node_usage;
 pub mod runtime;
 pub mod sandbox;
 
 pub use cgroups::{
-    CgroupError, CgroupPaths, CgroupVersion, Cgroups, FakeCgroups, ResourceLimits, SystemCgroups,
+    CgroupError, CgroupPaths, CgroupUsage, CgroupVersion, Cgroups, FakeCgroups, ResourceLimits,
+    SystemCgroups,
 };
 pub use hardware::{Disk, Nic};
 pub use inventory::{Inventory, InventoryError, read_inventory};
 pub use logs::{LogError, follow_log, read_log};
+pub use node_usage::{NodeUsage, read_node_usage};
 pub use runtime::{
     ContainerSpec, ContainerState, ExitEvent, FakeRuntime, NativeRuntime, Runtime, RuntimeError,
     Signal,

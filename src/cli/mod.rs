@@ -27,6 +27,7 @@ mod scale;
 mod table;
 mod terminal;
 mod token;
+mod top;
 mod user;
 mod wire_word;
 
@@ -46,6 +47,7 @@ pub use exec::ExecArgs;
 pub use get::GetArgs;
 pub use logs::LogsArgs;
 pub use scale::ScaleArgs;
+pub use top::TopArgs;
 
 /// The operator's commands.
 #[derive(Debug, clap::Subcommand)]
@@ -62,6 +64,8 @@ pub enum Command {
     Logs(LogsArgs),
     /// Run a command in a running container.
     Exec(ExecArgs),
+    /// Show the CPU and memory pods or nodes use now.
+    Top(TopArgs),
     /// Set the replicas of Deployments or ReplicaSets.
     Scale(ScaleArgs),
     /// Mark a node unschedulable: new pods go elsewhere, running ones stay.
@@ -83,6 +87,7 @@ pub async fn run(command: Command, api: &ApiClient) -> anyhow::Result<ExitCode> 
         Command::Delete(args) => delete::run(args, api).await,
         Command::Logs(args) => logs::run(args, api).await,
         Command::Exec(args) => exec::run(args, api).await,
+        Command::Top(args) => top::run(args, api).await,
         Command::Scale(args) => scale::run(args, api).await,
         Command::Cordon(args) => drain::cordon(args, api, true).await,
         Command::Uncordon(args) => drain::cordon(args, api, false).await,
@@ -185,6 +190,11 @@ mod tests {
             "logs pod/web-1 --tail=-1",
             "scale deployment/web --replicas 3",
             "scale deploy web --replicas=0 -n prod",
+            "top pod",
+            "top pods -A --containers",
+            "top po web-1 -n prod --containers",
+            "top node",
+            "top nodes n1",
         ] {
             assert!(parse(line).is_ok(), "{line}: {:?}", parse(line).err());
         }
@@ -199,6 +209,9 @@ mod tests {
             "scale deploy/web",
             "scale deploy/web --replicas -1",
             "logs",
+            "top",
+            "top deploy",
+            "top node n1 n2",
         ] {
             assert!(parse(line).is_err(), "{line} parsed");
         }

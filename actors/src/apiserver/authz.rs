@@ -154,6 +154,17 @@ impl Scope {
                 name: None,
                 on_node: None,
             },
+            Request::Top {
+                kind,
+                namespace,
+                name,
+            } => Scope {
+                verb,
+                kind: Some(*kind),
+                namespace: namespace.clone().filter(|_| kind.namespaced()),
+                name: name.clone(),
+                on_node: None,
+            },
             Request::RenewCertificate { .. } | Request::AgentLink => Scope {
                 verb,
                 kind: Some(Kind::Node),
@@ -176,7 +187,10 @@ impl Scope {
     }
 
     fn reads(&self) -> bool {
-        matches!(self.verb, "get" | "list" | "watch" | "read logs of")
+        matches!(
+            self.verb,
+            "get" | "list" | "watch" | "read logs of" | "read usage of"
+        )
     }
 }
 

@@ -21,6 +21,8 @@ use super::node_pods::NodePods;
 use super::stored::{self, Stored, Versioned, describe};
 use super::watch::{on_node, watch};
 
+mod top;
+
 /// Namespaces the cluster itself uses: created at start, never deleted.
 const SYSTEM_NAMESPACES: [&str; 3] = ["default", SYSTEM_NAMESPACE, NODE_LEASE_NAMESPACE];
 
@@ -202,6 +204,11 @@ async fn dispatch(
             exec(context, &namespace, &pod, container, command, reply).await?;
             return Ok(None);
         }
+        Request::Top {
+            kind,
+            namespace,
+            name,
+        } => top::top(context, kind, namespace.as_deref(), name.as_deref()).await?,
         Request::Join {
             token,
             node_name,

@@ -1,6 +1,9 @@
-//! What the API server asks of this node's agent (container logs, exec), answered without the
-//! agent actor: everything needed is in the request, the log directory and the runtime. The same answers serve an
-//! in-process API server and a remote one, which calls on the agent's own QUIC connection.
+//! What the API server asks of this node's agent (container logs, exec, resource usage),
+//! answered without the agent actor: everything needed is in the request, the log directory,
+//! the runtime and procfs. The same answers serve an in-process API server and a remote one,
+//! which calls on the agent's own QUIC connection.
+
+mod usage;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,9 +20,21 @@ use super::{exec, logs};
 /// Answers one call may queue before it waits for the API server to take them.
 const CALL_BUFFER: usize = 64;
 
-/// The agent's answers to the API server's calls, reading logs under `log_dir` and running
-/// execs through `runtime`.
+/// Where the node's own usage is read: the host's procfs, as the agent's inventory reads it.
+const PROC_ROOT: &str = "/proc";
+
+/// The agent's answers to the API server's calls, reading logs under `log_dir`, running
+/// execs through `runtime` and measuring usage from its cgroups and [`PROC_ROOT`].
 pub fn node_calls(log_dir: PathBuf, runtime: Arc<dyn Runtime>) -> NodeCalls {
+    node_calls_with_proc(log_dir, runtime, PathBuf::from(PROC_ROOT))
+}
+
+/// [`node_calls`] reading the node's usage from the procfs at `proc_root`.
+pub fn node_calls_with_proc(
+    log_dir: PathBuf,
+    runtime: Arc<dyn Runtime>,
+    proc_root: PathBuf,
+) -> NodeCalls {
     Arc::new(move |request| match request {
         NodeRequest::Logs {
             pod_uid,
@@ -46,5 +61,15 @@ pub fn node_calls(log_dir: PathBuf, runtime: Arc<dyn Runtime>) -> NodeCalls {
             tokio::spawn(exec::serve(Arc::clone(&runtime), id, command, reply));
             Responses::channel(answers)
         }
+        NodeRequest::Usage { containers } => {
+            let (reply, answers) = mpsc::channel(1);
+            // Ends once it has measured, within a second.
+            let runtime = Arc::clone(&runtime);
+            tokio::spawn(usage::serve(runtime, proc_root.clone(), containers, reply));
+            Responses::channel(answers)
+        }
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -8,6 +8,7 @@ use tokio::sync::mpsc;
 use flotilla_transport::Identity;
 
 use super::error::{ApiError, ErrorCode};
+use super::usage::{AgentUsage, TopReport};
 use crate::object::{Kind, Time};
 
 /// Name under which the API server actor registers itself in the process.
@@ -138,6 +139,14 @@ pub enum Request {
         container: Option<String>,
         command: Vec<String>,
     },
+    /// What pods (`Kind::Pod`: in `namespace`, or all of them for `None`) or nodes
+    /// (`Kind::Node`) use, measured now by their nodes' agents (`flotilla top`); `name` picks
+    /// one. Answered with [`Response::Top`].
+    Top {
+        kind: Kind,
+        namespace: Option<String>,
+        name: Option<String>,
+    },
 }
 
 impl Request {
@@ -163,6 +172,7 @@ impl Request {
             Request::RevokeUser { .. } => "revoke",
             Request::ListUsers => "list",
             Request::Exec { .. } => "exec into",
+            Request::Top { .. } => "read usage of",
         }
     }
 }
@@ -244,6 +254,10 @@ pub enum Response {
     ExecExit {
         code: i32,
     },
+    /// A node agent's measurements, answering a `NodeRequest::Usage`.
+    AgentUsage(AgentUsage),
+    /// What pods or nodes use, answering a [`Request::Top`].
+    Top(TopReport),
 }
 
 /// One operator's certificate, as `flotilla user list` shows it.
@@ -273,6 +287,8 @@ impl Response {
             Response::Certificates(_) => "certificates",
             Response::ExecOutput { .. } => "exec output",
             Response::ExecExit { .. } => "exec exit",
+            Response::AgentUsage(_) => "agent usage",
+            Response::Top(_) => "top",
         }
     }
 }

@@ -11,6 +11,7 @@ mod error;
 mod local;
 mod message;
 mod node_link;
+mod usage;
 
 pub use client::{AgentLink, ApiClient, ClientError, Watched};
 pub use error::{ApiError, ErrorCode};
@@ -20,3 +21,7 @@ pub use message::{
     WatchEvent,
 };
 pub use node_link::{NodeAnswers, NodeCalls, NodeLinks, NodeRequest};
+pub use usage::{
+    AgentUsage, ContainerMetrics, ContainerUsage, NodeMetrics, PodContainer, PodMetrics,
+    ResourceUsage, TopReport,
+};

@@ -1,4 +1,5 @@
-//! How the API server reaches a node agent for what only the node has (container logs, exec).
+//! How the API server reaches a node agent for what only the node has (container logs, exec,
+//! resource usage).
 //!
 //! An agent in the API server's own process registers its calls directly. A remote agent has
 //! no listening port: it serves the calls on the QUIC connection it opened to the API, and
@@ -16,6 +17,7 @@ use flotilla_transport::{CallStream, PeerLink, Responses};
 
 use super::error::{ApiError, ErrorCode};
 use super::message::Response;
+use super::usage::PodContainer;
 
 /// A call the API server makes to a node agent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,6 +36,9 @@ pub enum NodeRequest {
         container: String,
         command: Vec<String>,
     },
+    /// Measures the node and those of `containers` that are running (`flotilla top`),
+    /// answering with one [`Response::AgentUsage`]. (New variants go last.)
+    Usage { containers: Vec<PodContainer> },
 }
 
 /// How an agent answers the API server's calls.

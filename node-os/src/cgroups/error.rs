@@ -65,6 +65,9 @@ pub enum CgroupError {
     /// A cgroup file holds something the kernel does not write there.
     #[error("{path} holds unexpected value {value:?}")]
     ParseFile { path: PathBuf, value: String },
+    /// A flat-keyed cgroup file (`memory.stat`, `cpu.stat`) lacks a line the kernel writes.
+    #[error("{path} has no {field} line")]
+    MissingField { path: PathBuf, field: &'static str },
     /// The cgroup does not exist.
     #[error("cgroup {name} does not exist")]
     NotFound { name: String },

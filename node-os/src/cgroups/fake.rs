@@ -1,12 +1,12 @@
 //! An in-memory [`Cgroups`] for unit tests of the runtime's and node agent's logic: it keeps
-//! the limits it was given and lets a test place pids in a cgroup, with the same name rules
-//! and the same errors as the real thing.
+//! the limits it was given and lets a test place pids in a cgroup and set what it uses, with
+//! the same name rules and the same errors as the real thing.
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::{CgroupError, CgroupPaths, Cgroups, ResourceLimits, check_name};
+use super::{CgroupError, CgroupPaths, CgroupUsage, Cgroups, ResourceLimits, check_name};
 
 /// In-memory cgroups: no kernel, no root needed.
 #[derive(Debug, Default)]
@@ -20,6 +20,7 @@ pub struct FakeCgroups {
 struct FakeGroup {
     limits: ResourceLimits,
     pids: Vec<u32>,
+    usage: CgroupUsage,
     /// When its processes were first killed.
     killed_at: Option<Instant>,
 }
@@ -48,6 +49,14 @@ impl FakeCgroups {
         Ok(())
     }
 
+    /// Sets what the cgroup `name` reports it has used.
+    pub fn set_usage(&self, name: &str, usage: CgroupUsage) -> Result<(), CgroupError> {
+        let mut groups = self.lock();
+        let group = groups.get_mut(name).ok_or_else(|| not_found(name))?;
+        group.usage = usage;
+        Ok(())
+    }
+
     fn lock(&self) -> MutexGuard<'_, BTreeMap<String, FakeGroup>> {
         self.groups.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -62,6 +71,7 @@ impl Cgroups for FakeCgroups {
             .or_insert_with(|| FakeGroup {
                 limits: limits.clone(),
                 pids: Vec::new(),
+                usage: CgroupUsage::default(),
                 killed_at: None,
             });
         Ok(CgroupPaths {
@@ -116,6 +126,13 @@ impl Cgroups for FakeCgroups {
         self.lock()
             .get(name)
             .map(|group| group.limits.clone())
+            .ok_or_else(|| not_found(name))
+    }
+
+    fn usage(&self, name: &str) -> Result<CgroupUsage, CgroupError> {
+        self.lock()
+            .get(name)
+            .map(|group| group.usage)
             .ok_or_else(|| not_found(name))
     }
 }
@@ -193,6 +210,23 @@ mod tests {
             .kill_and_remove("a", Duration::from_secs(10))
             .unwrap();
         assert!(cgroups.list().unwrap().is_empty());
+    }
+
+    #[test]
+    fn usage_is_what_the_test_set() {
+        let cgroups = FakeCgroups::new();
+        cgroups.create("a", &limits()).unwrap();
+        assert_eq!(cgroups.usage("a").unwrap(), CgroupUsage::default());
+        let usage = CgroupUsage {
+            cpu_usage_nanos: 5_000_000,
+            memory_bytes: 12 << 20,
+        };
+        cgroups.set_usage("a", usage).unwrap();
+        assert_eq!(cgroups.usage("a").unwrap(), usage);
+        assert!(matches!(
+            cgroups.usage("b"),
+            Err(CgroupError::NotFound { .. })
+        ));
     }
 
     #[test]

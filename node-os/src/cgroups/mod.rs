@@ -7,6 +7,9 @@
 //!
 //! cgroups survive the agent: after a restart the agent lists what is under its root and
 //! reconciles (see `Runtime::cleanup_stale`), which is why [`Cgroups::list`] exists.
+//!
+//! The kernel also accounts what each cgroup uses; [`Cgroups::usage`] reads it for
+//! `flotilla top`.
 
 mod error;
 mod fake;
@@ -14,6 +17,7 @@ mod limits;
 mod system;
 #[cfg(test)]
 pub(crate) mod test_root;
+mod usage;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -22,6 +26,7 @@ pub use error::CgroupError;
 pub use fake::FakeCgroups;
 pub use limits::{DEFAULT_CPU_PERIOD_MICROS, ResourceLimits};
 pub use system::{CgroupVersion, SystemCgroups};
+pub use usage::CgroupUsage;
 
 use crate::component::component_problem;
 
@@ -62,6 +67,10 @@ pub trait Cgroups: Send + Sync {
 
     /// The limits in force, read back from the kernel.
     fn limits(&self, name: &str) -> Result<ResourceLimits, CgroupError>;
+
+    /// What the cgroup's processes have used: CPU time so far and memory now (see
+    /// [`CgroupUsage`]).
+    fn usage(&self, name: &str) -> Result<CgroupUsage, CgroupError>;
 
     /// Kills every process in the cgroup and removes it, killing again (forked children) until
     /// it is empty or `timeout` has passed.

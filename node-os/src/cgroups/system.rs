@@ -17,6 +17,7 @@ use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use cgroups_rs::cpu::CpuController;
+use cgroups_rs::cpuacct::CpuAcctController;
 use cgroups_rs::hierarchies::{self, UNIFIED_MOUNTPOINT, V1, V2};
 use cgroups_rs::memory::MemController;
 use cgroups_rs::pid::PidController;
@@ -30,7 +31,8 @@ use nix::unistd::Pid;
 use super::limits::{
     memory_from_v1, quota_from_kernel, shares_from_v1, shares_from_v2, v1_shares, v2_weight,
 };
-use super::{CgroupError, CgroupPaths, Cgroups, ResourceLimits, check_name};
+use super::usage::read_usage;
+use super::{CgroupError, CgroupPaths, CgroupUsage, Cgroups, ResourceLimits, check_name};
 use crate::component::component_problem;
 
 /// The controllers we use on cgroup v1, each its own hierarchy (or co-mounted).
@@ -370,6 +372,18 @@ impl Cgroups for SystemCgroups {
         let group = self.existing(name)?;
         self.read_limits(name, &group)
     }
+
+    fn usage(&self, name: &str) -> Result<CgroupUsage, CgroupError> {
+        let group = self.existing(name)?;
+        let memory = controller::<MemController>(&group, "memory", self.version)?.path();
+        let cpu = match self.version {
+            CgroupVersion::V1 => {
+                controller::<CpuAcctController>(&group, "cpuacct", self.version)?.path()
+            }
+            CgroupVersion::V2 => controller::<CpuController>(&group, "cpu", self.version)?.path(),
+        };
+        read_usage(self.version, cpu, memory)
+    }
 }
 
 fn detect_version() -> Result<CgroupVersion, CgroupError> {
@@ -485,7 +499,7 @@ fn non_negative(value: Option<MaxValue>, path: &Path) -> Result<Option<u64>, Cgr
     }
 }
 
-fn read_u64(path: &Path) -> Result<u64, CgroupError> {
+pub(super) fn read_u64(path: &Path) -> Result<u64, CgroupError> {
     let text = fs::read_to_string(path).map_err(|source| CgroupError::ReadFile {
         path: path.to_path_buf(),
         source,

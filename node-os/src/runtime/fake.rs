@@ -18,7 +18,7 @@ use super::{
     ContainerSpec, ContainerState, ExecProcess, ExecRequest, ExitEvent, Runtime, RuntimeError,
     Signal,
 };
-use crate::cgroups::Cgroups;
+use crate::cgroups::{CgroupUsage, Cgroups};
 use crate::sandbox::SandboxSpec;
 
 /// First pid handed out, well above the pids of a fresh system.
@@ -191,6 +191,18 @@ impl Runtime for FakeRuntime {
     }
 
     /// Connects on the host: tests probe listeners of their own.
+    fn usage(&self, id: &str) -> Result<CgroupUsage, RuntimeError> {
+        if self.lock().table.state(id).is_none() {
+            return Err(RuntimeError::NotFound { id: id.to_string() });
+        }
+        self.cgroups
+            .usage(id)
+            .map_err(|source| RuntimeError::Cgroup {
+                id: id.to_string(),
+                source,
+            })
+    }
+
     fn connect(
         &self,
         _sandbox: &str,
@@ -274,6 +286,22 @@ mod tests {
         assert_eq!(runtime.state("a"), None);
         assert_eq!(runtime.spec("a"), None);
         assert!(cgroups.list().unwrap().is_empty());
+    }
+
+    #[test]
+    fn usage_comes_from_the_containers_cgroup() {
+        let (cgroups, runtime) = runtime();
+        runtime.start(&spec("a")).unwrap();
+        let usage = CgroupUsage {
+            cpu_usage_nanos: 7,
+            memory_bytes: 1 << 20,
+        };
+        cgroups.set_usage("a", usage).unwrap();
+        assert_eq!(runtime.usage("a").unwrap(), usage);
+        assert!(matches!(
+            runtime.usage("b"),
+            Err(RuntimeError::NotFound { .. })
+        ));
     }
 
     #[test]

@@ -24,6 +24,7 @@ use std::time::SystemTime;
 
 use tokio::sync::mpsc::UnboundedReceiver;
 
+use crate::cgroups::CgroupUsage;
 use crate::sandbox::SandboxSpec;
 
 pub use adopt::Adoption;
@@ -128,6 +129,10 @@ pub trait Runtime: Send + Sync {
     /// directory. Fails with the reason when the command cannot start (not found in the
     /// container, for one).
     fn exec(&self, id: &str, request: &ExecRequest) -> Result<ExecProcess, RuntimeError>;
+
+    /// What the container `id` has used, read from its cgroup (see [`CgroupUsage`]). Fails
+    /// with [`RuntimeError::NotFound`] for a container this runtime does not know.
+    fn usage(&self, id: &str) -> Result<CgroupUsage, RuntimeError>;
 
     /// Opens a TCP connection to `address` from inside the pod sandbox `sandbox`'s network
     /// (the host's for a pod on the host network or without a sandbox), as probes connect.

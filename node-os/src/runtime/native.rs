@@ -37,7 +37,7 @@ use super::{
     ContainerSpec, ContainerState, ExecProcess, ExecRequest, ExitEvent, Runtime, RuntimeError,
     Signal,
 };
-use crate::cgroups::Cgroups;
+use crate::cgroups::{CgroupUsage, Cgroups};
 use crate::component::component_problem;
 use crate::sandbox::config::{InitConfig, Overlay};
 use crate::sandbox::exec::{ExecConfig, HOST_NAMESPACES, ISOLATED_NAMESPACES};
@@ -525,6 +525,18 @@ impl Runtime for NativeRuntime {
             }),
             Err(source) => Err(spawn_error(source)),
         }
+    }
+
+    fn usage(&self, id: &str) -> Result<CgroupUsage, RuntimeError> {
+        if self.table().state(id).is_none() {
+            return Err(RuntimeError::NotFound { id: id.to_string() });
+        }
+        self.cgroups
+            .usage(id)
+            .map_err(|source| RuntimeError::Cgroup {
+                id: id.to_string(),
+                source,
+            })
     }
 
     fn connect(

@@ -255,6 +255,33 @@ fn matrix() -> Vec<(&'static str, Request, &'static str)> {
             "yyynnn",
         ),
         (
+            "top pods",
+            Request::Top {
+                kind: Kind::Pod,
+                namespace: Some("default".into()),
+                name: None,
+            },
+            "yyynnn",
+        ),
+        (
+            "top own pod",
+            Request::Top {
+                kind: Kind::Pod,
+                namespace: Some("default".into()),
+                name: Some("web-a".into()),
+            },
+            "yyynnn",
+        ),
+        (
+            "top own node",
+            Request::Top {
+                kind: Kind::Node,
+                namespace: None,
+                name: Some("a".into()),
+            },
+            "yyynnn",
+        ),
+        (
             "get own configmap",
             get(Kind::ConfigMap, "default", "settings-a"),
             "yyyynn",
