@@ -234,10 +234,18 @@ fn a_docker_archive_gets_an_oci_manifest_for_each_tag() {
         "RepoTags": ["team/app:1", "team/app:latest"],
         "Layers": ["l1/layer.tar", "l2/layer.tar"],
     }]));
+    // Two layers with the same content, as the config's two diff_ids say.
+    let diff_id = Digest::of(&img.layer).to_string();
+    let config = json_bytes(&json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {"Cmd": ["sh"]},
+        "rootfs": {"type": "layers", "diff_ids": [diff_id, diff_id]},
+    }));
     let mut builder = tar::Builder::new(Vec::new());
     for (path, bytes) in [
         ("manifest.json", &manifest),
-        ("abc.json", &img.config),
+        ("abc.json", &config),
         ("l1/layer.tar", &img.layer),
     ] {
         let mut header = tar::Header::new_gnu();
