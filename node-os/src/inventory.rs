@@ -137,13 +137,17 @@ pub fn parse_cpuinfo(text: &str) -> Result<CpuSummary, ParseError> {
 /// Parsed here rather than with procfs's `Meminfo`, which insists on some twenty other fields
 /// being present and slices field names by byte, which can panic on malformed input.
 pub fn parse_mem_total(text: &str) -> Result<u64, ParseError> {
-    const FIELD: &str = "MemTotal";
+    meminfo_bytes(text, "MemTotal")
+}
+
+/// The `field` of `/proc/meminfo`'s text in bytes.
+pub(crate) fn meminfo_bytes(text: &str, field: &'static str) -> Result<u64, ParseError> {
     let line = text
         .lines()
-        .find_map(|line| line.strip_prefix("MemTotal:"))
-        .ok_or(ParseError::MissingField { field: FIELD })?;
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .ok_or(ParseError::MissingField { field })?;
     let bad = || ParseError::BadValue {
-        field: FIELD,
+        field,
         value: line.trim().to_string(),
     };
     let mut words = line.split_whitespace();
@@ -199,7 +203,7 @@ fn read_os_image(proc_root: &Path) -> String {
         .unwrap_or_default()
 }
 
-fn read(path: &Path) -> Result<String, InventoryError> {
+pub(crate) fn read(path: &Path) -> Result<String, InventoryError> {
     fs::read_to_string(path).map_err(|source| InventoryError::Read {
         path: path.to_path_buf(),
         source,

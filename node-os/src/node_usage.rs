@@ -6,10 +6,9 @@
 //!
 //! [`inventory`]: crate::inventory
 
-use std::fs;
 use std::path::Path;
 
-use crate::inventory::{InventoryError, ParseError};
+use crate::inventory::{InventoryError, ParseError, meminfo_bytes, read};
 
 /// What the node has used.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -75,41 +74,16 @@ pub fn parse_memory_in_use(text: &str) -> Result<u64, ParseError> {
     Ok(total.saturating_sub(available))
 }
 
-/// The `field` of `/proc/meminfo`'s text in bytes.
-fn meminfo_bytes(text: &str, field: &'static str) -> Result<u64, ParseError> {
-    let line = text
-        .lines()
-        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
-        .ok_or(ParseError::MissingField { field })?;
-    let bad = || ParseError::BadValue {
-        field,
-        value: line.trim().to_string(),
-    };
-    let mut words = line.split_whitespace();
-    let amount: u64 = words.next().and_then(|n| n.parse().ok()).ok_or_else(bad)?;
-    let multiplier = match words.next() {
-        None => 1,
-        Some("kB") => 1024,
-        Some(_) => return Err(bad()),
-    };
-    amount.checked_mul(multiplier).ok_or_else(bad)
-}
-
 /// Clock ticks (`ticks_per_second` of them a second) in nanoseconds.
 pub fn ticks_to_nanos(ticks: u64, ticks_per_second: u64) -> u64 {
     let nanos = u128::from(ticks) * 1_000_000_000 / u128::from(ticks_per_second.max(1));
     u64::try_from(nanos).unwrap_or(u64::MAX)
 }
 
-fn read(path: &Path) -> Result<String, InventoryError> {
-    fs::read_to_string(path).map_err(|source| InventoryError::Read {
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use super::*;
 
     const STAT: &str = "cpu  100 20 30 5000 40 5 6 7 50 0\n\
