@@ -8,12 +8,14 @@ use std::time::{Duration, SystemTime};
 
 use ractor::ActorRef;
 
+use flotilla_kernel::object::{Container, Pod};
+
 use flotilla_node_os::{ContainerState, Signal};
 
 use super::hooks::{self, RunRef};
 use super::prober::{self, Target};
 use super::probes::{ProbeKind, Verdict, schedule};
-use super::sync::container_id;
+use super::sync::{ContainerRecord, container_id};
 use super::{AgentMsg, AgentState, blocking};
 
 /// One probe of one run of one container.
@@ -117,25 +119,13 @@ pub fn outcome(
     tick: ProbeTick,
     outcome: Result<(), String>,
 ) {
-    let Some(entry) = state.pods.get_mut(&tick.pod_uid) else {
-        return;
-    };
-    let Some(container) = entry
-        .pod
-        .spec
-        .all_containers()
-        .find(|c| c.name == tick.container)
+    let Some((pod, container, record)) =
+        current_run(state, &tick.pod_uid, &tick.container, tick.run)
     else {
         return;
     };
-    let Some(record) = entry.record.containers.get_mut(&tick.container) else {
-        return;
-    };
-    if record.probes.run != Some(tick.run) {
-        return;
-    }
     if let Err(why) = &outcome {
-        tracing::debug!(pod = %entry.pod.metadata.name, container = %tick.container, kind = ?tick.kind, %why, "probe failed");
+        tracing::debug!(pod = %pod.metadata.name, container = %tick.container, kind = ?tick.kind, %why, "probe failed");
     }
     let verdict = record.probes.record(container, tick.kind, outcome);
     if let Some(probe) = tick.kind.of(container) {
@@ -164,24 +154,14 @@ pub fn outcome(
 /// carries the message.
 pub fn kill(myself: &ActorRef<AgentMsg>, state: &mut AgentState, run: RunRef, message: String) {
     let runtime = Arc::clone(&state.args.runtime);
-    let Some(entry) = state.pods.get_mut(&run.pod_uid) else {
-        return;
-    };
-    let Some(container) = entry
-        .pod
-        .spec
-        .all_containers()
-        .find(|c| c.name == run.container)
+    let Some((pod, container, record)) = current_run(state, &run.pod_uid, &run.container, run.run)
     else {
         return;
     };
-    let Some(record) = entry.record.containers.get_mut(&run.container) else {
-        return;
-    };
-    if record.probes.run != Some(run.run) || record.kill_message.is_some() {
+    if record.kill_message.is_some() {
         return;
     }
-    tracing::info!(pod = %entry.pod.metadata.name, container = %run.container, %message, "killing the container");
+    tracing::info!(pod = %pod.metadata.name, container = %run.container, %message, "killing the container");
     record.kill_message = Some(message);
     let probe_grace = [
         container.liveness_probe.as_ref(),
@@ -192,9 +172,23 @@ pub fn kill(myself: &ActorRef<AgentMsg>, state: &mut AgentState, run: RunRef, me
     .find_map(|probe| probe.termination_grace_period_seconds)
     .and_then(|seconds| u64::try_from(seconds).ok())
     .map(Duration::from_secs);
-    let grace = probe_grace.unwrap_or_else(|| hooks::grace(&entry.pod));
-    hooks::pre_stop_then_term(&runtime, &entry.pod, container);
+    let grace = probe_grace.unwrap_or_else(|| hooks::grace(pod));
+    hooks::pre_stop_then_term(&runtime, pod, container);
     myself.send_after(grace, move || AgentMsg::KillRun(run));
+}
+
+/// The pod, spec and record of container `name` of pod `pod_uid`, if its current run is the
+/// one that started at `run` (timers and tasks of a run that has ended are stale).
+fn current_run<'a>(
+    state: &'a mut AgentState,
+    pod_uid: &str,
+    name: &str,
+    run: SystemTime,
+) -> Option<(&'a Pod, &'a Container, &'a mut ContainerRecord)> {
+    let entry = state.pods.get_mut(pod_uid)?;
+    let container = entry.pod.spec.all_containers().find(|c| c.name == name)?;
+    let record = entry.record.containers.get_mut(name)?;
+    (record.probes.run == Some(run)).then_some((&entry.pod, container, record))
 }
 
 /// The grace period of a kill is over: SIGKILL, if the same run still lives.
