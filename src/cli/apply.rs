@@ -59,11 +59,12 @@ pub async fn run(args: ApplyArgs, api: &ApiClient) -> anyhow::Result<ExitCode> {
     Ok(exit_code(failed))
 }
 
-/// Namespaces first, then Nodes, then everything else, each in manifest order.
+/// Namespaces first, then Nodes and RuntimeClasses (which pods name), then everything else,
+/// each in manifest order.
 fn in_apply_order(mut objects: Vec<Object>) -> Vec<Object> {
     objects.sort_by_key(|object| match object.kind() {
         Kind::Namespace => 0,
-        Kind::Node => 1,
+        Kind::Node | Kind::RuntimeClass => 1,
         _ => 2,
     });
     objects
@@ -71,7 +72,7 @@ fn in_apply_order(mut objects: Vec<Object>) -> Vec<Object> {
 
 #[cfg(test)]
 mod tests {
-    use flotilla_kernel::object::{Deployment, Namespace, Node, Pod};
+    use flotilla_kernel::object::{Deployment, Namespace, Node, Pod, RuntimeClass};
 
     use super::*;
 
@@ -82,19 +83,20 @@ mod tests {
     }
 
     #[test]
-    fn namespaces_and_nodes_go_first_and_order_is_kept_otherwise() {
+    fn namespaces_nodes_and_runtime_classes_go_first_and_order_is_kept_otherwise() {
         let objects = vec![
             named::<Pod>("p1", Object::Pod),
             named::<Node>("n1", Object::Node),
             named::<Deployment>("d1", Object::Deployment),
             named::<Namespace>("ns1", Object::Namespace),
             named::<Pod>("p2", Object::Pod),
+            named::<RuntimeClass>("rc1", Object::RuntimeClass),
             named::<Namespace>("ns2", Object::Namespace),
         ];
         let names: Vec<String> = in_apply_order(objects)
             .iter()
             .map(|object| object.meta().name.clone())
             .collect();
-        assert_eq!(names, ["ns1", "ns2", "n1", "p1", "d1", "p2"]);
+        assert_eq!(names, ["ns1", "ns2", "n1", "rc1", "p1", "d1", "p2"]);
     }
 }

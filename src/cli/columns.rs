@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use flotilla_kernel::object::{
     ConditionStatus, ConfigMap, DEFAULT_REPLICAS, Deployment, Kind, Lease, Namespace, Node,
     NodeDisk, NodeNic, Object, Pod, PodTemplateSpec, Quantity, RESOURCE_CPU, RESOURCE_MEMORY,
-    ReplicaSet, Secret,
+    ReplicaSet, RuntimeClass, Secret,
 };
 
 use super::{label_text, pod_status, table, wire_word};
@@ -51,6 +51,7 @@ pub fn headers(kind: Kind, wide: bool) -> Vec<&'static str> {
         Kind::ConfigMap => (&["NAME", "DATA", "AGE"], &[]),
         Kind::Secret => (&["NAME", "TYPE", "DATA", "AGE"], &[]),
         Kind::Lease => (&["NAME", "HOLDER", "AGE"], &["RENEWED"]),
+        Kind::RuntimeClass => (&["NAME", "HANDLER", "AGE"], &[]),
     };
     let mut headers = always.to_vec();
     if wide {
@@ -70,6 +71,7 @@ pub fn cells(object: &Object, now: SystemTime, wide: bool) -> Vec<String> {
         Object::ConfigMap(config_map) => config_map_cells(config_map, now),
         Object::Secret(secret) => secret_cells(secret, now),
         Object::Lease(lease) => lease_cells(lease, now),
+        Object::RuntimeClass(class) => runtime_class_cells(class, now),
     };
     let mut cells = always;
     if wide {
@@ -268,6 +270,17 @@ fn lease_cells(lease: &Lease, now: SystemTime) -> Cells {
     )
 }
 
+fn runtime_class_cells(class: &RuntimeClass, now: SystemTime) -> Cells {
+    (
+        vec![
+            class.metadata.name.clone(),
+            class.handler.clone(),
+            age(&class.metadata, now),
+        ],
+        vec![],
+    )
+}
+
 /// A namespace's phase: Active, or Terminating once it is being deleted.
 pub fn namespace_phase(namespace: &Namespace) -> String {
     wire_word::of(&namespace.status.phase)
@@ -391,6 +404,10 @@ mod tests {
             Object::Lease(Lease {
                 metadata: meta("n1", 45),
                 ..Lease::default()
+            }),
+            Object::RuntimeClass(RuntimeClass {
+                metadata: meta("gvisor", 45),
+                ..RuntimeClass::default()
             }),
         ]
     }
@@ -562,6 +579,27 @@ mod tests {
         assert_eq!(
             cells(&Object::Namespace(namespace), now(), false),
             ["prod", "Active", "45s"]
+        );
+    }
+
+    #[test]
+    fn a_runtime_class_row() {
+        let class = RuntimeClass {
+            metadata: ObjectMeta {
+                name: "myclass".to_string(),
+                creation_timestamp: Some(Time::from(now() - Duration::from_secs(90))),
+                ..ObjectMeta::default()
+            },
+            handler: "myconfiguration".to_string(),
+            ..RuntimeClass::default()
+        };
+        assert_eq!(
+            headers(Kind::RuntimeClass, true),
+            ["NAME", "HANDLER", "AGE"]
+        );
+        assert_eq!(
+            cells(&Object::RuntimeClass(class), now(), true),
+            ["myclass", "myconfiguration", "90s"]
         );
     }
 }

@@ -186,6 +186,9 @@ mod tests {
             ("ns", Kind::Namespace),
             ("namespaces", Kind::Namespace),
             ("DEPLOY", Kind::Deployment),
+            ("runtimeclasses", Kind::RuntimeClass),
+            ("runtimeclass", Kind::RuntimeClass),
+            ("runtimeclasses.node.k8s.io", Kind::RuntimeClass),
         ] {
             assert_eq!(parse_kind(text), Ok(kind), "{text}");
         }
@@ -231,5 +234,9 @@ mod tests {
         assert_eq!(type_name(Kind::Pod), "pod");
         assert_eq!(type_name(Kind::ReplicaSet), "replicaset.apps");
         assert_eq!(type_name(Kind::Namespace), "namespace");
+        assert_eq!(
+            resource_name(Kind::RuntimeClass),
+            "runtimeclasses.node.k8s.io"
+        );
     }
 }

@@ -1,11 +1,12 @@
 //! Admission: what the API server does to an object between the client and the store —
-//! defaulting, validation, the metadata only the server may set, and the rules of update,
-//! status update and apply. Pure functions over objects, so every rule is unit-tested.
+//! defaulting, validation, the metadata only the server may set, the rules of update, status
+//! update and apply, and what a new pod's RuntimeClass adds to it. Pure functions over
+//! objects (the handler looks up what they need), so every rule is unit-tested.
 
 use serde_json::Value;
 
 use flotilla_kernel::api::{ApiError, ErrorCode};
-use flotilla_kernel::object::{Kind, Object, Time, apply_defaults, validate};
+use flotilla_kernel::object::{Kind, Object, Pod, RuntimeClass, Time, apply_defaults, validate};
 
 /// Metadata fields clients cannot set or change.
 const SERVER_OWNED_METADATA: [&str; 6] = [
@@ -90,6 +91,15 @@ pub fn admit_update(current: &Object, mut incoming: Object) -> Result<Object, Ap
         }
     }
     next["status"] = was["status"].clone();
+    if current.kind() == Kind::RuntimeClass && next["handler"] != was["handler"] {
+        return Err(invalid(
+            current,
+            format!(
+                "handler: Invalid value: {}: field is immutable",
+                next["handler"]
+            ),
+        ));
+    }
     if was["immutable"] == Value::Bool(true)
         && (next["data"] != was["data"] || next["immutable"] != was["immutable"])
     {
@@ -118,6 +128,46 @@ fn check_immutable(current: &Object, was: &Value, next: &Value) -> Result<(), Ap
     }
 }
 
+/// The RuntimeClass admission of a new pod, after [`admit_create`]: `class` is the stored
+/// RuntimeClass the pod's `runtimeClassName` names (`None` when there is none by that name).
+/// The class must exist, and its node selector is merged into the pod's, refusing a key the
+/// pod already sets to another value — as Kubernetes' RuntimeClass admission plugin does.
+/// Pods without a `runtimeClassName` pass untouched.
+pub fn admit_runtime_class(pod: &mut Pod, class: Option<&RuntimeClass>) -> Result<(), ApiError> {
+    let Some(name) = pod.spec.runtime_class_name.as_deref() else {
+        return Ok(());
+    };
+    let Some(class) = class else {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            format!("pod rejected: RuntimeClass {name:?} not found"),
+        ));
+    };
+    let Some(selector) = class.node_selector() else {
+        return Ok(());
+    };
+    let conflict = selector.iter().find_map(|(key, wanted)| {
+        pod.spec
+            .node_selector
+            .get(key)
+            .filter(|set| *set != wanted)
+            .map(|set| (key, wanted, set))
+    });
+    if let Some((key, wanted, set)) = conflict {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            format!(
+                "pod rejected: RuntimeClass {name:?} conflicts with pod node selector: \
+                 the class needs {key}={wanted}, the pod asks for {key}={set}"
+            ),
+        ));
+    }
+    for (key, value) in selector {
+        pod.spec.node_selector.insert(key.clone(), value.clone());
+    }
+    Ok(())
+}
+
 /// A status update: everything but the status is kept from `current`.
 pub fn admit_status(current: &Object, incoming: &Object) -> Result<Object, ApiError> {
     let mut next = current.to_value();
@@ -141,14 +191,44 @@ pub fn admit_apply(current: &Object, manifest: Object) -> Result<Option<Object>,
         }
     }
     if current.kind() == Kind::Pod {
-        // The scheduler's binding is not part of the manifest.
-        wanted["spec"]["nodeName"] = next["spec"]["nodeName"].clone();
+        // The scheduler's binding is not part of the manifest (and an unbound pod has none).
+        if let Some(spec) = wanted["spec"].as_object_mut() {
+            match next["spec"].get("nodeName") {
+                Some(node) => spec.insert("nodeName".into(), node.clone()),
+                None => spec.remove("nodeName"),
+            };
+        }
+        keep_runtime_class_selector(&next["spec"], &mut wanted["spec"]);
     }
     if let Some(spec) = wanted.get("spec") {
         next["spec"] = spec.clone();
     }
     let updated = admit_update(current, from_value(next)?)?;
     Ok((updated != *current).then_some(updated))
+}
+
+/// The node selector entries a pod's RuntimeClass added at creation are not part of the
+/// manifest either: while the manifest names the same class, the stored pod's entries it
+/// leaves out are kept, so applying the manifest again changes nothing.
+fn keep_runtime_class_selector(stored: &Value, wanted: &mut Value) {
+    let class = &stored["runtimeClassName"];
+    if class.is_null() || wanted["runtimeClassName"] != *class {
+        return;
+    }
+    let Some(added) = stored["nodeSelector"].as_object() else {
+        return;
+    };
+    let Some(spec) = wanted.as_object_mut() else {
+        return;
+    };
+    let selector = spec
+        .entry("nodeSelector")
+        .or_insert_with(|| Value::Object(serde_json::Map::new()));
+    if let Some(selector) = selector.as_object_mut() {
+        for (key, value) in added {
+            selector.entry(key.clone()).or_insert_with(|| value.clone());
+        }
+    }
 }
 
 #[cfg(test)]
@@ -291,5 +371,109 @@ spec: {containers: [{name: c, image: host, command: [/bin/true]}]}
         };
         assert_eq!(next.status.replicas, 2);
         assert_eq!(next.spec.replicas, Some(3));
+    }
+
+    fn runtime_class(handler: &str) -> Object {
+        object(&format!(
+            "apiVersion: node.k8s.io/v1
+kind: RuntimeClass
+metadata: {{name: gvisor}}
+handler: '{handler}'
+scheduling: {{nodeSelector: {{runtime: gvisor}}}}
+"
+        ))
+    }
+
+    #[test]
+    fn a_runtime_class_handler_is_immutable() {
+        let current = created(runtime_class("runsc"));
+        assert!(admit_update(&current, runtime_class("runsc")).is_ok());
+        let error = admit_update(&current, runtime_class("kata")).unwrap_err();
+        assert_eq!(error.code, ErrorCode::Invalid);
+        assert_eq!(
+            error.message,
+            "RuntimeClass \"gvisor\" is invalid: handler: Invalid value: \"kata\": field is \
+             immutable"
+        );
+        let error = admit_update(&current, runtime_class("")).unwrap_err();
+        assert!(error.message.contains("immutable"), "{}", error.message);
+    }
+
+    fn pod_asking_for(class: Option<&str>, node_selector: &str) -> Pod {
+        let class = class.map_or(String::new(), |name| {
+            format!("\n  runtimeClassName: {name}")
+        });
+        let Object::Pod(pod) = object(&format!(
+            "apiVersion: v1
+kind: Pod
+metadata: {{name: p, namespace: default}}
+spec:
+  containers: [{{name: c, image: host, command: [/bin/true]}}]
+  nodeSelector: {{{node_selector}}}{class}
+"
+        )) else {
+            panic!("a pod")
+        };
+        pod
+    }
+
+    fn gvisor() -> RuntimeClass {
+        match runtime_class("runsc") {
+            Object::RuntimeClass(class) => class,
+            _ => panic!("a RuntimeClass"),
+        }
+    }
+
+    #[test]
+    fn a_runtime_class_must_exist_and_its_node_selector_is_merged() {
+        let mut pod = pod_asking_for(None, "disk: ssd");
+        admit_runtime_class(&mut pod, None).unwrap();
+        assert_eq!(pod.spec.node_selector.len(), 1);
+
+        let mut pod = pod_asking_for(Some("gvisor"), "disk: ssd");
+        let error = admit_runtime_class(&mut pod, None).unwrap_err();
+        assert_eq!(error.code, ErrorCode::Forbidden);
+        assert_eq!(
+            error.message,
+            "pod rejected: RuntimeClass \"gvisor\" not found"
+        );
+
+        admit_runtime_class(&mut pod, Some(&gvisor())).unwrap();
+        let selector: Vec<(&str, &str)> = pod
+            .spec
+            .node_selector
+            .iter()
+            .map(|(key, value)| (key.as_str(), value.as_str()))
+            .collect();
+        assert_eq!(selector, [("disk", "ssd"), ("runtime", "gvisor")]);
+
+        let mut agreeing = pod_asking_for(Some("gvisor"), "runtime: gvisor");
+        admit_runtime_class(&mut agreeing, Some(&gvisor())).unwrap();
+        assert_eq!(agreeing.spec.node_selector.len(), 1);
+    }
+
+    #[test]
+    fn a_node_selector_conflicting_with_the_runtime_class_is_refused() {
+        let mut pod = pod_asking_for(Some("gvisor"), "runtime: kata");
+        let error = admit_runtime_class(&mut pod, Some(&gvisor())).unwrap_err();
+        assert_eq!(error.code, ErrorCode::Forbidden);
+        assert_eq!(
+            error.message,
+            "pod rejected: RuntimeClass \"gvisor\" conflicts with pod node selector: the class \
+             needs runtime=gvisor, the pod asks for runtime=kata"
+        );
+        assert_eq!(pod.spec.node_selector["runtime"], "kata", "left as it was");
+    }
+
+    #[test]
+    fn applying_a_pod_again_keeps_what_its_runtime_class_added() {
+        let mut pod = pod_asking_for(Some("gvisor"), "disk: ssd");
+        admit_runtime_class(&mut pod, Some(&gvisor())).unwrap();
+        let current = created(Object::Pod(pod));
+        let manifest = Object::Pod(pod_asking_for(Some("gvisor"), "disk: ssd"));
+        assert!(admit_apply(&current, manifest).unwrap().is_none());
+        // Without the class, the stored entries are the manifest's to change: refused.
+        let manifest = Object::Pod(pod_asking_for(None, "disk: ssd"));
+        assert!(admit_apply(&current, manifest).is_err());
     }
 }

@@ -4,8 +4,9 @@
 //! - `viewer` may read everything except Secrets (as Kubernetes' `view` role).
 //! - `node` (certificate name `node:NAME`) may read Nodes and write only its own, keep its
 //!   own Lease, see and update the pods bound to it, get only the ConfigMaps and Secrets
-//!   those pods reference, and renew its own certificate — so a stolen node certificate
-//!   exposes that node's workloads and nothing else.
+//!   those pods reference, read RuntimeClasses (to learn a pod's handler), and renew its own
+//!   certificate — so a stolen node certificate exposes that node's workloads and nothing
+//!   else.
 //! - Anyone, even without a certificate, may ask to join: the bootstrap token is checked by
 //!   the join itself. A caller without a certificate may do nothing else.
 //!
@@ -281,6 +282,8 @@ fn node_may(node: &str, scope: &Scope, facts: &Facts) -> Result<(), String> {
             _ => false,
         },
         Kind::ConfigMap | Kind::Secret => scope.verb == "get" && referenced(scope, facts),
+        // Cluster-wide configuration, nothing confidential: as Kubernetes' node authorizer.
+        Kind::RuntimeClass => matches!(scope.verb, "get" | "list" | "watch"),
         Kind::Namespace | Kind::ReplicaSet | Kind::Deployment => false,
     };
     if allowed {

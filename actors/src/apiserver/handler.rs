@@ -10,11 +10,13 @@ use flotilla_kernel::api::{
 };
 use flotilla_kernel::object::{
     ConditionStatus, Kind, NODE_LEASE_NAMESPACE, Namespace, Object, ObjectMeta, Pod, PodCondition,
-    SYSTEM_NAMESPACE, Selector, Time,
+    Resource, RuntimeClass, SYSTEM_NAMESPACE, Selector, Time,
 };
 use flotilla_transport::Identity;
 
-use super::admission::{admit_apply, admit_create, admit_status, admit_update};
+use super::admission::{
+    admit_apply, admit_create, admit_runtime_class, admit_status, admit_update,
+};
 use super::authz::{Facts, Lookup, Scope, authorize, lookup};
 use super::certificates::Certificates;
 use super::node_pods::NodePods;
@@ -335,9 +337,17 @@ pub(super) async fn create(stored: &Stored, object: Object) -> Result<Versioned,
     }
     let uid = uuid::Uuid::new_v4().to_string();
     let suffix = random_suffix(&uid);
-    stored
-        .create(&admit_create(object, uid, Time::now(), &suffix)?)
-        .await
+    let mut admitted = admit_create(object, uid, Time::now(), &suffix)?;
+    if let Object::Pod(pod) = &mut admitted
+        && let Some(name) = &pod.spec.runtime_class_name
+    {
+        let class = stored
+            .get(Kind::RuntimeClass, "", name)
+            .await?
+            .and_then(|v| RuntimeClass::from_object(v.object));
+        admit_runtime_class(pod, class.as_ref())?;
+    }
+    stored.create(&admitted).await
 }
 
 /// Five lowercase alphanumerics, as Kubernetes appends to generated names.

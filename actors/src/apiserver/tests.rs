@@ -1,6 +1,9 @@
 //! The API server in-process, on a real store in a temporary directory: no QUIC, no root.
 
-use flotilla_kernel::object::{ConfigMap, Kind, ObjectMeta, Pod, PodPhase};
+use flotilla_kernel::api::{ClientError, ErrorCode, Outcome};
+use flotilla_kernel::object::{
+    ConfigMap, Kind, Object, ObjectMeta, Pod, PodPhase, RuntimeClass, Scheduling,
+};
 
 use crate::test_api::{TestApi, host_pod_on};
 
@@ -70,4 +73,192 @@ async fn a_delete_meeting_a_status_update_starts_again_instead_of_failing() {
             "the delete kept the update"
         );
     }
+}
+
+fn runtime_class(name: &str, handler: &str, node_selector: &[(&str, &str)]) -> RuntimeClass {
+    RuntimeClass {
+        metadata: ObjectMeta {
+            name: name.into(),
+            ..ObjectMeta::default()
+        },
+        handler: handler.into(),
+        scheduling: (!node_selector.is_empty()).then(|| Scheduling {
+            node_selector: node_selector
+                .iter()
+                .map(|(key, value)| (key.to_string(), value.to_string()))
+                .collect(),
+            ..Scheduling::default()
+        }),
+        ..RuntimeClass::default()
+    }
+}
+
+/// An unbound pod `name` that asks for the RuntimeClass `class`.
+fn pod_with_class(name: &str, class: &str, node_selector: &[(&str, &str)]) -> Pod {
+    let mut pod = host_pod_on("", name);
+    pod.spec.runtime_class_name = Some(class.into());
+    for (key, value) in node_selector {
+        pod.spec
+            .node_selector
+            .insert(key.to_string(), value.to_string());
+    }
+    pod
+}
+
+fn forbidden_message(error: ClientError) -> String {
+    let ClientError::Api(error) = error else {
+        panic!("not an API error: {error}");
+    };
+    assert_eq!(error.code, ErrorCode::Forbidden, "{}", error.message);
+    error.message
+}
+
+#[tokio::test]
+async fn a_pod_naming_a_missing_runtime_class_is_refused() {
+    let api = TestApi::start().await;
+    let admin = api.client("admin", "admin");
+    let error = admin
+        .create(&pod_with_class("sandboxed", "gvisor", &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        forbidden_message(error),
+        "pod rejected: RuntimeClass \"gvisor\" not found"
+    );
+    assert!(
+        admin
+            .find::<Pod>("default", "sandboxed")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn a_runtime_class_node_selector_is_merged_into_the_pod() {
+    let api = TestApi::start().await;
+    let admin = api.client("admin", "admin");
+    admin
+        .create(&runtime_class("gvisor", "runsc", &[("runtime", "gvisor")]))
+        .await
+        .unwrap();
+    admin
+        .create(&runtime_class("plain", "runc", &[]))
+        .await
+        .unwrap();
+
+    let pod = admin
+        .create(&pod_with_class("sandboxed", "gvisor", &[("disk", "ssd")]))
+        .await
+        .unwrap();
+    assert_eq!(pod.spec.runtime_class_name.as_deref(), Some("gvisor"));
+    let selector: Vec<(&str, &str)> = pod
+        .spec
+        .node_selector
+        .iter()
+        .map(|(key, value)| (key.as_str(), value.as_str()))
+        .collect();
+    assert_eq!(selector, [("disk", "ssd"), ("runtime", "gvisor")]);
+
+    // The same value the class asks for is no conflict; a class without a selector adds none.
+    let agreeing = admin
+        .create(&pod_with_class(
+            "agreeing",
+            "gvisor",
+            &[("runtime", "gvisor")],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(agreeing.spec.node_selector.len(), 1);
+    let plain = admin
+        .create(&pod_with_class("plain", "plain", &[]))
+        .await
+        .unwrap();
+    assert!(plain.spec.node_selector.is_empty());
+
+    // Applying the pod's manifest again leaves it as it is: the merged entries are kept.
+    let mut manifest = Object::Pod(pod_with_class("sandboxed", "gvisor", &[("disk", "ssd")]));
+    manifest.set_type_fields();
+    let (_, outcome) = admin.apply(&manifest).await.unwrap();
+    assert_eq!(outcome, Outcome::Unchanged);
+}
+
+#[tokio::test]
+async fn a_pod_node_selector_conflicting_with_its_runtime_class_is_refused() {
+    let api = TestApi::start().await;
+    let admin = api.client("admin", "admin");
+    admin
+        .create(&runtime_class("gvisor", "runsc", &[("runtime", "gvisor")]))
+        .await
+        .unwrap();
+    let error = admin
+        .create(&pod_with_class(
+            "sandboxed",
+            "gvisor",
+            &[("runtime", "kata")],
+        ))
+        .await
+        .unwrap_err();
+    let message = forbidden_message(error);
+    assert!(
+        message
+            .starts_with("pod rejected: RuntimeClass \"gvisor\" conflicts with pod node selector"),
+        "{message}"
+    );
+    assert!(message.contains("runtime=kata"), "{message}");
+}
+
+#[tokio::test]
+async fn a_runtime_class_handler_cannot_change() {
+    let api = TestApi::start().await;
+    let admin = api.client("admin", "admin");
+    let mut class = admin
+        .create(&runtime_class("gvisor", "runsc", &[]))
+        .await
+        .unwrap();
+    class
+        .metadata
+        .labels
+        .insert("tier".into(), "sandbox".into());
+    let class = admin.update(&class).await.unwrap();
+    let mut changed = class.clone();
+    changed.handler = "kata".into();
+    let ClientError::Api(error) = admin.update(&changed).await.unwrap_err() else {
+        panic!("not an API error");
+    };
+    assert_eq!(error.code, ErrorCode::Invalid);
+    assert_eq!(
+        error.message,
+        "RuntimeClass \"gvisor\" is invalid: handler: Invalid value: \"kata\": field is immutable"
+    );
+}
+
+#[tokio::test]
+async fn a_node_reads_runtime_classes_and_may_not_write_them() {
+    let api = TestApi::start().await;
+    let admin = api.client("admin", "admin");
+    admin
+        .create(&runtime_class("gvisor", "runsc", &[("runtime", "gvisor")]))
+        .await
+        .unwrap();
+    let node = api.client("node:n1", "node");
+    let class = node
+        .find::<RuntimeClass>("", "gvisor")
+        .await
+        .unwrap()
+        .expect("the class exists");
+    assert_eq!(class.handler, "runsc");
+    assert!(
+        node.find::<RuntimeClass>("", "kata")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let (classes, _) = node.list::<RuntimeClass>(None, None).await.unwrap();
+    assert_eq!(classes.len(), 1);
+    let error = node
+        .create(&runtime_class("mine", "runc", &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(error.api_code(), Some(ErrorCode::Forbidden));
 }

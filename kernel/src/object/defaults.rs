@@ -26,7 +26,11 @@ pub const DEFAULT_ROLLING_UPDATE_BOUND: &str = "25%";
 pub fn apply_defaults(object: &mut Object) {
     object.set_type_fields();
     match object {
-        Object::Namespace(_) | Object::Node(_) | Object::ConfigMap(_) | Object::Lease(_) => {}
+        Object::Namespace(_)
+        | Object::Node(_)
+        | Object::ConfigMap(_)
+        | Object::Lease(_)
+        | Object::RuntimeClass(_) => {}
         Object::Secret(secret) => default_secret(secret),
         Object::Pod(pod) => default_pod_spec(&mut pod.spec),
         Object::ReplicaSet(replica_set) => {

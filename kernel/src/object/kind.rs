@@ -18,6 +18,7 @@ pub enum Kind {
     ConfigMap,
     Secret,
     Lease,
+    RuntimeClass,
 }
 
 /// A name that is not one of the supported kinds.
@@ -30,7 +31,7 @@ pub struct UnknownKind {
 
 impl Kind {
     /// Every kind, in the order the API lists them.
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Namespace,
         Kind::Node,
         Kind::Pod,
@@ -39,6 +40,7 @@ impl Kind {
         Kind::ConfigMap,
         Kind::Secret,
         Kind::Lease,
+        Kind::RuntimeClass,
     ];
 
     /// The `kind:` value (`"Pod"`).
@@ -52,6 +54,7 @@ impl Kind {
             Kind::ConfigMap => "ConfigMap",
             Kind::Secret => "Secret",
             Kind::Lease => "Lease",
+            Kind::RuntimeClass => "RuntimeClass",
         }
     }
 
@@ -66,6 +69,7 @@ impl Kind {
             Kind::ConfigMap => "configmaps",
             Kind::Secret => "secrets",
             Kind::Lease => "leases",
+            Kind::RuntimeClass => "runtimeclasses",
         }
     }
 
@@ -75,13 +79,14 @@ impl Kind {
             Kind::Namespace | Kind::Node | Kind::Pod | Kind::ConfigMap | Kind::Secret => "v1",
             Kind::ReplicaSet | Kind::Deployment => "apps/v1",
             Kind::Lease => "coordination.k8s.io/v1",
+            Kind::RuntimeClass => "node.k8s.io/v1",
         }
     }
 
     /// Whether objects of this kind live in a namespace.
     pub fn namespaced(self) -> bool {
         match self {
-            Kind::Namespace | Kind::Node => false,
+            Kind::Namespace | Kind::Node | Kind::RuntimeClass => false,
             Kind::Pod
             | Kind::ReplicaSet
             | Kind::Deployment
@@ -91,7 +96,8 @@ impl Kind {
         }
     }
 
-    /// The CLI abbreviation (`"po"`).
+    /// The CLI abbreviation (`"po"`); the kind's own name, lower case, for kinds Kubernetes
+    /// gives none.
     pub fn short_name(self) -> &'static str {
         match self {
             Kind::Namespace => "ns",
@@ -102,6 +108,7 @@ impl Kind {
             Kind::ConfigMap => "cm",
             Kind::Secret => "secret",
             Kind::Lease => "lease",
+            Kind::RuntimeClass => "runtimeclass",
         }
     }
 
@@ -157,6 +164,8 @@ mod tests {
             ("nodes", Kind::Node),
             ("ns", Kind::Namespace),
             ("Namespace", Kind::Namespace),
+            ("runtimeclass", Kind::RuntimeClass),
+            ("RuntimeClasses", Kind::RuntimeClass),
         ];
         for (name, kind) in cases {
             assert_eq!(Kind::parse(name), Ok(kind), "{name}");
@@ -172,7 +181,7 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "unknown kind \"Service\"; supported kinds: Namespace, Node, Pod, ReplicaSet, Deployment, \
-             ConfigMap, Secret, Lease"
+             ConfigMap, Secret, Lease, RuntimeClass"
         );
         assert!(Kind::parse("").is_err());
     }
@@ -186,6 +195,9 @@ mod tests {
         assert!(Kind::Pod.namespaced());
         assert!(!Kind::Node.namespaced());
         assert!(!Kind::Namespace.namespaced());
+        assert!(!Kind::RuntimeClass.namespaced());
+        assert_eq!(Kind::RuntimeClass.api_version(), "node.k8s.io/v1");
+        assert_eq!(Kind::RuntimeClass.plural(), "runtimeclasses");
         assert_eq!(Kind::Deployment.to_string(), "Deployment");
     }
 }

@@ -32,6 +32,7 @@ mod probe;
 mod quantity;
 mod replica_set;
 mod resource;
+mod runtime_class;
 mod security_context;
 mod selector;
 mod time;
@@ -84,6 +85,7 @@ pub use self::probe::{
 pub use self::quantity::{ParsedQuantity, Quantity, QuantityError};
 pub use self::replica_set::{ReplicaSet, ReplicaSetSpec, ReplicaSetStatus};
 pub use self::resource::{Object, ObjectError, Resource};
+pub use self::runtime_class::{Overhead, RuntimeClass, Scheduling};
 pub use self::security_context::{
     CAPABILITY_NAMES, Capabilities, PodSecurityContext, SeccompProfile, SecurityContext,
     capability_name,

@@ -67,6 +67,10 @@ pub struct PodSpec {
     /// Secrets of type `kubernetes.io/dockerconfigjson` whose credentials pull the images.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub image_pull_secrets: Vec<LocalObjectReference>,
+    /// The `RuntimeClass` whose handler runs the containers; absent means the node's default.
+    /// It must exist when the pod is created, and its node selector is merged into the pod's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime_class_name: Option<String>,
 }
 
 /// An object of the same namespace, by name.

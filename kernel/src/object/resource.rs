@@ -21,6 +21,7 @@ use super::namespace::Namespace;
 use super::node::Node;
 use super::pod::Pod;
 use super::replica_set::ReplicaSet;
+use super::runtime_class::RuntimeClass;
 
 /// An object of any supported kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +34,7 @@ pub enum Object {
     ConfigMap(ConfigMap),
     Secret(Secret),
     Lease(Lease),
+    RuntimeClass(RuntimeClass),
 }
 
 /// Why JSON bytes are not an object.
@@ -86,6 +88,7 @@ macro_rules! with_inner {
             Object::ConfigMap($inner) => $body,
             Object::Secret($inner) => $body,
             Object::Lease($inner) => $body,
+            Object::RuntimeClass($inner) => $body,
         }
     };
 }
@@ -124,7 +127,15 @@ macro_rules! impl_resource {
 }
 
 impl_resource!(
-    Namespace, Node, Pod, ReplicaSet, Deployment, ConfigMap, Secret, Lease
+    Namespace,
+    Node,
+    Pod,
+    ReplicaSet,
+    Deployment,
+    ConfigMap,
+    Secret,
+    Lease,
+    RuntimeClass
 );
 
 /// Just enough of an object to learn its kind.
@@ -145,6 +156,7 @@ impl Object {
             Object::ConfigMap(_) => Kind::ConfigMap,
             Object::Secret(_) => Kind::Secret,
             Object::Lease(_) => Kind::Lease,
+            Object::RuntimeClass(_) => Kind::RuntimeClass,
         }
     }
 
@@ -205,6 +217,9 @@ impl Object {
             Kind::ConfigMap => Object::ConfigMap(serde_json::from_slice(bytes).map_err(decode)?),
             Kind::Secret => Object::Secret(serde_json::from_slice(bytes).map_err(decode)?),
             Kind::Lease => Object::Lease(serde_json::from_slice(bytes).map_err(decode)?),
+            Kind::RuntimeClass => {
+                Object::RuntimeClass(serde_json::from_slice(bytes).map_err(decode)?)
+            }
         })
     }
 }
@@ -276,5 +291,19 @@ mod tests {
         let back = Pod::from_object(object).unwrap();
         assert_eq!(back.meta().name, "a");
         assert_eq!(Object::from(Node::default()).kind(), Kind::Node);
+    }
+
+    #[test]
+    fn a_runtime_class_is_read_by_its_kind() {
+        let object = Object::from_json(
+            br#"{"apiVersion":"node.k8s.io/v1","kind":"RuntimeClass","metadata":{"name":"gvisor"},"handler":"runsc"}"#,
+        )
+        .unwrap();
+        assert_eq!(object.kind(), Kind::RuntimeClass);
+        assert_eq!(object.type_fields(), ("node.k8s.io/v1", "RuntimeClass"));
+        assert_eq!(<RuntimeClass as Resource>::KIND, Kind::RuntimeClass);
+        let class = RuntimeClass::from_object(object.clone()).unwrap();
+        assert_eq!(class.handler, "runsc");
+        assert_eq!(Object::from_json(&object.to_json()).unwrap(), object);
     }
 }

@@ -11,6 +11,7 @@ mod namespace;
 mod node;
 mod pod;
 mod resources;
+mod runtime_class;
 mod workload;
 
 use std::process::ExitCode;
@@ -82,6 +83,7 @@ async fn view(api: &ApiClient, object: &Object, now: SystemTime) -> Result<Strin
         Object::ConfigMap(config_map) => data::config_map_view(config_map),
         Object::Secret(secret) => data::secret_view(secret),
         Object::Lease(lease) => data::lease_view(lease),
+        Object::RuntimeClass(class) => runtime_class::view(class),
         Object::Node(node) => {
             let (pods, _revision) = api.list::<Pod>(None, None).await?;
             let on_node: Vec<Pod> = pods

@@ -12,6 +12,9 @@ pub fn view(pod: &Pod) -> String {
     let mut layout = Layout::default();
     let (spec, status) = (&pod.spec, &pod.status);
     meta::identity(&mut layout, &pod.metadata, true);
+    if let Some(class) = &spec.runtime_class_name {
+        layout.field(0, "Runtime Class Name", class.as_str());
+    }
     let node = match (spec.node_name.as_str(), status.host_ip.as_str()) {
         ("", _) => "<none>".to_string(),
         (node, "") => node.to_string(),
@@ -82,6 +85,25 @@ mod tests {
             "Containers:\n  web:\n    Image:        nginx\n",
             "Conditions:\n  Type    Status\n  ----    ------\n  Ready   True\n",
             "Restart Policy:  Always\nNode-Selectors:  <none>\n",
+        ] {
+            assert!(text.contains(line), "{line:?} missing from:\n{text}");
+        }
+    }
+
+    #[test]
+    fn a_pod_with_a_runtime_class() {
+        let mut pod = Pod::default();
+        pod.metadata.name = "sandboxed".to_string();
+        let text = view(&pod);
+        assert!(!text.contains("Runtime Class Name"), "{text}");
+        pod.spec.runtime_class_name = Some("gvisor".to_string());
+        pod.spec
+            .node_selector
+            .insert("runtime".to_string(), "gvisor".to_string());
+        let text = view(&pod);
+        for line in [
+            "Runtime Class Name:  gvisor\n",
+            "Node-Selectors:      runtime=gvisor\n",
         ] {
             assert!(text.contains(line), "{line:?} missing from:\n{text}");
         }

@@ -351,6 +351,36 @@ fn matrix() -> Vec<(&'static str, Request, &'static str)> {
             create("Namespace", "", "prod"),
             "yynnnn",
         ),
+        (
+            "get a runtimeclass",
+            get(Kind::RuntimeClass, "", "gvisor"),
+            "yyyynn",
+        ),
+        (
+            "list runtimeclasses",
+            list(Kind::RuntimeClass, None),
+            "yyyynn",
+        ),
+        (
+            "watch runtimeclasses",
+            watch(Kind::RuntimeClass, None),
+            "yyyynn",
+        ),
+        (
+            "create a runtimeclass",
+            create("RuntimeClass", "", "gvisor"),
+            "yynnnn",
+        ),
+        (
+            "update a runtimeclass",
+            update("RuntimeClass", "", "gvisor"),
+            "yynnnn",
+        ),
+        (
+            "delete a runtimeclass",
+            delete(Kind::RuntimeClass, "", "gvisor"),
+            "yynnnn",
+        ),
     ]
 }
 

@@ -29,6 +29,7 @@ use super::node::Node;
 use super::pod::Pod;
 use super::replica_set::ReplicaSet;
 use super::resource::Object;
+use super::runtime_class::RuntimeClass;
 
 /// A place in a manifest file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,6 +155,7 @@ impl DocumentReader<'_> {
             Kind::ConfigMap => self.typed::<ConfigMap>(root).map(Object::ConfigMap),
             Kind::Secret => self.typed::<Secret>(root).map(Object::Secret),
             Kind::Lease => self.typed::<Lease>(root).map(Object::Lease),
+            Kind::RuntimeClass => self.typed::<RuntimeClass>(root).map(Object::RuntimeClass),
         }
     }
 
@@ -411,8 +413,10 @@ spec:
             "{message}"
         );
         assert!(
-            message
-                .contains("Namespace, Node, Pod, ReplicaSet, Deployment, ConfigMap, Secret, Lease"),
+            message.contains(
+                "Namespace, Node, Pod, ReplicaSet, Deployment, ConfigMap, Secret, Lease, \
+                 RuntimeClass"
+            ),
             "{message}"
         );
 
@@ -420,7 +424,7 @@ spec:
         assert_eq!(
             error.to_string(),
             "a.yaml:2:7: unknown kind \"Service\"; supported kinds: Namespace, Node, Pod, \
-             ReplicaSet, Deployment, ConfigMap, Secret, Lease"
+             ReplicaSet, Deployment, ConfigMap, Secret, Lease, RuntimeClass"
         );
     }
 
@@ -704,6 +708,60 @@ spec:
             pod.spec.init_containers[0].termination_message_policy,
             "File"
         );
+    }
+
+    #[test]
+    fn the_kubernetes_documentations_runtime_class_round_trips() {
+        use crate::object::defaults::apply_defaults;
+        use crate::object::validation::validate;
+
+        // https://kubernetes.io/docs/concepts/containers/runtime-class/
+        let text = "apiVersion: node.k8s.io/v1\nkind: RuntimeClass\nmetadata:\n  name: myclass\n\
+                    handler: myconfiguration\n";
+        let mut object = only_ok(parse_manifests("class.yaml", text));
+        let class = RuntimeClass::from_object(object.clone()).unwrap();
+        assert_eq!(class.metadata.name, "myclass");
+        assert_eq!(class.handler, "myconfiguration");
+        assert!(class.overhead.is_none() && class.scheduling.is_none());
+        apply_defaults(&mut object);
+        assert_eq!(validate(&object), Ok(()));
+        assert_eq!(
+            object.to_value(),
+            serde_json::json!({
+                "apiVersion": "node.k8s.io/v1",
+                "kind": "RuntimeClass",
+                "metadata": {"name": "myclass"},
+                "handler": "myconfiguration",
+            })
+        );
+        assert_eq!(Object::from_json(&object.to_json()).unwrap(), object);
+    }
+
+    #[test]
+    fn a_runtime_class_s_unsupported_fields_are_read_and_then_refused_by_path() {
+        use crate::object::validation::validate;
+
+        let text = "apiVersion: node.k8s.io/v1\nkind: RuntimeClass\nmetadata: {name: kata}\n\
+                    handler: kata\noverhead:\n  podFixed: {memory: 120Mi, cpu: 250m}\n\
+                    scheduling:\n  nodeSelector: {runtime: kata}\n  tolerations:\n  \
+                    - {key: kata, operator: Exists, effect: NoSchedule}\n";
+        let object = only_ok(parse_manifests("kata.yaml", text));
+        let class = RuntimeClass::from_object(object.clone()).unwrap();
+        assert_eq!(class.node_selector().unwrap()["runtime"], "kata");
+        let error = validate(&object).unwrap_err();
+        let paths: Vec<&str> = error.errors.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["overhead", "scheduling.tolerations"]);
+        assert!(
+            error
+                .to_string()
+                .starts_with("RuntimeClass kata: overhead: not supported yet"),
+            "{error}"
+        );
+
+        let typo = "apiVersion: node.k8s.io/v1\nkind: RuntimeClass\nmetadata: {name: kata}\n\
+                    handlr: kata\n";
+        let error = only_error(parse_manifests("kata.yaml", typo));
+        assert_eq!(error.to_string(), "kata.yaml:4:1: unknown field handlr");
     }
 
     fn only_ok(results: Vec<Result<Object, ManifestError>>) -> Object {

@@ -12,6 +12,7 @@ mod meta;
 mod node;
 mod pod;
 mod probe;
+mod runtime_class;
 mod workload;
 
 use std::fmt;
@@ -72,6 +73,7 @@ pub fn validate(object: &Object) -> Result<(), ValidationErrors> {
         Object::ConfigMap(config_map) => data::validate_config_map(config_map, &mut errors),
         Object::Secret(secret) => data::validate_secret(secret, &mut errors),
         Object::Lease(lease) => data::validate_lease(lease, &mut errors),
+        Object::RuntimeClass(class) => runtime_class::validate_runtime_class(class, &mut errors),
     }
     if errors.is_empty() {
         return Ok(());

@@ -88,6 +88,18 @@ pub(super) fn validate_pod_spec(spec: &PodSpec, path: &str, errors: &mut Vec<Fie
             report(errors, at, problem);
         }
     }
+    if let Some(name) = &spec.runtime_class_name {
+        let at = format!("{path}.runtimeClassName");
+        if name.is_empty() {
+            report(
+                errors,
+                at,
+                "Required value: name a RuntimeClass, or leave the field out",
+            );
+        } else if let Err(problem) = check_dns1123_subdomain(name) {
+            report(errors, at, problem);
+        }
+    }
     if spec.share_process_namespace == Some(true) {
         report(
             errors,
@@ -547,6 +559,7 @@ mod tests {
         bad.hostname = "Not_A_Host".into();
         bad.node_name = "node..1".into();
         bad.node_selector.insert("disk".into(), "fast ssd".into());
+        bad.runtime_class_name = Some("Kata_VM".into());
         assert_eq!(
             paths(&check(&bad)),
             [
@@ -555,8 +568,25 @@ mod tests {
                 "spec.nodeSelector.disk",
                 "spec.hostname",
                 "spec.nodeName",
+                "spec.runtimeClassName",
             ]
         );
+    }
+
+    #[test]
+    fn a_runtime_class_name_is_a_dns_subdomain() {
+        let mut pod = spec(vec![container("a")]);
+        pod.runtime_class_name = Some("gvisor.sandbox".into());
+        assert!(check(&pod).is_empty());
+        pod.runtime_class_name = Some(String::new());
+        let errors = check(&pod);
+        assert_eq!(paths(&errors), ["spec.runtimeClassName"]);
+        assert!(
+            errors[0].message.starts_with("Required value"),
+            "{errors:?}"
+        );
+        pod.runtime_class_name = Some("-kata".into());
+        assert_eq!(paths(&check(&pod)), ["spec.runtimeClassName"]);
     }
 
     #[test]
