@@ -15,7 +15,9 @@ use tokio::signal::unix::{SignalKind, signal};
 use flotilla_actors::apiserver::{ApiServer, ApiServerArgs, QuicListen};
 use flotilla_actors::compactor::{COMPACTOR, CompactionRecord, Compactor, CompactorArgs};
 use flotilla_actors::controllers;
-use flotilla_actors::kubelet::{NodeAgent, NodeAgentArgs, Registries, stop_all_containers};
+use flotilla_actors::kubelet::{
+    NodeAgent, NodeAgentArgs, Registries, RuntimeHandlers, stop_all_containers,
+};
 use flotilla_actors::node_lifecycle::{NodeLifecycle, NodeLifecycleArgs, Settings};
 use flotilla_actors::scheduler::{Scheduler, SchedulerArgs};
 use flotilla_actors::store_service::StoreService;
@@ -29,6 +31,7 @@ use flotilla_transport::{ClusterPki, Identity};
 
 use crate::config::{self, ClientConfig};
 use crate::registry_args::RegistryArgs;
+use crate::runtime_args::RuntimeArgs;
 
 /// What the control plane needs: `flotilla server`, and part of `flotilla up`.
 #[derive(Debug, clap::Args)]
@@ -74,6 +77,8 @@ pub struct UpArgs {
     pub lease_renew: Duration,
     #[command(flatten)]
     pub registries: RegistryArgs,
+    #[command(flatten)]
+    pub runtimes: RuntimeArgs,
 }
 
 /// How long containers get to stop when the node shuts down.
@@ -88,6 +93,7 @@ struct LocalNode {
     runtime: Arc<dyn Runtime>,
     lease_renew: Duration,
     registries: Registries,
+    runtime_handlers: RuntimeHandlers,
 }
 
 pub async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
@@ -104,6 +110,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
         )),
         lease_renew: args.lease_renew,
         registries: args.registries.registries(),
+        runtime_handlers: args.runtimes.handlers(),
     };
     run(args.server, Some(node)).await
 }
@@ -214,6 +221,7 @@ async fn run(args: ServerArgs, node: Option<LocalNode>) -> anyhow::Result<ExitCo
             log_dir: args.data_dir.join("logs"),
             image_dir: args.data_dir.join("images"),
             registries: node.registries.clone(),
+            runtime_handlers: node.runtime_handlers.clone(),
             heartbeat: HEARTBEAT,
             lease_renew: node.lease_renew,
         };

@@ -7,6 +7,7 @@ mod config;
 mod image;
 mod node;
 mod registry_args;
+mod runtime_args;
 mod store;
 mod ttl;
 

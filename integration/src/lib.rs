@@ -24,6 +24,7 @@ mod joined_node;
 mod logged_child;
 mod mounts;
 pub mod objects;
+mod pod_runtime;
 mod pod_start_report;
 mod port;
 mod process;
@@ -53,6 +54,7 @@ pub use hosts::{Direction, HostId, Hosts, Partition, Peers, ProcessId, ProcessSp
 pub use joined_node::JoinedNode;
 pub use mounts::{mounts_under, unmount_under};
 pub use objects::ContainerId;
+pub use pod_runtime::PodRuntime;
 pub use pod_start_report::PodStartReport;
 pub use process::{PROC, cpu_time, process_exists, resident_kib};
 pub use registry::Registry;

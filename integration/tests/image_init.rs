@@ -1,13 +1,13 @@
 //! End to end: init containers of a busybox pod run in order, each to completion, before the
 //! pod's container starts; the pod is Pending and reads `Init:N/2` meanwhile, and their logs
-//! stay readable by name.
+//! stay readable by name. The same under `runtimeClassName: runc`.
 
 use std::time::Duration;
 
 use serde_json::Value;
 
 use flotilla_integration::{
-    Cluster, ClusterOptions, Observation, busybox_archives, running_as_root_or_skip, wait_until,
+    Cluster, ClusterOptions, Observation, PodRuntime, running_as_root_or_skip, wait_until,
 };
 
 const INITIALIZED: &str = r#"apiVersion: v1
@@ -39,21 +39,23 @@ fn init_containers_run_in_order_before_the_container() {
     if !running_as_root_or_skip("init_containers_run_in_order_before_the_container") {
         return;
     }
+    run_init_containers(PodRuntime::Native);
+}
+
+#[test]
+fn init_containers_run_in_order_under_runc() {
+    if !running_as_root_or_skip("init_containers_run_in_order_under_runc") {
+        return;
+    }
+    run_init_containers(PodRuntime::Runc);
+}
+
+fn run_init_containers(runtime: PodRuntime) {
     let cluster = Cluster::start(ClusterOptions::default()).expect("cluster starts");
-    let archives = busybox_archives(cluster.workdir()).expect("the busybox test image");
-    cluster.cli_ok(&[
-        "image",
-        "import",
-        &archives.oci.to_string_lossy(),
-        "--data-dir",
-        &cluster.data_dir().to_string_lossy(),
-    ]);
-    let applied = cluster.apply_manifest("initialized.yaml", INITIALIZED);
-    assert!(
-        applied.status.success(),
-        "{}",
-        String::from_utf8_lossy(&applied.stderr)
-    );
+    cluster
+        .prepare_image_pods(runtime)
+        .expect("the busybox test image");
+    cluster.apply_pod(runtime, "initialized", INITIALIZED);
 
     let mut seen_initializing = false;
     let mut pod = Value::Null;

@@ -2,10 +2,12 @@
 //! into the node's store; a pod of it runs in its own root (it reads the image's `/marker`,
 //! absent from the host) and in mount, PID, network, IPC and UTS namespaces of its own, with
 //! the default capabilities, `no_new_privs` and the RuntimeDefault seccomp filter; `flotilla
-//! exec` runs commands inside it; deleting it leaves no sandbox behind. A pod's
+//! exec` runs commands inside it; a restarted agent adopts it; deleting it leaves no sandbox
+//! behind. A pod's
 //! `securityContext` takes its user, capabilities and writable root away. A missing
 //! image under `imagePullPolicy: Never` waits with `ErrImageNeverPull`, a command the image
 //! lacks ends in `StartError` naming it, and one that outgrows its memory limit in `OOMKilled`.
+//! The same pods pass the same checks under `runtimeClassName: runc` (Debian's runc).
 
 use std::fs;
 use std::path::Path;
@@ -15,8 +17,8 @@ use anyhow::{Context, Result};
 use serde_json::Value;
 
 use flotilla_integration::{
-    Cluster, ClusterOptions, MARKER, Observation, busybox_archives, objects,
-    running_as_root_or_skip, wait_until,
+    Cluster, ClusterOptions, MARKER, Observation, PodRuntime, objects, running_as_root_or_skip,
+    wait_until,
 };
 
 const NAMESPACE: &str = "default";
@@ -99,15 +101,6 @@ fn pod(cluster: &Cluster, name: &str) -> Result<Value> {
     cluster.client().get_object("pod", name, Some(NAMESPACE))
 }
 
-fn apply(cluster: &Cluster, name: &str, yaml: &str) {
-    let applied = cluster.apply_manifest(&format!("{name}.yaml"), yaml);
-    assert!(
-        applied.status.success(),
-        "apply {name}: {}",
-        String::from_utf8_lossy(&applied.stderr)
-    );
-}
-
 /// The logs of pod `name` once they hold `last`.
 fn report_of(cluster: &Cluster, name: &str, last: &str) -> String {
     wait_until(
@@ -139,23 +132,29 @@ fn an_image_pod_runs_isolated_and_bad_images_and_commands_say_why() {
     if !running_as_root_or_skip("an_image_pod_runs_isolated_and_bad_images_and_commands_say_why") {
         return;
     }
-    let cluster = Cluster::start(ClusterOptions::default()).expect("cluster starts");
-    let archives = busybox_archives(cluster.workdir()).expect("the busybox test image");
-    let data_dir = cluster.data_dir();
-    let imported = cluster.cli_ok(&[
-        "image",
-        "import",
-        &archives.oci.to_string_lossy(),
-        "--data-dir",
-        &data_dir.to_string_lossy(),
-    ]);
-    assert!(imported.contains("busybox:1.35"), "{imported}");
+    run_image_pods(PodRuntime::Native);
+}
 
-    apply(&cluster, "boxed", BOXED);
-    apply(&cluster, "restricted", RESTRICTED);
-    apply(&cluster, "never-pulled", NEVER_PULLED);
-    apply(&cluster, "no-command", NO_COMMAND);
-    apply(&cluster, "hungry", HUNGRY);
+#[test]
+fn the_same_pods_run_under_runc() {
+    if !running_as_root_or_skip("the_same_pods_run_under_runc") {
+        return;
+    }
+    run_image_pods(PodRuntime::Runc);
+}
+
+fn run_image_pods(runtime: PodRuntime) {
+    let mut cluster = Cluster::start(ClusterOptions::default()).expect("cluster starts");
+    cluster
+        .prepare_image_pods(runtime)
+        .expect("the busybox test image");
+    let data_dir = cluster.data_dir();
+
+    cluster.apply_pod(runtime, "boxed", BOXED);
+    cluster.apply_pod(runtime, "restricted", RESTRICTED);
+    cluster.apply_pod(runtime, "never-pulled", NEVER_PULLED);
+    cluster.apply_pod(runtime, "no-command", NO_COMMAND);
+    cluster.apply_pod(runtime, "hungry", HUNGRY);
 
     let logs = report_of(&cluster, "boxed", "NoNewPrivs");
     assert!(logs.starts_with(MARKER), "{logs}");
@@ -190,13 +189,25 @@ fn an_image_pod_runs_isolated_and_bad_images_and_commands_say_why() {
         String::from_utf8_lossy(&missing.stderr)
     );
 
-    // From the host: the command (the container init's child) is in namespaces of its own.
-    let boxed = pod(&cluster, "boxed").unwrap();
+    // From the host: the command (the container init's child, or runc's) is in namespaces of
+    // its own.
+    let boxed = pod(&cluster, "boxed").expect("the pod boxed");
     let container = objects::container_ids(&boxed)
         .pop()
         .expect("a running container");
-    let pids = cluster.container_cgroup(&container).pids().unwrap();
-    assert_eq!(pids.len(), 2, "the init and the command: {pids:?}");
+    let pids = cluster
+        .container_cgroup(&container)
+        .pids()
+        .expect("the container's processes");
+    let expected = match runtime {
+        PodRuntime::Native => 2,
+        PodRuntime::Runc => 1,
+    };
+    assert_eq!(
+        pids.len(),
+        expected,
+        "the init (if any) and the command: {pids:?}"
+    );
     let command = pids
         .iter()
         .map(u32::to_string)
@@ -204,8 +215,8 @@ fn an_image_pod_runs_isolated_and_bad_images_and_commands_say_why() {
         .expect("a process in a PID namespace of its own");
     for kind in ["mnt", "pid", "net", "ipc", "uts"] {
         assert_ne!(
-            namespace_of(&command, kind).unwrap(),
-            namespace_of("self", kind).unwrap(),
+            namespace_of(&command, kind).expect("the command's namespace"),
+            namespace_of("self", kind).expect("the host's namespace"),
             "{kind} namespace"
         );
     }
@@ -240,6 +251,23 @@ fn an_image_pod_runs_isolated_and_bad_images_and_commands_say_why() {
             Observation::Waiting(format!("{:?}", pod.pointer("/status")))
         })
     });
+
+    // The successor of a crashed agent adopts the running container: the same processes, and
+    // exec still reaches them.
+    cluster.kill().expect("the agent crashes");
+    cluster.restart().expect("the agent comes back");
+    wait_until(Duration::from_secs(30), "the container re-adopted", || {
+        Ok(cluster.log().contains("re-adopted a running container"))
+    });
+    let adopted = cluster
+        .container_cgroup(&container)
+        .pids()
+        .expect("the container's processes");
+    assert_eq!(adopted, pids);
+    assert_eq!(
+        cluster.cli_ok(&["exec", "boxed", "--", "cat", "/marker"]),
+        MARKER
+    );
 
     cluster.cli_ok(&["delete", "pod", "boxed", "--grace-period", "1"]);
     wait_until(Duration::from_secs(30), "the pod gone", || {

@@ -3,14 +3,14 @@
 //! so the pod runs but stays not Ready until then; an exec liveness probe that starts failing
 //! (its file removed through `flotilla exec`) gets the container killed — its preStop hook
 //! first, then SIGTERM — and restarted, with the probe's reason on its last state. Its
-//! postStart hook runs in the container.
+//! postStart hook runs in the container. The same under `runtimeClassName: runc`.
 
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use flotilla_integration::{
-    Cluster, ClusterOptions, Observation, busybox_archives, running_as_root_or_skip, wait_until,
+    Cluster, ClusterOptions, Observation, PodRuntime, running_as_root_or_skip, wait_until,
 };
 
 const PROBED: &str = r#"apiVersion: v1
@@ -61,21 +61,23 @@ fn probes_gate_readiness_and_restart_a_container_that_stops_being_alive() {
     ) {
         return;
     }
+    run_probed(PodRuntime::Native);
+}
+
+#[test]
+fn probes_work_the_same_under_runc() {
+    if !running_as_root_or_skip("probes_work_the_same_under_runc") {
+        return;
+    }
+    run_probed(PodRuntime::Runc);
+}
+
+fn run_probed(runtime: PodRuntime) {
     let cluster = Cluster::start(ClusterOptions::default()).expect("cluster starts");
-    let archives = busybox_archives(cluster.workdir()).expect("the busybox test image");
-    cluster.cli_ok(&[
-        "image",
-        "import",
-        &archives.oci.to_string_lossy(),
-        "--data-dir",
-        &cluster.data_dir().to_string_lossy(),
-    ]);
-    let applied = cluster.apply_manifest("probed.yaml", PROBED);
-    assert!(
-        applied.status.success(),
-        "{}",
-        String::from_utf8_lossy(&applied.stderr)
-    );
+    cluster
+        .prepare_image_pods(runtime)
+        .expect("the busybox test image");
+    cluster.apply_pod(runtime, "probed", PROBED);
 
     // Running but not Ready (nor started) while httpd is not up yet.
     let mut running_since = None;

@@ -30,6 +30,7 @@ use flotilla_node_os::{NativeRuntime, Runtime, SystemCgroups, init};
 use crate::boot::{BACKOFF, HEARTBEAT, SHUTDOWN_GRACE, hostname, shutdown};
 use crate::config::ClientConfig;
 use crate::registry_args::RegistryArgs;
+use crate::runtime_args::RuntimeArgs;
 use renewal::{CertRenewal, RenewalArgs};
 
 #[derive(Debug, clap::Args)]
@@ -64,6 +65,8 @@ pub struct NodeArgs {
     stop_pods_on_exit: bool,
     #[command(flatten)]
     registries: RegistryArgs,
+    #[command(flatten)]
+    runtimes: RuntimeArgs,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -163,6 +166,7 @@ async fn agent(args: NodeArgs) -> anyhow::Result<ExitCode> {
         log_dir: args.data_dir.join("logs"),
         image_dir: args.data_dir.join("images"),
         registries: args.registries.registries(),
+        runtime_handlers: args.runtimes.handlers(),
         heartbeat: HEARTBEAT,
         lease_renew: args.lease_renew,
     };

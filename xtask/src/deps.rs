@@ -22,7 +22,8 @@ use crate::step::{self, StepError};
 /// - protobuf-compiler: protoc, for the etcd client the store benchmark drives etcd with;
 /// - skopeo, umoci: the image tests build OCI and Docker archives from busybox-static with
 ///   them, as an operator would build an air-gapped bundle;
-/// - docker-registry: the local OCI registry the pull tests push to and pull from.
+/// - docker-registry: the local OCI registry the pull tests push to and pull from;
+/// - runc: the image tests run their pods under `runtimeClassName: runc` too.
 pub const PACKAGES: &[&str] = &[
     "build-essential",
     "pkg-config",
@@ -36,6 +37,7 @@ pub const PACKAGES: &[&str] = &[
     "skopeo",
     "umoci",
     "docker-registry",
+    "runc",
 ];
 
 /// What `bench store` runs beside flotilla: Debian's etcd.

@@ -2,7 +2,7 @@
 //! image's, by Kubernetes' rules), limits (memory, CFS quota, pids, CPU shares from requests),
 //! where its output goes, and for an image container its root and sandbox.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use flotilla_images::{ContainerProcess, image_process};
 use flotilla_kernel::object::{
@@ -24,7 +24,7 @@ const MIN_CPU_QUOTA_MICROS: i64 = 1_000;
 const DEFAULT_PIDS_MAX: u64 = 4096;
 
 /// The runtime's spec of `container`, with `declared` its resolved `env`/`envFrom` variables
-/// and `image` its image (`None` for image `host`). Fails, with the reason for
+/// and `image` its image and the OCI runtime to run it with (`None` for image `host`). Fails, with the reason for
 /// `CreateContainerConfigError`, when an image gives the container nothing to run or would run
 /// it as root against `runAsNonRoot`.
 pub fn container_spec(
@@ -32,7 +32,7 @@ pub fn container_spec(
     container: &Container,
     declared: Vec<(String, String)>,
     log_dir: &Path,
-    image: Option<&ReadyImage>,
+    image: Option<(&ReadyImage, Option<PathBuf>)>,
 ) -> Result<ContainerSpec, String> {
     let (command, env, working_dir, isolation) = match image {
         None => {
@@ -46,7 +46,7 @@ pub fn container_spec(
             env.extend(declared);
             (command, env, container.working_dir.clone(), None)
         }
-        Some(image) => {
+        Some((image, oci_runtime)) => {
             let process = image_process(
                 &container.image,
                 &image.config,
@@ -65,6 +65,7 @@ pub fn container_spec(
                 layers: image.layers.clone(),
                 user: process.user,
                 security,
+                oci_runtime,
             };
             (
                 process.argv,
@@ -314,7 +315,7 @@ spec:
             &pod.spec.containers[0],
             declared,
             Path::new("/logs"),
-            Some(&image),
+            Some((&image, None)),
         )
         .unwrap();
         assert_eq!(spec.command, ["/docker-entrypoint.sh", "-g", "daemon off;"]);

@@ -20,6 +20,7 @@ mod node_status;
 mod prober;
 mod probes;
 mod probing;
+mod runtime_class;
 mod sync;
 mod terminate;
 
@@ -47,6 +48,7 @@ use flotilla_node_os::{
 
 pub use images::Registries;
 pub use node_status::AGENT_VERSION;
+pub use runtime_class::{RuntimeHandlers, parse_oci_runtime};
 use sync::{Now, PodRecord, container_id, container_ids};
 use terminate::Step;
 
@@ -66,6 +68,8 @@ pub struct NodeAgentArgs {
     pub image_dir: PathBuf,
     /// How images are pulled from registries.
     pub registries: Registries,
+    /// The runtimes a RuntimeClass's handler may name on this node.
+    pub runtime_handlers: RuntimeHandlers,
     /// How often the Node's status is refreshed.
     pub heartbeat: Duration,
     /// How often the node's Lease is renewed: what the control plane judges liveness by.
@@ -492,10 +496,19 @@ async fn start_container(
     let image = if container.image == Container::HOST_IMAGE {
         None
     } else {
+        let oci_runtime =
+            match runtime_class::oci_runtime(&args.api, &args.runtime_handlers, &entry.pod).await {
+                Ok(oci_runtime) => oci_runtime,
+                Err(message) => {
+                    tracing::warn!(pod = %pod_name, container = name, %message, "no pod sandbox");
+                    sync::sandbox_failed(&mut entry.record, name, message, now);
+                    return;
+                }
+            };
         match prepare_image(args, &entry.pod, container).await {
             Ok(image) => {
                 sync::image_ready(&mut entry.record, name);
-                Some(image)
+                Some((image, oci_runtime))
             }
             Err(failure) => {
                 tracing::warn!(pod = %pod_name, container = name, reason = failure.reason, message = %failure.message, "image unavailable");
@@ -515,7 +528,9 @@ async fn start_container(
         container,
         declared,
         &args.log_dir,
-        image.as_ref(),
+        image
+            .as_ref()
+            .map(|(image, oci_runtime)| (image, oci_runtime.clone())),
     ) {
         Ok(spec) => spec,
         Err(message) => {

@@ -450,6 +450,18 @@ pub fn config_failed(record: &mut PodRecord, container: &str, message: String, n
     entry.next_start = Some(now.instant + CONFIG_RETRY);
 }
 
+/// The pod's sandbox could not be made for `container` (its RuntimeClass is missing, or names a
+/// handler this node lacks): it waits in `ContainerCreating` with the reason, as under the
+/// kubelet, and is tried again like a configuration error.
+pub fn sandbox_failed(record: &mut PodRecord, container: &str, message: String, now: Now) {
+    let entry = not_created(record, container);
+    entry.waiting = Some(ContainerStateWaiting {
+        reason: "ContainerCreating".into(),
+        message: format!("Failed to create pod sandbox: {message}"),
+    });
+    entry.next_start = Some(now.instant + CONFIG_RETRY);
+}
+
 /// `container`'s image could not be had: it waits with `reason` (`ErrImagePull`,
 /// `ErrImageNeverPull`, `InvalidImageName`) and the message, and is tried again after the
 /// image back-off. Like a configuration error, not a crash.

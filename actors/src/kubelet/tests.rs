@@ -50,6 +50,7 @@ async fn the_api_keeps_answering_while_the_agent_kills_a_container_that_ignores_
         log_dir: logs.path().to_path_buf(),
         image_dir: logs.path().join("images"),
         registries: super::Registries::default(),
+        runtime_handlers: super::RuntimeHandlers::default(),
         heartbeat: Duration::from_secs(10),
         lease_renew: Duration::from_secs(1),
     };

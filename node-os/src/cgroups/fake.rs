@@ -76,6 +76,7 @@ impl Cgroups for FakeCgroups {
             });
         Ok(CgroupPaths {
             procs_files: Vec::new(),
+            relative: format!("/fake/{name}"),
         })
     }
 
@@ -83,6 +84,7 @@ impl Cgroups for FakeCgroups {
         self.lock().get(name).ok_or_else(|| not_found(name))?;
         Ok(CgroupPaths {
             procs_files: Vec::new(),
+            relative: format!("/fake/{name}"),
         })
     }
 

@@ -38,6 +38,8 @@ const EMPTY_POLL: Duration = Duration::from_millis(10);
 pub struct CgroupPaths {
     /// One `cgroup.procs` per hierarchy on v1, a single one on v2; empty for the fake.
     pub procs_files: Vec<PathBuf>,
+    /// The cgroup below each hierarchy's mount point, as an OCI runtime's `cgroupsPath`.
+    pub relative: String,
 }
 
 /// The cgroups under one root that belong to this node agent.

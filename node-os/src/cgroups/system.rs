@@ -250,6 +250,7 @@ impl Cgroups for SystemCgroups {
         self.apply(name, &group, limits)?;
         Ok(CgroupPaths {
             procs_files: dirs.iter().map(|dir| dir.join("cgroup.procs")).collect(),
+            relative: format!("/{}/{name}", self.root),
         })
     }
 
@@ -260,6 +261,7 @@ impl Cgroups for SystemCgroups {
                 .iter()
                 .map(|dir| dir.join("cgroup.procs"))
                 .collect(),
+            relative: format!("/{}/{name}", self.root),
         })
     }
 

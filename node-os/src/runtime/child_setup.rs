@@ -1,6 +1,7 @@
 //! What the new process does between fork and exec: join its cgroup, start its own session,
 //! and either enter new UTS and IPC namespaces and set its hostname (a host-image container)
-//! or take the error pipe of the container init that isolates it further.
+//! or take the error pipe of the container init that isolates it further (an OCI runtime
+//! only gets its session: it joins the cgroup itself).
 //!
 //! Joining the cgroup here, before exec, means no instruction of the container runs outside
 //! its limits and no fork it makes can escape. Code between fork and exec in a multi-threaded
@@ -40,6 +41,8 @@ enum Then {
     /// Execs a command into a running container: like the init, but without a session of its
     /// own, so it is never taken for the container's main process.
     ContainerExec { errors: OwnedFd },
+    /// Execs an OCI runtime, which puts the container into the cgroup itself.
+    OciRuntime,
 }
 
 /// A path handed to the child set-up contains a NUL byte.
@@ -76,6 +79,15 @@ impl ChildSetup {
         Self::with(procs_files, Then::ContainerExec { errors })
     }
 
+    /// An OCI runtime's process: a session of its own, outside the container's cgroup (the
+    /// runtime expects to find the cgroup empty).
+    pub(crate) fn oci_runtime() -> Self {
+        Self {
+            procs_files: Vec::new(),
+            then: Then::OciRuntime,
+        }
+    }
+
     fn with(procs_files: &[PathBuf], then: Then) -> Result<Self, NulInPath> {
         let procs_files = procs_files
             .iter()
@@ -109,6 +121,9 @@ impl ChildSetup {
             write(&procs, b"0")?;
         }
         match &self.then {
+            Then::OciRuntime => {
+                setsid()?;
+            }
             Then::OwnNamespaces { hostname } => {
                 setsid()?;
                 unshare(CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC)?;

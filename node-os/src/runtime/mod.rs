@@ -3,7 +3,8 @@
 //!
 //! [`NativeRuntime`] runs each container as a process in its own cgroup and session: a host
 //! image's with new UTS and IPC namespaces on the host's root, an image container isolated in
-//! its pod's sandbox (see [`crate::sandbox`]); [`FakeRuntime`] keeps containers in memory for
+//! its pod's sandbox (see [`crate::sandbox`]), by the container init or an OCI runtime such as
+//! runc (`oci`); [`FakeRuntime`] keeps containers in memory for
 //! the node agent's unit tests. Both keep their bookkeeping in the same pure state table (`table`), so the fake
 //! answers exactly as the real runtime does. A container's cgroup is named after its id,
 //! which is why ids are validated as safe path components.
@@ -14,6 +15,7 @@ mod error;
 mod exec;
 mod fake;
 mod native;
+mod oci;
 mod oom;
 mod spec;
 mod stale;
@@ -32,8 +34,7 @@ pub use error::RuntimeError;
 pub use exec::{ExecOutput, ExecProcess, ExecRequest, exec_sync, exit_code};
 pub use fake::FakeRuntime;
 pub use native::NativeRuntime;
-pub(crate) use spec::find_in_path;
-pub use spec::{ContainerSpec, DEFAULT_PATH};
+pub use spec::{ContainerSpec, DEFAULT_PATH, find_in_path};
 
 /// Where a container is in its life.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,9 +1,9 @@
 //! The native runtime: each container is a process in its own cgroup (named after the
 //! container id), its own session and process group. A host-image container gets new UTS and
 //! IPC namespaces on the host's root; an image container is started through the container
-//! init (`flotilla container-init`), which isolates it in its pod's sandbox. The runtime's
-//! directory holds the sandboxes (`sandboxes/POD`) and the containers' writable layers and
-//! init configs (`containers/ID`).
+//! init (`flotilla container-init`), which isolates it in its pod's sandbox, or by the OCI
+//! runtime its spec names (see `oci`). The runtime's directory holds the sandboxes
+//! (`sandboxes/POD`) and the containers' writable layers and init configs (`containers/ID`).
 //!
 //! A tokio task per container waits for the main process (tokio reaps it) and records the
 //! exit in the shared table, which tells the subscribers. The trait's methods are synchronous
@@ -30,14 +30,15 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::adopt::{Adoption, ProcFacts, main_process, read_facts, start_time, still_running};
 use super::child_setup::ChildSetup;
-use super::oom::oom_killed;
+use super::oci::{self, OciStart};
+use super::oom::{OomWatch, oom_killed};
 use super::stale::remove_stale_cgroups;
 use super::table::{ContainerTable, Exit};
 use super::{
     ContainerSpec, ContainerState, ExecProcess, ExecRequest, ExitEvent, Runtime, RuntimeError,
     Signal,
 };
-use crate::cgroups::{CgroupUsage, Cgroups};
+use crate::cgroups::{CgroupPaths, CgroupUsage, Cgroups};
 use crate::component::component_problem;
 use crate::sandbox::config::{InitConfig, Overlay};
 use crate::sandbox::exec::{ExecConfig, HOST_NAMESPACES, ISOLATED_NAMESPACES};
@@ -58,6 +59,25 @@ const INIT_PROGRAM: &str = "/proc/self/exe";
 
 /// How long the container init may take to set a container up before it counts as failed.
 const INIT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A started container: the process to wait for, the container's main process when that is
+/// another (under an OCI runtime, the runtime's child), and how to learn of an OOM kill when
+/// the cgroup will be gone by the exit.
+struct Launched {
+    child: Child,
+    main: Option<u32>,
+    oom: Option<OomWatch>,
+}
+
+impl Launched {
+    fn child(child: Child) -> Self {
+        Self {
+            child,
+            main: None,
+            oom: None,
+        }
+    }
+}
 
 /// Runs containers as processes on this host.
 pub struct NativeRuntime {
@@ -96,7 +116,7 @@ impl NativeRuntime {
     }
 
     /// Creates the log file and cgroup, then spawns the process in them.
-    fn launch(&self, spec: &ContainerSpec, program: &Path) -> Result<Child, RuntimeError> {
+    fn launch(&self, spec: &ContainerSpec, program: &Path) -> Result<Launched, RuntimeError> {
         let log = open_log(&spec.log_path).map_err(|source| RuntimeError::LogFile {
             id: spec.id.clone(),
             path: spec.log_path.clone(),
@@ -122,10 +142,9 @@ impl NativeRuntime {
         let spawned = match &spec.isolation {
             None => ChildSetup::new(&paths.procs_files, &spec.hostname)
                 .map_err(|error| spawn_error(io::Error::new(io::ErrorKind::InvalidInput, error)))
-                .and_then(|setup| self.spawn_on_host(spec, program, setup, log, stderr)),
-            Some(isolation) => {
-                self.spawn_isolated(spec, isolation, &paths.procs_files, log, stderr)
-            }
+                .and_then(|setup| self.spawn_on_host(spec, program, setup, log, stderr))
+                .map(Launched::child),
+            Some(isolation) => self.spawn_isolated(spec, isolation, &paths, log, stderr),
         };
         if spawned.is_err() {
             // The child never got to exec the container's command, so its cgroup holds
@@ -135,7 +154,7 @@ impl NativeRuntime {
             }
             if spec.isolation.is_some() {
                 let dir = self.container_dir(&spec.id);
-                if let Err(error) = remove_dir_if_present(&dir) {
+                if let Err(error) = remove_container_dir(&dir) {
                     tracing::warn!(dir = %dir.display(), %error, "cannot remove the directory of a failed start");
                 }
             }
@@ -182,17 +201,17 @@ impl NativeRuntime {
         }
     }
 
-    /// An image container: the container init, told what to do by a config file in the
-    /// container's fresh directory; returns once the command executes or the init says why
-    /// it cannot.
+    /// An image container: the container init (or the OCI runtime), told what to do by a
+    /// config file in the container's fresh directory; returns once the command executes or
+    /// the init says why it cannot.
     fn spawn_isolated(
         &self,
         spec: &ContainerSpec,
         isolation: &Isolation,
-        procs_files: &[PathBuf],
+        cgroup: &CgroupPaths,
         log: File,
         stderr: File,
-    ) -> Result<Child, RuntimeError> {
+    ) -> Result<Launched, RuntimeError> {
         let sandbox = self.sandbox_dir(&isolation.sandbox);
         if !pod::is_complete(&sandbox) {
             return Err(RuntimeError::NoSandbox {
@@ -210,7 +229,7 @@ impl NativeRuntime {
             }
         };
         let rootfs = Overlay::in_dir(&dir, &isolation.layers);
-        remove_dir_if_present(&dir).map_err(dir_error(&dir))?;
+        remove_container_dir(&dir).map_err(dir_error(&dir))?;
         for layer_dir in [&rootfs.upper, &rootfs.work, &rootfs.merged] {
             fs::create_dir_all(layer_dir).map_err(dir_error(layer_dir))?;
         }
@@ -237,6 +256,27 @@ impl NativeRuntime {
         };
         let config_path = dir.join("config.json");
         config.save(&config_path).map_err(dir_error(&config_path))?;
+        if let Some(binary) = &isolation.oci_runtime {
+            let _runtime = self.tokio.enter();
+            let oci = OciStart {
+                binary,
+                dir: &dir,
+                config: &config,
+                cgroups_path: &cgroup.relative,
+            };
+            let oom = OomWatch::start(cgroup);
+            return oci
+                .run(log, stderr)
+                .map(|(child, main)| Launched {
+                    child,
+                    main: Some(main),
+                    oom: Some(oom),
+                })
+                .map_err(|message| RuntimeError::Sandbox {
+                    id: spec.id.clone(),
+                    message,
+                });
+        }
 
         let spawn_error = |source| RuntimeError::Spawn {
             id: spec.id.clone(),
@@ -245,7 +285,7 @@ impl NativeRuntime {
         };
         let (report, errors) =
             pipe2(OFlag::O_CLOEXEC).map_err(|errno| spawn_error(errno.into()))?;
-        let setup = ChildSetup::container_init(procs_files, errors)
+        let setup = ChildSetup::container_init(&cgroup.procs_files, errors)
             .map_err(|error| spawn_error(io::Error::new(io::ErrorKind::InvalidInput, error)))?;
         let child = {
             // Dropped before the report is read: it holds the pipe's write end.
@@ -264,7 +304,7 @@ impl NativeRuntime {
             command.spawn().map_err(spawn_error)?
         };
         match read_report(report) {
-            Ok(message) if message.is_empty() => Ok(child),
+            Ok(message) if message.is_empty() => Ok(Launched::child(child)),
             Ok(message) => Err(RuntimeError::Sandbox {
                 id: spec.id.clone(),
                 message,
@@ -273,9 +313,10 @@ impl NativeRuntime {
         }
     }
 
-    /// Waits for the main process in the background and records its exit, and whether the
-    /// OOM killer was behind it.
-    fn watch(&self, id: String, mut child: Child) {
+    /// Waits for the launched process in the background and records its exit, and whether
+    /// the OOM killer was behind it.
+    fn watch(&self, id: String, launched: Launched) {
+        let Launched { mut child, oom, .. } = launched;
         let table = Arc::clone(&self.table);
         let cgroups = Arc::clone(&self.cgroups);
         self.tokio.spawn(async move {
@@ -286,11 +327,15 @@ impl NativeRuntime {
                     Exit::with_code(-1)
                 }
             };
-            let cgroup = id.clone();
-            exit.oom_killed =
-                tokio::task::spawn_blocking(move || oom_killed(cgroups.as_ref(), &cgroup))
-                    .await
-                    .unwrap_or(false);
+            exit.oom_killed = match oom {
+                Some(watch) => watch.oom_killed(),
+                None => {
+                    let cgroup = id.clone();
+                    tokio::task::spawn_blocking(move || oom_killed(cgroups.as_ref(), &cgroup))
+                        .await
+                        .unwrap_or(false)
+                }
+            };
             let event = lock(&table).exited(&id, exit, SystemTime::now());
             if let Some(event) = event {
                 tracing::info!(%id, exit_code = event.exit_code, signal = ?event.signal, "container exited");
@@ -332,15 +377,15 @@ impl Runtime for NativeRuntime {
             Some(_) => PathBuf::from(INIT_PROGRAM),
         };
         self.table().reserve(&spec.id)?;
-        let child = match self.launch(spec, &program) {
-            Ok(child) => child,
+        let launched = match self.launch(spec, &program) {
+            Ok(launched) => launched,
             Err(error) => {
                 self.table().abandon(&spec.id);
                 return Err(error);
             }
         };
         // tokio gives the pid until the child has been awaited, which has not happened yet.
-        let Some(pid) = child.id() else {
+        let Some(pid) = launched.main.or_else(|| launched.child.id()) else {
             self.table().abandon(&spec.id);
             return Err(RuntimeError::Spawn {
                 id: spec.id.clone(),
@@ -350,7 +395,7 @@ impl Runtime for NativeRuntime {
         };
         self.table().started(&spec.id, pid, SystemTime::now());
         tracing::info!(id = %spec.id, pid, program = %program.display(), "container started");
-        self.watch(spec.id.clone(), child);
+        self.watch(spec.id.clone(), launched);
         Ok(pid)
     }
 
@@ -395,7 +440,7 @@ impl Runtime for NativeRuntime {
                 source,
             })?;
         let dir = self.container_dir(id);
-        remove_dir_if_present(&dir).map_err(|source| RuntimeError::ContainerDir {
+        remove_container_dir(&dir).map_err(|source| RuntimeError::ContainerDir {
             id: id.to_string(),
             path: dir,
             source,
@@ -574,11 +619,12 @@ impl NativeRuntime {
                 id: id.to_string(),
                 message,
             })?;
-        let target = match init {
-            Some(_) => {
-                command_of(main).ok_or_else(|| RuntimeError::NotRunning { id: id.to_string() })?
-            }
-            None => main,
+        // The container init's command is its only child; an OCI runtime's is the main process.
+        let under_init = init.is_some() && !self.container_dir(id).join(oci::BUNDLE).exists();
+        let target = if under_init {
+            command_of(main).ok_or_else(|| RuntimeError::NotRunning { id: id.to_string() })?
+        } else {
+            main
         };
         let env = fs::read(format!("/proc/{target}/environ"))
             .map_err(|_| RuntimeError::NotRunning { id: id.to_string() })?
@@ -657,7 +703,7 @@ impl NativeRuntime {
             if name.to_str().is_some_and(|name| keep.contains(name)) {
                 continue;
             }
-            if let Err(error) = fs::remove_dir_all(entry.path()) {
+            if let Err(error) = remove_container_dir(&entry.path()) {
                 tracing::warn!(dir = %entry.path().display(), %error, "cannot remove a stale container directory");
             }
         }
@@ -698,7 +744,9 @@ fn read_report(report: OwnedFd) -> io::Result<String> {
     }
 }
 
-fn remove_dir_if_present(dir: &Path) -> io::Result<()> {
+/// Removes a container's directory, after unmounting the root an OCI runtime's container had.
+fn remove_container_dir(dir: &Path) -> io::Result<()> {
+    oci::unmount_root(dir);
     match fs::remove_dir_all(dir) {
         Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
         other => other,

@@ -98,6 +98,13 @@ impl ContainerSpec {
             if isolation.layers.iter().any(|layer| layer.is_relative()) {
                 return Err(invalid("layers", "must be absolute paths"));
             }
+            if isolation
+                .oci_runtime
+                .as_deref()
+                .is_some_and(Path::is_relative)
+            {
+                return Err(invalid("oci_runtime", "must be an absolute path"));
+            }
         }
         Ok(())
     }
@@ -142,7 +149,7 @@ impl ContainerSpec {
 
 /// The first executable regular file called `name` in the `:`-separated `search_path`.
 /// Empty entries (which would mean the agent's current directory) are skipped.
-pub(crate) fn find_in_path(name: &str, search_path: &str) -> Option<PathBuf> {
+pub fn find_in_path(name: &str, search_path: &str) -> Option<PathBuf> {
     search_path
         .split(':')
         .filter(|dir| !dir.is_empty())
@@ -255,6 +262,7 @@ mod tests {
             layers: vec![PathBuf::from("/layers/1")],
             user: None,
             security: crate::sandbox::Security::default(),
+            oci_runtime: None,
         };
         let mut s = spec();
         s.isolation = Some(isolation.clone());
@@ -271,9 +279,14 @@ mod tests {
         assert_eq!(field_of(s.validate()), "layers");
         s.isolation = Some(Isolation {
             layers: vec![PathBuf::from("rel")],
-            ..isolation
+            ..isolation.clone()
         });
         assert_eq!(field_of(s.validate()), "layers");
+        s.isolation = Some(Isolation {
+            oci_runtime: Some(PathBuf::from("runc")),
+            ..isolation
+        });
+        assert_eq!(field_of(s.validate()), "oci_runtime");
     }
 
     #[test]

@@ -82,6 +82,27 @@ impl Overlay {
     }
 }
 
+impl Overlay {
+    /// Mounts the overlay at `merged`, in the caller's mount namespace.
+    pub(crate) fn mount(&self) -> Result<(), String> {
+        let options = self.options()?;
+        nix::mount::mount(
+            Some("overlay"),
+            &self.merged,
+            Some("overlay"),
+            nix::mount::MsFlags::empty(),
+            Some(options.as_str()),
+        )
+        .map_err(|errno| {
+            format!(
+                "mounting the root overlay at {}: {}",
+                self.merged.display(),
+                errno.desc()
+            )
+        })
+    }
+}
+
 impl InitConfig {
     pub(crate) fn save(&self, path: &Path) -> io::Result<()> {
         let json = serde_json::to_vec(self).map_err(io::Error::other)?;

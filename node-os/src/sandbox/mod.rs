@@ -5,8 +5,11 @@
 //! The runtime decides everything and writes it down (`config`); `flotilla container-init`
 //! ([`init`]) carries it out in the process that becomes the container (`setup`), resolving the
 //! image's user in the container's own root (`user`) and filtering its system calls
-//! (`seccomp`). `flotilla container-exec` ([`exec`]) runs further commands inside it.
+//! (`seccomp`). `flotilla container-exec` ([`exec`]) runs further commands inside it. An OCI
+//! runtime such as runc can run the same container instead, from a bundle written by
+//! [`bundle`].
 
+pub(crate) mod bundle;
 pub(crate) mod config;
 pub mod exec;
 pub mod init;
@@ -22,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 pub use pod::{Namespace, SandboxSpec};
 pub use security::{DEFAULT_CAPABILITIES, Security};
+pub(crate) use setup::identity_in;
 
 /// How an image container is isolated; part of its [`crate::ContainerSpec`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,4 +37,7 @@ pub struct Isolation {
     /// The image's USER, resolved in the container's root when it starts.
     pub user: Option<String>,
     pub security: Security,
+    /// The OCI runtime (runc, by its binary) that runs the container; `None`: the container
+    /// init.
+    pub oci_runtime: Option<PathBuf>,
 }

@@ -192,18 +192,7 @@ fn root(config: &InitConfig) -> Result<(), String> {
     )
     .map_err(fail("making mounts private".into()))?;
     let overlay = &config.rootfs;
-    let options = overlay.options()?;
-    mount(
-        Some("overlay"),
-        &overlay.merged,
-        Some("overlay"),
-        MsFlags::empty(),
-        Some(options.as_str()),
-    )
-    .map_err(fail(format!(
-        "mounting the root overlay at {}",
-        overlay.merged.display()
-    )))?;
+    overlay.mount()?;
     let old_root = overlay.merged.join(OLD_ROOT.trim_start_matches('/'));
     fs::DirBuilder::new()
         .mode(0o700)
@@ -360,11 +349,21 @@ fn mask_kernel_files() -> Result<(), String> {
 fn identity(user: Option<&str>, security: &Security) -> Result<Identity, String> {
     let passwd = fs::read_to_string("/etc/passwd").unwrap_or_default();
     let group = fs::read_to_string("/etc/group").unwrap_or_default();
+    identity_in(&passwd, &group, user, security)
+}
+
+/// [`identity`] from the text of the container's `/etc/passwd` and `/etc/group`.
+pub(crate) fn identity_in(
+    passwd: &str,
+    group: &str,
+    user: Option<&str>,
+    security: &Security,
+) -> Result<Identity, String> {
     let user = match security.run_as_user {
         Some(uid) => Some(uid.to_string()),
         None => user.map(str::to_string),
     };
-    let mut identity = resolve(user.as_deref(), &passwd, &group)?;
+    let mut identity = resolve(user.as_deref(), passwd, group)?;
     if let Some(gid) = security.run_as_group {
         identity.gid = gid;
     }
@@ -373,7 +372,7 @@ fn identity(user: Option<&str>, security: &Security) -> Result<Identity, String>
 }
 
 /// The process's environment: `env`, with `PATH` and `HOME` when it has none.
-fn environment(env: &[(String, String)], identity: &Identity) -> Vec<(String, String)> {
+pub(crate) fn environment(env: &[(String, String)], identity: &Identity) -> Vec<(String, String)> {
     let mut env = env.to_vec();
     let has = |env: &[(String, String)], name: &str| env.iter().any(|(key, _)| key == name);
     if !has(&env, "PATH") {

@@ -13,7 +13,7 @@ use flotilla_kernel::api::{ApiClient, Request, Response, TopReport};
 use flotilla_kernel::object::{Kind, Node, ObjectMeta};
 use flotilla_node_os::{CgroupUsage, ContainerState, FakeCgroups, FakeRuntime, Runtime};
 
-use crate::kubelet::{NodeAgent, NodeAgentArgs, Registries};
+use crate::kubelet::{NodeAgent, NodeAgentArgs, Registries, RuntimeHandlers};
 use crate::test_api::{TestApi, host_pod_on};
 
 /// The longest any wait here lasts.
@@ -48,6 +48,7 @@ async fn top_asks_each_nodes_agent_and_reports_the_nodes_that_cannot_answer() {
         log_dir: logs.path().to_path_buf(),
         image_dir: logs.path().join("images"),
         registries: Registries::default(),
+        runtime_handlers: RuntimeHandlers::default(),
         heartbeat: Duration::from_secs(10),
         lease_renew: Duration::from_secs(1),
     };

@@ -1,0 +1,162 @@
+//! Which runtime runs a pod's image containers: the handler of the RuntimeClass its
+//! `runtimeClassName` names, looked up among this node's handlers. The native runtime (the
+//! container init) answers to no class, to handler `native` and to the empty handler; an OCI
+//! runtime such as runc answers to its name when its binary is on the agent's `PATH`, or to
+//! any name the operator gives with `--oci-runtime HANDLER=PATH`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use flotilla_kernel::api::ApiClient;
+use flotilla_kernel::object::{Pod, RuntimeClass};
+use flotilla_node_os::runtime::{DEFAULT_PATH, find_in_path};
+
+/// The handler of the native runtime.
+pub const NATIVE_HANDLER: &str = "native";
+
+/// OCI runtimes a node offers without being told, when their binary is on its `PATH`.
+const KNOWN_OCI_RUNTIMES: [&str; 2] = ["runc", "crun"];
+
+/// This node's runtime handlers besides the native one: handler name to OCI runtime binary.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuntimeHandlers {
+    oci: BTreeMap<String, PathBuf>,
+}
+
+impl RuntimeHandlers {
+    /// The known OCI runtimes found on `search_path`, then `configured` over them.
+    pub fn detect(search_path: Option<&str>, configured: &[(String, PathBuf)]) -> Self {
+        let search_path = search_path.unwrap_or(DEFAULT_PATH);
+        let mut oci: BTreeMap<String, PathBuf> = KNOWN_OCI_RUNTIMES
+            .iter()
+            .filter_map(|name| Some((name.to_string(), find_in_path(name, search_path)?)))
+            .collect();
+        oci.extend(configured.iter().cloned());
+        Self { oci }
+    }
+
+    /// Every handler, the native one first.
+    pub fn names(&self) -> Vec<String> {
+        std::iter::once(NATIVE_HANDLER.to_string())
+            .chain(self.oci.keys().cloned())
+            .collect()
+    }
+
+    /// The OCI runtime binary of `handler`, `None` for the native runtime; fails, as
+    /// containerd does, for a handler this node does not have.
+    pub fn binary(&self, handler: &str) -> Result<Option<&Path>, String> {
+        if handler.is_empty() || handler == NATIVE_HANDLER {
+            return Ok(None);
+        }
+        self.oci
+            .get(handler)
+            .map(|binary| Some(binary.as_path()))
+            .ok_or_else(|| format!("no runtime for {handler:?} is configured"))
+    }
+}
+
+/// Parses `HANDLER=PATH` of `--oci-runtime`: a DNS-1123 label and an absolute path.
+pub fn parse_oci_runtime(text: &str) -> Result<(String, PathBuf), String> {
+    let (handler, path) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?}: expected HANDLER=PATH, such as runc=/usr/sbin/runc"))?;
+    let label = handler.len() <= 63
+        && !handler.is_empty()
+        && handler
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !handler.starts_with('-')
+        && !handler.ends_with('-');
+    if !label {
+        return Err(format!(
+            "{handler:?}: a handler must be a DNS-1123 label (lowercase letters, digits and '-')"
+        ));
+    }
+    if handler == NATIVE_HANDLER {
+        return Err(format!("{handler:?} is the native runtime's handler"));
+    }
+    let path = PathBuf::from(path);
+    if !path.is_absolute() {
+        return Err(format!(
+            "{}: the runtime must be an absolute path",
+            path.display()
+        ));
+    }
+    Ok((handler.to_string(), path))
+}
+
+/// The OCI runtime of `pod`'s containers (`None`: the native runtime), or why the pod's
+/// sandbox cannot be made, in the kubelet's words.
+pub async fn oci_runtime(
+    api: &ApiClient,
+    handlers: &RuntimeHandlers,
+    pod: &Pod,
+) -> Result<Option<PathBuf>, String> {
+    let Some(name) = pod.spec.runtime_class_name.as_deref() else {
+        return Ok(None);
+    };
+    let class = api
+        .find::<RuntimeClass>("", name)
+        .await
+        .map_err(|error| format!("cannot read RuntimeClass {name:?}: {error}"))?
+        .ok_or_else(|| format!("RuntimeClass {name:?} not found"))?;
+    handlers
+        .binary(&class.handler)
+        .map(|binary| binary.map(Path::to_path_buf))
+        .map_err(|why| format!("failed to get sandbox runtime: {why}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn known_runtimes_on_the_path_are_found_and_configured_ones_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let runc = dir.path().join("runc");
+        std::fs::write(&runc, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&runc, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = dir.path().display().to_string();
+
+        let found = RuntimeHandlers::detect(Some(&path), &[]);
+        assert_eq!(found.names(), ["native", "runc"]);
+        assert_eq!(found.binary("runc").unwrap(), Some(runc.as_path()));
+        assert_eq!(found.binary("").unwrap(), None);
+        assert_eq!(found.binary("native").unwrap(), None);
+        assert_eq!(
+            found.binary("kata").unwrap_err(),
+            "no runtime for \"kata\" is configured"
+        );
+
+        let configured = vec![
+            ("runc".to_string(), PathBuf::from("/opt/runc")),
+            ("gvisor".to_string(), PathBuf::from("/usr/bin/runsc")),
+        ];
+        let handlers = RuntimeHandlers::detect(Some(&path), &configured);
+        assert_eq!(handlers.names(), ["native", "gvisor", "runc"]);
+        assert_eq!(
+            handlers.binary("runc").unwrap(),
+            Some(Path::new("/opt/runc"))
+        );
+    }
+
+    #[test]
+    fn oci_runtime_flags_are_checked() {
+        assert_eq!(
+            parse_oci_runtime("crun=/usr/bin/crun").unwrap(),
+            ("crun".to_string(), PathBuf::from("/usr/bin/crun"))
+        );
+        for (bad, says) in [
+            ("runc", "expected HANDLER=PATH"),
+            ("Runc=/usr/sbin/runc", "DNS-1123 label"),
+            ("=/usr/sbin/runc", "DNS-1123 label"),
+            ("native=/usr/sbin/runc", "native runtime"),
+            ("runc=runc", "absolute path"),
+        ] {
+            let error = parse_oci_runtime(bad).unwrap_err();
+            assert!(error.contains(says), "{bad}: {error}");
+        }
+    }
+}
