@@ -21,6 +21,7 @@ use flotilla_actors::kubelet::{
 use flotilla_actors::node_lifecycle::{NodeLifecycle, NodeLifecycleArgs, Settings};
 use flotilla_actors::scheduler::{Scheduler, SchedulerArgs};
 use flotilla_actors::store_service::StoreService;
+use flotilla_images::ImageGcPolicy;
 use flotilla_kernel::api::{APISERVER, ApiClient, LocalApi};
 use flotilla_kernel::supervision::{
     Backoff, ChildSpec, Intensity, Strategy, Supervisor, SupervisorArgs, SupervisorMsg,
@@ -30,6 +31,7 @@ use flotilla_store::Store;
 use flotilla_transport::{ClusterPki, Identity};
 
 use crate::config::{self, ClientConfig};
+use crate::image_gc_args::ImageGcArgs;
 use crate::registry_args::RegistryArgs;
 use crate::runtime_args::RuntimeArgs;
 
@@ -79,6 +81,8 @@ pub struct UpArgs {
     pub registries: RegistryArgs,
     #[command(flatten)]
     pub runtimes: RuntimeArgs,
+    #[command(flatten)]
+    pub image_gc: ImageGcArgs,
 }
 
 /// How long containers get to stop when the node shuts down.
@@ -94,9 +98,11 @@ struct LocalNode {
     lease_renew: Duration,
     registries: Registries,
     runtime_handlers: RuntimeHandlers,
+    image_gc: ImageGcPolicy,
 }
 
 pub async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
+    let image_gc = args.image_gc.policy()?;
     let name = match args.node_name.clone() {
         Some(name) => name,
         None => hostname()?,
@@ -111,6 +117,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
         lease_renew: args.lease_renew,
         registries: args.registries.registries(),
         runtime_handlers: args.runtimes.handlers(),
+        image_gc,
     };
     run(args.server, Some(node)).await
 }
@@ -222,6 +229,7 @@ async fn run(args: ServerArgs, node: Option<LocalNode>) -> anyhow::Result<ExitCo
             image_dir: args.data_dir.join("images"),
             registries: node.registries.clone(),
             runtime_handlers: node.runtime_handlers.clone(),
+            image_gc: node.image_gc,
             heartbeat: HEARTBEAT,
             lease_renew: node.lease_renew,
         };

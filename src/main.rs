@@ -5,6 +5,7 @@ mod boot;
 mod cli;
 mod config;
 mod image;
+mod image_gc_args;
 mod node;
 mod registry_args;
 mod runtime_args;

@@ -10,8 +10,10 @@
 //! character device and the `trusted.overlay.opaque` attribute, which needs root: the node
 //! agent runs as root.
 
+use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::{self, BufReader, Read};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
 use nix::sys::stat::{Mode, SFlag, makedev, mknod};
@@ -102,6 +104,32 @@ impl Layers {
             }
         }
         Ok(layers)
+    }
+
+    /// The disk space the unpacked layer `diff_id` takes (0 when it is not unpacked): the
+    /// blocks of its files, counting once a file hard-linked under several names (busybox's
+    /// applets are one binary).
+    pub fn disk_usage(&self, diff_id: &Digest) -> Result<u64, ImageError> {
+        let mut inodes = HashSet::new();
+        let mut bytes = 0u64;
+        let mut pending = vec![self.path(diff_id)];
+        while let Some(path) = pending.pop() {
+            let metadata = match fs::symlink_metadata(&path) {
+                Ok(metadata) => metadata,
+                Err(error) if error.kind() == io::ErrorKind::NotFound => continue,
+                Err(source) => return Err(ImageError::Io { path, source }),
+            };
+            if !inodes.insert(metadata.ino()) {
+                continue;
+            }
+            bytes = bytes.saturating_add(metadata.blocks().saturating_mul(512));
+            if metadata.is_dir() {
+                for entry in fs::read_dir(&path).map_err(ImageError::io(&path))? {
+                    pending.push(entry.map_err(ImageError::io(&path))?.path());
+                }
+            }
+        }
+        Ok(bytes)
     }
 
     pub fn remove(&self, diff_id: &Digest) -> Result<(), ImageError> {

@@ -9,13 +9,16 @@
 //! without the store's lock, then recorded under it with the same checks and the same
 //! all-or-nothing rule, with credentials from image pull secrets ([`credentials`]).
 //! [`ImageStore::unpack`] gives an image's layers as overlayfs lower directories, and
-//! [`image_process`] what a container of it runs.
+//! [`image_process`] what a container of it runs. When the disk fills up, the node agent
+//! removes the least recently used images no container uses ([`gc`]).
 //!
 //! Layout of the store's directory:
 //! - `blobs/sha256/HEX`: manifests, configs and layers, as their digest names them;
 //! - `ingest/`: blobs being written (a crash leaves only files here, removed at next open);
 //! - `pulls/PID.N/`: what a pull of process PID downloaded and the store has not taken yet;
 //! - `images.json`: image name -> manifest digest, replaced whole on each change;
+//! - `last-used.json`: image name -> when a container last started from it (or it was pulled
+//!   or imported), replaced whole as `images.json` is;
 //! - `lock`: held (flock) by the process that has the store open.
 
 mod archive;
@@ -23,6 +26,9 @@ pub mod blobs;
 pub mod credentials;
 mod digest;
 mod error;
+pub mod gc;
+mod json_file;
+mod last_used;
 mod layers;
 mod process;
 pub mod pull;
@@ -35,6 +41,7 @@ mod test_tar;
 pub use credentials::{Credential, RegistryCredentials};
 pub use digest::Digest;
 pub use error::ImageError;
+pub use gc::{GcPlan, ImageGcPolicy, ImageGcPolicyError};
 pub use process::{ContainerProcess, ImageProcess, image_process};
 pub use pull::{CaCertificates, Platform, PullOptions, PulledImage, download, pull};
 pub use store::{ImageDetails, ImageStore, ImageSummary};

@@ -2,12 +2,11 @@
 //! replaced whole (written aside, synced, renamed) so a crash leaves the old or the new table.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::digest::Digest;
 use crate::error::ImageError;
+use crate::json_file;
 
 const FILE: &str = "images.json";
 
@@ -19,17 +18,7 @@ pub struct Refs {
 impl Refs {
     /// The table in `root`, empty if there is none yet.
     pub fn load(root: &Path) -> Result<Refs, ImageError> {
-        let path = root.join(FILE);
-        let text = match fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Refs::default()),
-            Err(source) => return Err(ImageError::Io { path, source }),
-        };
-        let raw: BTreeMap<String, String> =
-            serde_json::from_str(&text).map_err(|e| ImageError::InvalidDocument {
-                what: path.display().to_string(),
-                message: e.to_string(),
-            })?;
+        let raw: BTreeMap<String, String> = json_file::load(root, FILE)?.unwrap_or_default();
         let mut names = BTreeMap::new();
         for (name, digest) in raw {
             names.insert(name, Digest::parse(&digest)?);
@@ -38,21 +27,12 @@ impl Refs {
     }
 
     pub fn save(&self, root: &Path) -> Result<(), ImageError> {
-        let path = root.join(FILE);
-        let staging: PathBuf = root.join(format!(".{FILE}.{}", std::process::id()));
         let raw: BTreeMap<&str, String> = self
             .names
             .iter()
             .map(|(name, digest)| (name.as_str(), digest.to_string()))
             .collect();
-        let text = serde_json::to_vec_pretty(&raw).map_err(io::Error::other);
-        let written = text.and_then(|text| {
-            let mut file = File::create(&staging)?;
-            file.write_all(&text)?;
-            file.sync_all()
-        });
-        written.map_err(ImageError::io(&staging))?;
-        fs::rename(&staging, &path).map_err(ImageError::io(&path))
+        json_file::save(root, FILE, &raw)
     }
 
     pub fn get(&self, name: &str) -> Option<&Digest> {
@@ -76,6 +56,8 @@ impl Refs {
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use super::*;
 
     #[test]

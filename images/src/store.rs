@@ -1,9 +1,12 @@
 //! The image store: blobs, the table of names, and the operations `flotilla image` offers.
 
+mod image_gc;
+
 use std::collections::BTreeSet;
 use std::fs::{self, File};
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use nix::fcntl::{Flock, FlockArg};
 
@@ -13,6 +16,8 @@ use crate::archive::{self, Imported};
 use crate::blobs::{BlobStore, Expected};
 use crate::digest::Digest;
 use crate::error::ImageError;
+use crate::gc::Piece;
+use crate::last_used::LastUsed;
 use crate::layers::Layers;
 use crate::pull::{PulledImage, staging};
 use crate::reference::Reference;
@@ -43,6 +48,7 @@ pub struct ImageStore {
     blobs: BlobStore,
     layers: Layers,
     refs: Refs,
+    last_used: LastUsed,
     _lock: Flock<File>,
 }
 
@@ -71,11 +77,13 @@ impl ImageStore {
         staging::clear_stale(root)?;
         let layers = Layers::open(root)?;
         let refs = Refs::load(root)?;
+        let last_used = LastUsed::load(root)?;
         Ok(ImageStore {
             root: root.to_path_buf(),
             blobs,
             layers,
             refs,
+            last_used,
             _lock: lock,
         })
     }
@@ -164,13 +172,39 @@ impl ImageStore {
         archive::check_image(&self.blobs, &pulled.asked, &pulled.digest, pulled.is_index)
     }
 
+    /// Names `images`, each used now as far as garbage collection goes (the kubelet's
+    /// first-detected time). The times are saved first: a crash between the two saves leaves
+    /// a time for a name not recorded, which the next save drops.
     fn record(&mut self, images: &[(Reference, Digest)]) -> Result<(), ImageError> {
+        let now = SystemTime::now();
         let mut refs = self.refs.clone();
+        let mut last_used = self.last_used.clone();
         for (reference, digest) in images {
-            refs.insert(reference.to_string(), digest.clone());
+            let name = reference.to_string();
+            last_used.set(&name, now);
+            refs.insert(name, digest.clone());
         }
+        last_used.save(&self.root, &refs.iter().map(|(name, _)| name).collect())?;
         refs.save(&self.root)?;
         self.refs = refs;
+        self.last_used = last_used;
+        Ok(())
+    }
+
+    /// Records that a container starts from image `name` at `at`, for garbage collection to
+    /// keep the recently used images longest.
+    pub fn mark_used(&mut self, name: &str, at: SystemTime) -> Result<(), ImageError> {
+        let key = Reference::parse(name)?.to_string();
+        if self.refs.get(&key).is_none() {
+            return Err(ImageError::NotFound(name.to_string()));
+        }
+        let mut last_used = self.last_used.clone();
+        last_used.set(&key, at);
+        last_used.save(
+            &self.root,
+            &self.refs.iter().map(|(name, _)| name).collect(),
+        )?;
+        self.last_used = last_used;
         Ok(())
     }
 
@@ -238,34 +272,35 @@ impl ImageStore {
             .ok_or_else(|| ImageError::NotFound(name.to_string()))?
             .clone();
         let summary = self.summary(reference, digest)?;
+        self.forget(&[key])?;
+        Ok(summary)
+    }
+
+    /// Removes the names `names` (as `Reference` writes them), then the blobs and unpacked
+    /// layers no remaining image uses.
+    fn forget(&mut self, names: &[String]) -> Result<(), ImageError> {
         let mut refs = self.refs.clone();
-        refs.remove(&key);
+        for name in names {
+            refs.remove(name);
+        }
         refs.save(&self.root)?;
         self.refs = refs;
-        self.collect_garbage()?;
-        Ok(summary)
+        self.collect_garbage()
     }
 
     /// Removes every blob and unpacked layer no named image uses.
     fn collect_garbage(&self) -> Result<(), ImageError> {
         let mut used = BTreeSet::new();
-        let mut unpacked = BTreeSet::new();
         for (_, digest) in self.refs.iter() {
-            used.insert(digest.clone());
-            for (manifest_digest, manifest) in self.parsed_manifests(digest)? {
-                used.extend(named_blobs(&manifest)?);
-                used.insert(manifest_digest);
-                let config = self.document(&Digest::named_by(manifest.config())?)?;
-                unpacked.extend(diff_ids(&config)?);
-            }
+            used.extend(self.footprint(digest)?);
         }
         for blob in self.blobs.list()? {
-            if !used.contains(&blob) {
+            if !used.contains(&Piece::Blob(blob.clone())) {
                 self.blobs.remove(&blob)?;
             }
         }
         for layer in self.layers.list()? {
-            if !unpacked.contains(&layer) {
+            if !used.contains(&Piece::Layer(layer.clone())) {
                 self.layers.remove(&layer)?;
             }
         }
@@ -274,8 +309,10 @@ impl ImageStore {
 
     fn summary(&self, reference: Reference, digest: Digest) -> Result<ImageSummary, ImageError> {
         let mut size = 0;
-        for blob in self.closure(&digest)? {
-            size += self.blobs.size(&blob)?;
+        for piece in self.footprint(&digest)? {
+            if let Piece::Blob(blob) = piece {
+                size += self.blobs.size(&blob)?;
+            }
         }
         Ok(ImageSummary {
             reference,
@@ -284,14 +321,17 @@ impl ImageStore {
         })
     }
 
-    /// The blobs an image uses: its manifest or index, and what they name that is stored.
-    fn closure(&self, digest: &Digest) -> Result<BTreeSet<Digest>, ImageError> {
-        let mut blobs = BTreeSet::from([digest.clone()]);
+    /// What the image at `digest` keeps on disk: its manifest or index and the stored blobs
+    /// they name, and the layers its configs list (unpacked or to be).
+    fn footprint(&self, digest: &Digest) -> Result<BTreeSet<Piece>, ImageError> {
+        let mut pieces = BTreeSet::from([Piece::Blob(digest.clone())]);
         for (manifest_digest, manifest) in self.parsed_manifests(digest)? {
-            blobs.extend(named_blobs(&manifest)?);
-            blobs.insert(manifest_digest);
+            pieces.insert(Piece::Blob(manifest_digest));
+            pieces.extend(named_blobs(&manifest)?.into_iter().map(Piece::Blob));
+            let config = self.document(&Digest::named_by(manifest.config())?)?;
+            pieces.extend(diff_ids(&config)?.into_iter().map(Piece::Layer));
         }
-        Ok(blobs)
+        Ok(pieces)
     }
 
     /// The stored manifests under `digest`, read.

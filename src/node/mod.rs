@@ -29,6 +29,7 @@ use flotilla_node_os::{NativeRuntime, Runtime, SystemCgroups, init};
 
 use crate::boot::{BACKOFF, HEARTBEAT, SHUTDOWN_GRACE, hostname, shutdown};
 use crate::config::ClientConfig;
+use crate::image_gc_args::ImageGcArgs;
 use crate::registry_args::RegistryArgs;
 use crate::runtime_args::RuntimeArgs;
 use renewal::{CertRenewal, RenewalArgs};
@@ -67,6 +68,8 @@ pub struct NodeArgs {
     registries: RegistryArgs,
     #[command(flatten)]
     runtimes: RuntimeArgs,
+    #[command(flatten)]
+    image_gc: ImageGcArgs,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -135,6 +138,7 @@ pub async fn run(args: NodeArgs, config: Option<PathBuf>) -> anyhow::Result<Exit
 }
 
 async fn agent(args: NodeArgs) -> anyhow::Result<ExitCode> {
+    let image_gc = args.image_gc.policy()?;
     let node_name = match &args.node_name {
         Some(name) => name.clone(),
         None => hostname()?,
@@ -167,6 +171,7 @@ async fn agent(args: NodeArgs) -> anyhow::Result<ExitCode> {
         image_dir: args.data_dir.join("images"),
         registries: args.registries.registries(),
         runtime_handlers: args.runtimes.handlers(),
+        image_gc,
         heartbeat: HEARTBEAT,
         lease_renew: args.lease_renew,
     };

@@ -4,6 +4,7 @@
 //! is the unpacked layers and the config the container's process is made from.
 
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use flotilla_images::reference::Reference;
 use flotilla_images::{
@@ -102,10 +103,16 @@ pub async fn prepare(
     }
     let (dir, name) = (image_dir.to_path_buf(), image.to_string());
     on_store(move || {
-        let store = ImageStore::open(&dir)?;
+        let mut store = ImageStore::open(&dir)?;
         let details = store.inspect(&name)?;
+        let layers = store.unpack(&name)?;
+        // For image garbage collection to keep recently used images longest. Not being able to
+        // write it (a full disk, which collection is there to cure) does not stop the container.
+        if let Err(error) = store.mark_used(&name, SystemTime::now()) {
+            tracing::warn!(image = %name, %error, "could not record the image's use");
+        }
         Ok(ReadyImage {
-            layers: store.unpack(&name)?,
+            layers,
             config: details.config,
         })
     })

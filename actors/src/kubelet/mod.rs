@@ -12,6 +12,7 @@ mod downward;
 mod env;
 mod exec;
 mod hooks;
+mod image_gc;
 mod images;
 mod lease;
 mod logs;
@@ -38,7 +39,7 @@ use tokio::task::JoinHandle;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use flotilla_images::RegistryCredentials;
+use flotilla_images::{ImageGcPolicy, RegistryCredentials};
 use flotilla_kernel::api::{AgentLink, ApiClient, ClientError, EventType, Watched};
 use flotilla_kernel::object::{ConfigMap, Container, Kind, Node, Pod, PodSpec, Secret, Time};
 use flotilla_kernel::supervision::spawn_owned;
@@ -70,6 +71,8 @@ pub struct NodeAgentArgs {
     pub registries: Registries,
     /// The runtimes a RuntimeClass's handler may name on this node.
     pub runtime_handlers: RuntimeHandlers,
+    /// When unused images are removed from the image store.
+    pub image_gc: ImageGcPolicy,
     /// How often the Node's status is refreshed.
     pub heartbeat: Duration,
     /// How often the node's Lease is renewed: what the control plane judges liveness by.
@@ -90,6 +93,8 @@ pub enum AgentMsg {
     Kill(hooks::RunRef, String),
     /// A run being killed has had its grace period.
     KillRun(hooks::RunRef),
+    /// Time to see whether unused images must go.
+    CollectImages,
 }
 
 /// A pod bound to this node, with what the agent remembers about it.
@@ -165,6 +170,7 @@ impl Actor for NodeAgent {
                 args.lease_renew,
             ),
             myself.send_interval(args.heartbeat, || AgentMsg::Heartbeat),
+            myself.send_interval(image_gc::PERIOD, || AgentMsg::CollectImages),
         ];
         for uid in pods.keys() {
             myself.cast(AgentMsg::Sync(uid.clone()))?;
@@ -197,6 +203,7 @@ impl Actor for NodeAgent {
             AgentMsg::ProbeResult(tick, outcome) => probing::outcome(&myself, state, tick, outcome),
             AgentMsg::Kill(run, message) => probing::kill(&myself, state, run, message),
             AgentMsg::KillRun(run) => probing::kill_run(state, run).await,
+            AgentMsg::CollectImages => image_gc::collect(state),
         }
         Ok(())
     }

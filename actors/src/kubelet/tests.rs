@@ -51,6 +51,7 @@ async fn the_api_keeps_answering_while_the_agent_kills_a_container_that_ignores_
         image_dir: logs.path().join("images"),
         registries: super::Registries::default(),
         runtime_handlers: super::RuntimeHandlers::default(),
+        image_gc: flotilla_images::ImageGcPolicy::default(),
         heartbeat: Duration::from_secs(10),
         lease_renew: Duration::from_secs(1),
     };

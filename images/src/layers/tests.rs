@@ -100,3 +100,21 @@ fn whiteouts_become_overlayfs_whiteouts() {
     assert_eq!(opaque.unwrap(), 1);
     assert!(unpacked.join("var/cache/kept").exists());
 }
+
+#[test]
+fn a_layers_disk_usage_counts_hard_links_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let layers = Layers::open(dir.path()).unwrap();
+    let diff_id = Digest::of(b"layer");
+    assert_eq!(layers.disk_usage(&diff_id).unwrap(), 0, "not unpacked");
+    let root = layers.path(&diff_id);
+    fs::create_dir_all(root.join("bin")).unwrap();
+    fs::write(root.join("bin/busybox"), vec![7u8; 64 * 1024]).unwrap();
+    for applet in ["sh", "ls", "cat"] {
+        fs::hard_link(root.join("bin/busybox"), root.join("bin").join(applet)).unwrap();
+    }
+    let blocks = |path: &Path| fs::symlink_metadata(path).unwrap().blocks() * 512;
+    let expected = blocks(&root) + blocks(&root.join("bin")) + blocks(&root.join("bin/busybox"));
+    assert!(blocks(&root.join("bin/busybox")) >= 64 * 1024);
+    assert_eq!(layers.disk_usage(&diff_id).unwrap(), expected);
+}

@@ -5,6 +5,7 @@ use std::fs;
 use serde_json::{Value, json};
 
 use super::*;
+use crate::gc::ImageGcPolicy;
 use crate::test_tar::tar_of;
 
 fn json_bytes(value: &Value) -> Vec<u8> {
@@ -386,4 +387,138 @@ fn an_images_layers_are_unpacked_once_and_go_with_the_last_image_using_them() {
             .count(),
         0
     );
+}
+
+/// `base` with another entrypoint: the same layer, another config and manifest.
+fn sharing_the_layer_of(base: &Image) -> Image {
+    let mut config: Value = serde_json::from_slice(&base.config).unwrap();
+    config["config"]["Entrypoint"] = json!(["/bin/true"]);
+    let config = json_bytes(&config);
+    let mut manifest: Value = serde_json::from_slice(&base.manifest).unwrap();
+    manifest["config"] = descriptor("application/vnd.oci.image.config.v1+json", &config);
+    Image {
+        layer: base.layer.clone(),
+        config,
+        manifest: json_bytes(&manifest),
+    }
+}
+
+fn at(seconds: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(seconds)
+}
+
+fn names(store: &ImageStore) -> Vec<String> {
+    let listed = store.list().unwrap();
+    listed.iter().map(|i| i.reference.to_string()).collect()
+}
+
+/// A disk of `capacity` bytes that is full: collection frees 20% of it by default.
+fn full_disk(capacity: u64) -> crate::gc::DiskUsage {
+    crate::gc::DiskUsage {
+        capacity,
+        available: 0,
+    }
+}
+
+#[test]
+fn collection_frees_the_least_recently_used_images_files_but_not_what_kept_images_share() {
+    let (dir, mut store) = open();
+    let old = image("old");
+    let busy = sharing_the_layer_of(&old);
+    let new = image("new");
+    let archive = oci_archive(&[
+        (&old, "old:1"),
+        (&busy, "busy:1"),
+        (&busy, "busy:alias"),
+        (&new, "new:1"),
+    ]);
+    store.import(&mut archive.as_slice(), None).unwrap();
+    let layer_dir = |img: &Image| {
+        dir.path()
+            .join("layers/sha256")
+            .join(Digest::of(&img.layer).hex())
+    };
+    assert!(layer_dir(&old).is_dir() && layer_dir(&new).is_dir());
+    for (name, seconds) in [("old:1", 100), ("new:1", 200), ("busy:1", 50)] {
+        store.mark_used(name, at(seconds)).unwrap();
+    }
+    store.mark_used("busy:alias", at(10)).unwrap();
+    assert!(matches!(
+        store.mark_used("absent:1", at(1)),
+        Err(ImageError::NotFound(_))
+    ));
+    // The record outlives the process.
+    drop(store);
+    let mut store = ImageStore::open(dir.path()).unwrap();
+    let in_use = BTreeSet::from(["docker.io/library/busy:1".to_string()]);
+    let policy = ImageGcPolicy::DEFAULT;
+
+    // Below the high threshold nothing goes.
+    let roomy = crate::gc::DiskUsage {
+        capacity: 1000,
+        available: 500,
+    };
+    assert_eq!(store.collect_images(policy, roomy, &in_use).unwrap(), None);
+    assert_eq!(names(&store).len(), 4);
+
+    // 200 bytes to free: old:1 is the least recently used that no container uses (busy:alias
+    // is older, but names busy:1's image).
+    let plan = store
+        .collect_images(policy, full_disk(1000), &in_use)
+        .unwrap()
+        .unwrap();
+    let old_only = (old.config.len() + old.manifest.len()) as u64;
+    assert_eq!(
+        plan.remove,
+        [("docker.io/library/old:1".to_string(), old_only)],
+        "its layer is busy:1's too"
+    );
+    assert!(!plan.falls_short());
+    assert_eq!(
+        names(&store),
+        [
+            "docker.io/library/busy:1",
+            "docker.io/library/busy:alias",
+            "docker.io/library/new:1"
+        ]
+    );
+    for blob in [&old.config, &old.manifest] {
+        assert!(!dir.path().join(blob_path(blob)).exists());
+    }
+    assert!(dir.path().join(blob_path(&old.layer)).is_file());
+    assert!(layer_dir(&old).is_dir(), "busy:1 still runs from it");
+
+    // Far more to free than there is: everything unused goes, and the plan says it was short.
+    let plan = store
+        .collect_images(policy, full_disk(1 << 40), &in_use)
+        .unwrap()
+        .unwrap();
+    assert_eq!(plan.remove.len(), 1);
+    assert_eq!(plan.remove[0].0, "docker.io/library/new:1");
+    assert!(plan.remove[0].1 > (new.layer.len() + new.config.len()) as u64);
+    assert!(plan.falls_short());
+    assert!(!layer_dir(&new).exists());
+    assert!(!dir.path().join(blob_path(&new.layer)).exists());
+    assert_eq!(blob_count(&dir), 3, "busy's manifest, config and layer");
+    assert!(layer_dir(&old).is_dir());
+    assert!(store.unpack("busy:1").is_ok());
+}
+
+#[test]
+fn an_image_never_used_counts_from_its_import() {
+    let (_dir, mut store) = open();
+    store
+        .import(
+            &mut oci_archive(&[(&image("a"), "a:1"), (&image("b"), "b:1")]).as_slice(),
+            None,
+        )
+        .unwrap();
+    // a:1 was used long ago; b:1 never, but imported just now.
+    store.mark_used("a:1", at(1)).unwrap();
+    let plan = store
+        .collect_images(ImageGcPolicy::DEFAULT, full_disk(1000), &BTreeSet::new())
+        .unwrap()
+        .unwrap();
+    assert_eq!(plan.remove[0].0, "docker.io/library/a:1");
+    assert_eq!(names(&store), ["docker.io/library/b:1"]);
 }

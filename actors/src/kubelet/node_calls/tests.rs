@@ -49,6 +49,7 @@ async fn top_asks_each_nodes_agent_and_reports_the_nodes_that_cannot_answer() {
         image_dir: logs.path().join("images"),
         registries: Registries::default(),
         runtime_handlers: RuntimeHandlers::default(),
+        image_gc: flotilla_images::ImageGcPolicy::default(),
         heartbeat: Duration::from_secs(10),
         lease_renew: Duration::from_secs(1),
     };
