@@ -1,20 +1,26 @@
 //! One attempt of a probe or lifecycle handler against a running container: a command run in
-//! the container, or a TCP connection or HTTP GET made from inside the pod's network namespace,
-//! so they work with and without pod networking. Messages read as the kubelet's do.
+//! the container, or a TCP connection, HTTP(S) GET or gRPC health check made from inside the
+//! pod's network namespace, so they work with and without pod networking. Messages read as the
+//! kubelet's do.
+
+mod grpc_health;
+mod h2c;
+mod tls;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use flotilla_kernel::object::{
-    Container, ExecAction, HttpGetAction, IntOrString, Probe, TcpSocketAction,
+    Container, ExecAction, GrpcAction, HttpGetAction, IntOrString, Probe, TcpSocketAction,
 };
 use flotilla_node_os::Runtime;
 use flotilla_node_os::runtime::exec_sync;
 
 use super::probes;
+use grpc_health::RpcStatus;
 
 /// The most of an HTTP response head read before it counts as malformed.
 const MAX_HEAD: usize = 64 * 1024;
@@ -40,6 +46,8 @@ pub async fn attempt(target: &Target, container: &Container, probe: &Probe) -> R
         tcp(target, container, action, limit).await
     } else if let Some(action) = &probe.http_get {
         http(target, container, action, limit).await
+    } else if let Some(action) = &probe.grpc {
+        grpc(target, container, action, limit).await
     } else {
         Err("the probe has no handler this node runs".into())
     }
@@ -82,7 +90,7 @@ pub async fn tcp(
     connect(target, address, limit).await.map(drop)
 }
 
-/// GETs `action`'s path; passes on a status from 200 to 399.
+/// GETs `action`'s path, over TLS when its scheme is HTTPS; passes on a status from 200 to 399.
 pub async fn http(
     target: &Target,
     container: &Container,
@@ -90,27 +98,88 @@ pub async fn http(
     limit: Duration,
 ) -> Result<(), String> {
     let address = address(&action.host, &action.port, container)?;
-    let url = format!("http://{address}{}", action.path);
+    let secure = action.scheme == HttpGetAction::SCHEME_HTTPS;
+    let url = format!(
+        "{}://{address}{}",
+        if secure { "https" } else { "http" },
+        action.path
+    );
+    let request = request(action, address);
     let exchange = async {
         let stream = connect(target, address, limit).await?;
-        let mut stream = tokio::net::TcpStream::from_std(stream)
-            .map_err(|error| format!("Get {url:?}: {error}"))?;
-        stream
-            .write_all(request(action, address).as_bytes())
-            .await
-            .map_err(|error| format!("Get {url:?}: {error}"))?;
-        let code = read_status(&mut stream)
-            .await
-            .map_err(|error| format!("Get {url:?}: {error}"))?;
-        if (200..400).contains(&code) {
-            Ok(())
+        let mut stream =
+            tokio::net::TcpStream::from_std(stream).map_err(|error| error.to_string())?;
+        if secure {
+            let mut stream = tls::connect(stream, address.ip()).await?;
+            get(&mut stream, &request).await
         } else {
-            Err(format!("HTTP probe failed with statuscode: {code}"))
+            get(&mut stream, &request).await
         }
     };
-    tokio::time::timeout(limit, exchange).await.map_err(|_| {
-        format!("Get {url:?}: context deadline exceeded (Client.Timeout exceeded while awaiting headers)")
-    })?
+    let code = tokio::time::timeout(limit, exchange)
+        .await
+        .map_err(|_| {
+            format!(
+                "Get {url:?}: context deadline exceeded (Client.Timeout exceeded while awaiting \
+                 headers)"
+            )
+        })?
+        .map_err(|error| format!("Get {url:?}: {error}"))?;
+    if (200..400).contains(&code) {
+        Ok(())
+    } else {
+        Err(format!("HTTP probe failed with statuscode: {code}"))
+    }
+}
+
+/// Sends `request` on `stream`; the status code of the answer.
+async fn get<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    request: &str,
+) -> Result<u16, String> {
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|error| error.to_string())?;
+    // TLS holds written bytes back until flushed.
+    stream.flush().await.map_err(|error| error.to_string())?;
+    read_status(stream).await
+}
+
+/// Calls `grpc.health.v1.Health/Check` on `action`'s port of the pod itself; passes when the
+/// answer is SERVING. The limit covers connecting and the call, as the kubelet's context does.
+/// Where the kubelet redials until the limit, a refused connection fails at once: the next
+/// period tries again.
+async fn grpc(
+    target: &Target,
+    container: &Container,
+    action: &GrpcAction,
+    limit: Duration,
+) -> Result<(), String> {
+    let address = address("", &IntOrString::Int(action.port), container)?;
+    let deadline = tokio::time::Instant::now() + limit;
+    let dial = async {
+        let stream = connect(target, address, limit).await?;
+        let stream = tokio::net::TcpStream::from_std(stream).map_err(|error| error.to_string())?;
+        h2c::handshake(stream)
+            .await
+            .map_err(|error| error.to_string())
+    };
+    let channel = match tokio::time::timeout_at(deadline, dial).await {
+        Ok(Ok(channel)) => channel,
+        Ok(Err(error)) => return Err(grpc_health::connect_failed(address, &error)),
+        Err(_) => return Err(grpc_health::connect_timed_out(address, limit)),
+    };
+    let call = h2c::check(channel, address, &action.service, deadline);
+    let answer = tokio::time::timeout_at(deadline, call)
+        .await
+        .unwrap_or_else(|_| {
+            Err(RpcStatus::new(
+                RpcStatus::DEADLINE_EXCEEDED,
+                "context deadline exceeded",
+            ))
+        });
+    grpc_health::judge(answer, limit)
 }
 
 /// The request line and headers of an HTTP probe.
@@ -132,7 +201,7 @@ fn request(action: &HttpGetAction, address: SocketAddr) -> String {
 }
 
 /// Reads a response head; its status code.
-async fn read_status(stream: &mut tokio::net::TcpStream) -> Result<u16, String> {
+async fn read_status<S: AsyncRead + Unpin>(stream: &mut S) -> Result<u16, String> {
     let mut head = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
@@ -199,57 +268,4 @@ fn address(host: &str, port: &IntOrString, container: &Container) -> Result<Sock
 }
 
 #[cfg(test)]
-mod tests {
-    use flotilla_kernel::object::{ContainerPort, HttpHeader};
-
-    use super::*;
-
-    #[test]
-    fn addresses_take_named_ports_and_default_to_the_pod_itself() {
-        let container = Container {
-            ports: vec![ContainerPort {
-                name: "http".into(),
-                container_port: 8080,
-                ..ContainerPort::default()
-            }],
-            ..Container::default()
-        };
-        let named = IntOrString::String("http".into());
-        assert_eq!(
-            address("", &named, &container).unwrap(),
-            "127.0.0.1:8080".parse().unwrap()
-        );
-        assert_eq!(
-            address("10.0.0.5", &IntOrString::Int(80), &container).unwrap(),
-            "10.0.0.5:80".parse().unwrap()
-        );
-        assert!(address("", &IntOrString::String("metrics".into()), &container).is_err());
-        assert!(address("example.com", &IntOrString::Int(80), &container).is_err());
-    }
-
-    #[test]
-    fn requests_carry_the_probe_headers() {
-        let action = HttpGetAction {
-            path: "/healthz".into(),
-            http_headers: vec![
-                HttpHeader {
-                    name: "Host".into(),
-                    value: "app.local".into(),
-                },
-                HttpHeader {
-                    name: "X-Probe".into(),
-                    value: "1".into(),
-                },
-            ],
-            ..HttpGetAction::default()
-        };
-        let text = request(&action, "127.0.0.1:80".parse().unwrap());
-        assert!(
-            text.starts_with("GET /healthz HTTP/1.1\r\nHost: app.local\r\n"),
-            "{text}"
-        );
-        assert!(text.contains("User-Agent: kube-probe/1.31\r\n"));
-        assert!(text.contains("X-Probe: 1\r\n"));
-        assert!(text.ends_with("\r\n\r\n"));
-    }
-}
+mod tests;

@@ -96,15 +96,17 @@ pub struct TcpSocketAction {
     pub host: String,
 }
 
-/// A gRPC health check (`grpc.health.v1.Health/Check`); `SERVING` is success.
+/// A gRPC health check (`grpc.health.v1.Health/Check`) over cleartext HTTP/2; `SERVING` is
+/// success.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GrpcAction {
     #[serde(default)]
     pub port: i32,
-    /// The service name put in the request; absent asks about the server as a whole.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub service: Option<String>,
+    /// The service name put in the request; empty asks about the server as a whole. Always
+    /// written: Kubernetes defaults an absent one to `""`, so stored objects carry it.
+    #[serde(default)]
+    pub service: String,
 }
 
 /// Hooks the node agent runs when a container has started and before it is stopped.
@@ -193,6 +195,22 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&hook).unwrap(),
             r#"{"preStop":{"sleep":{"seconds":0}}}"#
+        );
+    }
+
+    #[test]
+    fn a_grpc_action_reads_without_a_service_and_writes_it_as_kubernetes_stores_it() {
+        let probe: Probe = serde_json::from_str(r#"{"grpc":{"port":2379}}"#).unwrap();
+        assert_eq!(
+            probe.grpc,
+            Some(GrpcAction {
+                port: 2379,
+                service: String::new(),
+            })
+        );
+        assert_eq!(
+            serde_json::to_string(&probe).unwrap(),
+            r#"{"grpc":{"port":2379,"service":""}}"#
         );
     }
 }

@@ -217,15 +217,7 @@ fn validate_handler(
             }
             Action::HttpGet(http) => validate_http_get(http, ports, &at, errors),
             Action::TcpSocket(tcp) => check_port(&tcp.port, ports, &format!("{at}.port"), errors),
-            Action::Grpc(grpc) => {
-                check_port_number(grpc.port, &format!("{at}.port"), errors);
-                report(
-                    errors,
-                    at.clone(),
-                    "Forbidden: gRPC probes are not supported by flotilla nodes yet; use exec, \
-                     httpGet or tcpSocket",
-                );
-            }
+            Action::Grpc(grpc) => check_port_number(grpc.port, &format!("{at}.port"), errors),
             Action::Sleep(sleep) => check_sleep(sleep.seconds, grace_period, &at, errors),
         }
     }
@@ -249,12 +241,6 @@ fn validate_http_get(
             errors,
             format!("{at}.scheme"),
             unsupported(&http.scheme, &HttpGetAction::SCHEMES),
-        );
-    } else if http.scheme == HttpGetAction::SCHEME_HTTPS {
-        report(
-            errors,
-            format!("{at}.scheme"),
-            "Forbidden: HTTPS probes and hooks are not supported by flotilla nodes yet; use HTTP",
         );
     }
     for (index, header) in http.http_headers.iter().enumerate() {
@@ -331,7 +317,7 @@ mod tests {
             }),
             grpc: grpc_port.map(|port| GrpcAction {
                 port,
-                service: None,
+                service: String::new(),
             }),
             timeout_seconds: 1,
             period_seconds: 10,
@@ -493,19 +479,13 @@ mod tests {
 
         let mut grpc = container();
         grpc.liveness_probe = Some(probe(false, None, Some(0)));
+        grpc.readiness_probe = Some(probe(false, None, Some(9000)));
         assert_eq!(
             messages(&check(&grpc)),
-            [
-                (
-                    "c.livenessProbe.grpc.port",
-                    "Invalid value: 0: must be between 1 and 65535, inclusive"
-                ),
-                (
-                    "c.livenessProbe.grpc",
-                    "Forbidden: gRPC probes are not supported by flotilla nodes yet; use exec, \
-                     httpGet or tcpSocket"
-                )
-            ]
+            [(
+                "c.livenessProbe.grpc.port",
+                "Invalid value: 0: must be between 1 and 65535, inclusive"
+            )]
         );
     }
 
@@ -552,6 +532,17 @@ mod tests {
             errors[2].message
         );
         assert_eq!(errors.len(), 3);
+
+        let mut https = container();
+        https.liveness_probe = Some(probe(false, Some(IntOrString::Int(8443)), None));
+        if let Some(http) = https
+            .liveness_probe
+            .as_mut()
+            .and_then(|probe| probe.http_get.as_mut())
+        {
+            http.scheme = HttpGetAction::SCHEME_HTTPS.into();
+        }
+        assert_eq!(check(&https), []);
     }
 
     #[test]
