@@ -7,6 +7,9 @@
 //! `securityContext` takes its user, capabilities and writable root away. A missing
 //! image under `imagePullPolicy: Never` waits with `ErrImageNeverPull`, a command the image
 //! lacks ends in `StartError` naming it, and one that outgrows its memory limit in `OOMKilled`.
+//! What a failed container writes to its termination log (even as a non-root user on a
+//! read-only root) becomes its terminated state's message; under `FallbackToLogsOnError` with
+//! nothing written, the end of its log does.
 //! The same pods pass the same checks under `runtimeClassName: runc` (Debian's runc).
 
 use std::fs;
@@ -94,6 +97,36 @@ spec:
     command: [no-such-command]
 "#;
 
+/// Says goodbye in its termination log, as a non-root user on a read-only root, and fails.
+const FAREWELL: &str = r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: farewell
+spec:
+  restartPolicy: Never
+  securityContext: {runAsUser: 1000}
+  containers:
+  - name: main
+    image: busybox:1.35
+    securityContext: {readOnlyRootFilesystem: true}
+    command: [sh, -c, "printf bye > /dev/termination-log; exit 1"]
+"#;
+
+/// Writes nothing to its termination log (elsewhere than /dev) but says why in its log.
+const FALLBACK: &str = r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: fallback
+spec:
+  restartPolicy: Never
+  containers:
+  - name: main
+    image: busybox:1.35
+    terminationMessagePath: /var/message
+    terminationMessagePolicy: FallbackToLogsOnError
+    command: [sh, -c, "echo starting; echo it went wrong; exit 2"]
+"#;
+
 /// containerd's default capabilities as /proc shows them.
 const DEFAULT_CAP_EFF: &str = "CapEff:\t00000000a80425fb";
 
@@ -120,6 +153,28 @@ fn report_of(cluster: &Cluster, name: &str, last: &str) -> String {
         },
     );
     cluster.cli_ok(&["logs", name])
+}
+
+/// The terminated state of pod `name`'s container, once it has one.
+fn terminated(cluster: &Cluster, name: &str) -> Value {
+    let mut state = Value::Null;
+    wait_until(
+        Duration::from_secs(60),
+        &format!("{name} terminated"),
+        || {
+            let pod = pod(cluster, name)?;
+            Ok(
+                match pod.pointer("/status/containerStatuses/0/state/terminated") {
+                    Some(terminated) => {
+                        state = terminated.clone();
+                        Observation::Done
+                    }
+                    None => Observation::Waiting(format!("{:?}", pod.pointer("/status"))),
+                },
+            )
+        },
+    );
+    state
 }
 
 fn namespace_of(pid: &str, kind: &str) -> Result<std::path::PathBuf> {
@@ -155,6 +210,8 @@ fn run_image_pods(runtime: PodRuntime) {
     cluster.apply_pod(runtime, "never-pulled", NEVER_PULLED);
     cluster.apply_pod(runtime, "no-command", NO_COMMAND);
     cluster.apply_pod(runtime, "hungry", HUNGRY);
+    cluster.apply_pod(runtime, "farewell", FAREWELL);
+    cluster.apply_pod(runtime, "fallback", FALLBACK);
 
     let logs = report_of(&cluster, "boxed", "NoNewPrivs");
     assert!(logs.starts_with(MARKER), "{logs}");
@@ -251,6 +308,19 @@ fn run_image_pods(runtime: PodRuntime) {
             Observation::Waiting(format!("{:?}", pod.pointer("/status")))
         })
     });
+
+    let farewell = terminated(&cluster, "farewell");
+    assert_eq!(
+        (&farewell["exitCode"], &farewell["message"]),
+        (&Value::from(1), &Value::from("bye")),
+        "{farewell}"
+    );
+    let fallback = terminated(&cluster, "fallback");
+    assert_eq!(fallback["exitCode"], 2, "{fallback}");
+    assert_eq!(
+        fallback["message"], "starting\nit went wrong\n",
+        "{fallback}"
+    );
 
     // The successor of a crashed agent adopts the running container: the same processes, and
     // exec still reaches them.

@@ -15,6 +15,7 @@ use flotilla_node_os::{ContainerSpec, Isolation, ResourceLimits, Security};
 use super::images::ReadyImage;
 use super::logs::log_path;
 use super::sync::container_id;
+use super::termination_message;
 
 /// The CFS period Kubernetes uses.
 const CPU_PERIOD_MICROS: u64 = 100_000;
@@ -34,6 +35,13 @@ pub fn container_spec(
     log_dir: &Path,
     image: Option<(&ReadyImage, Option<PathBuf>)>,
 ) -> Result<ContainerSpec, String> {
+    let log_path = log_path(
+        log_dir,
+        &pod.metadata.namespace,
+        &pod.metadata.name,
+        &pod.metadata.uid,
+        &container.name,
+    );
     let (command, env, working_dir, isolation) = match image {
         None => {
             let mut command = container.command.clone();
@@ -66,6 +74,7 @@ pub fn container_spec(
                 user: process.user,
                 security,
                 oci_runtime,
+                termination_log: termination_message::mount(container, &log_path),
             };
             (
                 process.argv,
@@ -82,13 +91,7 @@ pub fn container_spec(
         working_dir: (!working_dir.is_empty()).then(|| working_dir.into()),
         hostname: pod_hostname(pod),
         limits: limits(container),
-        log_path: log_path(
-            log_dir,
-            &pod.metadata.namespace,
-            &pod.metadata.name,
-            &pod.metadata.uid,
-            &container.name,
-        ),
+        log_path,
         isolation,
     })
 }
@@ -288,6 +291,7 @@ spec:
     image: nginx:1.25
     args: [-g, daemon off;]
     env: [{name: A, value: b}]
+    terminationMessagePath: /tmp/message
 ";
         let Ok(Object::Pod(pod)) = parse_manifests("p.yaml", yaml).remove(0) else {
             panic!("fixture does not parse")
@@ -328,6 +332,12 @@ spec:
         assert_eq!(isolation.sandbox, "u1");
         assert_eq!(isolation.user.as_deref(), Some("101"));
         assert_eq!(isolation.security, Security::default());
+        let log = isolation.termination_log.unwrap();
+        assert_eq!(log.target, Path::new("/tmp/message"));
+        assert_eq!(
+            log.source,
+            Path::new("/logs/default_web-1_u1/c.termination-log")
+        );
     }
 
     fn pod_with(yaml_spec: &str) -> Pod {

@@ -24,6 +24,7 @@ mod probing;
 mod runtime_class;
 mod sync;
 mod terminate;
+mod termination_message;
 
 #[cfg(test)]
 mod tests;
@@ -429,6 +430,12 @@ async fn sync_pod(myself: &ActorRef<AgentMsg>, state: &mut AgentState, uid: &str
         .all_containers()
         .filter_map(|c| Some((c.name.clone(), runtime.state(&container_id(uid, &c.name))?)))
         .collect();
+    termination_message::observe(
+        &state.args.log_dir,
+        &entry.pod,
+        &observed,
+        &mut entry.record,
+    );
     let now = now();
     let plan = sync::plan(&entry.pod, &mut entry.record, &observed, now);
     for (container, run) in &plan.probe {

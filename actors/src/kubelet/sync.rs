@@ -75,6 +75,9 @@ pub struct ContainerRecord {
     pub probes: ContainerProbes,
     /// Why the agent is killing it (a failed liveness or startup probe), for its exit.
     pub kill_message: Option<String>,
+    /// What its exited run left as termination message, read when the exit was observed, for
+    /// that exit.
+    pub termination_message: Option<String>,
 }
 
 /// How far a re-adopted container's start, as read back from /proc, may be from the reported one.
@@ -324,7 +327,17 @@ fn sync_container(
         }) => {
             record.reported_start = None;
             let ran_for = finished_at.duration_since(*started_at).unwrap_or_default();
-            let message = record.kill_message.take().unwrap_or_default();
+            // The agent's reason first, then the container's own words, as the kubelet joins
+            // the runtime's message and the termination message.
+            let message = [
+                record.kill_message.take(),
+                record.termination_message.take(),
+            ]
+            .into_iter()
+            .flatten()
+            .filter(|message| !message.is_empty())
+            .collect::<Vec<_>>()
+            .join(": ");
             record_exit(
                 restart,
                 record,
@@ -1203,6 +1216,42 @@ spec:
         );
         assert!(p.start.is_empty(), "a stopped sidecar stays stopped");
         assert_eq!(p.status.phase, PodPhase::Succeeded);
+    }
+
+    #[test]
+    fn the_termination_message_goes_to_the_exit_and_then_the_last_state() {
+        let start = Instant::now();
+        let pod = pod("Always", "nginx:1.25");
+        let mut record = PodRecord::default();
+        plan(&pod, &mut record, &BTreeMap::new(), at(start, 0));
+        let c = record.containers.get_mut("c").unwrap();
+        c.kill_message = Some("Container c failed liveness probe".into());
+        c.termination_message = Some("bye".into());
+        let p = plan(&pod, &mut record, &exited(1, at(start, 1)), at(start, 1));
+        let message = |state: &ContainerState| state.terminated.as_ref().unwrap().message.clone();
+        assert_eq!(p.start, ["c"], "restarted at once the first time");
+        let status = &p.status.container_statuses[0];
+        assert_eq!(
+            message(&status.last_state),
+            "Container c failed liveness probe: bye"
+        );
+        let c = &record.containers["c"];
+        assert_eq!((&c.kill_message, &c.termination_message), (&None, &None));
+        let restarted = at(start, 2);
+        let p = plan(&pod, &mut record, &running(restarted), restarted);
+        let status = &p.status.container_statuses[0];
+        assert!(status.state.running.is_some());
+        assert_eq!(
+            message(&status.last_state),
+            "Container c failed liveness probe: bye"
+        );
+
+        let pod = self::pod("Never", "nginx:1.25");
+        let mut record = PodRecord::default();
+        plan(&pod, &mut record, &BTreeMap::new(), at(start, 0));
+        record.containers.get_mut("c").unwrap().termination_message = Some("done".into());
+        let p = plan(&pod, &mut record, &exited(0, at(start, 1)), at(start, 1));
+        assert_eq!(message(&p.status.container_statuses[0].state), "done");
     }
 
     #[test]

@@ -13,7 +13,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read};
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -53,6 +53,9 @@ const ADOPTED_POLL: Duration = Duration::from_millis(200);
 
 /// Permissions of a newly created log file: the agent writes, its group may read.
 const LOG_FILE_MODE: u32 = 0o640;
+
+/// Permissions of a termination log's host file, set past the umask.
+const TERMINATION_LOG_MODE: u32 = 0o666;
 
 /// The binary the container init runs from: this one, even if replaced on disk since.
 const INIT_PROGRAM: &str = "/proc/self/exe";
@@ -233,6 +236,9 @@ impl NativeRuntime {
         for layer_dir in [&rootfs.upper, &rootfs.work, &rootfs.merged] {
             fs::create_dir_all(layer_dir).map_err(dir_error(layer_dir))?;
         }
+        if let Some(file) = &isolation.termination_log {
+            empty_termination_log(&file.source).map_err(dir_error(&file.source))?;
+        }
         let config = InitConfig {
             id: spec.id.clone(),
             argv: spec.command.clone(),
@@ -251,6 +257,7 @@ impl NativeRuntime {
                 .iter()
                 .map(|name| (name.to_string(), sandbox.join(name)))
                 .collect(),
+            termination_log: isolation.termination_log.clone(),
             user: isolation.user.clone(),
             security: isolation.security.clone(),
         };
@@ -751,6 +758,16 @@ fn remove_container_dir(dir: &Path) -> io::Result<()> {
         Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
         other => other,
     }
+}
+
+/// Creates (with its directory) or empties the host file of a run's termination message,
+/// writable by whichever user the container runs as (the kubelet's mode).
+fn empty_termination_log(path: &Path) -> io::Result<()> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    File::create(path)?;
+    fs::set_permissions(path, fs::Permissions::from_mode(TERMINATION_LOG_MODE))
 }
 
 fn lock(table: &Mutex<ContainerTable>) -> MutexGuard<'_, ContainerTable> {

@@ -105,6 +105,16 @@ impl ContainerSpec {
             {
                 return Err(invalid("oci_runtime", "must be an absolute path"));
             }
+            if let Some(file) = &isolation.termination_log {
+                for path in [&file.target, &file.source] {
+                    if path.is_relative() || path.file_name().is_none() {
+                        return Err(invalid(
+                            "termination_log",
+                            "must be absolute paths naming files",
+                        ));
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -183,6 +193,7 @@ mod tests {
     use std::fs;
 
     use super::*;
+    use crate::sandbox::FileMount;
 
     fn spec() -> ContainerSpec {
         ContainerSpec {
@@ -263,6 +274,10 @@ mod tests {
             user: None,
             security: crate::sandbox::Security::default(),
             oci_runtime: None,
+            termination_log: Some(FileMount {
+                target: PathBuf::from("/dev/termination-log"),
+                source: PathBuf::from("/logs/web.termination-log"),
+            }),
         };
         let mut s = spec();
         s.isolation = Some(isolation.clone());
@@ -284,9 +299,23 @@ mod tests {
         assert_eq!(field_of(s.validate()), "layers");
         s.isolation = Some(Isolation {
             oci_runtime: Some(PathBuf::from("runc")),
-            ..isolation
+            ..isolation.clone()
         });
         assert_eq!(field_of(s.validate()), "oci_runtime");
+        for (target, source) in [("dev/termination-log", "/l/t"), ("/", "/l/t"), ("/t", "t")] {
+            s.isolation = Some(Isolation {
+                termination_log: Some(FileMount {
+                    target: PathBuf::from(target),
+                    source: PathBuf::from(source),
+                }),
+                ..isolation.clone()
+            });
+            assert_eq!(
+                field_of(s.validate()),
+                "termination_log",
+                "{target} {source}"
+            );
+        }
     }
 
     #[test]

@@ -133,8 +133,8 @@ fn namespaces(config: &InitConfig) -> Vec<LinuxNamespace> {
     own.into_iter().chain(joined).collect()
 }
 
-/// The container init's kernel file systems and the sandbox's `/etc` files; a privileged
-/// container gets the host's devices and a writable /sys.
+/// The container init's kernel file systems, the sandbox's `/etc` files and the termination
+/// log; a privileged container gets the host's devices and a writable /sys.
 fn mounts(config: &InitConfig) -> Vec<Mount> {
     let privileged = config.security.privileged;
     let dev = if privileged {
@@ -178,14 +178,31 @@ fn mounts(config: &InitConfig) -> Vec<Mount> {
         ),
     ];
     for (name, source) in &config.etc {
-        let mut etc = Mount::default();
-        etc.set_destination(PathBuf::from("/etc").join(name));
-        etc.set_typ(Some("bind".to_string()));
-        etc.set_source(Some(source.clone()));
-        etc.set_options(Some(strings(&["rbind", "rprivate"])));
-        mounts.push(etc);
+        mounts.push(bind(
+            PathBuf::from("/etc").join(name),
+            source.clone(),
+            &["rbind", "rprivate"],
+        ));
+    }
+    // After /dev, so runc makes its mount point in the container's /dev.
+    if let Some(file) = &config.termination_log {
+        mounts.push(bind(
+            file.target.clone(),
+            file.source.clone(),
+            &["rbind", "rprivate", "rw"],
+        ));
     }
     mounts
+}
+
+/// A bind mount of the host's `source` at `destination`.
+fn bind(destination: PathBuf, source: PathBuf, options: &[&str]) -> Mount {
+    let mut mount = Mount::default();
+    mount.set_destination(destination);
+    mount.set_typ(Some("bind".to_string()));
+    mount.set_source(Some(source));
+    mount.set_options(Some(strings(options)));
+    mount
 }
 
 fn mount(destination: &str, typ: &str, source: &str, options: &[&str]) -> Mount {
@@ -206,8 +223,8 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::sandbox::Security;
     use crate::sandbox::config::Overlay;
+    use crate::sandbox::{FileMount, Security};
 
     fn config(security: Security) -> InitConfig {
         InitConfig {
@@ -221,6 +238,10 @@ mod tests {
             ],
             rootfs: Overlay::in_dir(Path::new("/c/pod-web"), &[PathBuf::from("/l/1")]),
             etc: vec![("hosts".into(), PathBuf::from("/sb/hosts"))],
+            termination_log: Some(FileMount {
+                target: PathBuf::from("/dev/termination-log"),
+                source: PathBuf::from("/logs/web.termination-log"),
+            }),
             user: None,
             security,
         }
@@ -279,6 +300,18 @@ mod tests {
         assert_eq!(hosts["source"], "/sb/hosts");
         let sys = mounts.iter().find(|m| m["destination"] == "/sys").unwrap();
         assert!(sys["options"].as_array().unwrap().contains(&"ro".into()));
+        let log = mounts
+            .iter()
+            .position(|m| m["destination"] == "/dev/termination-log")
+            .unwrap();
+        assert_eq!(mounts[log]["type"], "bind");
+        assert_eq!(mounts[log]["source"], "/logs/web.termination-log");
+        assert_eq!(
+            mounts[log]["options"],
+            serde_json::json!(["rbind", "rprivate", "rw"])
+        );
+        let dev = mounts.iter().position(|m| m["destination"] == "/dev");
+        assert!(dev.unwrap() < log, "mounted once /dev is");
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::FileMount;
 use super::pod::Namespace;
 use super::security::Security;
 
@@ -24,6 +25,9 @@ pub(crate) struct InitConfig {
     pub(crate) rootfs: Overlay,
     /// `/etc/NAME` of the container, bind-mounted from these files of the sandbox.
     pub(crate) etc: Vec<(String, PathBuf)>,
+    /// The termination message file, mounted once /dev is (where it usually is) and before
+    /// a read-only root becomes read-only.
+    pub(crate) termination_log: Option<FileMount>,
     /// The image's USER, resolved in the container's root.
     pub(crate) user: Option<String>,
     pub(crate) security: Security,
@@ -159,6 +163,10 @@ mod tests {
             join: vec![(Namespace::Network, PathBuf::from("/s/net"))],
             rootfs: Overlay::in_dir(dir.path(), &[PathBuf::from("/l/1")]),
             etc: vec![("hosts".into(), PathBuf::from("/s/hosts"))],
+            termination_log: Some(FileMount {
+                target: PathBuf::from("/dev/termination-log"),
+                source: dir.path().join("termination-log"),
+            }),
             user: Some("33".into()),
             security: Security::default(),
         };

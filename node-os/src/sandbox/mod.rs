@@ -40,4 +40,17 @@ pub struct Isolation {
     /// The OCI runtime (runc, by its binary) that runs the container; `None`: the container
     /// init.
     pub oci_runtime: Option<PathBuf>,
+    /// Where the container writes its termination message, over a host file the runtime
+    /// empties for each run (so what the agent reads after an exit is that run's).
+    pub termination_log: Option<FileMount>,
+}
+
+/// A host file bind-mounted read-write over a file of the container, created empty there if
+/// missing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileMount {
+    /// Absolute, in the container.
+    pub target: PathBuf,
+    /// Absolute, on the host.
+    pub source: PathBuf,
 }

@@ -233,18 +233,12 @@ fn root(config: &InitConfig) -> Result<(), String> {
         }
     }
     for (name, source) in &config.etc {
-        let target = PathBuf::from("/etc").join(name);
-        let source = Path::new(OLD_ROOT).join(source.strip_prefix("/").unwrap_or(source));
-        make_dir("/etc")?;
-        mount_point_file(&target)?;
-        mount(
-            Some(&source),
-            &target,
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .map_err(fail(format!("bind-mounting {}", target.display())))?;
+        bind_host_file(source, &PathBuf::from("/etc").join(name))?;
+    }
+    // Under a privileged container's /dev, the host's, its mount point is made on the host,
+    // as runc makes it.
+    if let Some(file) = &config.termination_log {
+        bind_host_file(&file.source, &file.target)?;
     }
     umount2(OLD_ROOT, MntFlags::MNT_DETACH).map_err(fail("unmounting the host root".into()))?;
     fs::remove_dir(OLD_ROOT).map_err(|error| format!("removing {OLD_ROOT}: {error}"))?;
@@ -252,6 +246,24 @@ fn root(config: &InitConfig) -> Result<(), String> {
         return Ok(());
     }
     mask_kernel_files()
+}
+
+/// Bind-mounts the host's file `source`, reached through the old root, over `target`, making
+/// its directory and mount point when missing.
+fn bind_host_file(source: &Path, target: &Path) -> Result<(), String> {
+    let source = Path::new(OLD_ROOT).join(source.strip_prefix("/").unwrap_or(source));
+    if let Some(dir) = target.parent() {
+        make_dir(dir)?;
+    }
+    mount_point_file(target)?;
+    mount(
+        Some(&source),
+        target,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|errno| format!("bind-mounting {}: {}", target.display(), errno.desc()))
 }
 
 fn make_dir(path: impl AsRef<Path>) -> Result<(), String> {
@@ -474,6 +486,7 @@ mod tests {
             join: Vec::new(),
             rootfs: Overlay::in_dir(Path::new("/c"), &[]),
             etc: Vec::new(),
+            termination_log: None,
             user: None,
             security: Security::default(),
         }

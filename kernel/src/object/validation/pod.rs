@@ -262,6 +262,14 @@ fn validate_container(
     } else {
         validate_probes(container, spec.termination_grace_period_seconds, at, errors);
     }
+    let message_path = &container.termination_message_path;
+    if !message_path.is_empty() && !message_path.starts_with('/') {
+        report(
+            errors,
+            format!("{at}.terminationMessagePath"),
+            format!("Invalid value: {message_path:?}: must be an absolute path"),
+        );
+    }
     let policy = container.termination_message_policy.as_str();
     if !policy.is_empty() && !Container::TERMINATION_MESSAGE_POLICIES.contains(&policy) {
         report(
@@ -720,17 +728,29 @@ mod tests {
     }
 
     #[test]
-    fn termination_message_policies_are_kubernetes_ones() {
+    fn termination_messages_have_an_absolute_path_and_a_kubernetes_policy() {
         let mut c = container("a");
+        c.termination_message_path = "tmp/message".into();
         c.termination_message_policy = "Always".into();
         let errors = check(&spec(vec![c]));
         assert_eq!(
             paths(&errors),
-            ["spec.containers[0].terminationMessagePolicy"]
+            [
+                "spec.containers[0].terminationMessagePath",
+                "spec.containers[0].terminationMessagePolicy"
+            ]
         );
         assert_eq!(
             errors[0].message,
+            "Invalid value: \"tmp/message\": must be an absolute path"
+        );
+        assert_eq!(
+            errors[1].message,
             "Unsupported value: \"Always\": supported values: \"FallbackToLogsOnError\", \"File\""
         );
+        let mut fine = container("b");
+        fine.termination_message_path = "/tmp/message".into();
+        fine.termination_message_policy = "FallbackToLogsOnError".into();
+        assert!(check(&spec(vec![fine])).is_empty());
     }
 }
