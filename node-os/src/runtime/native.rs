@@ -271,7 +271,7 @@ impl NativeRuntime {
                 config: &config,
                 cgroups_path: &cgroup.relative,
             };
-            let oom = OomWatch::start(cgroup);
+            let oom = OomWatch::start(cgroup, &self.tokio);
             return oci
                 .run(log, stderr)
                 .map(|(child, main)| Launched {
@@ -335,7 +335,7 @@ impl NativeRuntime {
                 }
             };
             exit.oom_killed = match oom {
-                Some(watch) => watch.oom_killed(),
+                Some(watch) => watch.oom_killed(exit.killed()).await,
                 None => {
                     let cgroup = id.clone();
                     tokio::task::spawn_blocking(move || oom_killed(cgroups.as_ref(), &cgroup))

@@ -8,11 +8,14 @@
 use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
-use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use rustix::event::{EventfdFlags, eventfd};
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
+use tokio::runtime::Handle;
+use tokio::task::JoinHandle;
 
 use crate::cgroups::{CgroupPaths, Cgroups};
 
@@ -38,63 +41,93 @@ fn oom_kills(text: &str) -> u64 {
         .sum()
 }
 
-/// Whether the OOM killer struck a cgroup that will be gone by the time anyone asks: on cgroup
-/// v1 an eventfd registered on its `memory.oom_control` (the kernel signals it on an OOM, and
-/// when the cgroup is removed), waited on by a thread of its own; an OOM is a signal while
-/// the cgroup still exists. Without v1's notifications it never reports one.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct OomWatch(Arc<AtomicBool>);
+/// Whether the OOM killer struck a cgroup that will be gone by the time anyone asks. On cgroup
+/// v1 the kernel signals an eventfd registered on the cgroup's `memory.oom_control` when an OOM
+/// strikes, and again when the cgroup is removed: a signal while the cgroup exists, or two, is
+/// an OOM; one that finds it gone is its removal, unless a second (the removal after an OOM)
+/// follows within [`SETTLE`]. A task waits on it; without v1's notifications there is no OOM
+/// to report.
+#[derive(Debug, Default)]
+pub(crate) struct OomWatch(Option<JoinHandle<bool>>);
+
+/// How long the removal's signal may trail an OOM's.
+const SETTLE: Duration = Duration::from_millis(500);
 
 impl OomWatch {
     /// Starts watching the memory cgroup among `paths`, if notifications can be registered.
-    pub(crate) fn start(paths: &CgroupPaths) -> Self {
-        let watch = Self::default();
-        let memory = paths
+    pub(crate) fn start(paths: &CgroupPaths, tokio: &Handle) -> Self {
+        let Some(dir) = paths
             .procs_files
             .iter()
             .filter_map(|procs| procs.parent())
-            .find(|dir| dir.join("memory.oom_control").exists());
-        if let Some(dir) = memory {
-            match register(dir) {
-                Ok(events) => {
-                    let struck = Arc::clone(&watch.0);
-                    let dir = dir.to_path_buf();
-                    let spawned = std::thread::Builder::new()
-                        .name("oom-watch".into())
-                        .spawn(move || wait_for_oom(events, &dir, &struck));
-                    if let Err(error) = spawned {
-                        tracing::warn!(%error, "cannot watch a container for OOM kills");
-                    }
-                }
-                Err(error) => {
-                    tracing::warn!(dir = %dir.display(), %error, "cannot watch a container for OOM kills");
-                }
+            .find(|dir| dir.join("memory.oom_control").exists())
+        else {
+            return Self::default();
+        };
+        let _runtime = tokio.enter();
+        match register(dir) {
+            Ok(events) => Self(Some(tokio.spawn(verdict(events, dir.to_path_buf())))),
+            Err(error) => {
+                tracing::warn!(dir = %dir.display(), %error, "cannot watch a container for OOM kills");
+                Self::default()
             }
         }
-        watch
     }
 
-    pub(crate) fn oom_killed(&self) -> bool {
-        self.0.load(Ordering::Acquire)
+    /// Whether an OOM ended the container, which `killed` says SIGKILL ended (the only way
+    /// an OOM ends one); waits for the verdict only then.
+    pub(crate) async fn oom_killed(self, killed: bool) -> bool {
+        let Some(task) = self.0 else {
+            return false;
+        };
+        if !killed {
+            task.abort();
+            return false;
+        }
+        let abort = task.abort_handle();
+        match tokio::time::timeout(SETTLE * 2, task).await {
+            Ok(verdict) => verdict.unwrap_or(false),
+            Err(_) => {
+                abort.abort();
+                false
+            }
+        }
     }
 }
 
 /// Registers an eventfd for the OOMs of the v1 memory cgroup `dir`.
-fn register(dir: &Path) -> std::io::Result<File> {
-    let events = File::from(eventfd(0, EventfdFlags::CLOEXEC)?);
+fn register(dir: &Path) -> std::io::Result<AsyncFd<File>> {
+    let events = File::from(eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?);
     let control = File::open(dir.join("memory.oom_control"))?;
     let mut register = fs::OpenOptions::new()
         .write(true)
         .open(dir.join("cgroup.event_control"))?;
     // One write: the kernel parses each write as a whole line.
     register.write_all(format!("{} {}", events.as_raw_fd(), control.as_raw_fd()).as_bytes())?;
-    Ok(events)
+    // SAFETY: the File owns its descriptor for as long as the AsyncFd owns the File, and
+    // always answers the same one.
+    unsafe { AsyncFd::register_with_interest(events, Interest::READABLE) }.map_err(Into::into)
 }
 
-fn wait_for_oom(mut events: File, dir: &Path, struck: &AtomicBool) {
-    let mut count = [0u8; 8];
-    if events.read_exact(&mut count).is_ok() && dir.exists() {
-        struck.store(true, Ordering::Release);
+async fn verdict(events: AsyncFd<File>, dir: PathBuf) -> bool {
+    let Ok(first) = signals(&events).await else {
+        return false;
+    };
+    if first >= 2 || dir.exists() {
+        return true;
+    }
+    tokio::time::timeout(SETTLE, signals(&events)).await.is_ok()
+}
+
+/// The signals since the last read, once there are some.
+async fn signals(events: &AsyncFd<File>) -> std::io::Result<u64> {
+    loop {
+        let mut ready = events.readable().await?;
+        let mut count = [0u8; 8];
+        match ready.try_io(|events| events.get_ref().read_exact(&mut count)) {
+            Ok(read) => return read.map(|()| u64::from_ne_bytes(count)),
+            Err(_would_block) => continue,
+        }
     }
 }
 

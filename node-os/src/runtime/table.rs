@@ -40,6 +40,12 @@ impl Exit {
         }
     }
 
+    /// Ended by SIGKILL, itself or as an OCI runtime reports it (137): how an OOM ends one.
+    pub(crate) fn killed(&self) -> bool {
+        const SIGKILL: i32 = 9;
+        self.signal == Some(SIGKILL) || self.exit_code == 128 + SIGKILL
+    }
+
     pub(crate) fn from_status(status: ExitStatus) -> Self {
         match (status.signal(), status.code()) {
             (Some(signo), _) => Self::by_signal(signo),
