@@ -1,6 +1,7 @@
 //! Runs a short-lived command (a CLI call) with a time limit, so that a CLI that hangs on an
 //! unreachable server fails the test with a message instead of hanging the whole suite.
 
+use std::io::Write;
 use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::thread;
@@ -13,13 +14,34 @@ use nix::unistd::Pid;
 /// Runs `command` with stdin closed and stdout/stderr captured; kills it and fails if it has
 /// not exited within `limit`.
 pub fn output_within(command: &mut Command, limit: Duration) -> Result<Output> {
+    output_with_input(command, None, limit)
+}
+
+/// [`output_within`], with `input` (if any) written to the command's standard input, which
+/// is then closed.
+pub fn output_with_input(
+    command: &mut Command,
+    input: Option<Vec<u8>>,
+    limit: Duration,
+) -> Result<Output> {
     let line = describe(command);
-    let child = command
-        .stdin(Stdio::null())
+    let stdin = if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    };
+    let mut child = command
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .with_context(|| format!("could not start `{line}`"))?;
+    if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+        // A thread of its own: a child that does not read must not block the test.
+        thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+    }
     let pid = i32::try_from(child.id()).context("child pid does not fit a pid_t")?;
     let (sender, receiver) = mpsc::channel();
     // wait_with_output drains both pipes while waiting, so a chatty child cannot block.

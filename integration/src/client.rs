@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-use crate::bounded_command::output_within;
+use crate::bounded_command::{output_with_input, output_within};
 
 /// Longest a single CLI command may take before it counts as hung.
 const CLI_TIME_LIMIT: Duration = Duration::from_secs(60);
@@ -36,6 +36,37 @@ impl Client {
     /// status; fails only when it cannot be run or hangs.
     pub fn try_cli(&self, args: &[&str]) -> Result<Output> {
         output_within(&mut self.command(args), CLI_TIME_LIMIT)
+    }
+
+    /// Runs `flotilla <args>` with `input` on its standard input; panics when it cannot be
+    /// run or hangs.
+    pub fn cli_with_input(&self, args: &[&str], input: &[u8]) -> Output {
+        output_with_input(
+            &mut self.command(args),
+            Some(input.to_vec()),
+            CLI_TIME_LIMIT,
+        )
+        .unwrap_or_else(|error| panic!("{error:#}"))
+    }
+
+    /// Runs `flotilla <args>` on a terminal of its own, `cols` by `rows` (util-linux's
+    /// `script` makes it), as an operator at a terminal would; what the terminal showed comes
+    /// back as standard output.
+    pub fn cli_on_terminal(&self, args: &[&str], cols: u16, rows: u16) -> Output {
+        let line = std::iter::once(self.binary.to_string_lossy().as_ref())
+            .chain(["--config", &self.config.to_string_lossy()])
+            .chain(args.iter().copied())
+            .map(shell_quoted)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut script = Command::new("script");
+        script
+            .args(["--quiet", "--return", "--command"])
+            .arg(format!("stty cols {cols} rows {rows}; exec {line}"))
+            .arg("/dev/null")
+            .env("HOME", &self.home)
+            .env_remove("FLOTILLA_CONFIG");
+        output_within(&mut script, CLI_TIME_LIMIT).unwrap_or_else(|error| panic!("{error:#}"))
     }
 
     /// Like [`Client::try_cli`], panicking when the CLI cannot be run or hangs.
@@ -120,6 +151,11 @@ impl Client {
             .env_remove("FLOTILLA_CONFIG");
         command
     }
+}
+
+/// `word` as one shell word.
+fn shell_quoted(word: &str) -> String {
+    format!("'{}'", word.replace('\'', "'\\''"))
 }
 
 #[cfg(test)]

@@ -158,9 +158,17 @@ spec:
         stderr(&denied)
     );
 
-    // The container's log comes from the joined node's agent, over its own connection.
+    // The container's log comes from the joined node's agent, over its own connection, and
+    // exec reaches it the same way, standard input too.
     let logs = cluster.cli_ok(&["logs", "on-n2"]);
     assert_eq!(logs, "hello from n2\n");
+    let ran = cluster.cli(&["exec", "on-n2", "--", "sh", "-c", "echo ran on n2; exit 5"]);
+    assert_eq!(String::from_utf8_lossy(&ran.stdout), "ran on n2\n");
+    assert_eq!(ran.status.code(), Some(5));
+    let piped = cluster
+        .client()
+        .cli_with_input(&["exec", "-i", "on-n2", "--", "cat"], b"to n2\n");
+    assert_eq!(String::from_utf8_lossy(&piped.stdout), "to n2\n");
 
     // An operator's certificate is listed and revocable like a node's.
     let users = cluster.cli_ok(&["user", "list"]);

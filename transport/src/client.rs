@@ -9,6 +9,7 @@
 //! ([`CallStream`]); dropping it stops the stream, which tells the server to end the call.
 
 use crate::backoff::Backoff;
+use crate::call_inputs::CallSender;
 use crate::call_stream::{CallEnd, CallStream};
 use crate::codec::{
     FrameError, encode_frame_within, read_frame_within, write_encoded, write_frame,
@@ -21,7 +22,7 @@ use crate::pki::{CaPin, Credentials};
 use crate::protocol::{CallRequest, Hello, PROTOCOL_VERSION, check_version};
 use crate::server::{Handler, Peer};
 use crate::tls;
-use quinn::{Connection, Endpoint, RecvStream, VarInt};
+use quinn::{Connection, Endpoint, RecvStream, SendStream, VarInt};
 use rustls_pki_types::ServerName;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -330,6 +331,24 @@ impl Client {
         ))
     }
 
+    /// Opens a streaming call whose handler also reads further frames from the caller (see
+    /// [`CallSender`]): an exec's standard input.
+    pub async fn stream_with_inputs<Req, Resp>(
+        &self,
+        req: &Req,
+    ) -> Result<(CallSender<Req>, CallStream<Resp>), TransportError>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+    {
+        let (send, recv) = self.send_request(req, None).await?;
+        let max_frame_bytes = self.shared.options.limits.max_frame_bytes;
+        Ok((
+            CallSender::new(send, self.shared.server, max_frame_bytes),
+            CallStream::new(recv, CallEnd::Server(self.clone()), max_frame_bytes),
+        ))
+    }
+
     /// Opens a stream on the (possibly new) connection and sends the request on it, with the
     /// time left until `expires`.
     pub(crate) async fn open_call<Req: Serialize>(
@@ -337,6 +356,18 @@ impl Client {
         req: &Req,
         expires: Option<Instant>,
     ) -> Result<RecvStream, TransportError> {
+        let (mut send, recv) = self.send_request(req, expires).await?;
+        // finish only fails on a stream already finished or reset, and this one is fresh.
+        let _ = send.finish();
+        Ok(recv)
+    }
+
+    /// Opens a stream and sends the request on it, leaving the stream's sending side open.
+    async fn send_request<Req: Serialize>(
+        &self,
+        req: &Req,
+        expires: Option<Instant>,
+    ) -> Result<(SendStream, RecvStream), TransportError> {
         let connection = self.connection().await?;
         let remaining = expires.map(|at| at.saturating_duration_since(Instant::now()));
         let frame = encode_frame_within(
@@ -351,9 +382,7 @@ impl Client {
         write_encoded(&mut send, &frame)
             .await
             .map_err(|err| self.call_frame_error("request", err))?;
-        // finish only fails on a stream already finished or reset, and this one is fresh.
-        let _ = send.finish();
-        Ok(recv)
+        Ok((send, recv))
     }
 
     /// The live connection, opening a new one if there is none or the last one was lost.

@@ -12,6 +12,7 @@
 mod admission;
 pub mod backoff;
 pub mod call_abort;
+mod call_inputs;
 mod call_stream;
 pub mod client;
 pub mod codec;
@@ -37,6 +38,7 @@ mod tests;
 
 pub use backoff::Backoff;
 pub use call_abort::CallAbort;
+pub use call_inputs::{CallSender, Inputs};
 pub use call_stream::CallStream;
 pub use client::{Client, ClientOptions, DEFAULT_CALL_DEADLINE, DEFAULT_CONNECT_TIMEOUT};
 pub use codec::{

@@ -11,12 +11,13 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use quinn::{Connection, VarInt};
+use quinn::{Connection, SendStream, VarInt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::call_inputs::CallSender;
 use crate::call_stream::{CallEnd, CallStream};
 use crate::codec::{encode_frame_within, write_encoded};
 use crate::error::TransportError;
@@ -55,6 +56,29 @@ impl PeerLink {
         &self,
         request: &Req,
     ) -> Result<CallStream<Resp>, TransportError> {
+        let (mut send, answers) = self.open(request).await?;
+        // finish only fails on a stream already finished or reset, and this one is fresh.
+        let _ = send.finish();
+        Ok(answers)
+    }
+
+    /// Opens a streaming call to the client whose handler also reads further frames (see
+    /// [`CallSender`]).
+    pub async fn stream_with_inputs<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        request: &Req,
+    ) -> Result<(CallSender<Req>, CallStream<Resp>), TransportError> {
+        let (send, answers) = self.open(request).await?;
+        Ok((
+            CallSender::new(send, self.addr(), self.limits.max_frame_bytes),
+            answers,
+        ))
+    }
+
+    async fn open<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        request: &Req,
+    ) -> Result<(SendStream, CallStream<Resp>), TransportError> {
         let end = CallEnd::Peer { addr: self.addr() };
         let frame = encode_frame_within(
             &CallRequest::new(request, None),
@@ -69,9 +93,10 @@ impl PeerLink {
         write_encoded(&mut send, &frame)
             .await
             .map_err(|err| end.frame_error("request", err))?;
-        // finish only fails on a stream already finished or reset, and this one is fresh.
-        let _ = send.finish();
-        Ok(CallStream::new(recv, end, self.limits.max_frame_bytes))
+        Ok((
+            send,
+            CallStream::new(recv, end, self.limits.max_frame_bytes),
+        ))
     }
 }
 

@@ -8,6 +8,7 @@
 //! leaves nothing running.
 
 use crate::admission::{Denial, Gate, Slot};
+use crate::call_inputs::Inputs;
 use crate::codec::{FrameError, read_frame_within, write_frame};
 use crate::error::TransportError;
 use crate::identity::Identity;
@@ -61,6 +62,13 @@ pub struct Peer {
 /// handler stop working at once) and a stream is dropped with whatever it holds.
 pub trait Handler<Req, Resp>: Send + Sync + 'static {
     fn handle(&self, peer: Peer, req: Req) -> Responses<Resp>;
+
+    /// Serves a call whose caller may send further frames after its request (see
+    /// [`Inputs`]); by default there are none to read, and dropping `inputs` says so.
+    fn handle_with_inputs(&self, peer: Peer, req: Req, inputs: Inputs<Req>) -> Responses<Resp> {
+        drop(inputs);
+        self.handle(peer, req)
+    }
 }
 
 /// How a server admits and authenticates clients. The default requires a certificate from every

@@ -1,12 +1,13 @@
 //! One call on the server: read the request, run the handler, relay its responses.
 //!
 //! A call is one stream: the client sends a [`CallRequest`] frame (its request and deadline) and
-//! finishes its side; the server answers with response frames and finishes. Unary and
+//! finishes its side (or sends more frames, the handler's [`Inputs`]); the server answers with response frames and finishes. Unary and
 //! server-streaming calls are the same on the wire, a unary handler just sends one item. The call
 //! ends early when the client stops reading or its deadline passes; either way the handler's
 //! receiver is dropped, so the handler sees its sender closed and can stop.
 
 use crate::call_abort::CallAbort;
+use crate::call_inputs::Inputs;
 use crate::codec::{FrameError, encode_frame_within, read_frame_within, write_encoded};
 use crate::limits::TransportLimits;
 use crate::protocol::CallRequest;
@@ -61,8 +62,8 @@ pub(crate) async fn serve_call<Req, Resp, H>(
     let deadline = request
         .deadline(Instant::now().into_std())
         .map(Instant::from_std);
-    drop(recv);
-    let responses = handler.handle(peer.clone(), request.body);
+    let inputs = Inputs::new(recv, limits.max_frame_bytes);
+    let responses = handler.handle_with_inputs(peer.clone(), request.body, inputs);
     let outcome = tokio::select! {
         () = expiry(deadline) => Outcome::DeadlineExceeded,
         outcome = relay(&mut send, responses, limits.max_frame_bytes) => outcome,

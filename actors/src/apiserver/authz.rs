@@ -131,7 +131,18 @@ impl Scope {
                 namespace,
                 pod: name,
                 ..
+            }
+            | Request::ExecAttached {
+                namespace,
+                pod: name,
+                ..
             } => Scope::one(verb, Kind::Pod, namespace, name),
+            Request::ExecInput(_) => {
+                return Err(ApiError::new(
+                    ErrorCode::BadRequest,
+                    "exec input belongs on the call of an attached exec",
+                ));
+            }
             Request::Join { node_name, .. } | Request::RevokeNode { node_name } => {
                 Scope::one(verb, Kind::Node, "", node_name)
             }

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use flotilla_kernel::api::{
-    ApiCall, ApiError, ErrorCode, NodeLinks, NodeRequest, Outcome, RawObject, Request, Response,
+    ApiCall, ApiError, ErrorCode, ExecInput, NodeAnswers, NodeLinks, NodeRequest, Outcome,
+    RawObject, Request, Response, TerminalSize,
 };
 use flotilla_kernel::object::{
     ConditionStatus, Kind, NODE_LEASE_NAMESPACE, Namespace, Object, ObjectMeta, Pod, PodCondition,
@@ -67,9 +68,30 @@ pub async fn serve(call: ApiCall, context: Arc<Context>) {
         serial,
         request,
         reply,
+        inputs,
     } = call;
     let outcome = match permit(&context, &caller, &request).await {
-        Ok(()) => dispatch(&caller, serial.as_deref(), request, &reply, &context).await,
+        Ok(()) => match request {
+            Request::ExecAttached {
+                namespace,
+                pod,
+                container,
+                command,
+                stdin,
+                tty,
+            } => {
+                let attached = Attached {
+                    command,
+                    stdin,
+                    tty,
+                    inputs,
+                };
+                exec_attached(&context, &namespace, &pod, container, attached, &reply)
+                    .await
+                    .map(|()| None)
+            }
+            request => dispatch(&caller, serial.as_deref(), request, &reply, &context).await,
+        },
         Err(denied) => Err(denied),
     };
     match outcome {
@@ -211,6 +233,12 @@ async fn dispatch(
             namespace,
             name,
         } => top::top(context, kind, namespace.as_deref(), name.as_deref()).await?,
+        Request::ExecAttached { .. } | Request::ExecInput(_) => {
+            return Err(ApiError::new(
+                ErrorCode::BadRequest,
+                "exec input belongs on the call of an attached exec",
+            ));
+        }
         Request::Join {
             token,
             node_name,
@@ -580,6 +608,46 @@ async fn exec(
     relay(context, &pod.spec.node_name, request, reply).await
 }
 
+/// An attached exec's command and streams.
+struct Attached {
+    command: Vec<String>,
+    stdin: bool,
+    tty: Option<TerminalSize>,
+    inputs: Option<mpsc::Receiver<ExecInput>>,
+}
+
+/// [`exec`] with standard input and a terminal, as the caller asked: its inputs go on to the
+/// node's agent with the call.
+async fn exec_attached(
+    context: &Context,
+    namespace: &str,
+    name: &str,
+    container: Option<String>,
+    attached: Attached,
+    reply: &mpsc::Sender<Response>,
+) -> Result<(), ApiError> {
+    if attached.command.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            "you must specify at least one command for the container",
+        ));
+    }
+    let (pod, container) = pod_container(context, namespace, name, container).await?;
+    let request = NodeRequest::ExecAttached {
+        pod_uid: pod.metadata.uid.clone(),
+        container,
+        command: attached.command,
+        stdin: attached.stdin,
+        tty: attached.tty,
+    };
+    let answers = context
+        .links
+        .call_with_inputs(&pod.spec.node_name, request, attached.inputs)
+        .await?;
+    relay_answers(answers, reply).await;
+    Ok(())
+}
+
 /// The pod `name`, bound to a node, and the container chosen: `container` if the pod has it,
 /// else the pod's only one.
 async fn pod_container(
@@ -642,17 +710,23 @@ async fn relay(
     request: NodeRequest,
     reply: &mpsc::Sender<Response>,
 ) -> Result<(), ApiError> {
-    let mut answers = context.links.call(node, request).await?;
+    let answers = context.links.call(node, request).await?;
+    relay_answers(answers, reply).await;
+    Ok(())
+}
+
+/// Passes a node agent's answers on until they end or the caller goes away.
+async fn relay_answers(mut answers: NodeAnswers, reply: &mpsc::Sender<Response>) {
     loop {
         let answer = tokio::select! {
-            () = reply.closed() => return Ok(()),
+            () = reply.closed() => return,
             answer = answers.next() => answer,
         };
         let Some(answer) = answer else {
-            return Ok(());
+            return;
         };
         if reply.send(answer).await.is_err() {
-            return Ok(());
+            return;
         }
     }
 }

@@ -8,8 +8,10 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use flotilla_kernel::api::{ApiCall, ApiError, ErrorCode, NodeLinks, Request, Response};
-use flotilla_transport::{Handler, Peer, Responses};
+use flotilla_kernel::api::{
+    ApiCall, ApiError, ErrorCode, ExecInput, NodeLinks, Request, Response, receive_inputs,
+};
+use flotilla_transport::{Handler, Inputs, Peer, Responses};
 
 use super::authz::node_name;
 use super::handler::{self, Context};
@@ -17,6 +19,8 @@ use crate::store_service::StoreService;
 
 /// Responses one call may queue before the API server waits for the network.
 const CALL_BUFFER: usize = 256;
+/// Input frames of an attached exec queued before the API server stops reading the caller's.
+const INPUT_BUFFER: usize = 64;
 
 pub struct QuicFront {
     pub context: Arc<Context>,
@@ -25,6 +29,36 @@ pub struct QuicFront {
 
 impl Handler<Request, Response> for QuicFront {
     fn handle(&self, peer: Peer, request: Request) -> Responses<Response> {
+        self.serve(peer, request, None)
+    }
+
+    /// An attached exec reads its standard input and terminal sizes from the call; every
+    /// other call has none.
+    fn handle_with_inputs(
+        &self,
+        peer: Peer,
+        request: Request,
+        frames: Inputs<Request>,
+    ) -> Responses<Response> {
+        if !matches!(request, Request::ExecAttached { .. }) {
+            return self.handle(peer, request);
+        }
+        let (inputs, received) = mpsc::channel(INPUT_BUFFER);
+        tokio::spawn(receive_inputs(frames, inputs, |frame| match frame {
+            Request::ExecInput(input) => Some(input),
+            _ => None,
+        }));
+        self.serve(peer, request, Some(received))
+    }
+}
+
+impl QuicFront {
+    fn serve(
+        &self,
+        peer: Peer,
+        request: Request,
+        inputs: Option<mpsc::Receiver<ExecInput>>,
+    ) -> Responses<Response> {
         if let (Request::Store { call }, Some(store)) = (&request, &self.store) {
             return store.call(&peer.identity, call);
         }
@@ -37,6 +71,7 @@ impl Handler<Request, Response> for QuicFront {
             serial: peer.serial,
             request,
             reply,
+            inputs,
         };
         tokio::spawn(handler::serve(call, Arc::clone(&self.context)));
         Responses::channel(responses)

@@ -10,12 +10,13 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use flotilla_kernel::api::{NodeCalls, NodeRequest};
+use flotilla_kernel::api::{ApiError, ErrorCode, NodeCalls, NodeRequest, Response};
 use flotilla_node_os::Runtime;
 use flotilla_transport::Responses;
 
+use super::exec::{self, Streams};
+use super::logs;
 use super::sync::container_id;
-use super::{exec, logs};
 
 /// Answers one call may queue before it waits for the API server to take them.
 const CALL_BUFFER: usize = 64;
@@ -35,7 +36,7 @@ pub fn node_calls_with_proc(
     runtime: Arc<dyn Runtime>,
     proc_root: PathBuf,
 ) -> NodeCalls {
-    Arc::new(move |request| match request {
+    Arc::new(move |request, inputs| match request {
         NodeRequest::Logs {
             pod_uid,
             namespace,
@@ -54,13 +55,24 @@ pub fn node_calls_with_proc(
             pod_uid,
             container,
             command,
+        } => exec(&runtime, &pod_uid, &container, command, Streams::default()),
+        NodeRequest::ExecAttached {
+            pod_uid,
+            container,
+            command,
+            stdin,
+            tty,
         } => {
-            let (reply, answers) = mpsc::channel(CALL_BUFFER);
-            let id = container_id(&pod_uid, &container);
-            // Ends when the command does, or when the caller goes away.
-            tokio::spawn(exec::serve(Arc::clone(&runtime), id, command, reply));
-            Responses::channel(answers)
+            let streams = Streams {
+                tty,
+                inputs: inputs.filter(|_| stdin),
+            };
+            exec(&runtime, &pod_uid, &container, command, streams)
         }
+        NodeRequest::ExecInput(_) => Responses::one(Response::Error(ApiError::new(
+            ErrorCode::BadRequest,
+            "exec input belongs on the call of an attached exec",
+        ))),
         NodeRequest::Usage { containers } => {
             let (reply, answers) = mpsc::channel(1);
             // Ends once it has measured, within a second.
@@ -69,6 +81,27 @@ pub fn node_calls_with_proc(
             Responses::channel(answers)
         }
     })
+}
+
+/// Starts an exec into the pod's container; it ends when the command does, or when the caller
+/// goes away.
+fn exec(
+    runtime: &Arc<dyn Runtime>,
+    pod_uid: &str,
+    container: &str,
+    command: Vec<String>,
+    streams: Streams,
+) -> Responses<Response> {
+    let (reply, answers) = mpsc::channel(CALL_BUFFER);
+    let id = container_id(pod_uid, container);
+    tokio::spawn(exec::serve(
+        Arc::clone(runtime),
+        id,
+        command,
+        streams,
+        reply,
+    ));
+    Responses::channel(answers)
 }
 
 #[cfg(test)]

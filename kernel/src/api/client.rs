@@ -9,13 +9,14 @@ use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 
 use flotilla_transport::{
-    Client as QuicClient, Handler, Identity, Peer, Responses, TransportError,
+    CallSender, Client as QuicClient, Handler, Identity, Inputs, Peer, Responses, TransportError,
 };
 
 use super::error::ApiError;
 use super::local::LocalApi;
 use super::message::{
-    ApiCall, CertificateRecord, EventType, Outcome, RawObject, Request, Response, WatchEvent,
+    ApiCall, CertificateRecord, EventType, ExecInput, Outcome, RawObject, Request, Response,
+    WatchEvent,
 };
 use super::node_link::{NodeCalls, NodeRequest};
 use crate::object::{Kind, Object, Pod, Resource};
@@ -138,6 +139,24 @@ impl ApiClient {
         &self,
         request: Request,
     ) -> Result<mpsc::Receiver<Result<Response, ClientError>>, ClientError> {
+        self.stream_inner(request, None).await
+    }
+
+    /// Sends a request whose call also takes `inputs` (an attached exec's standard input and
+    /// terminal size) until they end, and returns the stream of its responses.
+    pub async fn stream_with_inputs(
+        &self,
+        request: Request,
+        inputs: mpsc::Receiver<ExecInput>,
+    ) -> Result<mpsc::Receiver<Result<Response, ClientError>>, ClientError> {
+        self.stream_inner(request, Some(inputs)).await
+    }
+
+    async fn stream_inner(
+        &self,
+        request: Request,
+        inputs: Option<mpsc::Receiver<ExecInput>>,
+    ) -> Result<mpsc::Receiver<Result<Response, ClientError>>, ClientError> {
         match &self.backend {
             Backend::Local(identity, api) => {
                 let (reply, mut answers) = mpsc::channel(CALL_BUFFER);
@@ -146,6 +165,7 @@ impl ApiClient {
                     serial: None,
                     request,
                     reply,
+                    inputs,
                 };
                 if !api.send(call) {
                     return Err(ClientError::NoLocalApiServer);
@@ -161,7 +181,14 @@ impl ApiClient {
                 Ok(rx)
             }
             Backend::Remote(quic) => {
-                let mut frames = quic.stream::<Request, Response>(&request).await?;
+                let mut frames = match inputs {
+                    None => quic.stream::<Request, Response>(&request).await?,
+                    Some(inputs) => {
+                        let (sender, frames) = quic.stream_with_inputs(&request).await?;
+                        tokio::spawn(send_inputs(inputs, sender, Request::ExecInput));
+                        frames
+                    }
+                };
                 let (tx, rx) = mpsc::channel(CALL_BUFFER);
                 tokio::spawn(async move {
                     while let Some(frame) = frames.recv().await {
@@ -502,7 +529,58 @@ struct ServeNodeCalls(NodeCalls);
 
 impl Handler<NodeRequest, Response> for ServeNodeCalls {
     fn handle(&self, _: Peer, request: NodeRequest) -> Responses<Response> {
-        (self.0)(request)
+        (self.0)(request, None)
+    }
+
+    fn handle_with_inputs(
+        &self,
+        peer: Peer,
+        request: NodeRequest,
+        inputs: Inputs<NodeRequest>,
+    ) -> Responses<Response> {
+        if !request.takes_inputs() {
+            return self.handle(peer, request);
+        }
+        let (tx, rx) = mpsc::channel(CALL_BUFFER);
+        tokio::spawn(receive_inputs(inputs, tx, |frame| match frame {
+            NodeRequest::ExecInput(input) => Some(input),
+            _ => None,
+        }));
+        (self.0)(request, Some(rx))
+    }
+}
+
+/// Sends `inputs` on a call as the frames `frame` makes of them, then ends them; stops early
+/// when the other end stops listening.
+pub(crate) async fn send_inputs<Req: serde::Serialize>(
+    mut inputs: mpsc::Receiver<ExecInput>,
+    mut sender: CallSender<Req>,
+    frame: fn(ExecInput) -> Req,
+) {
+    while let Some(input) = inputs.recv().await {
+        if let Err(error) = sender.send(&frame(input)).await {
+            tracing::debug!(%error, "the exec's input ended");
+            return;
+        }
+    }
+    sender.finish();
+}
+
+/// Hands a call's input frames over as the exec inputs `input` reads in them, until they end or
+/// nobody takes them; a frame that is no exec input ends them.
+pub async fn receive_inputs<Req: serde::de::DeserializeOwned>(
+    mut frames: Inputs<Req>,
+    inputs: mpsc::Sender<ExecInput>,
+    input: fn(Req) -> Option<ExecInput>,
+) {
+    while let Some(frame) = frames.next().await {
+        let Some(next) = input(frame) else {
+            tracing::debug!("a call's input frame is no exec input; ending its input");
+            return;
+        };
+        if inputs.send(next).await.is_err() {
+            return;
+        }
     }
 }
 

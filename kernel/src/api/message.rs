@@ -147,6 +147,38 @@ pub enum Request {
         namespace: Option<String>,
         name: Option<String>,
     },
+    /// [`Request::Exec`] with streams attached (`flotilla exec -i`/`-t`): with `stdin`, the
+    /// caller sends [`Request::ExecInput`] frames after this request on the same call; with
+    /// `tty`, the command runs on a terminal of that size, whose output comes as standard
+    /// output.
+    ExecAttached {
+        namespace: String,
+        pod: String,
+        container: Option<String>,
+        command: Vec<String>,
+        stdin: bool,
+        tty: Option<TerminalSize>,
+    },
+    /// Standard input or a terminal size, sent on an `ExecAttached` call after its request;
+    /// refused as a call of its own.
+    ExecInput(ExecInput),
+}
+
+/// What an attached exec's caller sends while the command runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExecInput {
+    Stdin(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// Standard input ended: the command reads end of file.
+    StdinEnd,
+    /// The caller's terminal changed size.
+    Resize(TerminalSize),
+}
+
+/// A terminal's size in characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TerminalSize {
+    pub cols: u16,
+    pub rows: u16,
 }
 
 impl Request {
@@ -171,7 +203,8 @@ impl Request {
             Request::IssueUser { .. } => "issue a certificate for",
             Request::RevokeUser { .. } => "revoke",
             Request::ListUsers => "list",
-            Request::Exec { .. } => "exec into",
+            Request::Exec { .. } | Request::ExecAttached { .. } => "exec into",
+            Request::ExecInput(_) => "send exec input to",
             Request::Top { .. } => "read usage of",
         }
     }
@@ -302,4 +335,6 @@ pub struct ApiCall {
     pub serial: Option<Vec<u8>>,
     pub request: Request,
     pub reply: mpsc::Sender<Response>,
+    /// What the caller sends after its request: an attached exec's input.
+    pub inputs: Option<mpsc::Receiver<ExecInput>>,
 }

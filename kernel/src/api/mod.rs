@@ -13,12 +13,12 @@ mod message;
 mod node_link;
 mod usage;
 
-pub use client::{AgentLink, ApiClient, ClientError, Watched};
+pub use client::{AgentLink, ApiClient, ClientError, Watched, receive_inputs};
 pub use error::{ApiError, ErrorCode};
 pub use local::LocalApi;
 pub use message::{
-    APISERVER, ApiCall, CertificateRecord, EventType, Outcome, RawObject, Request, Response,
-    WatchEvent,
+    APISERVER, ApiCall, CertificateRecord, EventType, ExecInput, Outcome, RawObject, Request,
+    Response, TerminalSize, WatchEvent,
 };
 pub use node_link::{NodeAnswers, NodeCalls, NodeLinks, NodeRequest};
 pub use usage::{

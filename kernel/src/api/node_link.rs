@@ -15,8 +15,9 @@ use tokio::sync::mpsc;
 
 use flotilla_transport::{CallStream, PeerLink, Responses};
 
+use super::client::send_inputs;
 use super::error::{ApiError, ErrorCode};
-use super::message::Response;
+use super::message::{ExecInput, Response, TerminalSize};
 use super::usage::PodContainer;
 
 /// A call the API server makes to a node agent.
@@ -39,10 +40,31 @@ pub enum NodeRequest {
     /// Measures the node and those of `containers` that are running (`flotilla top`),
     /// answering with one [`Response::AgentUsage`]. (New variants go last.)
     Usage { containers: Vec<PodContainer> },
+    /// [`NodeRequest::Exec`] with streams attached, as [`super::Request::ExecAttached`]: its
+    /// input comes as [`NodeRequest::ExecInput`] frames on the same call.
+    ExecAttached {
+        pod_uid: String,
+        container: String,
+        command: Vec<String>,
+        stdin: bool,
+        tty: Option<TerminalSize>,
+    },
+    /// Standard input or a terminal size for the `ExecAttached` call it is sent on.
+    ExecInput(ExecInput),
 }
 
-/// How an agent answers the API server's calls.
-pub type NodeCalls = Arc<dyn Fn(NodeRequest) -> Responses<Response> + Send + Sync>;
+impl NodeRequest {
+    /// Whether the call reads input frames after the request.
+    pub fn takes_inputs(&self) -> bool {
+        matches!(self, NodeRequest::ExecAttached { .. })
+    }
+}
+
+/// How an agent answers the API server's calls: the request, and for a call that takes them
+/// ([`NodeRequest::takes_inputs`]) its inputs.
+pub type NodeCalls = Arc<
+    dyn Fn(NodeRequest, Option<mpsc::Receiver<ExecInput>>) -> Responses<Response> + Send + Sync,
+>;
 
 /// Where a node's agent is served.
 enum Link {
@@ -96,6 +118,16 @@ impl NodeLinks {
 
     /// Sends `request` to `node`'s agent and returns its answers.
     pub async fn call(&self, node: &str, request: NodeRequest) -> Result<NodeAnswers, ApiError> {
+        self.call_with_inputs(node, request, None).await
+    }
+
+    /// [`NodeLinks::call`], passing `inputs` on to the agent as the call's input frames.
+    pub async fn call_with_inputs(
+        &self,
+        node: &str,
+        request: NodeRequest,
+        inputs: Option<mpsc::Receiver<ExecInput>>,
+    ) -> Result<NodeAnswers, ApiError> {
         let not_connected = || {
             ApiError::new(
                 ErrorCode::Unavailable,
@@ -106,16 +138,29 @@ impl NodeLinks {
             let links = self.0.lock().unwrap_or_else(PoisonError::into_inner);
             match links.get(node).filter(|link| link.is_up()) {
                 None => return Err(not_connected()),
-                Some(Link::Local(calls)) => return Ok(NodeAnswers::Local(calls(request))),
+                Some(Link::Local(calls)) => {
+                    return Ok(NodeAnswers::Local(calls(request, inputs)));
+                }
                 Some(Link::Remote { link, .. }) => link.clone(),
             }
         };
-        let answers = remote.stream(&request).await.map_err(|error| {
+        let unreachable = |error| {
             ApiError::new(
                 ErrorCode::Unavailable,
                 format!("calling the agent of node {node:?}: {error}"),
             )
-        })?;
+        };
+        let answers = match inputs {
+            None => remote.stream(&request).await.map_err(unreachable)?,
+            Some(inputs) => {
+                let (sender, answers) = remote
+                    .stream_with_inputs(&request)
+                    .await
+                    .map_err(unreachable)?;
+                tokio::spawn(send_inputs(inputs, sender, NodeRequest::ExecInput));
+                answers
+            }
+        };
         Ok(NodeAnswers::Remote {
             node: node.to_string(),
             answers,

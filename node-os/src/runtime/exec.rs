@@ -15,8 +15,27 @@ pub struct ExecRequest {
     pub command: Vec<String>,
     /// Keep standard input open for the caller to write (`-i`).
     pub stdin: bool,
-    /// Run on a terminal (`-t`): its controlling side comes back as [`ExecProcess::terminal`].
-    pub tty: bool,
+    /// Run on a terminal of this size (`-t`): its controlling side comes back as
+    /// [`ExecProcess::terminal`].
+    pub tty: Option<TerminalSize>,
+}
+
+/// A terminal's size in characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TerminalSize {
+    pub cols: u16,
+    pub rows: u16,
+}
+
+impl TerminalSize {
+    fn winsize(self) -> rustix::termios::Winsize {
+        rustix::termios::Winsize {
+            ws_row: self.rows,
+            ws_col: self.cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        }
+    }
 }
 
 /// A command running in a container. `child` ends as the command does (its exit status is the
@@ -26,6 +45,12 @@ pub struct ExecRequest {
 pub struct ExecProcess {
     pub child: Child,
     pub terminal: Option<File>,
+}
+
+/// Sets the size of an exec's terminal, given its controlling side, as the caller's terminal
+/// is resized.
+pub fn resize_terminal(terminal: &File, size: TerminalSize) -> std::io::Result<()> {
+    rustix::termios::tcsetwinsize(terminal, size.winsize()).map_err(Into::into)
 }
 
 /// How a command run to completion ended, and what it wrote.
@@ -51,7 +76,7 @@ pub async fn exec_sync(
     let request = ExecRequest {
         command,
         stdin: false,
-        tty: false,
+        tty: None,
     };
     let owned_id = id.to_string();
     let process = tokio::task::spawn_blocking(move || runtime.exec(&owned_id, &request))

@@ -31,7 +31,9 @@ use crate::sandbox::SandboxSpec;
 
 pub use adopt::Adoption;
 pub use error::RuntimeError;
-pub use exec::{ExecOutput, ExecProcess, ExecRequest, exec_sync, exit_code};
+pub use exec::{
+    ExecOutput, ExecProcess, ExecRequest, TerminalSize, exec_sync, exit_code, resize_terminal,
+};
 pub use fake::FakeRuntime;
 pub use native::NativeRuntime;
 pub use spec::{ContainerSpec, DEFAULT_PATH, find_in_path};

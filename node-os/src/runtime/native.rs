@@ -36,7 +36,7 @@ use super::stale::remove_stale_cgroups;
 use super::table::{ContainerTable, Exit};
 use super::{
     ContainerSpec, ContainerState, ExecProcess, ExecRequest, ExitEvent, Runtime, RuntimeError,
-    Signal,
+    Signal, TerminalSize,
 };
 use crate::cgroups::{CgroupPaths, CgroupUsage, Cgroups};
 use crate::component::component_problem;
@@ -649,7 +649,7 @@ impl NativeRuntime {
                 argv: request.command.clone(),
                 env,
                 working_dir: init.working_dir,
-                tty: request.tty,
+                tty: request.tty.is_some(),
                 isolated: Some((init.user, init.security)),
             },
             None => ExecConfig {
@@ -659,7 +659,7 @@ impl NativeRuntime {
                 env,
                 working_dir: fs::read_link(format!("/proc/{target}/cwd"))
                     .unwrap_or_else(|_| PathBuf::from("/")),
-                tty: request.tty,
+                tty: request.tty.is_some(),
                 isolated: None,
             },
         })
@@ -679,14 +679,22 @@ fn command_of(init: u32) -> Option<u32> {
 /// Wires an exec's standard streams as `request` asks: a new terminal for all three (its
 /// controlling side returned), or pipes for the output and, with `stdin`, the input.
 fn exec_stdio(command: &mut Command, request: &ExecRequest) -> io::Result<Option<File>> {
-    if request.tty {
-        let pty = nix::pty::openpty(None, None)?;
-        let follower = File::from(pty.slave);
+    if let Some(size) = request.tty {
+        // Made at the caller's size, so the command never sees a terminal without one.
+        let (master, slave) = open_terminal(size)?;
+        // Neither side may leak into other children the agent starts meanwhile.
+        for side in [&master, &slave] {
+            nix::fcntl::fcntl(
+                side,
+                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+            )?;
+        }
+        let follower = File::from(slave);
         command
             .stdin(follower.try_clone()?)
             .stdout(follower.try_clone()?)
             .stderr(follower);
-        return Ok(Some(File::from(pty.master)));
+        return Ok(Some(File::from(master)));
     }
     command
         .stdin(if request.stdin {
@@ -697,6 +705,18 @@ fn exec_stdio(command: &mut Command, request: &ExecRequest) -> io::Result<Option
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     Ok(None)
+}
+
+/// A new terminal of `size`: its controlling side and the command's.
+fn open_terminal(size: TerminalSize) -> io::Result<(OwnedFd, OwnedFd)> {
+    let winsize = nix::pty::Winsize {
+        ws_row: size.rows,
+        ws_col: size.cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let pty = nix::pty::openpty(Some(&winsize), None)?;
+    Ok((pty.master, pty.slave))
 }
 
 impl NativeRuntime {

@@ -14,6 +14,7 @@ use std::os::unix::fs::{DirBuilderExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
+use nix::libc;
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sched::{CloneFlags, unshare};
 use nix::sys::stat::{Mode, SFlag, makedev, mknod, umask};
@@ -167,6 +168,7 @@ pub(crate) fn execute(
     let envp = c_strings(pairs.iter().map(String::as_str))?;
     let path = CString::new(program.as_os_str().as_encoded_bytes())
         .map_err(|_| format!("program path {} contains a NUL byte", program.display()))?;
+    close_inherited_on_exec()?;
     let errno = match execve(&path, &argv, &envp) {
         Err(errno) => errno,
         Ok(never) => match never {},
@@ -176,6 +178,29 @@ pub(crate) fn execute(
         program.display().to_string(),
         errno.desc()
     ))
+}
+
+/// Marks every descriptor above standard error close-on-exec, so none the agent or the init
+/// held open (a terminal's controlling side, pipes) reaches the container's program, as runc
+/// does.
+fn close_inherited_on_exec() -> Result<(), String> {
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC closes nothing and reads no memory; it
+    // only sets the close-on-exec flag of the descriptors in the range.
+    let done = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if done != 0 {
+        return Err(format!(
+            "marking inherited descriptors close-on-exec: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
 }
 
 /// The mount namespace, overlay root and kernel file systems.
