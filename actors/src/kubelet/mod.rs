@@ -223,18 +223,26 @@ impl Actor for NodeAgent {
 
 /// Creates this node's Node object, or refreshes its status if it exists.
 async fn register(args: &NodeAgentArgs, inventory: &Inventory) -> Result<(), ClientError> {
+    let reported = reported(args, inventory);
     match args.api.find::<Node>("", &args.node_name).await? {
         None => {
-            let node =
-                node_status::new_node(&args.node_name, inventory, &args.address, Time::now());
+            let node = node_status::new_node(&args.node_name, &reported, Time::now());
             args.api.create(&node).await?;
         }
         Some(mut node) => {
-            node_status::refresh(&mut node, inventory, &args.address, Time::now());
+            node_status::refresh(&mut node, &reported, Time::now());
             args.api.update_status(&node).await?;
         }
     }
     Ok(())
+}
+
+fn reported<'a>(args: &'a NodeAgentArgs, inventory: &'a Inventory) -> node_status::Reported<'a> {
+    node_status::Reported {
+        inventory,
+        address: &args.address,
+        runtime_handlers: &args.runtime_handlers,
+    }
 }
 
 async fn heartbeat(state: &AgentState) {
@@ -253,7 +261,7 @@ async fn heartbeat(state: &AgentState) {
             return;
         }
     };
-    node_status::refresh(&mut node, &state.inventory, &args.address, Time::now());
+    node_status::refresh(&mut node, &reported(args, &state.inventory), Time::now());
     node.metadata.resource_version.clear();
     if let Err(error) = args.api.update_status(&node).await {
         tracing::warn!(%error, "heartbeat failed");

@@ -1,14 +1,16 @@
 //! The Node object this agent registers and keeps current: capacity from the hardware
-//! inventory, allocatable after the node's reserve, system info, addresses and the Ready
-//! condition with its heartbeat.
+//! inventory, allocatable after the node's reserve, system info, addresses, runtime handlers
+//! and the Ready condition with its heartbeat.
 
 use std::collections::BTreeMap;
 
 use flotilla_kernel::object::{
-    ConditionStatus, Node, NodeAddress, NodeCondition, NodeDisk, NodeHardware, NodeNic, NodeStatus,
-    NodeSystemInfo, ObjectMeta, Quantity, Time,
+    ConditionStatus, Node, NodeAddress, NodeCondition, NodeDisk, NodeHardware, NodeNic,
+    NodeRuntimeHandler, NodeStatus, NodeSystemInfo, ObjectMeta, Quantity, Time,
 };
 use flotilla_node_os::Inventory;
+
+use super::RuntimeHandlers;
 
 /// Memory kept back for the node itself (Kubernetes' default hard eviction threshold).
 const MEMORY_RESERVE_BYTES: u64 = 100 * 1024 * 1024;
@@ -33,8 +35,19 @@ fn resources(cpu_millis: u64, memory_bytes: u64) -> BTreeMap<String, Quantity> {
     ])
 }
 
+/// What the agent reports of its node.
+pub struct Reported<'a> {
+    pub inventory: &'a Inventory,
+    /// The address other machines reach the node at.
+    pub address: &'a str,
+    pub runtime_handlers: &'a RuntimeHandlers,
+}
+
 /// The status part this agent owns, as of `now`.
-pub fn node_status(inventory: &Inventory, address: &str, now: Time) -> NodeStatus {
+pub fn node_status(reported: &Reported<'_>, now: Time) -> NodeStatus {
+    let Reported {
+        inventory, address, ..
+    } = *reported;
     NodeStatus {
         capacity: resources(inventory.cpu_millis, inventory.memory_bytes),
         allocatable: resources(
@@ -70,6 +83,11 @@ pub fn node_status(inventory: &Inventory, address: &str, now: Time) -> NodeStatu
             ..NodeSystemInfo::default()
         },
         hardware: hardware(inventory),
+        // The empty handler names the default runtime, the native one.
+        runtime_handlers: std::iter::once(String::new())
+            .chain(reported.runtime_handlers.names())
+            .map(|name| NodeRuntimeHandler { name })
+            .collect(),
     }
 }
 
@@ -99,7 +117,7 @@ fn hardware(inventory: &Inventory) -> NodeHardware {
 }
 
 /// A Node object for first registration.
-pub fn new_node(name: &str, inventory: &Inventory, address: &str, now: Time) -> Node {
+pub fn new_node(name: &str, reported: &Reported<'_>, now: Time) -> Node {
     let labels = BTreeMap::from([
         ("kubernetes.io/hostname".to_string(), name.to_string()),
         ("kubernetes.io/os".to_string(), "linux".to_string()),
@@ -114,21 +132,21 @@ pub fn new_node(name: &str, inventory: &Inventory, address: &str, now: Time) -> 
             labels,
             ..ObjectMeta::default()
         },
-        status: node_status(inventory, address, now),
+        status: node_status(reported, now),
         ..Node::default()
     }
 }
 
 /// Refreshes `node`'s status, keeping the Ready condition's transition time when it was
 /// already Ready.
-pub fn refresh(node: &mut Node, inventory: &Inventory, address: &str, now: Time) {
+pub fn refresh(node: &mut Node, reported: &Reported<'_>, now: Time) {
     let previous = node
         .status
         .conditions
         .iter()
         .find(|c| c.type_ == "Ready" && c.status == ConditionStatus::True)
         .and_then(|c| c.last_transition_time);
-    node.status = node_status(inventory, address, now);
+    node.status = node_status(reported, now);
     if let (Some(since), Some(ready)) = (previous, node.status.conditions.first_mut()) {
         ready.last_transition_time = Some(since);
     }
@@ -156,9 +174,18 @@ mod tests {
         }
     }
 
+    fn reported<'a>(inventory: &'a Inventory, handlers: &'a RuntimeHandlers) -> Reported<'a> {
+        Reported {
+            inventory,
+            address: "127.0.0.1",
+            runtime_handlers: handlers,
+        }
+    }
+
     #[test]
     fn capacity_and_allocatable() {
-        let node = new_node("n1", &inventory(), "127.0.0.1", Time::now());
+        let (inventory, handlers) = (inventory(), RuntimeHandlers::default());
+        let node = new_node("n1", &reported(&inventory, &handlers), Time::now());
         assert_eq!(node.status.capacity["cpu"], Quantity("2".into()));
         assert_eq!(node.status.capacity["memory"], Quantity("4194304Ki".into()));
         assert_eq!(
@@ -171,14 +198,23 @@ mod tests {
         assert_eq!((hardware.cpu_cores, hardware.memory_bytes), (2, 4 << 30));
         assert_eq!(hardware.disks[0].name, "sda");
         assert!(hardware.disks[0].rotational);
+        let handlers: Vec<&str> = node
+            .status
+            .runtime_handlers
+            .iter()
+            .map(|handler| handler.name.as_str())
+            .collect();
+        assert_eq!(handlers, ["", "native"]);
     }
 
     #[test]
     fn refresh_keeps_the_ready_transition_time() {
         let t0 = Time::from(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1000));
         let t1 = Time::from(std::time::UNIX_EPOCH + std::time::Duration::from_secs(2000));
-        let mut node = new_node("n1", &inventory(), "127.0.0.1", t0);
-        refresh(&mut node, &inventory(), "127.0.0.1", t1);
+        let (inventory, handlers) = (inventory(), RuntimeHandlers::default());
+        let reported = reported(&inventory, &handlers);
+        let mut node = new_node("n1", &reported, t0);
+        refresh(&mut node, &reported, t1);
         let ready = &node.status.conditions[0];
         assert_eq!(ready.last_transition_time, Some(t0));
         assert_eq!(ready.last_heartbeat_time, Some(t1));

@@ -64,8 +64,8 @@ pub use self::names::{
 };
 pub use self::namespace::{Namespace, NamespacePhase, NamespaceSpec, NamespaceStatus};
 pub use self::node::{
-    Node, NodeAddress, NodeCondition, NodeDisk, NodeHardware, NodeNic, NodeSpec, NodeStatus,
-    NodeSystemInfo, Taint, TaintEffect,
+    Node, NodeAddress, NodeCondition, NodeDisk, NodeHardware, NodeNic, NodeRuntimeHandler,
+    NodeSpec, NodeStatus, NodeSystemInfo, Taint, TaintEffect,
 };
 pub use self::pod::{Pod, PodTemplateSpec};
 pub use self::pod_spec::{

@@ -81,6 +81,16 @@ pub struct NodeStatus {
     /// What the machine is made of, as its agent found it.
     #[serde(default, skip_serializing_if = "NodeHardware::is_empty")]
     pub hardware: NodeHardware,
+    /// The runtime handlers a RuntimeClass may name on this node (`""` is the default one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runtime_handlers: Vec<NodeRuntimeHandler>,
+}
+
+/// A runtime handler of a node, as Kubernetes' `status.runtimeHandlers` lists them.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct NodeRuntimeHandler {
+    #[serde(default)]
+    pub name: String,
 }
 
 /// The machine's hardware, from procfs and sysfs.

@@ -69,6 +69,15 @@ pub fn view(node: &Node, pods: &[Pod], now: SystemTime) -> String {
     ] {
         layout.field(1, key, value.as_str());
     }
+    let handlers: Vec<&str> = status
+        .runtime_handlers
+        .iter()
+        .map(|handler| handler.name.as_str())
+        .filter(|name| !name.is_empty())
+        .collect();
+    if !handlers.is_empty() {
+        layout.field(0, "Runtime Handlers", handlers.join(", "));
+    }
     pods_on_node(&mut layout, node, pods, now);
     layout.render()
 }
