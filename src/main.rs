@@ -115,8 +115,8 @@ fn main() -> ExitCode {
                 cli::run_user(command, &config).await
             }
             Command::Store(command) => store::run(command, flotilla.config).await,
-            // Files on this machine only, no connection (and no server on this runtime).
-            Command::Image(args) => image::run(args),
+            // Files on this machine, or other nodes' stores through the API.
+            Command::Image(args) => image::run(args, flotilla.config).await,
             Command::Client(command) => {
                 let path = config::resolve(flotilla.config)?;
                 let api = config::ClientConfig::load(&path)?.connect()?;

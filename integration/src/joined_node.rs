@@ -111,6 +111,11 @@ impl JoinedNode {
         Ok((token, pin))
     }
 
+    /// The node's data dir (its image store is `images` in it).
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
     /// Sends SIGTERM, as a service manager stopping the agent would, and waits for it to exit.
     pub fn stop(&mut self) -> Result<ExitStatus> {
         let Some(mut child) = self.child.take() else {

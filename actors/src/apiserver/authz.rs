@@ -137,15 +137,17 @@ impl Scope {
                 pod: name,
                 ..
             } => Scope::one(verb, Kind::Pod, namespace, name),
-            Request::ExecInput(_) => {
+            Request::Input(_) => {
                 return Err(ApiError::new(
                     ErrorCode::BadRequest,
-                    "exec input belongs on the call of an attached exec",
+                    "input belongs on the call of an attached exec or an image import",
                 ));
             }
-            Request::Join { node_name, .. } | Request::RevokeNode { node_name } => {
-                Scope::one(verb, Kind::Node, "", node_name)
-            }
+            Request::Join { node_name, .. }
+            | Request::RevokeNode { node_name }
+            | Request::ImportImages {
+                node: node_name, ..
+            } => Scope::one(verb, Kind::Node, "", node_name),
             Request::Store { .. } => {
                 return Err(ApiError::new(
                     ErrorCode::Unavailable,

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use flotilla_kernel::api::{
-    ApiCall, ApiError, ErrorCode, ExecInput, NodeAnswers, NodeLinks, NodeRequest, Outcome,
-    RawObject, Request, Response, TerminalSize,
+    ApiCall, ApiError, ErrorCode, Input, NodeAnswers, NodeLinks, NodeRequest, Outcome, RawObject,
+    Request, Response, TerminalSize,
 };
 use flotilla_kernel::object::{
     ConditionStatus, Kind, NODE_LEASE_NAMESPACE, Namespace, Object, ObjectMeta, Pod, PodCondition,
@@ -87,6 +87,11 @@ pub async fn serve(call: ApiCall, context: Arc<Context>) {
                     inputs,
                 };
                 exec_attached(&context, &namespace, &pod, container, attached, &reply)
+                    .await
+                    .map(|()| None)
+            }
+            Request::ImportImages { node, base_name } => {
+                import_images(&context, &node, base_name, inputs, &reply)
                     .await
                     .map(|()| None)
             }
@@ -233,10 +238,10 @@ async fn dispatch(
             namespace,
             name,
         } => top::top(context, kind, namespace.as_deref(), name.as_deref()).await?,
-        Request::ExecAttached { .. } | Request::ExecInput(_) => {
+        Request::ExecAttached { .. } | Request::ImportImages { .. } | Request::Input(_) => {
             return Err(ApiError::new(
                 ErrorCode::BadRequest,
-                "exec input belongs on the call of an attached exec",
+                "input belongs on the call of an attached exec or an image import",
             ));
         }
         Request::Join {
@@ -613,7 +618,7 @@ struct Attached {
     command: Vec<String>,
     stdin: bool,
     tty: Option<TerminalSize>,
-    inputs: Option<mpsc::Receiver<ExecInput>>,
+    inputs: Option<mpsc::Receiver<Input>>,
 }
 
 /// [`exec`] with standard input and a terminal, as the caller asked: its inputs go on to the
@@ -643,6 +648,24 @@ async fn exec_attached(
     let answers = context
         .links
         .call_with_inputs(&pod.spec.node_name, request, attached.inputs)
+        .await?;
+    relay_answers(answers, reply).await;
+    Ok(())
+}
+
+/// Passes an uploaded archive on to `node`'s agent, which imports its images into the node's
+/// store.
+async fn import_images(
+    context: &Context,
+    node: &str,
+    base_name: Option<String>,
+    inputs: Option<mpsc::Receiver<Input>>,
+    reply: &mpsc::Sender<Response>,
+) -> Result<(), ApiError> {
+    context.stored.get_existing(Kind::Node, "", node).await?;
+    let answers = context
+        .links
+        .call_with_inputs(node, NodeRequest::ImportImages { base_name }, inputs)
         .await?;
     relay_answers(answers, reply).await;
     Ok(())

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use flotilla_kernel::api::{
-    ApiCall, ApiError, ErrorCode, ExecInput, NodeLinks, Request, Response, receive_inputs,
+    ApiCall, ApiError, ErrorCode, Input, NodeLinks, Request, Response, receive_inputs,
 };
 use flotilla_transport::{Handler, Inputs, Peer, Responses};
 
@@ -32,20 +32,23 @@ impl Handler<Request, Response> for QuicFront {
         self.serve(peer, request, None)
     }
 
-    /// An attached exec reads its standard input and terminal sizes from the call; every
-    /// other call has none.
+    /// An attached exec reads its standard input and terminal sizes from the call, an image
+    /// import its archive; every other call has none.
     fn handle_with_inputs(
         &self,
         peer: Peer,
         request: Request,
         frames: Inputs<Request>,
     ) -> Responses<Response> {
-        if !matches!(request, Request::ExecAttached { .. }) {
+        if !matches!(
+            request,
+            Request::ExecAttached { .. } | Request::ImportImages { .. }
+        ) {
             return self.handle(peer, request);
         }
         let (inputs, received) = mpsc::channel(INPUT_BUFFER);
         tokio::spawn(receive_inputs(frames, inputs, |frame| match frame {
-            Request::ExecInput(input) => Some(input),
+            Request::Input(input) => Some(input),
             _ => None,
         }));
         self.serve(peer, request, Some(received))
@@ -57,7 +60,7 @@ impl QuicFront {
         &self,
         peer: Peer,
         request: Request,
-        inputs: Option<mpsc::Receiver<ExecInput>>,
+        inputs: Option<mpsc::Receiver<Input>>,
     ) -> Responses<Response> {
         if let (Request::Store { call }, Some(store)) = (&request, &self.store) {
             return store.call(&peer.identity, call);

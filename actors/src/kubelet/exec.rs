@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-use flotilla_kernel::api::{ApiError, ErrorCode, ExecInput, Response, TerminalSize};
+use flotilla_kernel::api::{ApiError, ErrorCode, Input, Response, TerminalSize};
 use flotilla_node_os::runtime::{ExecRequest, exit_code, resize_terminal};
 use flotilla_node_os::{Runtime, RuntimeError};
 
@@ -22,7 +22,7 @@ pub struct Streams {
     /// The terminal's size, when the command runs on one.
     pub tty: Option<TerminalSize>,
     /// The caller's input when it attached standard input.
-    pub inputs: Option<mpsc::Receiver<ExecInput>>,
+    pub inputs: Option<mpsc::Receiver<Input>>,
 }
 
 /// Runs `command` in container `id` and answers on `reply` until it ends.
@@ -99,7 +99,7 @@ pub async fn serve(
 /// input and sizes go in, until the command's side of the terminal closes.
 async fn on_terminal(
     terminal: File,
-    inputs: Option<mpsc::Receiver<ExecInput>>,
+    inputs: Option<mpsc::Receiver<Input>>,
     reply: &mpsc::Sender<Response>,
 ) -> Result<(), ()> {
     let (writer, sizer) = match (terminal.try_clone(), terminal.try_clone()) {
@@ -114,18 +114,18 @@ async fn on_terminal(
         let mut writer = tokio::fs::File::from_std(writer);
         while let Some(input) = inputs.recv().await {
             match input {
-                ExecInput::Stdin(data) => {
+                Input::Data(data) => {
                     if writer.write_all(&data).await.is_err() || writer.flush().await.is_err() {
                         break;
                     }
                 }
-                ExecInput::Resize(size) => {
+                Input::Resize(size) => {
                     if let Err(error) = resize_terminal(&sizer, node_size(size)) {
                         tracing::debug!(%error, "cannot resize an exec's terminal");
                     }
                 }
                 // A terminal has no end of input of its own; the command ends it (exit, ^D).
-                ExecInput::StdinEnd => {}
+                Input::End => {}
             }
         }
         std::future::pending().await
@@ -138,19 +138,19 @@ async fn on_terminal(
 }
 
 /// Writes the caller's standard input to the command until it ends, then closes it.
-async fn feed(stdin: Option<impl AsyncWrite + Unpin>, inputs: Option<mpsc::Receiver<ExecInput>>) {
+async fn feed(stdin: Option<impl AsyncWrite + Unpin>, inputs: Option<mpsc::Receiver<Input>>) {
     let (Some(mut stdin), Some(mut inputs)) = (stdin, inputs) else {
         return;
     };
     while let Some(input) = inputs.recv().await {
         match input {
-            ExecInput::Stdin(data) => {
+            Input::Data(data) => {
                 if stdin.write_all(&data).await.is_err() || stdin.flush().await.is_err() {
                     return;
                 }
             }
-            ExecInput::StdinEnd => return,
-            ExecInput::Resize(_) => {}
+            Input::End => return,
+            Input::Resize(_) => {}
         }
     }
 }

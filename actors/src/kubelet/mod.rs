@@ -13,6 +13,7 @@ mod env;
 mod exec;
 mod hooks;
 mod image_gc;
+mod image_import;
 mod images;
 mod lease;
 mod logs;
@@ -158,7 +159,11 @@ impl Actor for NodeAgent {
             .api
             .watch::<Pod>(None, revision, Some(&args.node_name))
             .await?;
-        let calls = node_calls::node_calls(args.log_dir.clone(), Arc::clone(&args.runtime));
+        let calls = node_calls::node_calls(
+            args.log_dir.clone(),
+            args.image_dir.clone(),
+            Arc::clone(&args.runtime),
+        );
         let link = args.api.serve_node(&args.node_name, calls).await?;
         let tasks = vec![
             watch_pods(&myself, events),

@@ -15,8 +15,8 @@ use flotilla_node_os::Runtime;
 use flotilla_transport::Responses;
 
 use super::exec::{self, Streams};
-use super::logs;
 use super::sync::container_id;
+use super::{image_import, logs};
 
 /// Answers one call may queue before it waits for the API server to take them.
 const CALL_BUFFER: usize = 64;
@@ -24,18 +24,11 @@ const CALL_BUFFER: usize = 64;
 /// Where the node's own usage is read: the host's procfs, as the agent's inventory reads it.
 const PROC_ROOT: &str = "/proc";
 
-/// The agent's answers to the API server's calls, reading logs under `log_dir`, running
-/// execs through `runtime` and measuring usage from its cgroups and [`PROC_ROOT`].
-pub fn node_calls(log_dir: PathBuf, runtime: Arc<dyn Runtime>) -> NodeCalls {
-    node_calls_with_proc(log_dir, runtime, PathBuf::from(PROC_ROOT))
-}
-
-/// [`node_calls`] reading the node's usage from the procfs at `proc_root`.
-pub fn node_calls_with_proc(
-    log_dir: PathBuf,
-    runtime: Arc<dyn Runtime>,
-    proc_root: PathBuf,
-) -> NodeCalls {
+/// The agent's answers to the API server's calls, reading logs under `log_dir`, importing
+/// images into the store at `image_dir`, running execs through `runtime` and measuring usage
+/// from its cgroups and [`PROC_ROOT`].
+pub fn node_calls(log_dir: PathBuf, image_dir: PathBuf, runtime: Arc<dyn Runtime>) -> NodeCalls {
+    let proc_root = PathBuf::from(PROC_ROOT);
     Arc::new(move |request, inputs| match request {
         NodeRequest::Logs {
             pod_uid,
@@ -69,10 +62,6 @@ pub fn node_calls_with_proc(
             };
             exec(&runtime, &pod_uid, &container, command, streams)
         }
-        NodeRequest::ExecInput(_) => Responses::one(Response::Error(ApiError::new(
-            ErrorCode::BadRequest,
-            "exec input belongs on the call of an attached exec",
-        ))),
         NodeRequest::Usage { containers } => {
             let (reply, answers) = mpsc::channel(1);
             // Ends once it has measured, within a second.
@@ -80,7 +69,30 @@ pub fn node_calls_with_proc(
             tokio::spawn(usage::serve(runtime, proc_root.clone(), containers, reply));
             Responses::channel(answers)
         }
+        NodeRequest::ImportImages { base_name } => {
+            let Some(inputs) = inputs else {
+                return refused_input();
+            };
+            let (reply, answers) = mpsc::channel(1);
+            // Ends once the archive is imported, or when the upload stops short.
+            tokio::spawn(image_import::serve(
+                image_dir.clone(),
+                base_name,
+                inputs,
+                reply,
+            ));
+            Responses::channel(answers)
+        }
+        NodeRequest::Input(_) => refused_input(),
     })
+}
+
+/// A call's input frame sent as a call of its own.
+fn refused_input() -> Responses<Response> {
+    Responses::one(Response::Error(ApiError::new(
+        ErrorCode::BadRequest,
+        "input belongs on the call of an attached exec or an image import",
+    )))
 }
 
 /// Starts an exec into the pod's container; it ends when the command does, or when the caller

@@ -15,8 +15,7 @@ use flotilla_transport::{
 use super::error::ApiError;
 use super::local::LocalApi;
 use super::message::{
-    ApiCall, CertificateRecord, EventType, ExecInput, Outcome, RawObject, Request, Response,
-    WatchEvent,
+    ApiCall, CertificateRecord, EventType, Input, Outcome, RawObject, Request, Response, WatchEvent,
 };
 use super::node_link::{NodeCalls, NodeRequest};
 use crate::object::{Kind, Object, Pod, Resource};
@@ -147,7 +146,7 @@ impl ApiClient {
     pub async fn stream_with_inputs(
         &self,
         request: Request,
-        inputs: mpsc::Receiver<ExecInput>,
+        inputs: mpsc::Receiver<Input>,
     ) -> Result<mpsc::Receiver<Result<Response, ClientError>>, ClientError> {
         self.stream_inner(request, Some(inputs)).await
     }
@@ -155,7 +154,7 @@ impl ApiClient {
     async fn stream_inner(
         &self,
         request: Request,
-        inputs: Option<mpsc::Receiver<ExecInput>>,
+        inputs: Option<mpsc::Receiver<Input>>,
     ) -> Result<mpsc::Receiver<Result<Response, ClientError>>, ClientError> {
         match &self.backend {
             Backend::Local(identity, api) => {
@@ -185,7 +184,7 @@ impl ApiClient {
                     None => quic.stream::<Request, Response>(&request).await?,
                     Some(inputs) => {
                         let (sender, frames) = quic.stream_with_inputs(&request).await?;
-                        tokio::spawn(send_inputs(inputs, sender, Request::ExecInput));
+                        tokio::spawn(send_inputs(inputs, sender, Request::Input));
                         frames
                     }
                 };
@@ -543,7 +542,7 @@ impl Handler<NodeRequest, Response> for ServeNodeCalls {
         }
         let (tx, rx) = mpsc::channel(CALL_BUFFER);
         tokio::spawn(receive_inputs(inputs, tx, |frame| match frame {
-            NodeRequest::ExecInput(input) => Some(input),
+            NodeRequest::Input(input) => Some(input),
             _ => None,
         }));
         (self.0)(request, Some(rx))
@@ -553,9 +552,9 @@ impl Handler<NodeRequest, Response> for ServeNodeCalls {
 /// Sends `inputs` on a call as the frames `frame` makes of them, then ends them; stops early
 /// when the other end stops listening.
 pub(crate) async fn send_inputs<Req: serde::Serialize>(
-    mut inputs: mpsc::Receiver<ExecInput>,
+    mut inputs: mpsc::Receiver<Input>,
     mut sender: CallSender<Req>,
-    frame: fn(ExecInput) -> Req,
+    frame: fn(Input) -> Req,
 ) {
     while let Some(input) = inputs.recv().await {
         if let Err(error) = sender.send(&frame(input)).await {
@@ -570,8 +569,8 @@ pub(crate) async fn send_inputs<Req: serde::Serialize>(
 /// nobody takes them; a frame that is no exec input ends them.
 pub async fn receive_inputs<Req: serde::de::DeserializeOwned>(
     mut frames: Inputs<Req>,
-    inputs: mpsc::Sender<ExecInput>,
-    input: fn(Req) -> Option<ExecInput>,
+    inputs: mpsc::Sender<Input>,
+    input: fn(Req) -> Option<Input>,
 ) {
     while let Some(frame) = frames.next().await {
         let Some(next) = input(frame) else {

@@ -148,7 +148,7 @@ pub enum Request {
         name: Option<String>,
     },
     /// [`Request::Exec`] with streams attached (`flotilla exec -i`/`-t`): with `stdin`, the
-    /// caller sends [`Request::ExecInput`] frames after this request on the same call; with
+    /// caller sends [`Request::Input`] frames after this request on the same call; with
     /// `tty`, the command runs on a terminal of that size, whose output comes as standard
     /// output.
     ExecAttached {
@@ -159,17 +159,25 @@ pub enum Request {
         stdin: bool,
         tty: Option<TerminalSize>,
     },
-    /// Standard input or a terminal size, sent on an `ExecAttached` call after its request;
-    /// refused as a call of its own.
-    ExecInput(ExecInput),
+    /// What a two-way call's caller sends after its request (an attached exec's input, an
+    /// uploaded archive); refused as a call of its own.
+    Input(Input),
+    /// Imports the images of an OCI or Docker archive into `node`'s image store (`flotilla
+    /// image import --node`): the archive follows as [`Request::Input`] data, then its end.
+    /// Answered with one [`Response::ImagesImported`].
+    ImportImages {
+        node: String,
+        base_name: Option<String>,
+    },
 }
 
-/// What an attached exec's caller sends while the command runs.
+/// What the caller of a two-way call sends after its request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ExecInput {
-    Stdin(#[serde(with = "serde_bytes")] Vec<u8>),
-    /// Standard input ended: the command reads end of file.
-    StdinEnd,
+pub enum Input {
+    /// The next bytes: an exec's standard input, an archive being uploaded.
+    Data(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// There are no more bytes: an exec's command reads end of file, an upload is whole.
+    End,
     /// The caller's terminal changed size.
     Resize(TerminalSize),
 }
@@ -204,7 +212,8 @@ impl Request {
             Request::RevokeUser { .. } => "revoke",
             Request::ListUsers => "list",
             Request::Exec { .. } | Request::ExecAttached { .. } => "exec into",
-            Request::ExecInput(_) => "send exec input to",
+            Request::Input(_) => "send input to",
+            Request::ImportImages { .. } => "import images into",
             Request::Top { .. } => "read usage of",
         }
     }
@@ -291,6 +300,16 @@ pub enum Response {
     AgentUsage(AgentUsage),
     /// What pods or nodes use, answering a [`Request::Top`].
     Top(TopReport),
+    /// The images an archive held, now in a node's store, answering an `ImportImages`.
+    ImagesImported(Vec<ImportedImage>),
+}
+
+/// An image a node imported: its name, the digest of its manifest and its size in bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportedImage {
+    pub name: String,
+    pub digest: String,
+    pub size: u64,
 }
 
 /// One operator's certificate, as `flotilla user list` shows it.
@@ -322,6 +341,7 @@ impl Response {
             Response::ExecExit { .. } => "exec exit",
             Response::AgentUsage(_) => "agent usage",
             Response::Top(_) => "top",
+            Response::ImagesImported(_) => "images imported",
         }
     }
 }
@@ -336,5 +356,5 @@ pub struct ApiCall {
     pub request: Request,
     pub reply: mpsc::Sender<Response>,
     /// What the caller sends after its request: an attached exec's input.
-    pub inputs: Option<mpsc::Receiver<ExecInput>>,
+    pub inputs: Option<mpsc::Receiver<Input>>,
 }

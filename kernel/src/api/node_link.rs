@@ -17,7 +17,7 @@ use flotilla_transport::{CallStream, PeerLink, Responses};
 
 use super::client::send_inputs;
 use super::error::{ApiError, ErrorCode};
-use super::message::{ExecInput, Response, TerminalSize};
+use super::message::{Input, Response, TerminalSize};
 use super::usage::PodContainer;
 
 /// A call the API server makes to a node agent.
@@ -41,7 +41,7 @@ pub enum NodeRequest {
     /// answering with one [`Response::AgentUsage`]. (New variants go last.)
     Usage { containers: Vec<PodContainer> },
     /// [`NodeRequest::Exec`] with streams attached, as [`super::Request::ExecAttached`]: its
-    /// input comes as [`NodeRequest::ExecInput`] frames on the same call.
+    /// input comes as [`NodeRequest::Input`] frames on the same call.
     ExecAttached {
         pod_uid: String,
         container: String,
@@ -49,22 +49,27 @@ pub enum NodeRequest {
         stdin: bool,
         tty: Option<TerminalSize>,
     },
-    /// Standard input or a terminal size for the `ExecAttached` call it is sent on.
-    ExecInput(ExecInput),
+    /// What the caller sends after an `ExecAttached` or `ImportImages` request.
+    Input(Input),
+    /// Imports the archive that follows as [`NodeRequest::Input`] data into the node's image
+    /// store, answering as [`super::Request::ImportImages`] is.
+    ImportImages { base_name: Option<String> },
 }
 
 impl NodeRequest {
     /// Whether the call reads input frames after the request.
     pub fn takes_inputs(&self) -> bool {
-        matches!(self, NodeRequest::ExecAttached { .. })
+        matches!(
+            self,
+            NodeRequest::ExecAttached { .. } | NodeRequest::ImportImages { .. }
+        )
     }
 }
 
 /// How an agent answers the API server's calls: the request, and for a call that takes them
 /// ([`NodeRequest::takes_inputs`]) its inputs.
-pub type NodeCalls = Arc<
-    dyn Fn(NodeRequest, Option<mpsc::Receiver<ExecInput>>) -> Responses<Response> + Send + Sync,
->;
+pub type NodeCalls =
+    Arc<dyn Fn(NodeRequest, Option<mpsc::Receiver<Input>>) -> Responses<Response> + Send + Sync>;
 
 /// Where a node's agent is served.
 enum Link {
@@ -126,7 +131,7 @@ impl NodeLinks {
         &self,
         node: &str,
         request: NodeRequest,
-        inputs: Option<mpsc::Receiver<ExecInput>>,
+        inputs: Option<mpsc::Receiver<Input>>,
     ) -> Result<NodeAnswers, ApiError> {
         let not_connected = || {
             ApiError::new(
@@ -157,7 +162,7 @@ impl NodeLinks {
                     .stream_with_inputs(&request)
                     .await
                     .map_err(unreachable)?;
-                tokio::spawn(send_inputs(inputs, sender, NodeRequest::ExecInput));
+                tokio::spawn(send_inputs(inputs, sender, NodeRequest::Input));
                 answers
             }
         };

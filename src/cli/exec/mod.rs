@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
-use flotilla_kernel::api::{ApiClient, ClientError, ExecInput, Request, Response, TerminalSize};
+use flotilla_kernel::api::{ApiClient, ClientError, Input, Request, Response, TerminalSize};
 use flotilla_kernel::object::{Kind, Pod};
 
 use super::logs::{choose_container, pod_name};
@@ -124,16 +124,16 @@ async fn relay(
 
 /// Reads standard input on a thread of its own (a read that blocks must not hold the runtime
 /// up when the exec ends) and passes it on, then its end.
-fn pass_stdin(inputs: mpsc::Sender<ExecInput>) {
+fn pass_stdin(inputs: mpsc::Sender<Input>) {
     std::thread::spawn(move || {
         let mut stdin = std::io::stdin().lock();
         let mut buffer = vec![0; INPUT_CHUNK];
         loop {
             let input = match stdin.read(&mut buffer) {
-                Ok(0) | Err(_) => ExecInput::StdinEnd,
-                Ok(read) => ExecInput::Stdin(buffer[..read].to_vec()),
+                Ok(0) | Err(_) => Input::End,
+                Ok(read) => Input::Data(buffer[..read].to_vec()),
             };
-            let ended = input == ExecInput::StdinEnd;
+            let ended = input == Input::End;
             if inputs.blocking_send(input).is_err() || ended {
                 return;
             }
@@ -142,7 +142,7 @@ fn pass_stdin(inputs: mpsc::Sender<ExecInput>) {
 }
 
 /// Passes every new size of this terminal on, until the exec ends.
-async fn pass_resizes(inputs: mpsc::Sender<ExecInput>) {
+async fn pass_resizes(inputs: mpsc::Sender<Input>) {
     let Ok(mut resized) = signal(SignalKind::window_change()) else {
         return;
     };
@@ -150,7 +150,7 @@ async fn pass_resizes(inputs: mpsc::Sender<ExecInput>) {
         let Some(size) = raw_terminal::size() else {
             continue;
         };
-        if inputs.send(ExecInput::Resize(size)).await.is_err() {
+        if inputs.send(Input::Resize(size)).await.is_err() {
             return;
         }
     }

@@ -1,6 +1,10 @@
 //! `flotilla image`: the image store of the node on this machine, as `ctr images` works on
 //! containerd's: import archives (an air-gapped install), list, inspect and remove images.
 //! It opens the store directly (`DATA_DIR/images`), waiting while another process holds it.
+//! An import with `--node` or `--all-nodes` goes to other nodes' stores through the API
+//! instead ([`fleet`]).
+
+mod fleet;
 
 use std::fs::File;
 use std::io::{self, IsTerminal, Read};
@@ -14,6 +18,7 @@ use serde_json::json;
 use flotilla_images::{ImageDetails, ImageStore, ImageSummary};
 
 use crate::cli::{Table, print, report};
+use crate::config::{self, ClientConfig};
 use crate::store::print::mib;
 
 /// The data dir of `flotilla up`; a joined node's is `/var/lib/flotilla-node`.
@@ -38,6 +43,13 @@ enum ImageCommand {
         /// The repository for images the archive names only by a tag (REPOSITORY:TAG).
         #[arg(long)]
         base_name: Option<String>,
+        /// Import into this node's store, through the API (uses the client config);
+        /// repeatable.
+        #[arg(long = "node", value_name = "NAME")]
+        nodes: Vec<String>,
+        /// Import into the store of every node, through the API.
+        #[arg(long, conflicts_with = "nodes")]
+        all_nodes: bool,
     },
     /// List images: repository, tag, digest, size.
     #[command(alias = "list")]
@@ -52,7 +64,28 @@ enum ImageCommand {
     },
 }
 
-pub fn run(args: ImageArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(args: ImageArgs, config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    if let ImageCommand::Import {
+        file,
+        base_name,
+        nodes,
+        all_nodes,
+    } = &args.command
+        && (*all_nodes || !nodes.is_empty())
+    {
+        let targets = if *all_nodes {
+            fleet::Targets::All
+        } else {
+            fleet::Targets::Named(nodes.clone())
+        };
+        let outcome = async {
+            let api = ClientConfig::load(&config::resolve(config)?)?.connect()?;
+            let imported = fleet::import(&api, file, base_name.clone(), targets).await;
+            api.close().await;
+            imported
+        };
+        return report(outcome.await);
+    }
     report(execute(args))
 }
 
@@ -69,7 +102,9 @@ fn execute(args: ImageArgs) -> anyhow::Result<ExitCode> {
     let mut store = ImageStore::open(&root)
         .with_context(|| format!("opening the image store {}", root.display()))?;
     match args.command {
-        ImageCommand::Import { file, base_name } => {
+        ImageCommand::Import {
+            file, base_name, ..
+        } => {
             let imported = import(&mut store, &file, base_name.as_deref())?;
             print(&imported.iter().map(imported_line).collect::<String>())?;
         }
