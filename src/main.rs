@@ -65,7 +65,9 @@ fn main() -> ExitCode {
     // Before anything else: the container init must stay single-threaded and quiet.
     let mut raw_args = std::env::args_os().skip(1);
     if let (Some(first), Some(argument)) = (raw_args.next(), raw_args.next()) {
-        let code = if first == CONTAINER_INIT {
+        let code = if first == flotilla_node_os::sandbox::pause::SUBCOMMAND {
+            Some(flotilla_node_os::sandbox::pause::run())
+        } else if first == CONTAINER_INIT {
             Some(flotilla_node_os::sandbox::init::run(std::path::Path::new(
                 &argument,
             )))

@@ -294,7 +294,9 @@ impl Drop for Cluster {
         if let Some(mut child) = self.child.take() {
             kill_quietly(&mut child);
         }
-        // A killed `up` leaves its pod sandboxes' namespace mounts in the work directory.
+        // A killed `up` leaves its pods' pause processes and its pod sandboxes' namespace
+        // mounts in the work directory.
+        crate::pauses::stop_pauses_under(self.workdir.path());
         crate::mounts::unmount_under(self.workdir.path());
         let cleanup = cgroup_tree::remove_tree(Path::new(CGROUP_FS), &self.cgroup_root);
         if thread::panicking() {

@@ -24,6 +24,7 @@ mod joined_node;
 mod logged_child;
 mod mounts;
 pub mod objects;
+mod pauses;
 mod pod_runtime;
 mod pod_start_report;
 mod port;

@@ -85,6 +85,24 @@ spec:
       limits: {memory: 16Mi}
 "#;
 
+/// Two containers in one PID namespace: the second lists the processes it sees.
+const SHARED: &str = r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: shared
+spec:
+  shareProcessNamespace: true
+  containers:
+  - name: app
+    image: busybox:1.35
+    command: [sleep, "3600"]
+  - name: peek
+    image: busybox:1.35
+    command: [sh, -c]
+    args:
+    - sleep 1; echo "me=$$ seen:$(cat /proc/[0-9]*/comm | sort | tr '\n' ' ')"; echo listed; exec sleep 3600
+"#;
+
 const NO_COMMAND: &str = r#"apiVersion: v1
 kind: Pod
 metadata:
@@ -134,13 +152,17 @@ fn pod(cluster: &Cluster, name: &str) -> Result<Value> {
     cluster.client().get_object("pod", name, Some(NAMESPACE))
 }
 
-/// The logs of pod `name` once they hold `last`.
-fn report_of(cluster: &Cluster, name: &str, last: &str) -> String {
+/// The logs of pod `name` (of its `container`, if it has several) once they hold `last`.
+fn report_of(cluster: &Cluster, name: &str, container: Option<&str>, last: &str) -> String {
+    let mut args = vec!["logs", name];
+    if let Some(container) = container {
+        args.extend(["-c", container]);
+    }
     wait_until(
         Duration::from_secs(60),
         &format!("the report of {name}"),
         || {
-            let logs = cluster.cli(&["logs", name]);
+            let logs = cluster.cli(&args);
             let text = String::from_utf8_lossy(&logs.stdout).into_owned();
             Ok(if text.contains(last) {
                 Observation::Done
@@ -152,7 +174,7 @@ fn report_of(cluster: &Cluster, name: &str, last: &str) -> String {
             })
         },
     );
-    cluster.cli_ok(&["logs", name])
+    cluster.cli_ok(&args)
 }
 
 /// The terminated state of pod `name`'s container, once it has one.
@@ -175,6 +197,20 @@ fn terminated(cluster: &Cluster, name: &str) -> Value {
         },
     );
     state
+}
+
+/// Whether the pause process of pod sandbox `uid` runs.
+fn pause_running(uid: &str) -> bool {
+    fs::read_dir("/proc")
+        .map(|entries| {
+            entries.flatten().any(|entry| {
+                fs::read(entry.path().join("cmdline")).is_ok_and(|cmdline| {
+                    let args: Vec<&[u8]> = cmdline.split(|byte| *byte == 0).collect();
+                    args.contains(&b"pod-pause".as_slice()) && args.contains(&uid.as_bytes())
+                })
+            })
+        })
+        .unwrap_or(false)
 }
 
 fn namespace_of(pid: &str, kind: &str) -> Result<std::path::PathBuf> {
@@ -212,8 +248,9 @@ fn run_image_pods(runtime: PodRuntime) {
     cluster.apply_pod(runtime, "hungry", HUNGRY);
     cluster.apply_pod(runtime, "farewell", FAREWELL);
     cluster.apply_pod(runtime, "fallback", FALLBACK);
+    cluster.apply_pod(runtime, "shared", SHARED);
 
-    let logs = report_of(&cluster, "boxed", "NoNewPrivs");
+    let logs = report_of(&cluster, "boxed", None, "NoNewPrivs");
     assert!(logs.starts_with(MARKER), "{logs}");
     assert!(logs.contains("host=boxed pid=1 uid=0"), "{logs}");
     assert!(logs.contains(DEFAULT_CAP_EFF), "{logs}");
@@ -221,7 +258,13 @@ fn run_image_pods(runtime: PodRuntime) {
     assert!(logs.contains("Seccomp:\t2"), "filtered: {logs}");
     assert!(!Path::new("/marker").exists(), "the host has no /marker");
 
-    let logs = report_of(&cluster, "restricted", "done");
+    // One PID namespace: its first process is the pod's pause, and each container sees the
+    // other's processes.
+    let logs = report_of(&cluster, "shared", Some("peek"), "listed");
+    assert!(!logs.contains("me=1 "), "{logs}");
+    assert!(logs.contains(" sleep "), "the app's sleep: {logs}");
+
+    let logs = report_of(&cluster, "restricted", None, "done");
     assert!(logs.contains("uid=1000 gid=1000"), "{logs}");
     assert!(logs.contains("CapEff:\t0000000000000000"), "{logs}");
     assert!(logs.contains("CapBnd:\t0000000000000000"), "{logs}");
@@ -337,6 +380,17 @@ fn run_image_pods(runtime: PodRuntime) {
     assert_eq!(
         cluster.cli_ok(&["exec", "boxed", "--", "cat", "/marker"]),
         MARKER
+    );
+
+    // Deleting the pod whose containers share a PID namespace stops its pause process.
+    let shared_uid = objects::uid(&pod(&cluster, "shared").expect("the pod shared")).to_string();
+    let pause_of_shared = || pause_running(&shared_uid);
+    assert!(pause_of_shared(), "the shared pod's pause runs");
+    cluster.cli_ok(&["delete", "pod", "shared", "--grace-period", "1"]);
+    wait_until(
+        Duration::from_secs(30),
+        "the shared pod's pause gone",
+        || Ok(pod(&cluster, "shared").is_err() && !pause_of_shared()),
     );
 
     cluster.cli_ok(&["delete", "pod", "boxed", "--grace-period", "1"]);

@@ -601,6 +601,7 @@ async fn prepare_image(
         id: pod.metadata.uid.clone(),
         hostname: container_spec::pod_hostname(pod),
         host_network: pod.spec.host_network,
+        share_process_namespace: pod.spec.share_process_namespace == Some(true),
     };
     blocking(&args.runtime, move |runtime| {
         runtime.run_pod_sandbox(&sandbox)

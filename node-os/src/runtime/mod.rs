@@ -30,6 +30,7 @@ use crate::cgroups::CgroupUsage;
 use crate::sandbox::SandboxSpec;
 
 pub use adopt::Adoption;
+pub(crate) use adopt::{read_facts, still_running};
 pub use error::RuntimeError;
 pub use exec::{
     ExecOutput, ExecProcess, ExecRequest, TerminalSize, exec_sync, exit_code, resize_terminal,

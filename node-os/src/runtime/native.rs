@@ -247,11 +247,16 @@ impl NativeRuntime {
                 .working_dir
                 .clone()
                 .unwrap_or_else(|| PathBuf::from("/")),
-            join: [Namespace::Network, Namespace::Ipc, Namespace::Uts]
-                .into_iter()
-                .map(|ns| (ns, sandbox.join(ns.file_name())))
-                .filter(|(_, path)| path.exists())
-                .collect(),
+            join: [
+                Namespace::Network,
+                Namespace::Ipc,
+                Namespace::Uts,
+                Namespace::Pid,
+            ]
+            .into_iter()
+            .map(|ns| (ns, sandbox.join(ns.file_name())))
+            .filter(|(_, path)| path.exists())
+            .collect(),
             rootfs,
             etc: ETC_FILES
                 .iter()

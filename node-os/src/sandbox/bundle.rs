@@ -113,24 +113,30 @@ fn capabilities(set: CapabilitySet) -> HashSet<Capability> {
         .collect()
 }
 
-/// New PID and mount namespaces; the sandbox's, by path.
+/// New mount and PID namespaces (unless the pod's PID namespace is shared); the sandbox's, by
+/// path.
 fn namespaces(config: &InitConfig) -> Vec<LinuxNamespace> {
-    let own = [LinuxNamespaceType::Pid, LinuxNamespaceType::Mount].map(|typ| {
-        let mut namespace = LinuxNamespace::default();
-        namespace.set_typ(typ);
-        namespace
-    });
+    let shared_pid = config.join.iter().any(|(kind, _)| *kind == Namespace::Pid);
+    let own = [LinuxNamespaceType::Mount, LinuxNamespaceType::Pid]
+        .into_iter()
+        .filter(|typ| !(shared_pid && *typ == LinuxNamespaceType::Pid))
+        .map(|typ| {
+            let mut namespace = LinuxNamespace::default();
+            namespace.set_typ(typ);
+            namespace
+        });
     let joined = config.join.iter().map(|(kind, path)| {
         let mut namespace = LinuxNamespace::default();
         namespace.set_typ(match kind {
             Namespace::Network => LinuxNamespaceType::Network,
             Namespace::Ipc => LinuxNamespaceType::Ipc,
             Namespace::Uts => LinuxNamespaceType::Uts,
+            Namespace::Pid => LinuxNamespaceType::Pid,
         });
         namespace.set_path(Some(path.clone()));
         namespace
     });
-    own.into_iter().chain(joined).collect()
+    own.chain(joined).collect()
 }
 
 /// The container init's kernel file systems, the sandbox's `/etc` files and the termination
@@ -282,8 +288,9 @@ mod tests {
         assert_eq!(bounding.len(), 14);
         assert!(bounding.contains(&"CAP_NET_BIND_SERVICE".into()));
         let namespaces = &spec["linux"]["namespaces"];
-        assert_eq!(namespaces[0]["type"], "pid");
-        assert!(namespaces[0].get("path").is_none());
+        assert_eq!(namespaces[0]["type"], "mount");
+        assert_eq!(namespaces[1]["type"], "pid");
+        assert!(namespaces[1].get("path").is_none());
         assert_eq!(namespaces[2]["type"], "network");
         assert_eq!(namespaces[2]["path"], "/sb/net");
         assert_eq!(namespaces.as_array().unwrap().len(), 4);
@@ -312,6 +319,21 @@ mod tests {
         );
         let dev = mounts.iter().position(|m| m["destination"] == "/dev");
         assert!(dev.unwrap() < log, "mounted once /dev is");
+    }
+
+    #[test]
+    fn a_shared_pid_namespace_is_joined_by_path() {
+        let mut shared = config(Security::default());
+        shared.join.push((Namespace::Pid, PathBuf::from("/sb/pid")));
+        let spec = json(&runtime_spec(&shared, &identity(0), "/x").unwrap());
+        let pid: Vec<&serde_json::Value> = spec["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|ns| ns["type"] == "pid")
+            .collect();
+        assert_eq!(pid.len(), 1);
+        assert_eq!(pid[0]["path"], "/sb/pid");
     }
 
     #[test]

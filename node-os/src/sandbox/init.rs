@@ -1,8 +1,9 @@
 //! `flotilla container-init CONFIG`: the first process of an isolated container, started by
 //! the native runtime in the container's cgroup and session.
 //!
-//! It joins the pod sandbox's namespaces, unshares a PID namespace and forks: the child is
-//! PID 1 of the new namespace, sets up its root (see `setup`) and executes the container's
+//! It joins the pod sandbox's namespaces, unshares a PID namespace (or joins the pod's) and
+//! forks: the child is PID 1 of the new namespace (or one more process in the pod's), sets up
+//! its root (see `setup`) and executes the container's
 //! command. The init stays outside as its parent — like containerd's shim — passing stop
 //! signals on and ending with the container's status, so the runtime waits on its own child as
 //! for any container and a restarted agent re-adopts it by session, as before.
@@ -25,6 +26,7 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork, setsid};
 
 use super::config::InitConfig;
+use super::pod::Namespace;
 use super::setup;
 
 /// The descriptor of the error pipe in the init and its child.
@@ -119,7 +121,8 @@ fn borrowed_error_fd() -> BorrowedFd<'static> {
     unsafe { BorrowedFd::borrow_raw(ERROR_FD) }
 }
 
-/// Enters the sandbox's namespaces and makes the next child the first of a PID namespace.
+/// Enters the sandbox's namespaces and makes the next child the first of a PID namespace of its
+/// own, or a member of the pod's when its containers share one.
 fn join_sandbox(config: &InitConfig) -> Result<(), String> {
     for (namespace, path) in &config.join {
         let file = open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
@@ -130,6 +133,13 @@ fn join_sandbox(config: &InitConfig) -> Result<(), String> {
                 namespace.file_name()
             )
         })?;
+    }
+    if config
+        .join
+        .iter()
+        .any(|(namespace, _)| *namespace == Namespace::Pid)
+    {
+        return Ok(());
     }
     unshare(CloneFlags::CLONE_NEWPID).map_err(|errno| format!("new PID namespace: {errno}"))
 }

@@ -13,6 +13,7 @@ pub(crate) mod bundle;
 pub(crate) mod config;
 pub mod exec;
 pub mod init;
+pub mod pause;
 pub(crate) mod pod;
 mod seccomp;
 mod security;

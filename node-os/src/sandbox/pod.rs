@@ -5,19 +5,28 @@
 //! namespaces belong to a thread, so the agent's other threads are untouched), names the host,
 //! brings loopback up and bind-mounts its namespace files into the sandbox directory. The
 //! mounts keep the namespaces alive with no process in them, as `ip netns` does; containers
-//! join them with `setns`, and a restarted agent finds them where it left them.
+//! join them with `setns`, and a restarted agent finds them where it left them. A PID namespace
+//! the containers share (`shareProcessNamespace`) needs a first process to live: the pause
+//! process (see [`super::pause`]), stopped when the sandbox is removed.
 
 use std::fs;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+
 use nix::errno::Errno;
 use nix::libc;
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sched::{CloneFlags, unshare};
+use nix::sys::signal::{Signal, kill};
 use nix::unistd::sethostname;
 use serde::{Deserialize, Serialize};
+
+use super::pause;
+use crate::runtime::{read_facts, still_running};
 
 /// The host files a pod on the host's network sees as its own.
 const HOST_HOSTS: &str = "/etc/hosts";
@@ -41,6 +50,9 @@ pub struct SandboxSpec {
     pub hostname: String,
     /// `hostNetwork: true`: the host's network and UTS namespaces, only IPC of its own.
     pub host_network: bool,
+    /// `shareProcessNamespace: true`: one PID namespace for all its containers.
+    #[serde(default)]
+    pub share_process_namespace: bool,
 }
 
 /// A namespace a sandbox holds.
@@ -49,6 +61,8 @@ pub enum Namespace {
     Network,
     Ipc,
     Uts,
+    /// Only when the pod's containers share one.
+    Pid,
 }
 
 impl Namespace {
@@ -58,6 +72,7 @@ impl Namespace {
             Namespace::Network => "net",
             Namespace::Ipc => "ipc",
             Namespace::Uts => "uts",
+            Namespace::Pid => "pid",
         }
     }
 
@@ -66,6 +81,7 @@ impl Namespace {
             Namespace::Network => CloneFlags::CLONE_NEWNET,
             Namespace::Ipc => CloneFlags::CLONE_NEWIPC,
             Namespace::Uts => CloneFlags::CLONE_NEWUTS,
+            Namespace::Pid => CloneFlags::CLONE_NEWPID,
         }
     }
 }
@@ -86,6 +102,12 @@ pub(crate) const ETC_FILES: [&str; 3] = ["hosts", "hostname", "resolv.conf"];
 
 /// The file in a sandbox's directory that says it is complete.
 const SPEC_FILE: &str = "sandbox.json";
+
+/// The file naming a shared PID namespace's pause process: its pid and start ticks.
+const PAUSE_FILE: &str = "pause";
+
+/// The binary the pause process runs from: this one.
+const SELF: &str = "/proc/self/exe";
 
 /// Whether the sandbox in `dir` was created whole.
 pub(crate) fn is_complete(dir: &Path) -> bool {
@@ -136,6 +158,9 @@ fn make(dir: &Path, spec: &SandboxSpec) -> io::Result<()> {
         .spawn(move || hold_new_namespaces(&dir_for_thread, &spec_for_thread))?
         .join()
         .map_err(|_| io::Error::other("the sandbox thread panicked"))??;
+    if spec.share_process_namespace {
+        hold_pid_namespace(dir, &spec.id)?;
+    }
     let json = serde_json::to_vec(spec).map_err(io::Error::other)?;
     fs::write(dir.join(SPEC_FILE), json)
 }
@@ -163,6 +188,66 @@ fn hold_new_namespaces(dir: &Path, spec: &SandboxSpec) -> io::Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// Starts the pause process of a shared PID namespace, records it in `dir` and bind-mounts the
+/// namespace's file there.
+fn hold_pid_namespace(dir: &Path, id: &str) -> io::Result<()> {
+    let started = Command::new(SELF)
+        .arg0("flotilla")
+        .args([pause::SUBCOMMAND, id])
+        .env_clear()
+        .current_dir("/")
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        // Not in the agent's process group: stopping the agent must not stop the pod.
+        .process_group(0)
+        .output()?;
+    let pid: u32 = String::from_utf8_lossy(&started.stdout)
+        .trim()
+        .parse()
+        .map_err(|_| {
+            io::Error::other(format!(
+                "the pause process did not start ({})",
+                started.status
+            ))
+        })?;
+    let facts = read_facts(pid)
+        .ok_or_else(|| io::Error::other(format!("the pause process {pid} is gone")))?;
+    fs::write(
+        dir.join(PAUSE_FILE),
+        format!("{pid} {}\n", facts.start_ticks),
+    )?;
+    let file = dir.join(Namespace::Pid.file_name());
+    fs::write(&file, "")?;
+    mount(
+        Some(&PathBuf::from(format!("/proc/{pid}/ns/pid"))),
+        &file,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )?;
+    Ok(())
+}
+
+/// Stops the pause process recorded in `dir`, if it still runs.
+fn stop_pause(dir: &Path) {
+    let Ok(text) = fs::read_to_string(dir.join(PAUSE_FILE)) else {
+        return;
+    };
+    let mut fields = text.split_whitespace().map(str::parse::<u64>);
+    let (Some(Ok(pid)), Some(Ok(start_ticks))) = (fields.next(), fields.next()) else {
+        return;
+    };
+    let Ok(pid) = u32::try_from(pid) else {
+        return;
+    };
+    // The same process still, not another that took its pid.
+    if still_running(pid, start_ticks)
+        && let Ok(raw) = i32::try_from(pid)
+    {
+        let _ = kill(nix::unistd::Pid::from_raw(raw), Signal::SIGKILL);
+    }
 }
 
 /// Sets `lo` up in the calling thread's network namespace, as `ip link set lo up` would.
@@ -222,7 +307,13 @@ pub(crate) fn remove(dir: &Path) -> io::Result<()> {
     if !dir.exists() {
         return Ok(());
     }
-    for namespace in [Namespace::Network, Namespace::Ipc, Namespace::Uts] {
+    stop_pause(dir);
+    for namespace in [
+        Namespace::Network,
+        Namespace::Ipc,
+        Namespace::Uts,
+        Namespace::Pid,
+    ] {
         match umount2(&dir.join(namespace.file_name()), MntFlags::MNT_DETACH) {
             // Not mounted (EINVAL) or never created (ENOENT).
             Ok(()) | Err(Errno::EINVAL | Errno::ENOENT) => {}
@@ -262,6 +353,7 @@ mod tests {
             id: "u1".into(),
             hostname: "web".into(),
             host_network: false,
+            share_process_namespace: false,
         };
         assert_eq!(spec.namespaces().len(), 3);
         spec.host_network = true;
@@ -279,6 +371,7 @@ mod tests {
             id: "u1".into(),
             hostname: "web-1".into(),
             host_network: false,
+            share_process_namespace: false,
         };
         create(&dir, &spec).unwrap();
         // Creating again is a no-op.

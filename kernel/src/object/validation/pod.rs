@@ -100,14 +100,6 @@ pub(super) fn validate_pod_spec(spec: &PodSpec, path: &str, errors: &mut Vec<Fie
             report(errors, at, problem);
         }
     }
-    if spec.share_process_namespace == Some(true) {
-        report(
-            errors,
-            format!("{path}.shareProcessNamespace"),
-            "Forbidden: flotilla nodes give each container a PID namespace of its own; a \
-             shared one is not supported yet",
-        );
-    }
 }
 
 fn validate_pod_security(context: &PodSecurityContext, at: &str, errors: &mut Vec<FieldError>) {
