@@ -282,6 +282,26 @@ fn matrix() -> Vec<(&'static str, Request, &'static str)> {
             "yyynnn",
         ),
         (
+            "exec into own pod with a terminal",
+            Request::ExecAttached {
+                namespace: "default".into(),
+                pod: "web-a".into(),
+                container: None,
+                command: vec!["sh".into()],
+                stdin: true,
+                tty: None,
+            },
+            "yynnnn",
+        ),
+        (
+            "import images into own node",
+            Request::ImportImages {
+                node: "a".into(),
+                base_name: None,
+            },
+            "yynnnn",
+        ),
+        (
             "get own configmap",
             get(Kind::ConfigMap, "default", "settings-a"),
             "yyyynn",
