@@ -1,7 +1,8 @@
 //! End to end on real test hosts (network namespaces on a bridge): `flotilla server` in one
-//! host, `flotilla node` in two others. Cutting one node off the network makes the control
-//! plane mark it NotReady and run its replicas on the other; when the cut heals, the stale
-//! node stops the pods it no longer owns and is Ready again.
+//! host, `flotilla node` in two others. A node serves exec and logs across hosts. Cutting one
+//! node off the network makes the control plane mark it NotReady and run its replicas on the
+//! other; when the cut heals, the stale node stops the pods it no longer owns and is Ready
+//! again.
 
 use std::time::Duration;
 
@@ -61,6 +62,14 @@ fn a_partitioned_node_is_replaced_and_cleans_up_when_healed() {
         .filter(|p| p.node == "n2")
         .map(|p| p.name)
         .collect();
+
+    // A node on another host serves exec and logs over its own connection to the server.
+    let on_n2 = &stale[0];
+    let ran = fleet
+        .cli(&["exec", on_n2, "--", "sh", "-c", "echo ran on n2"])
+        .expect("exec on n2");
+    assert_eq!(ran, "ran on n2\n");
+    fleet.cli(&["logs", on_n2]).expect("logs from n2");
 
     let n2 = fleet.node_host(2).expect("n2's host");
     let cut = Partition::Drop {
