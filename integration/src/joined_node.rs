@@ -95,7 +95,8 @@ impl JoinedNode {
     /// container or as a machine's init.
     pub fn join_as_pid1(cluster: &Cluster, name: &str, extra: &[&str]) -> Result<Self> {
         let (token, pin) = Self::token(cluster)?;
-        let unshare = ["unshare", "--pid", "--fork", "--mount-proc"].map(String::from);
+        let unshare =
+            ["unshare", "--pid", "--fork", "--kill-child", "--mount-proc"].map(String::from);
         Self::launch(cluster, name, &token, &pin, extra, unshare.to_vec())
     }
 
