@@ -45,18 +45,48 @@ pub enum LogsError {
     },
 }
 
+/// A container of a pod, as `logs` and `exec` name it.
+pub(super) struct Target {
+    pub(super) namespace: String,
+    pub(super) pod: String,
+    pub(super) container: String,
+}
+
+impl Target {
+    /// The pod `pod` (NAME or pod/NAME) in `namespace` (else the chosen one), and its
+    /// container `container` (else its only one), which the pod must have.
+    pub(super) async fn find(
+        api: &ApiClient,
+        pod: &str,
+        namespace: Option<&str>,
+        container: Option<&str>,
+    ) -> anyhow::Result<Target> {
+        let name = pod_name(pod)?;
+        let namespace = namespace::chosen(namespace).to_string();
+        let found: Pod = api
+            .get(&namespace, &name)
+            .await
+            .map_err(|error| lookup::worded(error, Kind::Pod, &name))?;
+        Ok(Target {
+            container: choose_container(&found, container)?,
+            namespace,
+            pod: name,
+        })
+    }
+}
+
 pub async fn run(args: LogsArgs, api: &ApiClient) -> anyhow::Result<ExitCode> {
-    let name = pod_name(&args.pod)?;
-    let namespace = namespace::chosen(args.namespace.as_deref()).to_string();
-    let pod: Pod = api
-        .get(&namespace, &name)
-        .await
-        .map_err(|error| lookup::worded(error, Kind::Pod, &name))?;
-    let container = choose_container(&pod, args.container.as_deref())?;
+    let target = Target::find(
+        api,
+        &args.pod,
+        args.namespace.as_deref(),
+        args.container.as_deref(),
+    )
+    .await?;
     let request = Request::Logs {
-        namespace,
-        pod: name,
-        container: Some(container),
+        namespace: target.namespace,
+        pod: target.pod,
+        container: Some(target.container),
         follow: args.follow,
         tail_lines: args.tail.and_then(|lines| u64::try_from(lines).ok()),
     };
@@ -75,7 +105,7 @@ pub async fn run(args: LogsArgs, api: &ApiClient) -> anyhow::Result<ExitCode> {
 }
 
 /// The pod's name from `NAME` or `pod/NAME`.
-pub(super) fn pod_name(arg: &str) -> anyhow::Result<String> {
+fn pod_name(arg: &str) -> anyhow::Result<String> {
     if !arg.contains('/') {
         return Ok(arg.to_string());
     }
@@ -96,7 +126,7 @@ fn pod_spec_has(spec: &flotilla_kernel::object::PodSpec, name: &str) -> bool {
 
 /// The container asked for, which must be the pod's (an init container's name will do), or
 /// the pod's only container.
-pub(super) fn choose_container(pod: &Pod, requested: Option<&str>) -> Result<String, LogsError> {
+fn choose_container(pod: &Pod, requested: Option<&str>) -> Result<String, LogsError> {
     let pod_spec = &pod.spec;
     let choices: Vec<String> = pod
         .spec

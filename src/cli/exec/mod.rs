@@ -13,10 +13,9 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
 use flotilla_kernel::api::{ApiClient, ClientError, Input, Request, Response, TerminalSize};
-use flotilla_kernel::object::{Kind, Pod};
 
-use super::logs::{choose_container, pod_name};
-use super::{lookup, namespace, terminal};
+use super::logs::Target;
+use super::terminal;
 use raw_terminal::RawTerminal;
 
 /// Inputs queued for the API server before reading standard input waits.
@@ -49,13 +48,17 @@ pub struct ExecArgs {
 }
 
 pub async fn run(args: ExecArgs, api: &ApiClient) -> anyhow::Result<ExitCode> {
-    let name = pod_name(&args.pod)?;
-    let namespace = namespace::chosen(args.namespace.as_deref()).to_string();
-    let pod: Pod = api
-        .get(&namespace, &name)
-        .await
-        .map_err(|error| lookup::worded(error, Kind::Pod, &name))?;
-    let container = choose_container(&pod, args.container.as_deref())?;
+    let Target {
+        namespace,
+        pod: name,
+        container,
+    } = Target::find(
+        api,
+        &args.pod,
+        args.namespace.as_deref(),
+        args.container.as_deref(),
+    )
+    .await?;
     let tty = args.tty && raw_terminal::stdin_is_terminal();
     if args.tty && !tty {
         terminal::notice(
