@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use flotilla_kernel::api::{
-    ApiCall, ApiError, ErrorCode, Input, NodeLinks, Request, Response, receive_inputs,
+    ApiCall, ApiError, ErrorCode, INPUT_BUFFER, Input, NodeLinks, Request, Response, receive_inputs,
 };
 use flotilla_transport::{Handler, Inputs, Peer, Responses};
 
@@ -19,8 +19,6 @@ use crate::store_service::StoreService;
 
 /// Responses one call may queue before the API server waits for the network.
 const CALL_BUFFER: usize = 256;
-/// Input frames of an attached exec queued before the API server stops reading the caller's.
-const INPUT_BUFFER: usize = 64;
 
 pub struct QuicFront {
     pub context: Arc<Context>,

@@ -15,7 +15,8 @@ use flotilla_transport::{
 use super::error::ApiError;
 use super::local::LocalApi;
 use super::message::{
-    ApiCall, CertificateRecord, EventType, Input, Outcome, RawObject, Request, Response, WatchEvent,
+    ApiCall, CertificateRecord, EventType, INPUT_BUFFER, Input, Outcome, RawObject, Request,
+    Response, WatchEvent,
 };
 use super::node_link::{NodeCalls, NodeRequest};
 use crate::object::{Kind, Object, Pod, Resource};
@@ -540,7 +541,7 @@ impl Handler<NodeRequest, Response> for ServeNodeCalls {
         if !request.takes_inputs() {
             return self.handle(peer, request);
         }
-        let (tx, rx) = mpsc::channel(CALL_BUFFER);
+        let (tx, rx) = mpsc::channel(INPUT_BUFFER);
         tokio::spawn(receive_inputs(inputs, tx, |frame| match frame {
             NodeRequest::Input(input) => Some(input),
             _ => None,

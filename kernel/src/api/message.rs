@@ -171,6 +171,10 @@ pub enum Request {
     },
 }
 
+/// The input frames one hop of a two-way call holds before it stops reading the caller's: few,
+/// as an upload's frames are large (the QUIC stream's window holds the rest back).
+pub const INPUT_BUFFER: usize = 8;
+
 /// What the caller of a two-way call sends after its request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Input {

@@ -17,8 +17,8 @@ pub use client::{AgentLink, ApiClient, ClientError, Watched, receive_inputs};
 pub use error::{ApiError, ErrorCode};
 pub use local::LocalApi;
 pub use message::{
-    APISERVER, ApiCall, CertificateRecord, EventType, ImportedImage, Input, Outcome, RawObject,
-    Request, Response, TerminalSize, WatchEvent,
+    APISERVER, ApiCall, CertificateRecord, EventType, INPUT_BUFFER, ImportedImage, Input, Outcome,
+    RawObject, Request, Response, TerminalSize, WatchEvent,
 };
 pub use node_link::{NodeAnswers, NodeCalls, NodeLinks, NodeRequest};
 pub use usage::{
