@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use flotilla_kernel::api::ApiClient;
-use flotilla_kernel::object::{Pod, RuntimeClass};
+use flotilla_kernel::object::{Pod, RuntimeClass, check_dns1123_label};
 use flotilla_node_os::runtime::{DEFAULT_PATH, find_in_path};
 
 /// The handler of the native runtime.
@@ -60,18 +60,8 @@ pub fn parse_oci_runtime(text: &str) -> Result<(String, PathBuf), String> {
     let (handler, path) = text
         .split_once('=')
         .ok_or_else(|| format!("{text:?}: expected HANDLER=PATH, such as runc=/usr/sbin/runc"))?;
-    let label = handler.len() <= 63
-        && !handler.is_empty()
-        && handler
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !handler.starts_with('-')
-        && !handler.ends_with('-');
-    if !label {
-        return Err(format!(
-            "{handler:?}: a handler must be a DNS-1123 label (lowercase letters, digits and '-')"
-        ));
-    }
+    check_dns1123_label(handler)
+        .map_err(|why| format!("a handler must be a DNS-1123 label: {why}"))?;
     if handler == NATIVE_HANDLER {
         return Err(format!("{handler:?} is the native runtime's handler"));
     }
