@@ -36,7 +36,7 @@ use super::stale::remove_stale_cgroups;
 use super::table::{ContainerTable, Exit};
 use super::{
     ContainerSpec, ContainerState, ExecProcess, ExecRequest, ExitEvent, Runtime, RuntimeError,
-    Signal, TerminalSize,
+    Signal, TerminalSize, resize_terminal,
 };
 use crate::cgroups::{CgroupPaths, CgroupUsage, Cgroups};
 use crate::component::component_problem;
@@ -687,19 +687,12 @@ fn exec_stdio(command: &mut Command, request: &ExecRequest) -> io::Result<Option
     if let Some(size) = request.tty {
         // Made at the caller's size, so the command never sees a terminal without one.
         let (master, slave) = open_terminal(size)?;
-        // Neither side may leak into other children the agent starts meanwhile.
-        for side in [&master, &slave] {
-            nix::fcntl::fcntl(
-                side,
-                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
-            )?;
-        }
         let follower = File::from(slave);
         command
             .stdin(follower.try_clone()?)
             .stdout(follower.try_clone()?)
             .stderr(follower);
-        return Ok(Some(File::from(master)));
+        return Ok(Some(master));
     }
     command
         .stdin(if request.stdin {
@@ -713,15 +706,18 @@ fn exec_stdio(command: &mut Command, request: &ExecRequest) -> io::Result<Option
 }
 
 /// A new terminal of `size`: its controlling side and the command's.
-fn open_terminal(size: TerminalSize) -> io::Result<(OwnedFd, OwnedFd)> {
-    let winsize = nix::pty::Winsize {
-        ws_row: size.rows,
-        ws_col: size.cols,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    let pty = nix::pty::openpty(Some(&winsize), None)?;
-    Ok((pty.master, pty.slave))
+fn open_terminal(size: TerminalSize) -> io::Result<(File, OwnedFd)> {
+    let pty = nix::pty::openpty(None, None)?;
+    // Neither side may leak into other children the agent starts meanwhile.
+    for side in [pty.master.as_fd(), pty.slave.as_fd()] {
+        nix::fcntl::fcntl(
+            side,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        )?;
+    }
+    let master = File::from(pty.master);
+    resize_terminal(&master, size)?;
+    Ok((master, pty.slave))
 }
 
 impl NativeRuntime {
