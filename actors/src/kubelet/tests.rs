@@ -1,6 +1,6 @@
 //! The node agent in-process, against an in-process API server and a fake runtime.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,6 +14,24 @@ use crate::test_api::{TestApi, host_pod_on};
 
 /// The longest any wait here lasts.
 const DEADLINE: Duration = Duration::from_secs(20);
+
+/// The arguments of node `n1`'s agent on `runtime`, with its logs and images under `dir`.
+pub(super) fn agent_args(api: &TestApi, runtime: Arc<dyn Runtime>, dir: &Path) -> NodeAgentArgs {
+    NodeAgentArgs {
+        node_name: "n1".into(),
+        address: "127.0.0.1".into(),
+        api: api.client("node:n1", "node"),
+        runtime,
+        proc_root: PathBuf::from("/proc"),
+        log_dir: dir.to_path_buf(),
+        image_dir: dir.join("images"),
+        registries: super::Registries::default(),
+        runtime_handlers: super::RuntimeHandlers::default(),
+        image_gc: flotilla_images::ImageGcPolicy::default(),
+        heartbeat: Duration::from_secs(10),
+        lease_renew: Duration::from_secs(1),
+    }
+}
 
 fn pod_on(node: &str, grace_seconds: i64) -> Pod {
     let mut pod = host_pod_on(node, "stubborn");
@@ -41,20 +59,7 @@ async fn the_api_keeps_answering_while_the_agent_kills_a_container_that_ignores_
     let cgroups = Arc::new(FakeCgroups::with_linger(linger));
     let runtime = Arc::new(FakeRuntime::new(cgroups.clone()));
     let logs = tempfile::tempdir().unwrap();
-    let args = NodeAgentArgs {
-        node_name: "n1".into(),
-        address: "127.0.0.1".into(),
-        api: api.client("node:n1", "node"),
-        runtime: runtime.clone(),
-        proc_root: PathBuf::from("/proc"),
-        log_dir: logs.path().to_path_buf(),
-        image_dir: logs.path().join("images"),
-        registries: super::Registries::default(),
-        runtime_handlers: super::RuntimeHandlers::default(),
-        image_gc: flotilla_images::ImageGcPolicy::default(),
-        heartbeat: Duration::from_secs(10),
-        lease_renew: Duration::from_secs(1),
-    };
+    let args = agent_args(&api, runtime.clone(), logs.path());
     let (agent, _) = Actor::spawn(None, NodeAgent, args).await.unwrap();
 
     admin.create(&pod_on("n1", 1)).await.unwrap();

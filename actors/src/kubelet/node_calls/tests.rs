@@ -2,7 +2,6 @@
 //! server asks the agent of each node, the agent reads the containers' cgroups, and a node
 //! without an agent costs only its own rows.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -13,7 +12,8 @@ use flotilla_kernel::api::{ApiClient, Request, Response, TopReport};
 use flotilla_kernel::object::{Kind, Node, ObjectMeta};
 use flotilla_node_os::{CgroupUsage, ContainerState, FakeCgroups, FakeRuntime, Runtime};
 
-use crate::kubelet::{NodeAgent, NodeAgentArgs, Registries, RuntimeHandlers};
+use crate::kubelet::NodeAgent;
+use crate::kubelet::tests::agent_args;
 use crate::test_api::{TestApi, host_pod_on};
 
 /// The longest any wait here lasts.
@@ -39,20 +39,7 @@ async fn top_asks_each_nodes_agent_and_reports_the_nodes_that_cannot_answer() {
     let cgroups = Arc::new(FakeCgroups::new());
     let runtime = Arc::new(FakeRuntime::new(cgroups.clone()));
     let logs = tempfile::tempdir().unwrap();
-    let args = NodeAgentArgs {
-        node_name: "n1".into(),
-        address: "127.0.0.1".into(),
-        api: api.client("node:n1", "node"),
-        runtime: runtime.clone(),
-        proc_root: PathBuf::from("/proc"),
-        log_dir: logs.path().to_path_buf(),
-        image_dir: logs.path().join("images"),
-        registries: Registries::default(),
-        runtime_handlers: RuntimeHandlers::default(),
-        image_gc: flotilla_images::ImageGcPolicy::default(),
-        heartbeat: Duration::from_secs(10),
-        lease_renew: Duration::from_secs(1),
-    };
+    let args = agent_args(&api, runtime.clone(), logs.path());
     let (agent, _) = Actor::spawn(None, NodeAgent, args).await.unwrap();
     // n2 has a Node and a pod, but no agent.
     let n2 = Node {
