@@ -55,6 +55,7 @@ pub use hosts::{Direction, HostId, Hosts, Partition, Peers, ProcessId, ProcessSp
 pub use joined_node::JoinedNode;
 pub use mounts::{mounts_under, unmount_under};
 pub use objects::ContainerId;
+pub use pauses::pause_running;
 pub use pod_runtime::PodRuntime;
 pub use pod_start_report::PodStartReport;
 pub use process::{PROC, cpu_time, process_exists, resident_kib};

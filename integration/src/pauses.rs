@@ -1,6 +1,7 @@
 //! The pause processes of a test's pods that share a PID namespace (`flotilla pod-pause`).
 //! They outlive a killed `flotilla up` by design, as the pods do; a test's cluster stops the
-//! ones under its directory, found by the sandboxes' PID namespace mounts.
+//! ones under its directory, found by the sandboxes' PID namespace mounts; a test asks whether
+//! a pod's runs.
 
 use std::fs;
 use std::path::Path;
@@ -26,13 +27,25 @@ pub fn stop_pauses_under(dir: &Path) {
             continue;
         };
         // Only a pause process: the pid may have been taken by another since.
-        let is_pause = fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmdline| {
-            cmdline
-                .split(|byte| *byte == 0)
-                .any(|arg| arg == b"pod-pause")
-        });
-        if is_pause {
+        if pause_of(&format!("/proc/{pid}")).is_some() {
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
     }
+}
+
+/// Whether the pause process of pod sandbox `sandbox` (the pod's uid) runs.
+pub fn pause_running(sandbox: &str) -> bool {
+    fs::read_dir("/proc").is_ok_and(|entries| {
+        entries.flatten().any(|entry| {
+            pause_of(&entry.path().to_string_lossy()).as_deref() == Some(sandbox.as_bytes())
+        })
+    })
+}
+
+/// The sandbox the process at `proc_dir` (`/proc/PID`) pauses for, if it is a pause process
+/// (`flotilla pod-pause SANDBOX`).
+fn pause_of(proc_dir: &str) -> Option<Vec<u8>> {
+    let cmdline = fs::read(format!("{proc_dir}/cmdline")).ok()?;
+    let mut args = cmdline.split(|byte| *byte == 0).skip(1);
+    (args.next()? == b"pod-pause").then(|| args.next().unwrap_or_default().to_vec())
 }

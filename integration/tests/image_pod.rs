@@ -20,8 +20,8 @@ use anyhow::{Context, Result};
 use serde_json::Value;
 
 use flotilla_integration::{
-    Cluster, ClusterOptions, MARKER, Observation, PodRuntime, objects, running_as_root_or_skip,
-    wait_until,
+    Cluster, ClusterOptions, MARKER, Observation, PodRuntime, objects, pause_running,
+    running_as_root_or_skip, wait_until,
 };
 
 const NAMESPACE: &str = "default";
@@ -197,20 +197,6 @@ fn terminated(cluster: &Cluster, name: &str) -> Value {
         },
     );
     state
-}
-
-/// Whether the pause process of pod sandbox `uid` runs.
-fn pause_running(uid: &str) -> bool {
-    fs::read_dir("/proc")
-        .map(|entries| {
-            entries.flatten().any(|entry| {
-                fs::read(entry.path().join("cmdline")).is_ok_and(|cmdline| {
-                    let args: Vec<&[u8]> = cmdline.split(|byte| *byte == 0).collect();
-                    args.contains(&b"pod-pause".as_slice()) && args.contains(&uid.as_bytes())
-                })
-            })
-        })
-        .unwrap_or(false)
 }
 
 fn namespace_of(pid: &str, kind: &str) -> Result<std::path::PathBuf> {
