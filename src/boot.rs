@@ -21,6 +21,7 @@ use flotilla_actors::kubelet::{
 use flotilla_actors::node_lifecycle::{NodeLifecycle, NodeLifecycleArgs, Settings};
 use flotilla_actors::scheduler::{Scheduler, SchedulerArgs};
 use flotilla_actors::store_service::StoreService;
+use flotilla_cri::CriRuntime;
 use flotilla_images::ImageGcPolicy;
 use flotilla_kernel::api::{APISERVER, ApiClient, LocalApi};
 use flotilla_kernel::supervision::{
@@ -98,6 +99,7 @@ struct LocalNode {
     lease_renew: Duration,
     registries: Registries,
     runtime_handlers: RuntimeHandlers,
+    cri: Option<Arc<CriRuntime>>,
     image_gc: ImageGcPolicy,
 }
 
@@ -108,15 +110,18 @@ pub async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
         None => hostname()?,
     };
     let cgroups = Arc::new(SystemCgroups::new(&args.cgroup_root)?);
+    let native = Arc::new(NativeRuntime::new(
+        cgroups,
+        args.server.data_dir.join("runtime"),
+    ));
+    let runtimes = args.runtimes.runtimes(native, &args.cgroup_root).await?;
     let node = LocalNode {
         name,
-        runtime: Arc::new(NativeRuntime::new(
-            cgroups,
-            args.server.data_dir.join("runtime"),
-        )),
+        runtime: runtimes.runtime,
         lease_renew: args.lease_renew,
         registries: args.registries.registries(),
-        runtime_handlers: args.runtimes.handlers(),
+        runtime_handlers: runtimes.handlers,
+        cri: runtimes.cri,
         image_gc,
     };
     run(args.server, Some(node)).await
@@ -229,6 +234,7 @@ async fn run(args: ServerArgs, node: Option<LocalNode>) -> anyhow::Result<ExitCo
             image_dir: args.data_dir.join("images"),
             registries: node.registries.clone(),
             runtime_handlers: node.runtime_handlers.clone(),
+            cri: node.cri.clone(),
             image_gc: node.image_gc,
             heartbeat: HEARTBEAT,
             lease_renew: node.lease_renew,

@@ -71,6 +71,8 @@ fn main() -> ExitCode {
             Some(flotilla_node_os::sandbox::init::run(std::path::Path::new(
                 &argument,
             )))
+        } else if first == flotilla_cri::exec::SUBCOMMAND {
+            Some(flotilla_cri::exec::run(&argument.to_string_lossy()))
         } else if first == CONTAINER_EXEC {
             Some(flotilla_node_os::sandbox::exec::run(
                 &argument.to_string_lossy(),

@@ -3,9 +3,7 @@
 //! without a terminal to read from, `-t` is dropped with kubectl's warning. The same under the
 //! native runtime and runc.
 
-use flotilla_integration::{
-    Cluster, ClusterOptions, Observation, PodRuntime, running_as_root_or_skip, wait_until,
-};
+use flotilla_integration::{Observation, PodRuntime, running_as_root_or_skip, wait_until};
 use std::time::Duration;
 
 const IDLE: &str = r#"apiVersion: v1
@@ -24,11 +22,8 @@ fn text(bytes: &[u8]) -> String {
 }
 
 fn attach_to_a_running_pod(runtime: PodRuntime) {
-    let cluster = Cluster::start(ClusterOptions::default()).expect("cluster starts");
-    cluster
-        .prepare_image_pods(runtime)
-        .expect("the busybox test image");
-    cluster.apply_pod(runtime, "idle", IDLE);
+    let cluster = runtime.start_cluster().expect("the busybox test image");
+    cluster.apply_pod("idle", IDLE);
     wait_until(Duration::from_secs(60), "the pod running", || {
         let pod = cluster
             .client()

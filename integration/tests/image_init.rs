@@ -6,9 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use flotilla_integration::{
-    Cluster, ClusterOptions, Observation, PodRuntime, running_as_root_or_skip, wait_until,
-};
+use flotilla_integration::{Observation, PodRuntime, running_as_root_or_skip, wait_until};
 
 const INITIALIZED: &str = r#"apiVersion: v1
 kind: Pod
@@ -50,12 +48,17 @@ fn init_containers_run_in_order_under_runc() {
     run_init_containers(PodRuntime::Runc);
 }
 
+#[test]
+fn init_containers_run_in_order_under_containerd_through_the_cri() {
+    if !running_as_root_or_skip("init_containers_run_in_order_under_containerd_through_the_cri") {
+        return;
+    }
+    run_init_containers(PodRuntime::Cri);
+}
+
 fn run_init_containers(runtime: PodRuntime) {
-    let cluster = Cluster::start(ClusterOptions::default()).expect("cluster starts");
-    cluster
-        .prepare_image_pods(runtime)
-        .expect("the busybox test image");
-    cluster.apply_pod(runtime, "initialized", INITIALIZED);
+    let cluster = runtime.start_cluster().expect("the busybox test image");
+    cluster.apply_pod("initialized", INITIALIZED);
 
     let mut seen_initializing = false;
     let mut pod = Value::Null;

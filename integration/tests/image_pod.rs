@@ -10,7 +10,8 @@
 //! What a failed container writes to its termination log (even as a non-root user on a
 //! read-only root) becomes its terminated state's message; under `FallbackToLogsOnError` with
 //! nothing written, the end of its log does.
-//! The same pods pass the same checks under `runtimeClassName: runc` (Debian's runc).
+//! The same pods pass the same checks under `runtimeClassName: runc` (Debian's runc), and on
+//! a node whose default runtime is Debian's containerd, through its CRI plug-in.
 
 use std::fs;
 use std::path::Path;
@@ -20,8 +21,7 @@ use anyhow::{Context, Result};
 use serde_json::Value;
 
 use flotilla_integration::{
-    Cluster, ClusterOptions, MARKER, Observation, PodRuntime, objects, pause_running,
-    running_as_root_or_skip, wait_until,
+    Cluster, MARKER, Observation, PodRuntime, objects, running_as_root_or_skip, wait_until,
 };
 
 const NAMESPACE: &str = "default";
@@ -220,21 +220,26 @@ fn the_same_pods_run_under_runc() {
     run_image_pods(PodRuntime::Runc);
 }
 
+#[test]
+fn the_same_pods_run_under_containerd_through_the_cri() {
+    if !running_as_root_or_skip("the_same_pods_run_under_containerd_through_the_cri") {
+        return;
+    }
+    run_image_pods(PodRuntime::Cri);
+}
+
 fn run_image_pods(runtime: PodRuntime) {
-    let mut cluster = Cluster::start(ClusterOptions::default()).expect("cluster starts");
-    cluster
-        .prepare_image_pods(runtime)
-        .expect("the busybox test image");
+    let mut cluster = runtime.start_cluster().expect("the busybox test image");
     let data_dir = cluster.data_dir();
 
-    cluster.apply_pod(runtime, "boxed", BOXED);
-    cluster.apply_pod(runtime, "restricted", RESTRICTED);
-    cluster.apply_pod(runtime, "never-pulled", NEVER_PULLED);
-    cluster.apply_pod(runtime, "no-command", NO_COMMAND);
-    cluster.apply_pod(runtime, "hungry", HUNGRY);
-    cluster.apply_pod(runtime, "farewell", FAREWELL);
-    cluster.apply_pod(runtime, "fallback", FALLBACK);
-    cluster.apply_pod(runtime, "shared", SHARED);
+    cluster.apply_pod("boxed", BOXED);
+    cluster.apply_pod("restricted", RESTRICTED);
+    cluster.apply_pod("never-pulled", NEVER_PULLED);
+    cluster.apply_pod("no-command", NO_COMMAND);
+    cluster.apply_pod("hungry", HUNGRY);
+    cluster.apply_pod("farewell", FAREWELL);
+    cluster.apply_pod("fallback", FALLBACK);
+    cluster.apply_pod("shared", SHARED);
 
     let logs = report_of(&cluster, "boxed", None, "NoNewPrivs");
     assert!(logs.starts_with(MARKER), "{logs}");
@@ -281,13 +286,13 @@ fn run_image_pods(runtime: PodRuntime) {
     let container = objects::container_ids(&boxed)
         .pop()
         .expect("a running container");
-    let pids = cluster
-        .container_cgroup(&container)
-        .pids()
-        .expect("the container's processes");
+    let cgroup = cluster
+        .image_container_cgroup(&container)
+        .expect("the container's cgroup");
+    let pids = cgroup.pids().expect("the container's processes");
     let expected = match runtime {
         PodRuntime::Native => 2,
-        PodRuntime::Runc => 1,
+        PodRuntime::Runc | PodRuntime::Cri => 1,
     };
     assert_eq!(
         pids.len(),
@@ -358,10 +363,7 @@ fn run_image_pods(runtime: PodRuntime) {
     wait_until(Duration::from_secs(30), "the container re-adopted", || {
         Ok(cluster.log().contains("re-adopted a running container"))
     });
-    let adopted = cluster
-        .container_cgroup(&container)
-        .pids()
-        .expect("the container's processes");
+    let adopted = cgroup.pids().expect("the container's processes");
     assert_eq!(adopted, pids);
     assert_eq!(
         cluster.cli_ok(&["exec", "boxed", "--", "cat", "/marker"]),
@@ -370,7 +372,7 @@ fn run_image_pods(runtime: PodRuntime) {
 
     // Deleting the pod whose containers share a PID namespace stops its pause process.
     let shared_uid = objects::uid(&pod(&cluster, "shared").expect("the pod shared")).to_string();
-    let pause_of_shared = || pause_running(&shared_uid);
+    let pause_of_shared = || cluster.sandbox_running(&shared_uid);
     assert!(pause_of_shared(), "the shared pod's pause runs");
     cluster.cli_ok(&["delete", "pod", "shared", "--grace-period", "1"]);
     wait_until(
@@ -388,6 +390,10 @@ fn run_image_pods(runtime: PodRuntime) {
         .map(|entries| entries.flatten().map(|e| e.file_name()).collect())
         .unwrap_or_default();
     let boxed_uid = objects::uid(&boxed).to_string();
+    assert!(
+        !cluster.sandbox_running(&boxed_uid),
+        "the deleted pod's sandbox stopped"
+    );
     assert!(
         !left.iter().any(|name| *name == *boxed_uid),
         "the sandbox of the deleted pod is gone: {left:?}"

@@ -9,9 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use flotilla_integration::{
-    Cluster, ClusterOptions, Observation, PodRuntime, running_as_root_or_skip, wait_until,
-};
+use flotilla_integration::{Cluster, Observation, PodRuntime, running_as_root_or_skip, wait_until};
 
 const PROBED: &str = r#"apiVersion: v1
 kind: Pod
@@ -72,12 +70,17 @@ fn probes_work_the_same_under_runc() {
     run_probed(PodRuntime::Runc);
 }
 
+#[test]
+fn probes_work_under_containerd_through_the_cri() {
+    if !running_as_root_or_skip("probes_work_under_containerd_through_the_cri") {
+        return;
+    }
+    run_probed(PodRuntime::Cri);
+}
+
 fn run_probed(runtime: PodRuntime) {
-    let cluster = Cluster::start(ClusterOptions::default()).expect("cluster starts");
-    cluster
-        .prepare_image_pods(runtime)
-        .expect("the busybox test image");
-    cluster.apply_pod(runtime, "probed", PROBED);
+    let cluster = runtime.start_cluster().expect("the busybox test image");
+    cluster.apply_pod("probed", PROBED);
 
     // Running but not Ready (nor started) while httpd is not up yet.
     let mut running_since = None;

@@ -25,7 +25,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use flotilla_actors::kubelet::{NodeAgent, NodeAgentArgs, stop_all_containers};
 use flotilla_kernel::api::ApiClient;
 use flotilla_kernel::supervision::{ChildSpec, Intensity, Strategy, Supervisor, SupervisorArgs};
-use flotilla_node_os::{NativeRuntime, Runtime, SystemCgroups, init};
+use flotilla_node_os::{NativeRuntime, SystemCgroups, init};
 
 use crate::boot::{BACKOFF, HEARTBEAT, SHUTDOWN_GRACE, hostname, shutdown};
 use crate::config::ClientConfig;
@@ -159,8 +159,9 @@ async fn agent(args: NodeArgs) -> anyhow::Result<ExitCode> {
     let api = ApiClient::remote(transport.clone());
 
     let cgroups = Arc::new(SystemCgroups::new(&args.cgroup_root)?);
-    let runtime: Arc<dyn Runtime> =
-        Arc::new(NativeRuntime::new(cgroups, args.data_dir.join("runtime")));
+    let native = Arc::new(NativeRuntime::new(cgroups, args.data_dir.join("runtime")));
+    let runtimes = args.runtimes.runtimes(native, &args.cgroup_root).await?;
+    let runtime = runtimes.runtime;
     let agent_args = NodeAgentArgs {
         node_name,
         address,
@@ -170,7 +171,8 @@ async fn agent(args: NodeArgs) -> anyhow::Result<ExitCode> {
         log_dir: args.data_dir.join("logs"),
         image_dir: args.data_dir.join("images"),
         registries: args.registries.registries(),
-        runtime_handlers: args.runtimes.handlers(),
+        runtime_handlers: runtimes.handlers,
+        cri: runtimes.cri,
         image_gc,
         heartbeat: HEARTBEAT,
         lease_renew: args.lease_renew,

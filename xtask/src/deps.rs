@@ -19,11 +19,14 @@ use crate::step::{self, StepError};
 /// - clang, libclang-dev: bindgen for RocksDB's bindings (loaded at build time);
 /// - iproute2: `ip netns` test hosts; procps: `ps`/`kill` for inspecting tests;
 /// - busybox-static: a static toolbox that test workloads may run;
-/// - protobuf-compiler: protoc, for the etcd client the store benchmark drives etcd with;
+/// - protobuf-compiler: protoc, for the node agent's CRI client and the etcd client the store
+///   benchmark drives etcd with;
 /// - skopeo, umoci: the image tests build OCI and Docker archives from busybox-static with
 ///   them, as an operator would build an air-gapped bundle;
 /// - docker-registry: the local OCI registry the pull tests push to and pull from;
-/// - runc: the image tests run their pods under `runtimeClassName: runc` too.
+/// - runc: the image tests run their pods under `runtimeClassName: runc` too;
+/// - containerd, containernetworking-plugins: and under containerd's CRI plug-in, with the CNI
+///   loopback plug-in for its pod sandboxes.
 pub const PACKAGES: &[&str] = &[
     "build-essential",
     "pkg-config",
@@ -38,6 +41,8 @@ pub const PACKAGES: &[&str] = &[
     "umoci",
     "docker-registry",
     "runc",
+    "containerd",
+    "containernetworking-plugins",
 ];
 
 /// What `bench store` runs beside flotilla: Debian's etcd.

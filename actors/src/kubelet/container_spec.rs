@@ -198,7 +198,7 @@ pub fn pod_hostname(pod: &Pod) -> String {
     hostname.chars().take(63).collect()
 }
 
-fn limits(container: &Container) -> ResourceLimits {
+pub fn limits(container: &Container) -> ResourceLimits {
     let limits = &container.resources.limits;
     let requests = &container.resources.requests;
     let cpu_quota_micros = limits

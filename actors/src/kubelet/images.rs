@@ -36,15 +36,15 @@ pub struct Registries {
     pub ca_files: Vec<PathBuf>,
 }
 
-/// What to do about an image, by pull policy and whether the store has it.
+/// What to do about an image, by pull policy and whether the node has it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Source {
+pub enum Source {
     Store,
     Registry,
     Refused,
 }
 
-fn source(pull_policy: &str, present: bool) -> Source {
+pub fn source(pull_policy: &str, present: bool) -> Source {
     match (pull_policy, present) {
         (Container::PULL_NEVER, true) | (Container::PULL_IF_NOT_PRESENT, true) => Source::Store,
         (Container::PULL_NEVER, false) => Source::Refused,

@@ -8,10 +8,13 @@ use tokio::sync::mpsc;
 use flotilla_kernel::api::{ApiError, ErrorCode, Response};
 use flotilla_node_os::{follow_log, read_log};
 
+use super::cri_log::CriLogDecoder;
+
 /// Largest log chunk in one response frame.
 const CHUNK: usize = 64 * 1024;
 
-/// Where a container's log lives under the agent's log directory.
+/// Where a container's log lives under the agent's log directory; a CRI runtime writes it
+/// beside, in its own format, at [`cri_log_path`].
 pub fn log_path(
     log_dir: &Path,
     namespace: &str,
@@ -24,13 +27,27 @@ pub fn log_path(
         .join(format!("{container}.log"))
 }
 
+/// Where a CRI runtime writes the log of the container whose own log would be at `log`.
+pub fn cri_log_path(log: &Path) -> PathBuf {
+    log.with_extension("cri.log")
+}
+
+/// Serves the log of the container whose log is at `path`, or, when the container ran under
+/// a CRI runtime, at its [`cri_log_path`].
 pub async fn serve(
     path: PathBuf,
     follow: bool,
     tail_lines: Option<u64>,
     reply: mpsc::Sender<Response>,
 ) {
-    if let Err(error) = stream(&path, follow, tail_lines, &reply).await {
+    let cri = cri_log_path(&path);
+    let written_by_cri = !path.exists() && cri.exists();
+    let (path, decoder) = if written_by_cri {
+        (cri, Some(CriLogDecoder::default()))
+    } else {
+        (path, None)
+    };
+    if let Err(error) = stream(&path, follow, tail_lines, decoder, &reply).await {
         let _ = reply.send(Response::Error(error)).await;
     }
 }
@@ -39,8 +56,13 @@ async fn stream(
     path: &Path,
     follow: bool,
     tail_lines: Option<u64>,
+    mut decoder: Option<CriLogDecoder>,
     reply: &mpsc::Sender<Response>,
 ) -> Result<(), ApiError> {
+    let mut output = |bytes: Vec<u8>| match &mut decoder {
+        Some(decoder) => decoder.feed(&bytes),
+        None => bytes,
+    };
     let unavailable = |e: &dyn std::fmt::Display| ApiError::new(ErrorCode::NotFound, e.to_string());
     let length = match tokio::fs::metadata(path).await {
         Ok(meta) => meta.len(),
@@ -59,7 +81,7 @@ async fn stream(
             .await
             .map_err(|e| ApiError::internal(e.to_string()))?
             .map_err(|e| unavailable(&e))?;
-        for chunk in bytes.chunks(CHUNK) {
+        for chunk in output(bytes).chunks(CHUNK) {
             if reply.send(Response::Log(chunk.to_vec())).await.is_err() {
                 return Ok(());
             }
@@ -74,7 +96,8 @@ async fn stream(
             _ = reply.closed() => return Ok(()),
             chunk = appended.recv() => match chunk {
                 Some(Ok(bytes)) => {
-                    if reply.send(Response::Log(bytes)).await.is_err() {
+                    let bytes = output(bytes);
+                    if !bytes.is_empty() && reply.send(Response::Log(bytes)).await.is_err() {
                         return Ok(());
                     }
                 }

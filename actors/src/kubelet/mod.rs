@@ -8,6 +8,8 @@
 //! task the agent spawns is owned by it: if one ends, the agent is restarted.
 
 mod container_spec;
+mod cri_log;
+mod cri_start;
 mod downward;
 mod env;
 mod exec;
@@ -41,6 +43,7 @@ use tokio::task::JoinHandle;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use flotilla_cri::CriRuntime;
 use flotilla_images::{ImageGcPolicy, RegistryCredentials};
 use flotilla_kernel::api::{AgentLink, ApiClient, ClientError, EventType, Watched};
 use flotilla_kernel::object::{ConfigMap, Container, Kind, Node, Pod, PodSpec, Secret, Time};
@@ -51,6 +54,7 @@ use flotilla_node_os::{
 
 pub use images::Registries;
 pub use node_status::AGENT_VERSION;
+use runtime_class::ContainerEngine;
 pub use runtime_class::{RuntimeHandlers, parse_oci_runtime};
 use sync::{Now, PodRecord, container_id, container_ids};
 use terminate::Step;
@@ -73,6 +77,9 @@ pub struct NodeAgentArgs {
     pub registries: Registries,
     /// The runtimes a RuntimeClass's handler may name on this node.
     pub runtime_handlers: RuntimeHandlers,
+    /// The CRI runtime the node is connected to (`--container-runtime-endpoint`); `runtime`
+    /// then answers for its containers too.
+    pub cri: Option<Arc<CriRuntime>>,
     /// When unused images are removed from the image store.
     pub image_gc: ImageGcPolicy,
     /// How often the Node's status is refreshed.
@@ -524,8 +531,14 @@ async fn start_container(
         None
     } else {
         let oci_runtime =
-            match runtime_class::oci_runtime(&args.api, &args.runtime_handlers, &entry.pod).await {
-                Ok(oci_runtime) => oci_runtime,
+            match runtime_class::engine(&args.api, &args.runtime_handlers, &entry.pod).await {
+                Ok(ContainerEngine::Native) => None,
+                Ok(ContainerEngine::Oci(binary)) => Some(binary),
+                Ok(ContainerEngine::Cri) => {
+                    let container = container.clone();
+                    start_in_cri(myself, args, entry, &container, declared, now).await;
+                    return;
+                }
                 Err(message) => {
                     tracing::warn!(pod = %pod_name, container = name, %message, "no pod sandbox");
                     sync::sandbox_failed(&mut entry.record, name, message, now);
@@ -577,6 +590,64 @@ async fn start_container(
         Err(error) => {
             tracing::warn!(pod = %pod_name, container = name, %error, "start failed");
             sync::start_failed(&entry.pod, &mut entry.record, name, error.to_string(), now);
+        }
+    }
+}
+
+/// Starts `container` of `entry`'s pod through the node's CRI runtime.
+async fn start_in_cri(
+    myself: &ActorRef<AgentMsg>,
+    args: &NodeAgentArgs,
+    entry: &mut PodEntry,
+    container: &Container,
+    declared: Vec<(String, String)>,
+    now: Now,
+) {
+    let name = container.name.as_str();
+    let pod_name = entry.pod.metadata.name.clone();
+    let Some(cri) = &args.cri else {
+        let message = "the node has no CRI runtime".to_string();
+        sync::sandbox_failed(&mut entry.record, name, message, now);
+        return;
+    };
+    let attempt = entry
+        .record
+        .containers
+        .get(name)
+        .map_or(0, |record| u32::try_from(record.restart_count).unwrap_or(0));
+    let start = cri_start::Start {
+        pod: &entry.pod,
+        container,
+        declared,
+        attempt,
+        credentials: pull_credentials(&args.api, &entry.pod).await,
+    };
+    match cri_start::start(cri, &args.log_dir, start).await {
+        Ok(pid) => {
+            tracing::info!(pod = %pod_name, container = name, pid, "started by the CRI runtime");
+            sync::image_ready(&mut entry.record, name);
+            let id = container_id(&entry.pod.metadata.uid, name);
+            if let Some(ContainerState::Running { started_at, .. }) = args.runtime.state(&id) {
+                hooks::post_start(myself, &args.runtime, &entry.pod, container, started_at);
+            }
+        }
+        Err(failure) => {
+            tracing::warn!(pod = %pod_name, container = name, ?failure, "CRI start failed");
+            let record = &mut entry.record;
+            match failure {
+                cri_start::Failure::Sandbox(message) => {
+                    sync::sandbox_failed(record, name, message, now);
+                }
+                cri_start::Failure::Image { reason, message } => {
+                    sync::image_failed(record, name, reason, message, now);
+                }
+                cri_start::Failure::Config(message) => {
+                    sync::config_failed(record, name, message, now);
+                }
+                cri_start::Failure::Start(message) => {
+                    sync::start_failed(&entry.pod, record, name, message, now);
+                }
+            }
         }
     }
 }

@@ -2,7 +2,9 @@
 //! `runtimeClassName` names, looked up among this node's handlers. The native runtime (the
 //! container init) answers to no class, to handler `native` and to the empty handler; an OCI
 //! runtime such as runc answers to its name when its binary is on the agent's `PATH`, or to
-//! any name the operator gives with `--oci-runtime HANDLER=PATH`.
+//! any name the operator gives with `--oci-runtime HANDLER=PATH`. A node connected to a CRI
+//! runtime (`--container-runtime-endpoint`) answers to handler `cri` with it, and runs there
+//! the image pods that name no class.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,13 +16,29 @@ use flotilla_node_os::runtime::{DEFAULT_PATH, find_in_path};
 /// The handler of the native runtime.
 pub const NATIVE_HANDLER: &str = "native";
 
+/// The handler of the CRI runtime, when the node has one.
+pub const CRI_HANDLER: &str = "cri";
+
 /// OCI runtimes a node offers without being told, when their binary is on its `PATH`.
 const KNOWN_OCI_RUNTIMES: [&str; 2] = ["runc", "crun"];
 
-/// This node's runtime handlers besides the native one: handler name to OCI runtime binary.
+/// This node's runtime handlers besides the native one: handler name to OCI runtime binary,
+/// and whether a CRI runtime is connected.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RuntimeHandlers {
     oci: BTreeMap<String, PathBuf>,
+    cri: bool,
+}
+
+/// What runs a pod's image containers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContainerEngine {
+    /// The container init.
+    Native,
+    /// An OCI runtime, by its binary.
+    Oci(PathBuf),
+    /// The node's CRI runtime.
+    Cri,
 }
 
 impl RuntimeHandlers {
@@ -32,14 +50,35 @@ impl RuntimeHandlers {
             .filter_map(|name| Some((name.to_string(), find_in_path(name, search_path)?)))
             .collect();
         oci.extend(configured.iter().cloned());
-        Self { oci }
+        Self { oci, cri: false }
+    }
+
+    /// These handlers and the CRI runtime's, which also runs the pods that name no class.
+    pub fn with_cri(self) -> Self {
+        Self { cri: true, ..self }
     }
 
     /// Every handler, the native one first.
     pub fn names(&self) -> Vec<String> {
         std::iter::once(NATIVE_HANDLER.to_string())
+            .chain(self.cri.then(|| CRI_HANDLER.to_string()))
             .chain(self.oci.keys().cloned())
             .collect()
+    }
+
+    /// What runs the containers of a pod whose class has `handler` (`None`: no class); fails,
+    /// as containerd does, for a handler this node does not have.
+    pub fn engine(&self, handler: Option<&str>) -> Result<ContainerEngine, String> {
+        match handler {
+            None if self.cri => Ok(ContainerEngine::Cri),
+            Some(CRI_HANDLER) if self.cri => Ok(ContainerEngine::Cri),
+            None => Ok(ContainerEngine::Native),
+            Some(handler) => Ok(self
+                .binary(handler)?
+                .map_or(ContainerEngine::Native, |binary| {
+                    ContainerEngine::Oci(binary.to_path_buf())
+                })),
+        }
     }
 
     /// The OCI runtime binary of `handler`, `None` for the native runtime; fails, as
@@ -65,6 +104,11 @@ pub fn parse_oci_runtime(text: &str) -> Result<(String, PathBuf), String> {
     if handler == NATIVE_HANDLER {
         return Err(format!("{handler:?} is the native runtime's handler"));
     }
+    if handler == CRI_HANDLER {
+        return Err(format!(
+            "{handler:?} is the CRI runtime's handler (see --container-runtime-endpoint)"
+        ));
+    }
     let path = PathBuf::from(path);
     if !path.is_absolute() {
         return Err(format!(
@@ -75,15 +119,17 @@ pub fn parse_oci_runtime(text: &str) -> Result<(String, PathBuf), String> {
     Ok((handler.to_string(), path))
 }
 
-/// The OCI runtime of `pod`'s containers (`None`: the native runtime), or why the pod's
-/// sandbox cannot be made, in the kubelet's words.
-pub async fn oci_runtime(
+/// What runs `pod`'s image containers, or why the pod's sandbox cannot be made, in the
+/// kubelet's words.
+pub async fn engine(
     api: &ApiClient,
     handlers: &RuntimeHandlers,
     pod: &Pod,
-) -> Result<Option<PathBuf>, String> {
+) -> Result<ContainerEngine, String> {
     let Some(name) = pod.spec.runtime_class_name.as_deref() else {
-        return Ok(None);
+        return handlers
+            .engine(None)
+            .map_err(|why| format!("failed to get sandbox runtime: {why}"));
     };
     let class = api
         .find::<RuntimeClass>("", name)
@@ -91,8 +137,7 @@ pub async fn oci_runtime(
         .map_err(|error| format!("cannot read RuntimeClass {name:?}: {error}"))?
         .ok_or_else(|| format!("RuntimeClass {name:?} not found"))?;
     handlers
-        .binary(&class.handler)
-        .map(|binary| binary.map(Path::to_path_buf))
+        .engine(Some(&class.handler))
         .map_err(|why| format!("failed to get sandbox runtime: {why}"))
 }
 
@@ -119,6 +164,24 @@ mod tests {
             found.binary("kata").unwrap_err(),
             "no runtime for \"kata\" is configured"
         );
+        assert_eq!(found.engine(None).unwrap(), ContainerEngine::Native);
+        assert_eq!(
+            found.engine(Some("runc")).unwrap(),
+            ContainerEngine::Oci(runc.clone())
+        );
+        assert!(found.engine(Some(CRI_HANDLER)).is_err());
+
+        let with_cri = found.clone().with_cri();
+        assert_eq!(with_cri.names(), ["native", "cri", "runc"]);
+        assert_eq!(with_cri.engine(None).unwrap(), ContainerEngine::Cri);
+        assert_eq!(
+            with_cri.engine(Some(CRI_HANDLER)).unwrap(),
+            ContainerEngine::Cri
+        );
+        assert_eq!(
+            with_cri.engine(Some("native")).unwrap(),
+            ContainerEngine::Native
+        );
 
         let configured = vec![
             ("runc".to_string(), PathBuf::from("/opt/runc")),
@@ -143,6 +206,7 @@ mod tests {
             ("Runc=/usr/sbin/runc", "DNS-1123 label"),
             ("=/usr/sbin/runc", "DNS-1123 label"),
             ("native=/usr/sbin/runc", "native runtime"),
+            ("cri=/usr/sbin/runc", "CRI runtime"),
             ("runc=runc", "absolute path"),
         ] {
             let error = parse_oci_runtime(bad).unwrap_err();

@@ -15,7 +15,8 @@ use flotilla_kernel::object::{Container, Pod};
 use flotilla_node_os::ContainerState;
 use flotilla_node_os::sandbox::FileMount;
 
-use super::logs::log_path;
+use super::cri_log::decode;
+use super::logs::{cri_log_path, log_path};
 use super::sync::PodRecord;
 
 /// Kubernetes' limit on the message from the file: its last 4096 bytes.
@@ -89,7 +90,22 @@ fn read(container: &Container, log: &Path, exit_code: i32) -> String {
     if !message.is_empty() || !fallback {
         return message;
     }
-    match read_end(log, LOG_MAX_BYTES + 1) {
+    let cri_log = cri_log_path(log);
+    let read = if !log.exists() && cri_log.exists() {
+        // Each entry's timestamp, stream and tag take about 40 bytes of its line.
+        let max = LOG_MAX_BYTES + 1 + LOG_MAX_LINES * 48;
+        read_end(&cri_log, max).map(|bytes| {
+            // A read that starts inside the file starts inside an entry: skip to the next.
+            let whole = match bytes.iter().position(|byte| *byte == b'\n') {
+                Some(newline) if bytes.len() == max => &bytes[newline + 1..],
+                _ => &bytes[..],
+            };
+            decode(whole)
+        })
+    } else {
+        read_end(log, LOG_MAX_BYTES + 1)
+    };
+    match read {
         Ok(bytes) => tail(&bytes, LOG_MAX_LINES, LOG_MAX_BYTES),
         Err(error) => format!("Error on reading termination message from logs: {error}"),
     }

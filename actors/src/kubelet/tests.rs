@@ -27,6 +27,7 @@ pub(super) fn agent_args(api: &TestApi, runtime: Arc<dyn Runtime>, dir: &Path) -
         image_dir: dir.join("images"),
         registries: super::Registries::default(),
         runtime_handlers: super::RuntimeHandlers::default(),
+        cri: None,
         image_gc: flotilla_images::ImageGcPolicy::default(),
         heartbeat: Duration::from_secs(10),
         lease_renew: Duration::from_secs(1),

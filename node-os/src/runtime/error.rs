@@ -93,6 +93,13 @@ pub enum RuntimeError {
         #[source]
         source: std::io::Error,
     },
+    /// A CRI runtime (containerd) refused or failed a call about container or sandbox `id`.
+    #[error("{id}: {call}: {message}")]
+    Cri {
+        id: String,
+        call: &'static str,
+        message: String,
+    },
     /// Sending a signal failed.
     #[error("container {id}: cannot send {signal} to process group {pid}")]
     Signal {

@@ -36,8 +36,14 @@ pub use exec::{
     ExecOutput, ExecProcess, ExecRequest, TerminalSize, exec_sync, exit_code, resize_terminal,
 };
 pub use fake::FakeRuntime;
-pub use native::NativeRuntime;
+pub use native::{NativeRuntime, empty_termination_log};
 pub use spec::{ContainerSpec, DEFAULT_PATH, find_in_path};
+
+pub use crate::sandbox::connect_in;
+
+/// The cgroup under the runtime's root where a CRI runtime puts the containers the agent
+/// asks it for: the CRI runtime's to manage, never adopted or removed as the native runtime's.
+pub const CRI_CGROUP: &str = "cri";
 
 /// Where a container is in its life.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -471,6 +471,7 @@ impl Runtime for NativeRuntime {
 
     fn adopt_running(&self) -> Result<Adoption, RuntimeError> {
         let mut keep = self.table().known_ids();
+        keep.insert(super::CRI_CGROUP.to_string());
         let present = self
             .cgroups
             .list()
@@ -783,7 +784,9 @@ fn remove_container_dir(dir: &Path) -> io::Result<()> {
 
 /// Creates (with its directory) or empties the host file of a run's termination message,
 /// writable by whichever user the container runs as (the kubelet's mode).
-fn empty_termination_log(path: &Path) -> io::Result<()> {
+/// Makes the host file behind a container's termination message empty, writable by any user
+/// the container may run as; for a runtime that mounts it, before each run.
+pub fn empty_termination_log(path: &Path) -> io::Result<()> {
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir)?;
     }

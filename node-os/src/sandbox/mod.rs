@@ -24,7 +24,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub use pod::{Namespace, SandboxSpec};
+pub use pod::{Namespace, SandboxSpec, connect_in};
 pub use security::{DEFAULT_CAPABILITIES, Security};
 pub(crate) use setup::identity_in;
 

@@ -291,6 +291,17 @@ pub(crate) fn connect(
     if !netns.exists() {
         return std::net::TcpStream::connect_timeout(&address, timeout);
     }
+    connect_in(&netns, address, timeout)
+}
+
+/// Opens a TCP connection to `address` from inside the network namespace `netns` (a
+/// namespace file such as `/proc/PID/ns/net`), on a thread of its own that enters it.
+pub fn connect_in(
+    netns: &Path,
+    address: std::net::SocketAddr,
+    timeout: std::time::Duration,
+) -> io::Result<std::net::TcpStream> {
+    let netns = netns.to_path_buf();
     std::thread::Builder::new()
         .name("pod-connect".into())
         .spawn(move || {
