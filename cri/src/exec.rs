@@ -1,8 +1,10 @@
 //! Exec through the CRI: the agent's runtimes hand back a local process for an exec, so for a
-//! CRI container that process is a helper, `flotilla cri-exec`, which makes the runtime's
-//! `ExecSync` call and writes the command's output and exit code as its own. Killing the
-//! helper (a probe's timeout, a caller gone) cancels the call, and the runtime kills the
-//! command.
+//! CRI container that process is a helper, `flotilla cri-exec`, whose output and exit code
+//! are the command's. A command run to completion is the runtime's `ExecSync`; one with
+//! standard input or a terminal is the runtime's `Exec`, streamed from its streaming server
+//! ([`crate::stream`]) with the helper's standard streams attached — on a terminal, a
+//! terminal the agent holds the other side of. Killing the helper (a probe's timeout, a
+//! caller gone) cancels the call, and the runtime ends the command.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -11,10 +13,11 @@ use std::process::Stdio;
 use serde::{Deserialize, Serialize};
 
 use flotilla_node_os::RuntimeError;
-use flotilla_node_os::runtime::{ExecProcess, ExecRequest};
+use flotilla_node_os::runtime::{ExecProcess, ExecRequest, open_terminal};
 
 use crate::client::CriClient;
-use crate::proto::ExecSyncRequest;
+use crate::proto::{ExecSyncRequest, ExecSyncResponse};
+use crate::stream::{self, Attached};
 
 /// The hidden first argument that makes this binary the helper; the second is the call.
 pub const SUBCOMMAND: &str = "cri-exec";
@@ -29,6 +32,8 @@ struct ExecCall {
     /// The runtime's id of the container.
     container: String,
     command: Vec<String>,
+    stdin: bool,
+    tty: bool,
 }
 
 /// Starts the helper that runs `request` in the CRI container `cri_id` (the agent's `id`).
@@ -39,42 +44,45 @@ pub(crate) fn spawn(
     cri_id: &str,
     request: &ExecRequest,
 ) -> Result<ExecProcess, RuntimeError> {
-    if request.stdin || request.tty.is_some() {
-        return Err(RuntimeError::Cri {
-            id: id.to_string(),
-            call: "Exec",
-            message: "an attached exec (-i, -t) into a container of the CRI runtime is not \
-                      supported; run the command without -i and -t"
-                .to_string(),
-        });
-    }
+    let failed = |source: std::io::Error| RuntimeError::Spawn {
+        id: id.to_string(),
+        program: helper.to_path_buf(),
+        source,
+    };
     let call = ExecCall {
         socket: socket.to_path_buf(),
         container: cri_id.to_string(),
         command: request.command.clone(),
+        stdin: request.stdin,
+        tty: request.tty.is_some(),
     };
-    let call = serde_json::to_string(&call).map_err(|error| RuntimeError::Cri {
-        id: id.to_string(),
-        call: "ExecSync",
-        message: error.to_string(),
-    })?;
-    let child = tokio::process::Command::new(helper)
-        .arg(SUBCOMMAND)
-        .arg(call)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|source| RuntimeError::Spawn {
-            id: id.to_string(),
-            program: helper.to_path_buf(),
-            source,
-        })?;
-    Ok(ExecProcess {
-        child,
-        terminal: None,
-    })
+    let call = serde_json::to_string(&call).map_err(|error| failed(error.into()))?;
+    let mut command = tokio::process::Command::new(helper);
+    command.arg(SUBCOMMAND).arg(call).kill_on_drop(true);
+    let terminal = match request.tty {
+        Some(size) => {
+            let (terminal, helper_side) = open_terminal(size).map_err(failed)?;
+            let helper_side = std::fs::File::from(helper_side);
+            command
+                .stdin(helper_side.try_clone().map_err(failed)?)
+                .stdout(helper_side.try_clone().map_err(failed)?)
+                .stderr(helper_side);
+            Some(terminal)
+        }
+        None => {
+            command
+                .stdin(if request.stdin {
+                    Stdio::piped()
+                } else {
+                    Stdio::null()
+                })
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            None
+        }
+    };
+    let child = command.spawn().map_err(failed)?;
+    Ok(ExecProcess { child, terminal })
 }
 
 /// The helper: runs the call in `argument` and exits as the command did.
@@ -86,6 +94,12 @@ pub fn run(argument: &str) -> i32 {
             return CANNOT_RUN;
         }
     };
+    if call.tty
+        && let Err(error) = raw_terminal()
+    {
+        eprintln!("cri-exec: cannot pass the terminal through: {error}");
+        return CANNOT_RUN;
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -96,12 +110,11 @@ pub fn run(argument: &str) -> i32 {
             return CANNOT_RUN;
         }
     };
-    match runtime.block_on(exec_sync(&call)) {
-        Ok(answer) => {
-            let _ = std::io::stdout().write_all(&answer.stdout);
-            let _ = std::io::stderr().write_all(&answer.stderr);
-            answer.exit_code
-        }
+    let ended = runtime.block_on(exec(&call));
+    // A read of standard input may still be pending on the blocking pool: do not wait for it.
+    runtime.shutdown_background();
+    match ended {
+        Ok(code) => code,
         Err(message) => {
             eprintln!("{message}");
             CANNOT_RUN
@@ -109,21 +122,57 @@ pub fn run(argument: &str) -> i32 {
     }
 }
 
-async fn exec_sync(call: &ExecCall) -> Result<crate::proto::ExecSyncResponse, String> {
+async fn exec(call: &ExecCall) -> Result<i32, String> {
     let (mut client, _) = CriClient::connect(&call.socket)
         .await
         .map_err(|error| error.to_string())?;
-    let request = ExecSyncRequest {
+    if !call.stdin && !call.tty {
+        let request = ExecSyncRequest {
+            container_id: call.container.clone(),
+            cmd: call.command.clone(),
+            timeout: 0,
+        };
+        let answer: ExecSyncResponse = client
+            .runtime
+            .exec_sync(request)
+            .await
+            .map_err(|status| status.message().to_string())?
+            .into_inner();
+        let _ = std::io::stdout().write_all(&answer.stdout);
+        let _ = std::io::stderr().write_all(&answer.stderr);
+        return Ok(answer.exit_code);
+    }
+    let request = crate::proto::ExecRequest {
         container_id: call.container.clone(),
         cmd: call.command.clone(),
-        timeout: 0,
+        tty: call.tty,
+        stdin: call.stdin,
+        stdout: true,
+        stderr: !call.tty,
     };
-    client
+    let url = client
         .runtime
-        .exec_sync(request)
+        .exec(request)
         .await
-        .map(tonic::Response::into_inner)
-        .map_err(|status| status.message().to_string())
+        .map_err(|status| status.message().to_string())?
+        .into_inner()
+        .url;
+    let attached = Attached {
+        stdin: call.stdin,
+        tty: call.tty,
+    };
+    stream::run(&url, attached).await
+}
+
+/// Makes the helper's terminal pass every byte through unchanged: the container's terminal
+/// does the echoing and line editing.
+fn raw_terminal() -> std::io::Result<()> {
+    use rustix::termios::{OptionalActions, tcgetattr, tcsetattr};
+    let stdin = std::io::stdin();
+    let mut settings = tcgetattr(&stdin)?;
+    settings.make_raw();
+    tcsetattr(&stdin, OptionalActions::Now, &settings)?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -136,6 +185,8 @@ mod tests {
             socket: PathBuf::from("/run/containerd/containerd.sock"),
             container: "4f2a".to_string(),
             command: vec!["sh".to_string(), "-c".to_string(), "echo 'a b'".to_string()],
+            stdin: true,
+            tty: false,
         };
         let argument = serde_json::to_string(&call).unwrap();
         assert_eq!(serde_json::from_str::<ExecCall>(&argument).unwrap(), call);

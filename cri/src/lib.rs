@@ -14,6 +14,8 @@ pub mod config;
 pub mod exec;
 mod routed;
 mod runtime;
+mod spdy;
+mod stream;
 pub mod watch;
 
 /// The CRI's messages and clients, generated from `proto/runtime_v1.proto`.

@@ -622,6 +622,7 @@ async fn status(
 async fn poll_exits(client: CriClient, book: Weak<Mutex<Book>>) {
     let mut ticks = tokio::time::interval(watch::POLL);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut unreachable = false;
     loop {
         ticks.tick().await;
         let Some(book) = book.upgrade() else {
@@ -645,9 +646,17 @@ async fn poll_exits(client: CriClient, book: Weak<Mutex<Book>>) {
             runtime.list_containers(ListContainersRequest::default()),
         );
         let listed = match listing.await {
-            Ok(answer) => answer.containers,
+            Ok(answer) => {
+                if std::mem::take(&mut unreachable) {
+                    tracing::info!("the container runtime answers again");
+                }
+                answer.containers
+            }
             Err(error) => {
-                tracing::warn!(%error, "listing the runtime's containers failed");
+                // Said once, not every tick, while the runtime is away.
+                if !std::mem::replace(&mut unreachable, true) {
+                    tracing::warn!(%error, "listing the runtime's containers failed");
+                }
                 continue;
             }
         };

@@ -1,10 +1,16 @@
 //! A private containerd (Debian's 1.6) with its CRI plug-in, for end-to-end tests in which
 //! flotilla's node agent is a CRI client.
 //!
-//! It runs in a network namespace of its own, where the CNI `ptp` plug-in links each pod
-//! (containerd's CRI wants every pod an address; its loopback it brings up itself).
+//! It runs in the host's network namespace, as in production: its CRI streaming server (for
+//! `Exec`) listens on the host's 127.0.0.1, where the agent reaches it. containerd's CRI
+//! wants every pod an `eth0` with an address from CNI, yet tests run in parallel on one host
+//! and must leave nothing in its network namespace, so the pods get a CNI plug-in the harness
+//! writes itself (`flotilla-test-net`, a shell script): a veth pair whose both ends stay in
+//! the pod's network namespace (this kernel has no dummy links) and go with it, addressed
+//! from a counter under the test's directory. No host link, route or bridge is made.
+//!
 //! Everything it writes lives under the test's directory: root, state, sockets, config, CNI
-//! config and addresses, runc's state (the CRI runtime's `Root`) and the pod
+//! config, plug-ins and addresses, runc's state (the CRI runtime's `Root`) and the pod
 //! network namespaces (`netns_mounts_under_state_dir`, rather than `/var/run/netns`, so they
 //! are found by their path). The pause and busybox test images are built offline and imported
 //! into the CRI's `k8s.io` namespace.
@@ -19,6 +25,7 @@
 
 use std::ffi::OsStr;
 use std::fs;
+use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::thread;
@@ -37,21 +44,58 @@ use crate::test_images::{busybox_archives, pause_archive};
 use crate::wait::{Observation, poll_until};
 
 const CONTAINERD: &str = "/usr/bin/containerd";
-const UNSHARE: &str = "/usr/bin/unshare";
 const CTR: &str = "/usr/bin/ctr";
 /// The containerd namespace the CRI plug-in keeps its images and containers in.
 const NAMESPACE: &str = "k8s.io";
 const LOG_FILE: &str = "containerd.log";
 const CONFIG_FILE: &str = "config.toml";
-/// The pod network of a later issue replaces this.
-/// containerd's CRI wants each pod an `eth0` with an address: a point-to-point link to
-/// containerd's network namespace, with addresses from `host-local` kept under `dir`.
-fn pod_network_conflist(dir: &Path) -> String {
-    format!(
-        r#"{{"cniVersion":"1.0.0","name":"flotilla-test","plugins":[{{"type":"ptp","ipam":{{"type":"host-local","subnet":"10.88.0.0/16","dataDir":"{}"}}}}]}}"#,
-        dir.join("cni-ipam").display()
-    )
+/// The pod network of a later issue replaces this one.
+const POD_NETWORK_CONFLIST: &str =
+    r#"{"cniVersion":"1.0.0","name":"flotilla-test","plugins":[{"type":"flotilla-test-net"}]}"#;
+/// containerd's `bin_dir`, under the test's directory.
+const CNI_BIN: &str = "cni-bin";
+/// go-cni brings each pod's `lo` up with the `loopback` plug-in of the `bin_dir`.
+const LOOPBACK_PLUGIN: &str = "/usr/lib/cni/loopback";
+/// The CNI 1.0.0 plug-in of the pod network, `flotilla-test-net` in [`CNI_BIN`]: on `ADD`, a
+/// veth pair `$CNI_IFNAME`/`peer0` inside the pod's network namespace with the next address
+/// of 10.88.0.0/16, counted (under `flock`) in the file next to [`CNI_BIN`]; the namespace
+/// takes the pair with it, so the other commands have nothing to do.
+const POD_NETWORK_PLUGIN: &str = r#"#!/bin/sh
+PATH=/usr/sbin:/usr/bin:/sbin:/bin
+# The network config: CNI sends it, this plug-in does not use it.
+cat >/dev/null
+
+fail() {
+  printf '{"cniVersion":"1.0.0","code":%s,"msg":"%s"}\n' "$1" \
+    "$(printf '%s' "$2" | tr -d '"\\' | tr '\n\t' '  ')"
+  exit 1
 }
+
+case "$CNI_COMMAND" in
+VERSION)
+  echo '{"cniVersion":"1.0.0","supportedVersions":["0.4.0","1.0.0"]}'
+  ;;
+ADD)
+  counter="${0%/*}/../cni-last-address"
+  n=$(
+    exec 9>>"$counter.lock" && flock 9 || exit 1
+    n=$(($(cat "$counter" 2>/dev/null || echo 1) + 1))
+    echo "$n" >"$counter" && echo "$n"
+  ) || fail 100 "could not take an address from $counter"
+  [ "$n" -lt 65535 ] || fail 100 "no address left in 10.88.0.0/16"
+  address="10.88.$((n / 256)).$((n % 256))/16"
+  error=$(nsenter --net="$CNI_NETNS" sh -c '
+    ip link add "$1" type veth peer name peer0 &&
+    ip address add "$2" dev "$1" &&
+    ip link set peer0 up &&
+    ip link set "$1" up' - "$CNI_IFNAME" "$address" 2>&1) || fail 100 "$error"
+  printf '{"cniVersion":"1.0.0","interfaces":[{"name":"%s","sandbox":"%s"}],"ips":[{"address":"%s","interface":0}]}\n' \
+    "$CNI_IFNAME" "$CNI_NETNS" "$address"
+  ;;
+DEL | CHECK | GC | STATUS) ;;
+*) fail 4 "unknown CNI_COMMAND '$CNI_COMMAND'" ;;
+esac
+"#;
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 const POLL: Duration = Duration::from_millis(50);
 /// Longest one `ctr` call may take (an import unpacks layers).
@@ -78,12 +122,11 @@ pub struct Containerd {
 }
 
 impl Containerd {
-    /// Starts containerd under `dir` (root, state, socket, config, CNI config, log all inside
-    /// `dir`), waits until its CRI plug-in answers, and imports the pause image
+    /// Starts containerd under `dir` (root, state, socket, config, CNI config and plug-ins,
+    /// log all inside `dir`), waits until its CRI plug-in answers, and imports the pause image
     /// ([`PAUSE_IMAGE`]) and the busybox test image ([`crate::BUSYBOX_IMAGE`]).
     pub fn start(dir: &Path) -> Result<Containerd> {
-        fs::create_dir_all(dir.join("cni"))
-            .with_context(|| format!("could not create {}", dir.display()))?;
+        fs::create_dir_all(dir).with_context(|| format!("could not create {}", dir.display()))?;
         let dir = fs::canonicalize(dir)
             .with_context(|| format!("could not resolve {}", dir.display()))?;
         check_socket_path(&socket(&dir))?;
@@ -92,16 +135,10 @@ impl Containerd {
             .with_context(|| format!("could not create {}", images.display()))?;
         let archives = [busybox_archives(&images)?.oci, pause_archive(&images)?];
         write(&dir.join(CONFIG_FILE), &config_toml(&dir))?;
-        write(
-            &dir.join("cni/10-ptp.conflist"),
-            &pod_network_conflist(&dir),
-        )?;
+        write_pod_network(&dir)?;
 
-        // In a network namespace of its own: the pods' links and routes stay out of the host's.
-        let mut command = Command::new(UNSHARE);
-        command
-            .args(["--net", CONTAINERD, "--config"])
-            .arg(dir.join(CONFIG_FILE));
+        let mut command = Command::new(CONTAINERD);
+        command.arg("--config").arg(dir.join(CONFIG_FILE));
         let daemon = spawn_logged(&mut command, &dir.join(LOG_FILE), "containerd")
             .context("could not run containerd (install Debian's containerd)")?;
         // Owned from here on, so that a failure below still stops it.
@@ -239,7 +276,8 @@ fn check_socket_path(socket: &Path) -> Result<()> {
 }
 
 /// containerd's config: everything under `dir`, the CRI plug-in with the pause image, the CNI
-/// config in `dir/cni`, and the default overlayfs snapshotter and runc runtime.
+/// config in `dir/cni` and plug-ins in `dir/cni-bin`, and the default overlayfs snapshotter
+/// and runc runtime.
 fn config_toml(dir: &Path) -> String {
     let dir = dir.display();
     // A runtime table replaces the default one whole, so its type is repeated.
@@ -261,7 +299,7 @@ state = "{dir}/state"
   restrict_oom_score_adj = true
 
 [plugins."io.containerd.grpc.v1.cri".cni]
-  bin_dir = "/usr/lib/cni"
+  bin_dir = "{dir}/{CNI_BIN}"
   conf_dir = "{dir}/cni"
 
 [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
@@ -301,6 +339,26 @@ fn run_ctr<S: AsRef<OsStr>>(socket: &Path, args: &[S], limit: Duration) -> Resul
         );
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// The pod network's config in `dir/cni` and its plug-ins, with `loopback`, in [`CNI_BIN`].
+fn write_pod_network(dir: &Path) -> Result<()> {
+    let bin = dir.join(CNI_BIN);
+    for made in [dir.join("cni"), bin.clone()] {
+        fs::create_dir_all(&made)
+            .with_context(|| format!("could not create {}", made.display()))?;
+    }
+    write(
+        &dir.join("cni/10-flotilla-test.conflist"),
+        POD_NETWORK_CONFLIST,
+    )?;
+    let plugin = bin.join("flotilla-test-net");
+    write(&plugin, POD_NETWORK_PLUGIN)?;
+    fs::set_permissions(&plugin, fs::Permissions::from_mode(0o755))
+        .with_context(|| format!("could not make {} executable", plugin.display()))?;
+    let loopback = bin.join("loopback");
+    symlink(LOOPBACK_PLUGIN, &loopback)
+        .with_context(|| format!("could not link {}", loopback.display()))
 }
 
 fn write(path: &Path, text: &str) -> Result<()> {
@@ -434,6 +492,9 @@ fn with_descendants(table: &[Process], roots: &[u32]) -> Vec<u32> {
 
 #[cfg(test)]
 mod tests {
+    use std::io::Write;
+    use std::process::Stdio;
+
     use super::*;
 
     #[test]
@@ -442,8 +503,54 @@ mod tests {
         assert!(config.starts_with("version = 2\nroot = \"/tmp/ctd/root\"\n"));
         assert!(config.contains("[grpc]\n  address = \"/tmp/ctd/containerd.sock\"\n"));
         assert!(config.contains("sandbox_image = \"flotilla.test/pause:1\"\n"));
+        assert!(config.contains("bin_dir = \"/tmp/ctd/cni-bin\"\n"));
         assert!(config.contains("conf_dir = \"/tmp/ctd/cni\"\n"));
         assert!(config.contains("Root = \"/tmp/ctd/runc\"\n"));
+    }
+
+    /// Runs the pod network plug-in written under `dir`: whether it succeeded, and its output.
+    fn run_plugin(dir: &Path, command: &str) -> (bool, serde_json::Value) {
+        let mut plugin = Command::new(dir.join(CNI_BIN).join("flotilla-test-net"))
+            .env("CNI_COMMAND", command)
+            .env("CNI_NETNS", dir.join("no-such-netns"))
+            .env("CNI_IFNAME", "eth0")
+            .env("CNI_CONTAINERID", "abc")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the plug-in runs");
+        let mut stdin = plugin.stdin.take().expect("its stdin");
+        stdin
+            .write_all(POD_NETWORK_CONFLIST.as_bytes())
+            .expect("the config written");
+        drop(stdin);
+        let output = plugin.wait_with_output().expect("its output");
+        let printed = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|error| panic!("{error}: {}", String::from_utf8_lossy(&output.stdout)));
+        (output.status.success(), printed)
+    }
+
+    #[test]
+    fn the_pod_network_plugin_speaks_cni() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        write_pod_network(dir.path()).expect("the pod network written");
+        let (ok, version) = run_plugin(dir.path(), "VERSION");
+        assert!(ok);
+        assert_eq!(
+            version,
+            serde_json::json!({"cniVersion": "1.0.0", "supportedVersions": ["0.4.0", "1.0.0"]})
+        );
+        // No such namespace: an address is taken all the same, and the failure is reported.
+        let (ok, error) = run_plugin(dir.path(), "ADD");
+        assert!(!ok);
+        assert_eq!(error["cniVersion"], "1.0.0");
+        assert_eq!(error["code"], 100);
+        assert!(
+            error["msg"].as_str().is_some_and(|msg| !msg.is_empty()),
+            "{error}"
+        );
+        let counter = fs::read_to_string(dir.path().join("cni-last-address")).expect("a counter");
+        assert_eq!(counter.trim(), "2");
     }
 
     #[test]

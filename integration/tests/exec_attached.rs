@@ -1,7 +1,7 @@
 //! End to end: `flotilla exec -i` passes standard input to the command (its end too), and `-t`
 //! runs the command on a terminal of the caller's size, with the caller's terminal in raw mode;
 //! without a terminal to read from, `-t` is dropped with kubectl's warning. The same under the
-//! native runtime and runc.
+//! native runtime, runc and containerd through its CRI plug-in.
 
 use flotilla_integration::{Observation, PodRuntime, running_as_root_or_skip, wait_until};
 use std::time::Duration;
@@ -58,7 +58,7 @@ fn attach_to_a_running_pod(runtime: PodRuntime) {
         "{}",
         text(&piped.stderr)
     );
-    assert_eq!(piped.status.code(), Some(4));
+    assert_eq!(piped.status.code(), Some(4), "{}", text(&piped.stderr));
 
     let on_terminal = cluster.client().cli_on_terminal(
         &[
@@ -69,7 +69,10 @@ fn attach_to_a_running_pod(runtime: PodRuntime) {
             "--",
             "sh",
             "-c",
-            "test -t 0 && echo on-a-tty; stty size",
+            // containerd 1.6 sizes an exec's terminal just after starting the command.
+            "test -t 0 && echo on-a-tty; for i in 1 2 3 4 5 6 7 8 9 10; do \
+             size=$(stty size 2>/dev/null); [ -n \"$size\" ] && break; sleep 0.2; done; \
+             echo \"$size\"",
         ],
         100,
         30,
@@ -114,4 +117,12 @@ fn exec_attaches_the_same_under_runc() {
         return;
     }
     attach_to_a_running_pod(PodRuntime::Runc);
+}
+
+#[test]
+fn exec_attaches_the_same_under_containerd_through_the_cri() {
+    if !running_as_root_or_skip("exec_attaches_the_same_under_containerd_through_the_cri") {
+        return;
+    }
+    attach_to_a_running_pod(PodRuntime::Cri);
 }

@@ -2,6 +2,8 @@
 //! lifecycle hooks ask of a runtime.
 
 use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,6 +53,21 @@ pub struct ExecProcess {
 /// is resized.
 pub fn resize_terminal(terminal: &File, size: TerminalSize) -> std::io::Result<()> {
     rustix::termios::tcsetwinsize(terminal, size.winsize()).map_err(Into::into)
+}
+
+/// A new terminal of `size`: its controlling side and the command's.
+pub fn open_terminal(size: TerminalSize) -> io::Result<(File, OwnedFd)> {
+    let pty = nix::pty::openpty(None, None)?;
+    // Neither side may leak into other children the agent starts meanwhile.
+    for side in [pty.master.as_fd(), pty.slave.as_fd()] {
+        nix::fcntl::fcntl(
+            side,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        )?;
+    }
+    let master = File::from(pty.master);
+    resize_terminal(&master, size)?;
+    Ok((master, pty.slave))
 }
 
 /// How a command run to completion ended, and what it wrote.

@@ -36,7 +36,7 @@ use super::stale::remove_stale_cgroups;
 use super::table::{ContainerTable, Exit};
 use super::{
     ContainerSpec, ContainerState, ExecProcess, ExecRequest, ExitEvent, Runtime, RuntimeError,
-    Signal, TerminalSize, resize_terminal,
+    Signal, open_terminal,
 };
 use crate::cgroups::{CgroupPaths, CgroupUsage, Cgroups};
 use crate::component::component_problem;
@@ -704,21 +704,6 @@ fn exec_stdio(command: &mut Command, request: &ExecRequest) -> io::Result<Option
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     Ok(None)
-}
-
-/// A new terminal of `size`: its controlling side and the command's.
-fn open_terminal(size: TerminalSize) -> io::Result<(File, OwnedFd)> {
-    let pty = nix::pty::openpty(None, None)?;
-    // Neither side may leak into other children the agent starts meanwhile.
-    for side in [pty.master.as_fd(), pty.slave.as_fd()] {
-        nix::fcntl::fcntl(
-            side,
-            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
-        )?;
-    }
-    let master = File::from(pty.master);
-    resize_terminal(&master, size)?;
-    Ok((master, pty.slave))
 }
 
 impl NativeRuntime {
