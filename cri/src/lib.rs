@@ -27,4 +27,4 @@ pub mod proto {
 pub use client::{CriClient, CriError, socket_path};
 pub use config::{ContainerRequest, PodSandboxRequest};
 pub use routed::WithCri;
-pub use runtime::{CriRuntime, ImageFailure};
+pub use runtime::{CriRuntime, ImageFacts, ImageFailure};

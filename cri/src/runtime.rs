@@ -47,6 +47,13 @@ pub struct ImageFailure {
     pub message: String,
 }
 
+/// What the runtime says of an image it has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageFacts {
+    /// Its USER: a uid, or a name; `None` for root.
+    pub user: Option<String>,
+}
+
 /// A container the agent made through the runtime.
 #[derive(Debug, Clone)]
 struct Tracked {
@@ -172,8 +179,8 @@ impl CriRuntime {
         self.book().sandboxes.contains_key(uid)
     }
 
-    /// The runtime's id of `image` when it has the image, `None` when it does not.
-    pub async fn image_id(&self, image: &str) -> Result<Option<String>, ImageFailure> {
+    /// What the runtime knows of `image`, `None` when it does not have it.
+    pub async fn image(&self, image: &str) -> Result<Option<ImageFacts>, ImageFailure> {
         let mut images = self.client.images.clone();
         let request = ImageStatusRequest {
             image: Some(ImageSpec {
@@ -190,7 +197,13 @@ impl CriRuntime {
             ))
             .await
             .map_err(image_failure)?;
-        Ok(status.image.map(|found| found.id))
+        Ok(status.image.map(|found| ImageFacts {
+            user: match (found.uid, found.username) {
+                (Some(uid), _) => Some(uid.value.to_string()),
+                (None, name) if !name.is_empty() => Some(name),
+                (None, _) => None,
+            },
+        }))
     }
 
     /// Pulls `image` for the sandbox of `pod`, with `auth` for its registry; the image's

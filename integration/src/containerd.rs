@@ -166,6 +166,19 @@ impl Containerd {
         read_log(&self.dir.join(LOG_FILE))
     }
 
+    /// Lets the CRI pull from the registry at `host` (`HOST:PORT`) over plain HTTP, as an
+    /// operator configures containerd for an insecure registry; read at each pull.
+    pub fn trust_plain_http(&self, host: &str) -> Result<()> {
+        let dir = self.dir.join("certs.d").join(host);
+        fs::create_dir_all(&dir).with_context(|| format!("could not create {}", dir.display()))?;
+        write(
+            &dir.join("hosts.toml"),
+            &format!(
+                "server = \"http://{host}\"\n\n[host.\"http://{host}\"]\n  capabilities = [\"pull\", \"resolve\"]\n"
+            ),
+        )
+    }
+
     /// Runs `ctr` against this containerd in the CRI's namespace; what it printed.
     pub fn ctr<S: AsRef<OsStr>>(&self, args: &[S]) -> Result<String> {
         run_ctr(&socket(&self.dir), args, CTR_LIMIT)
@@ -297,6 +310,9 @@ state = "{dir}/state"
   netns_mounts_under_state_dir = true
   # Not below containerd's own: a machine may not let even root lower it (EACCES).
   restrict_oom_score_adj = true
+
+[plugins."io.containerd.grpc.v1.cri".registry]
+  config_path = "{dir}/certs.d"
 
 [plugins."io.containerd.grpc.v1.cri".cni]
   bin_dir = "{dir}/{CNI_BIN}"

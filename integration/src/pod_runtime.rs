@@ -82,6 +82,28 @@ impl PodRuntime {
     }
 }
 
+impl PodRuntime {
+    /// A cluster ready for image pods under this runtime that pulls from the registries at
+    /// `hosts` (`HOST:PORT`) over plain HTTP: flotilla's `--insecure-registry`, or under CRI
+    /// containerd's own registry configuration.
+    pub fn start_cluster_pulling_from(self, hosts: &[String]) -> Result<ImageCluster> {
+        let options = ClusterOptions {
+            extra_args: hosts
+                .iter()
+                .flat_map(|host| ["--insecure-registry".to_string(), host.clone()])
+                .collect(),
+            ..ClusterOptions::default()
+        };
+        let cluster = self.start_cluster_with(options)?;
+        if let Some((containerd, _)) = &cluster.containerd {
+            for host in hosts {
+                containerd.trust_plain_http(host)?;
+            }
+        }
+        Ok(cluster)
+    }
+}
+
 /// A cluster whose image pods run under one [`PodRuntime`]; it is the [`Cluster`] for
 /// everything else. Under CRI it owns its containerd, stopped after the cluster.
 pub struct ImageCluster {
@@ -143,6 +165,24 @@ impl ImageCluster {
             &format!("{}/cri", self.cgroup_root()),
             &ContainerId::new(cri_id),
         ))
+    }
+
+    /// Whether the node has the image `reference` (as a registry names it, `HOST/PATH:TAG`):
+    /// in flotilla's store, or under CRI in containerd's.
+    pub fn has_image(&self, reference: &str) -> Result<bool> {
+        let listed = match &self.containerd {
+            Some((containerd, _)) => containerd.ctr(&["images", "ls", "-q"])?,
+            None => self.cli_ok(&[
+                "image",
+                "ls",
+                "--data-dir",
+                &self.data_dir().to_string_lossy(),
+            ]),
+        };
+        let (repository, tag) = reference.rsplit_once(':').unwrap_or((reference, "latest"));
+        Ok(listed
+            .lines()
+            .any(|line| line.contains(repository) && line.contains(tag)))
     }
 
     /// Whether the sandbox of pod `uid` still holds a process: its pause (which the native

@@ -4,7 +4,8 @@
 //! the default capabilities, `no_new_privs` and the RuntimeDefault seccomp filter; `flotilla
 //! exec` runs commands inside it; a restarted agent adopts it; deleting it leaves no sandbox
 //! behind. A pod's
-//! `securityContext` takes its user, capabilities and writable root away. A missing
+//! `securityContext` takes its user, capabilities and writable root away, and one that must
+//! not run as root waits in `CreateContainerConfigError` when its image would. A missing
 //! image under `imagePullPolicy: Never` waits with `ErrImageNeverPull`, a command the image
 //! lacks ends in `StartError` naming it, and one that outgrows its memory limit in `OOMKilled`.
 //! What a failed container writes to its termination log (even as a non-root user on a
@@ -57,6 +58,18 @@ spec:
     command: [sh, -c]
     args:
     - echo "uid=$(id -u) gid=$(id -g)"; grep -E '^Cap(Eff|Bnd)' /proc/self/status; touch /x 2>/dev/null || echo read-only; echo done; exec sleep 3600
+"#;
+
+/// Asks not to run as root, which the image (no USER) would.
+const NOT_ROOT: &str = r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: not-root
+spec:
+  securityContext: {runAsNonRoot: true}
+  containers:
+  - name: main
+    image: busybox:1.35
 "#;
 
 const NEVER_PULLED: &str = r#"apiVersion: v1
@@ -235,6 +248,7 @@ fn run_image_pods(runtime: PodRuntime) {
     cluster.apply_pod("boxed", BOXED);
     cluster.apply_pod("restricted", RESTRICTED);
     cluster.apply_pod("never-pulled", NEVER_PULLED);
+    cluster.apply_pod("not-root", NOT_ROOT);
     cluster.apply_pod("no-command", NO_COMMAND);
     cluster.apply_pod("hungry", HUNGRY);
     cluster.apply_pod("farewell", FAREWELL);
@@ -312,6 +326,23 @@ fn run_image_pods(runtime: PodRuntime) {
         );
     }
 
+    wait_until(
+        Duration::from_secs(30),
+        "CreateContainerConfigError",
+        || {
+            let pod = pod(&cluster, "not-root")?;
+            let waiting = pod.pointer("/status/containerStatuses/0/state/waiting");
+            Ok(match waiting {
+                Some(state) if state["reason"] == "CreateContainerConfigError" => {
+                    let message = state["message"].as_str().unwrap_or_default();
+                    let refused = "container has runAsNonRoot and image will run as root";
+                    assert!(message.contains(refused), "{message}");
+                    Observation::Done
+                }
+                _ => Observation::Waiting(format!("{:?}", pod.pointer("/status"))),
+            })
+        },
+    );
     wait_until(Duration::from_secs(30), "ErrImageNeverPull", || {
         let pod = pod(&cluster, "never-pulled")?;
         Ok(objects::waiting_reasons(&pod).contains(&"ErrImageNeverPull"))

@@ -2,14 +2,14 @@
 //! local registries (Debian's docker-registry, plain HTTP): an open one, whose pod is pulled and
 //! runs; and one requiring basic auth, whose pod waits in `ErrImagePull`/`ImagePullBackOff`
 //! with the registry's reason until a `kubernetes.io/dockerconfigjson` Secret is named in its
-//! `imagePullSecrets`.
+//! `imagePullSecrets`. The same with containerd pulling, through the CRI.
 
 use std::time::Duration;
 
 use serde_json::Value;
 
 use flotilla_integration::{
-    Cluster, ClusterOptions, MARKER, Observation, Registry, busybox_archives, objects,
+    Cluster, MARKER, Observation, PodRuntime, Registry, busybox_archives, objects,
     running_as_root_or_skip, wait_until,
 };
 
@@ -83,6 +83,18 @@ fn images_are_pulled_from_registries_with_and_without_credentials() {
     if !running_as_root_or_skip("images_are_pulled_from_registries_with_and_without_credentials") {
         return;
     }
+    pull_from_registries(PodRuntime::Native);
+}
+
+#[test]
+fn containerd_pulls_through_the_cri_with_and_without_credentials() {
+    if !running_as_root_or_skip("containerd_pulls_through_the_cri_with_and_without_credentials") {
+        return;
+    }
+    pull_from_registries(PodRuntime::Cri);
+}
+
+fn pull_from_registries(runtime: PodRuntime) {
     let work = tempfile::tempdir().expect("a work dir");
     let archives = busybox_archives(work.path()).expect("the busybox test image");
     let open = Registry::start(&work.path().join("open"), None).expect("an open registry");
@@ -95,29 +107,13 @@ fn images_are_pulled_from_registries_with_and_without_credentials() {
         .push(&archives.oci, "team/busybox:1.35")
         .expect("push");
 
-    let cluster = Cluster::start(ClusterOptions {
-        extra_args: vec![
-            "--insecure-registry".into(),
-            open.host.clone(),
-            "--insecure-registry".into(),
-            locked.host.clone(),
-        ],
-        ..ClusterOptions::default()
-    })
-    .expect("cluster starts");
+    let cluster = runtime
+        .start_cluster_pulling_from(&[open.host.clone(), locked.host.clone()])
+        .expect("cluster starts");
 
     apply(&cluster, "pulled", &pod("pulled", &open_image, None));
     wait_for_marker(&cluster, "pulled");
-    let images = cluster.cli_ok(&[
-        "image",
-        "ls",
-        "--data-dir",
-        &cluster.data_dir().to_string_lossy(),
-    ]);
-    assert!(
-        images.contains(&format!("{}/library/busybox", open.host)),
-        "{images}"
-    );
+    assert!(cluster.has_image(&open_image).expect("the node's images"));
 
     apply(
         &cluster,
@@ -135,7 +131,7 @@ fn images_are_pulled_from_registries_with_and_without_credentials() {
                 let reason = waiting["reason"].as_str().unwrap_or_default().to_string();
                 if reason == "ErrImagePull" {
                     let message = waiting["message"].as_str().unwrap_or_default();
-                    assert!(message.contains("unauthorized"), "{message}");
+                    assert!(message.to_lowercase().contains("unauthorized"), "{message}");
                 }
                 if !reasons.contains(&reason) {
                     reasons.push(reason);

@@ -144,7 +144,7 @@ pub fn security(pod: &Pod, container: &Container) -> Security {
 
 /// `runAsNonRoot`: the user must be known not to be root before anything starts, from
 /// `runAsUser` or a numeric image USER, as the kubelet checks it.
-fn check_non_root(
+pub fn check_non_root(
     pod: &Pod,
     container: &Container,
     security: &Security,

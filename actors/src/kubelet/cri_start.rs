@@ -7,13 +7,13 @@
 use std::path::Path;
 
 use flotilla_cri::proto::AuthConfig;
-use flotilla_cri::{ContainerRequest, CriRuntime, PodSandboxRequest};
+use flotilla_cri::{ContainerRequest, CriRuntime, ImageFacts, PodSandboxRequest};
 use flotilla_images::reference::Reference;
 use flotilla_images::{Credential, RegistryCredentials};
 use flotilla_kernel::object::{Container, Pod};
 use flotilla_node_os::runtime::empty_termination_log;
 
-use super::container_spec::{limits, pod_hostname, security};
+use super::container_spec::{check_non_root, limits, pod_hostname, security};
 use super::images::{Source, source};
 use super::logs::{cri_log_path, log_path};
 use super::sync::container_id;
@@ -60,7 +60,9 @@ pub async fn start(cri: &CriRuntime, log_dir: &Path, start: Start<'_>) -> Result
         &container.name,
     );
     let sandbox = sandbox_request(pod, &log, cri.cgroup_parent());
-    let image = ensure_image(cri, &sandbox, container, &credentials).await?;
+    let (image, facts) = ensure_image(cri, &sandbox, container, &credentials).await?;
+    let security = security(pod, container);
+    check_non_root(pod, container, &security, facts.user.as_deref()).map_err(Failure::Config)?;
     cri.run_pod_sandbox(&sandbox)
         .await
         .map_err(|error| Failure::Sandbox(error.to_string()))?;
@@ -81,7 +83,7 @@ pub async fn start(cri: &CriRuntime, log_dir: &Path, start: Start<'_>) -> Result
         env: declared,
         working_dir: container.working_dir.clone(),
         limits: limits(container),
-        security: security(pod, container),
+        security,
         log_path: cri_log_path(&log)
             .file_name()
             .map(Into::into)
@@ -118,14 +120,14 @@ fn sandbox_request(pod: &Pod, log: &Path, cgroup_parent: &str) -> PodSandboxRequ
     }
 }
 
-/// The image of `container` in the runtime, pulled if its policy says so; the reference to
-/// create the container with.
+/// The image of `container` in the runtime, pulled if its policy says so: the reference to
+/// create the container with, and what the runtime says of it.
 async fn ensure_image(
     cri: &CriRuntime,
     sandbox: &PodSandboxRequest,
     container: &Container,
     credentials: &RegistryCredentials,
-) -> Result<String, Failure> {
+) -> Result<(String, ImageFacts), Failure> {
     let image = &container.image;
     let reference = Reference::parse(image).map_err(|error| Failure::Image {
         reason: "InvalidImageName",
@@ -136,23 +138,37 @@ async fn ensure_image(
         message,
     };
     let present = cri
-        .image_id(image)
+        .image(image)
         .await
-        .map_err(|failure| pull_failed(failure.message))?
-        .is_some();
-    match source(&container.image_pull_policy, present) {
-        Source::Store => Ok(image.clone()),
-        Source::Refused => Err(Failure::Image {
-            reason: "ErrImageNeverPull",
-            message: format!("Container image {image:?} is not present with pull policy of Never"),
-        }),
+        .map_err(|failure| pull_failed(failure.message))?;
+    let pulled = match source(&container.image_pull_policy, present.is_some()) {
+        Source::Store => image.clone(),
+        Source::Refused => {
+            return Err(Failure::Image {
+                reason: "ErrImageNeverPull",
+                message: format!(
+                    "Container image {image:?} is not present with pull policy of Never"
+                ),
+            });
+        }
         Source::Registry => {
             let auth = credentials.for_image(&reference).map(auth_config);
             cri.pull_image(image, auth, sandbox)
                 .await
-                .map_err(|failure| pull_failed(failure.message))
+                .map_err(|failure| pull_failed(failure.message))?
         }
-    }
+    };
+    let facts = match present {
+        Some(facts) if pulled == *image => facts,
+        _ => cri
+            .image(&pulled)
+            .await
+            .map_err(|failure| pull_failed(failure.message))?
+            .ok_or_else(|| {
+                pull_failed(format!("the runtime lost image {image:?} after pulling it"))
+            })?,
+    };
+    Ok((pulled, facts))
 }
 
 /// A registry credential as the CRI passes it.
