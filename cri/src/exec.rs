@@ -8,12 +8,11 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 use serde::{Deserialize, Serialize};
 
 use flotilla_node_os::RuntimeError;
-use flotilla_node_os::runtime::{ExecProcess, ExecRequest, open_terminal};
+use flotilla_node_os::runtime::{ExecProcess, ExecRequest, exec_stdio};
 
 use crate::client::CriClient;
 use crate::proto::{ExecSyncRequest, ExecSyncResponse};
@@ -59,28 +58,7 @@ pub(crate) fn spawn(
     let call = serde_json::to_string(&call).map_err(|error| failed(error.into()))?;
     let mut command = tokio::process::Command::new(helper);
     command.arg(SUBCOMMAND).arg(call).kill_on_drop(true);
-    let terminal = match request.tty {
-        Some(size) => {
-            let (terminal, helper_side) = open_terminal(size).map_err(failed)?;
-            let helper_side = std::fs::File::from(helper_side);
-            command
-                .stdin(helper_side.try_clone().map_err(failed)?)
-                .stdout(helper_side.try_clone().map_err(failed)?)
-                .stderr(helper_side);
-            Some(terminal)
-        }
-        None => {
-            command
-                .stdin(if request.stdin {
-                    Stdio::piped()
-                } else {
-                    Stdio::null()
-                })
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped());
-            None
-        }
-    };
+    let terminal = exec_stdio(&mut command, request).map_err(failed)?;
     let child = command.spawn().map_err(failed)?;
     Ok(ExecProcess { child, terminal })
 }

@@ -7,7 +7,9 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::process::Child;
+use std::process::Stdio;
+
+use tokio::process::{Child, Command};
 
 use super::{Runtime, RuntimeError};
 
@@ -56,7 +58,7 @@ pub fn resize_terminal(terminal: &File, size: TerminalSize) -> std::io::Result<(
 }
 
 /// A new terminal of `size`: its controlling side and the command's.
-pub fn open_terminal(size: TerminalSize) -> io::Result<(File, OwnedFd)> {
+fn open_terminal(size: TerminalSize) -> io::Result<(File, OwnedFd)> {
     let pty = nix::pty::openpty(None, None)?;
     // Neither side may leak into other children the agent starts meanwhile.
     for side in [pty.master.as_fd(), pty.slave.as_fd()] {
@@ -68,6 +70,30 @@ pub fn open_terminal(size: TerminalSize) -> io::Result<(File, OwnedFd)> {
     let master = File::from(pty.master);
     resize_terminal(&master, size)?;
     Ok((master, pty.slave))
+}
+
+/// Wires an exec's standard streams as `request` asks: a new terminal for all three (its
+/// controlling side returned), or pipes for the output and, with `stdin`, the input.
+pub fn exec_stdio(command: &mut Command, request: &ExecRequest) -> io::Result<Option<File>> {
+    if let Some(size) = request.tty {
+        // Made at the caller's size, so the command never sees a terminal without one.
+        let (master, slave) = open_terminal(size)?;
+        let follower = File::from(slave);
+        command
+            .stdin(follower.try_clone()?)
+            .stdout(follower.try_clone()?)
+            .stderr(follower);
+        return Ok(Some(master));
+    }
+    command
+        .stdin(if request.stdin {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    Ok(None)
 }
 
 /// How a command run to completion ended, and what it wrote.

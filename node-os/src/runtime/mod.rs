@@ -33,7 +33,7 @@ pub use adopt::Adoption;
 pub(crate) use adopt::{read_facts, still_running};
 pub use error::RuntimeError;
 pub use exec::{
-    ExecOutput, ExecProcess, ExecRequest, TerminalSize, exec_sync, exit_code, open_terminal,
+    ExecOutput, ExecProcess, ExecRequest, TerminalSize, exec_stdio, exec_sync, exit_code,
     resize_terminal,
 };
 pub use fake::FakeRuntime;

@@ -36,7 +36,7 @@ use super::stale::remove_stale_cgroups;
 use super::table::{ContainerTable, Exit};
 use super::{
     ContainerSpec, ContainerState, ExecProcess, ExecRequest, ExitEvent, Runtime, RuntimeError,
-    Signal, open_terminal,
+    Signal, exec_stdio,
 };
 use crate::cgroups::{CgroupPaths, CgroupUsage, Cgroups};
 use crate::component::component_problem;
@@ -680,30 +680,6 @@ fn command_of(init: u32) -> Option<u32> {
         .next()?
         .parse()
         .ok()
-}
-
-/// Wires an exec's standard streams as `request` asks: a new terminal for all three (its
-/// controlling side returned), or pipes for the output and, with `stdin`, the input.
-fn exec_stdio(command: &mut Command, request: &ExecRequest) -> io::Result<Option<File>> {
-    if let Some(size) = request.tty {
-        // Made at the caller's size, so the command never sees a terminal without one.
-        let (master, slave) = open_terminal(size)?;
-        let follower = File::from(slave);
-        command
-            .stdin(follower.try_clone()?)
-            .stdout(follower.try_clone()?)
-            .stderr(follower);
-        return Ok(Some(master));
-    }
-    command
-        .stdin(if request.stdin {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    Ok(None)
 }
 
 impl NativeRuntime {
