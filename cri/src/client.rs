@@ -11,7 +11,7 @@ use crate::proto::image_service_client::ImageServiceClient;
 use crate::proto::runtime_service_client::RuntimeServiceClient;
 use crate::proto::{VersionRequest, VersionResponse};
 
-/// How long connecting to the socket may take.
+/// How long connecting to the socket, and the runtime's first answer, may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why the CRI runtime could not be reached.
@@ -69,17 +69,20 @@ impl CriClient {
             runtime: RuntimeServiceClient::new(channel.clone()),
             images: ImageServiceClient::new(channel),
         };
-        let version = client
-            .runtime
-            .version(VersionRequest {
-                version: "v1".to_string(),
-            })
-            .await
-            .map_err(|status| CriError::Version {
-                path: path.to_path_buf(),
-                message: status.message().to_string(),
-            })?
-            .into_inner();
+        let asked = client.runtime.version(VersionRequest {
+            version: "v1".to_string(),
+        });
+        // A runtime that takes the connection but never answers must not hold up the agent.
+        let version = match tokio::time::timeout(CONNECT_TIMEOUT, asked).await {
+            Ok(answered) => answered.map(tonic::Response::into_inner),
+            Err(_) => Err(tonic::Status::deadline_exceeded(
+                "no answer to Version in time",
+            )),
+        }
+        .map_err(|status| CriError::Version {
+            path: path.to_path_buf(),
+            message: status.message().to_string(),
+        })?;
         Ok((client, version))
     }
 }

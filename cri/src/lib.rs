@@ -9,9 +9,12 @@
 //! puts it beside the native runtime behind the one [`flotilla_node_os::Runtime`] the agent
 //! drives, each container and sandbox answered by the runtime that made it.
 
+mod book;
+mod calls;
 mod client;
 pub mod config;
 pub mod exec;
+mod poller;
 mod routed;
 mod runtime;
 mod spdy;
@@ -27,4 +30,4 @@ pub mod proto {
 pub use client::{CriClient, CriError, socket_path};
 pub use config::{ContainerRequest, PodSandboxRequest};
 pub use routed::WithCri;
-pub use runtime::{CriRuntime, ImageFacts, ImageFailure};
+pub use runtime::{CriRuntime, ImageFacts, ImageUnavailable};

@@ -16,6 +16,7 @@ use flotilla_node_os::{
 
 use crate::CriRuntime;
 
+/// The native runtime and the node's CRI runtime, as one.
 pub struct WithCri {
     pub native: Arc<dyn Runtime>,
     pub cri: Arc<CriRuntime>,
@@ -57,10 +58,17 @@ impl Runtime for WithCri {
         let (sender, receiver) = mpsc::unbounded_channel();
         for mut exits in [self.native.subscribe(), self.cri.subscribe()] {
             let sender = sender.clone();
+            // Ends when the agent drops its receiver (an agent restart subscribes anew).
             self.cri.spawn(async move {
-                while let Some(exit) = exits.recv().await {
-                    if sender.send(exit).is_err() {
-                        return;
+                loop {
+                    tokio::select! {
+                        () = sender.closed() => return,
+                        exit = exits.recv() => {
+                            let Some(exit) = exit else { return };
+                            if sender.send(exit).is_err() {
+                                return;
+                            }
+                        }
                     }
                 }
             });

@@ -4,37 +4,38 @@
 //! The agent's [`flotilla_node_os::Runtime`] calls are synchronous and some come from its one
 //! async thread, so the gRPC client lives on a thread of its own (`cri`, with a small tokio
 //! runtime): a synchronous call hands its work there and waits, an async one awaits it. What
-//! the agent asks often (a container's state, the list) is answered from the book kept here,
-//! which the poller ([`crate::watch`]) keeps current.
+//! the agent asks often (a container's state, the list) is answered from the [`Book`], which
+//! the poller ([`crate::poller`]) keeps current.
 
-use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use tokio::runtime::Handle;
-use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
+use tokio::sync::mpsc::{self, UnboundedReceiver};
 
 use flotilla_node_os::runtime::{Adoption, ExecProcess, ExecRequest, connect_in};
 use flotilla_node_os::{CgroupUsage, ContainerState, ExitEvent, RuntimeError, Signal};
 
+use crate::book::{Book, Sandbox, Tracked, lock};
+use crate::calls::{
+    CALL_TIMEOUT, container_state, cri_error, grpc, info_pid, removal, remove_container,
+};
 use crate::client::{CriClient, CriError, socket_path};
 use crate::config::{
     CONTAINER_ID_LABEL, ContainerRequest, POD_UID_LABEL, PodSandboxRequest, container_config,
     sandbox_config,
 };
+use crate::poller::poll_exits;
 use crate::proto::{
-    AuthConfig, ContainerStatsRequest, ContainerStatusRequest, CreateContainerRequest, ImageSpec,
-    ImageStatusRequest, ListContainersRequest, ListPodSandboxRequest, PodSandboxState,
-    PodSandboxStatusRequest, PullImageRequest, RemoveContainerRequest, RemovePodSandboxRequest,
-    RunPodSandboxRequest, StartContainerRequest, StopContainerRequest, StopPodSandboxRequest,
+    AuthConfig, ContainerStatsRequest, CreateContainerRequest, ImageSpec, ImageStatusRequest,
+    ListContainersRequest, ListPodSandboxRequest, PodSandboxState, PodSandboxStatusRequest,
+    PullImageRequest, RemovePodSandboxRequest, RunPodSandboxRequest, StartContainerRequest,
+    StopContainerRequest, StopPodSandboxRequest,
 };
-use crate::watch;
 
-/// How long one call may take (the kubelet's default `--runtime-request-timeout`).
-const CALL_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long a pull may take.
 const PULL_TIMEOUT: Duration = Duration::from_secs(600);
 /// A SIGTERM's stop waits this long before the runtime kills; the agent sends its own kill
@@ -43,7 +44,7 @@ const TERM_WAIT_SECONDS: i64 = 24 * 3600;
 
 /// Why an image could not be had: the runtime's words.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImageFailure {
+pub struct ImageUnavailable {
     pub message: String,
 }
 
@@ -52,35 +53,6 @@ pub struct ImageFailure {
 pub struct ImageFacts {
     /// Its USER: a uid, or a name; `None` for root.
     pub user: Option<String>,
-}
-
-/// A container the agent made through the runtime.
-#[derive(Debug, Clone)]
-struct Tracked {
-    cri_id: String,
-    state: ContainerState,
-}
-
-#[derive(Default)]
-struct Book {
-    /// By the agent's container id.
-    containers: BTreeMap<String, Tracked>,
-    /// The runtime's sandbox id, by pod uid.
-    sandboxes: BTreeMap<String, String>,
-    subscribers: Vec<UnboundedSender<ExitEvent>>,
-}
-
-impl Book {
-    /// Records that `id` ended as `state` says, and tells the subscribers.
-    fn settle(&mut self, id: &str, state: ContainerState) {
-        if let Some(exit) = watch::exit_event(id, &state) {
-            self.subscribers
-                .retain(|sender| sender.send(exit.clone()).is_ok());
-        }
-        if let Some(tracked) = self.containers.get_mut(id) {
-            tracked.state = state;
-        }
-    }
 }
 
 /// The agent's side of one CRI runtime.
@@ -144,9 +116,10 @@ impl CriRuntime {
         lock(&self.book)
     }
 
-    /// Runs `work` on the CRI thread and waits for it, from any thread.
+    /// Runs `work` on the CRI thread and waits for it, from any thread but that one.
     fn block<T: Send + 'static>(
         &self,
+        id: &str,
         work: impl Future<Output = Result<T, RuntimeError>> + Send + 'static,
     ) -> Result<T, RuntimeError> {
         let (done, answer) = std::sync::mpsc::sync_channel(1);
@@ -155,18 +128,19 @@ impl CriRuntime {
         });
         answer
             .recv()
-            .map_err(|_| cri_error("runtime", "call", "the CRI thread dropped the call"))?
+            .map_err(|_| cri_error(id, "call", "the CRI thread dropped the call"))?
     }
 
     /// Runs `work` on the CRI thread and awaits it.
     async fn off<T: Send + 'static>(
         &self,
+        id: &str,
         work: impl Future<Output = Result<T, RuntimeError>> + Send + 'static,
     ) -> Result<T, RuntimeError> {
         self.driver
             .spawn(work)
             .await
-            .map_err(|error| cri_error("runtime", "call", &error.to_string()))?
+            .map_err(|error| cri_error(id, "call", &error.to_string()))?
     }
 
     /// Whether this runtime made container `id`.
@@ -180,7 +154,7 @@ impl CriRuntime {
     }
 
     /// What the runtime knows of `image`, `None` when it does not have it.
-    pub async fn image(&self, image: &str) -> Result<Option<ImageFacts>, ImageFailure> {
+    pub async fn image(&self, image: &str) -> Result<Option<ImageFacts>, ImageUnavailable> {
         let mut images = self.client.images.clone();
         let request = ImageStatusRequest {
             image: Some(ImageSpec {
@@ -188,15 +162,10 @@ impl CriRuntime {
             }),
             verbose: false,
         };
-        let status = self
-            .off(grpc(
-                image.to_string(),
-                "ImageStatus",
-                CALL_TIMEOUT,
-                async move { images.image_status(request).await },
-            ))
-            .await
-            .map_err(image_failure)?;
+        let status = grpc(image.to_string(), "ImageStatus", CALL_TIMEOUT, async move {
+            images.image_status(request).await
+        });
+        let status = self.off(image, status).await.map_err(unavailable)?;
         Ok(status.image.map(|found| ImageFacts {
             user: match (found.uid, found.username) {
                 (Some(uid), _) => Some(uid.value.to_string()),
@@ -213,7 +182,7 @@ impl CriRuntime {
         image: &str,
         auth: Option<AuthConfig>,
         pod: &PodSandboxRequest,
-    ) -> Result<String, ImageFailure> {
+    ) -> Result<String, ImageUnavailable> {
         let mut images = self.client.images.clone();
         let request = PullImageRequest {
             image: Some(ImageSpec {
@@ -222,15 +191,10 @@ impl CriRuntime {
             auth,
             sandbox_config: Some(sandbox_config(pod)),
         };
-        let pulled = self
-            .off(grpc(
-                image.to_string(),
-                "PullImage",
-                PULL_TIMEOUT,
-                async move { images.pull_image(request).await },
-            ))
-            .await
-            .map_err(image_failure)?;
+        let pull = grpc(image.to_string(), "PullImage", PULL_TIMEOUT, async move {
+            images.pull_image(request).await
+        });
+        let pulled = self.off(image, pull).await.map_err(unavailable)?;
         Ok(pulled.image_ref)
     }
 
@@ -244,22 +208,23 @@ impl CriRuntime {
             config: Some(sandbox_config(pod)),
             runtime_handler: pod.runtime_handler.clone(),
         };
-        let made = self
-            .off(grpc(
-                pod.uid.clone(),
-                "RunPodSandbox",
-                CALL_TIMEOUT,
-                async move { runtime.run_pod_sandbox(request).await },
-            ))
-            .await?;
-        self.book()
-            .sandboxes
-            .insert(pod.uid.clone(), made.pod_sandbox_id);
+        let run = grpc(pod.uid.clone(), "RunPodSandbox", CALL_TIMEOUT, async move {
+            runtime.run_pod_sandbox(request).await
+        });
+        let made = self.off(&pod.uid, run).await?;
+        self.book().sandboxes.insert(
+            pod.uid.clone(),
+            Sandbox {
+                cri_id: made.pod_sandbox_id,
+                pid: None,
+            },
+        );
         Ok(())
     }
 
-    /// Creates and starts `container` in the sandbox of `pod`; its main pid. A container that
-    /// fails to start is removed, so nothing is left half-made.
+    /// Creates and starts `container` in the sandbox of `pod`; its main pid (0 if the runtime
+    /// does not say). A container that fails to start is removed, so nothing is left
+    /// half-made; one that started is the poller's to watch from then on.
     pub async fn start_container(
         &self,
         pod: &PodSandboxRequest,
@@ -269,7 +234,7 @@ impl CriRuntime {
         if self.knows(&id) {
             return Err(RuntimeError::AlreadyExists { id });
         }
-        let sandbox_id = self
+        let sandbox = self
             .book()
             .sandboxes
             .get(&pod.uid)
@@ -280,43 +245,70 @@ impl CriRuntime {
             })?;
         let mut runtime = self.client.runtime.clone();
         let create = CreateContainerRequest {
-            pod_sandbox_id: sandbox_id,
+            pod_sandbox_id: sandbox.cri_id,
             config: Some(container_config(pod, container)),
             sandbox_config: Some(sandbox_config(pod)),
         };
-        let cri_id = self
-            .off(grpc(
-                id.clone(),
-                "CreateContainer",
-                CALL_TIMEOUT,
-                async move { runtime.create_container(create).await },
-            ))
-            .await?
-            .container_id;
+        let create = grpc(id.clone(), "CreateContainer", CALL_TIMEOUT, async move {
+            runtime.create_container(create).await
+        });
+        let cri_id = self.off(&id, create).await?.container_id;
         let mut runtime = self.client.runtime.clone();
         let start = StartContainerRequest {
             container_id: cri_id.clone(),
         };
-        let started = self
-            .off(grpc(
-                id.clone(),
-                "StartContainer",
-                CALL_TIMEOUT,
-                async move { runtime.start_container(start).await },
-            ))
-            .await;
-        if let Err(error) = started {
-            let remove = remove_container(self.client.clone(), &id, cri_id);
-            if let Err(left) = self.off(remove).await {
+        let start = grpc(id.clone(), "StartContainer", CALL_TIMEOUT, async move {
+            runtime.start_container(start).await
+        });
+        if let Err(error) = self.off(&id, start).await {
+            let remove = remove_container(&self.client, &id, cri_id);
+            if let Err(left) = self.off(&id, remove).await {
                 tracing::warn!(container = %id, error = %left, "cannot remove a failed container");
             }
             return Err(error);
         }
-        let (state, pid) = self
-            .off(status(self.client.clone(), id.clone(), cri_id.clone()))
-            .await?;
-        self.book().containers.insert(id, Tracked { cri_id, state });
-        Ok(pid)
+        self.book().containers.insert(
+            id.clone(),
+            Tracked {
+                cri_id: cri_id.clone(),
+                pod: pod.uid.clone(),
+                state: ContainerState::Running {
+                    pid: 0,
+                    started_at: SystemTime::now(),
+                },
+            },
+        );
+        match self.off(&id, self.status(&id, cri_id)).await {
+            Ok((state @ ContainerState::Running { pid, .. }, _)) => {
+                if let Some(tracked) = self.book().containers.get_mut(&id) {
+                    tracked.state = state;
+                }
+                Ok(pid)
+            }
+            Ok((exited, _)) => {
+                self.book().settle(&id, exited);
+                Ok(0)
+            }
+            Err(error) => {
+                tracing::debug!(container = %id, %error, "no status yet; the poller will ask");
+                Ok(0)
+            }
+        }
+    }
+
+    /// The state and pid of the container `cri_id` (the agent's `id`), to run on the CRI
+    /// thread.
+    fn status(
+        &self,
+        id: &str,
+        cri_id: String,
+    ) -> impl Future<Output = Result<(ContainerState, u32), RuntimeError>> + Send + 'static {
+        let (client, id) = (self.client.clone(), id.to_string());
+        async move {
+            container_state(&client, cri_id)
+                .await
+                .map_err(|status| cri_error(&id, "ContainerStatus", status.message()))
+        }
     }
 
     pub fn state(&self, id: &str) -> Option<ContainerState> {
@@ -356,7 +348,7 @@ impl CriRuntime {
                 timeout,
             };
             if let Err(status) = runtime.stop_container(request).await {
-                tracing::warn!(container = %id, error = %status.message(), "stopping failed");
+                tracing::warn!(container = %id, %signal, error = %status.message(), "StopContainer failed");
             }
         });
         Ok(())
@@ -383,78 +375,100 @@ impl CriRuntime {
             }) => return Err(RuntimeError::StillRunning { id: id.to_string() }),
             Some(tracked) => tracked.cri_id.clone(),
         };
-        self.block(remove_container(self.client.clone(), id, cri_id))?;
+        self.block(id, remove_container(&self.client, id, cri_id))?;
         self.book().containers.remove(id);
         Ok(())
     }
 
-    /// Takes over the sandboxes and running containers a previous agent made; exited
-    /// containers and stopped sandboxes are removed.
+    /// Takes over the sandboxes and running containers a previous agent made; containers
+    /// that no longer run and sandboxes that are not ready are removed. One that cannot be
+    /// looked at or removed is left for the next start, not a reason to fail this one.
     pub fn adopt_running(&self) -> Result<Adoption, RuntimeError> {
         let mut runtime = self.client.runtime.clone();
-        let sandboxes = self
-            .block(grpc(
-                "sandboxes".to_string(),
-                "ListPodSandbox",
-                CALL_TIMEOUT,
-                async move {
-                    runtime
-                        .list_pod_sandbox(ListPodSandboxRequest::default())
-                        .await
-                },
-            ))?
-            .items;
-        for sandbox in sandboxes {
+        let list = grpc(
+            "sandboxes".to_string(),
+            "ListPodSandbox",
+            CALL_TIMEOUT,
+            async move {
+                runtime
+                    .list_pod_sandbox(ListPodSandboxRequest::default())
+                    .await
+            },
+        );
+        for sandbox in self.block("sandboxes", list)?.items {
             let Some(uid) = sandbox.labels.get(POD_UID_LABEL) else {
                 continue;
             };
+            if self.has_sandbox(uid) {
+                continue;
+            }
             if sandbox.state() == PodSandboxState::SandboxReady {
-                self.book().sandboxes.insert(uid.clone(), sandbox.id);
-            } else {
-                self.remove_cri_sandbox(uid, sandbox.id)?;
+                let entry = Sandbox {
+                    cri_id: sandbox.id,
+                    pid: None,
+                };
+                self.book().sandboxes.insert(uid.clone(), entry);
+            } else if let Err(error) = self.remove_cri_sandbox(uid, sandbox.id) {
+                tracing::warn!(sandbox = %uid, %error, "cannot remove a stopped pod sandbox");
             }
         }
         let mut runtime = self.client.runtime.clone();
-        let containers = self
-            .block(grpc(
-                "containers".to_string(),
-                "ListContainers",
-                CALL_TIMEOUT,
-                async move {
-                    runtime
-                        .list_containers(ListContainersRequest::default())
-                        .await
-                },
-            ))?
-            .containers;
+        let list = grpc(
+            "containers".to_string(),
+            "ListContainers",
+            CALL_TIMEOUT,
+            async move {
+                runtime
+                    .list_containers(ListContainersRequest::default())
+                    .await
+            },
+        );
         let mut adoption = Adoption::default();
-        for container in containers {
+        for container in self.block("containers", list)?.containers {
             let Some(id) = container.labels.get(CONTAINER_ID_LABEL).cloned() else {
                 continue;
             };
-            let cri_id = container.id;
-            let (state, pid) =
-                self.block(status(self.client.clone(), id.clone(), cri_id.clone()))?;
-            if matches!(state, ContainerState::Running { .. }) {
-                tracing::info!(%id, pid, "re-adopted a running container");
-                adoption.adopted.push((id.clone(), pid));
-                self.book().containers.insert(id, Tracked { cri_id, state });
-            } else {
-                self.block(remove_container(self.client.clone(), &id, cri_id))?;
-                adoption.removed.push(id);
+            let pod = container
+                .labels
+                .get(POD_UID_LABEL)
+                .cloned()
+                .unwrap_or_default();
+            if self.knows(&id) {
+                continue;
             }
+            if container.state() != crate::proto::ContainerState::ContainerRunning {
+                match self.block(&id, remove_container(&self.client, &id, container.id)) {
+                    Ok(()) => adoption.removed.push(id),
+                    Err(error) => tracing::warn!(%id, %error, "cannot remove a stopped container"),
+                }
+                continue;
+            }
+            let status = self.status(&id, container.id.clone());
+            let (state, pid) = self.block(&id, status).unwrap_or_else(|error| {
+                tracing::warn!(%id, %error, "adopting without its status; the poller will ask");
+                let started_at = SystemTime::now();
+                (ContainerState::Running { pid: 0, started_at }, 0)
+            });
+            tracing::info!(%id, pid, "re-adopted a running container");
+            adoption.adopted.push((id.clone(), pid));
+            let tracked = Tracked {
+                cri_id: container.id,
+                pod,
+                state,
+            };
+            self.book().containers.insert(id, tracked);
         }
         Ok(adoption)
     }
 
-    /// Stops and removes the sandbox of pod `uid` (and whatever containers it still has); a
-    /// missing one is fine.
+    /// Stops and removes the sandbox of pod `uid` and forgets its containers, which go with
+    /// it; a missing one is fine.
     pub fn remove_pod_sandbox(&self, uid: &str) -> Result<(), RuntimeError> {
-        let Some(sandbox_id) = self.book().sandboxes.get(uid).cloned() else {
+        let Some(sandbox) = self.book().sandboxes.get(uid).cloned() else {
             return Ok(());
         };
-        self.remove_cri_sandbox(uid, sandbox_id)?;
-        self.book().sandboxes.remove(uid);
+        self.remove_cri_sandbox(uid, sandbox.cri_id)?;
+        self.book().forget_pod(uid);
         Ok(())
     }
 
@@ -463,23 +477,22 @@ impl CriRuntime {
         let stop = StopPodSandboxRequest {
             pod_sandbox_id: sandbox_id.clone(),
         };
-        self.block(grpc(
-            uid.to_string(),
-            "StopPodSandbox",
-            CALL_TIMEOUT,
-            async move { runtime.stop_pod_sandbox(stop).await },
-        ))?;
+        self.block(
+            uid,
+            removal(uid.to_string(), "StopPodSandbox", async move {
+                runtime.stop_pod_sandbox(stop).await
+            }),
+        )?;
         let mut runtime = self.client.runtime.clone();
         let remove = RemovePodSandboxRequest {
             pod_sandbox_id: sandbox_id,
         };
-        self.block(grpc(
-            uid.to_string(),
-            "RemovePodSandbox",
-            CALL_TIMEOUT,
-            async move { runtime.remove_pod_sandbox(remove).await },
-        ))?;
-        Ok(())
+        self.block(
+            uid,
+            removal(uid.to_string(), "RemovePodSandbox", async move {
+                runtime.remove_pod_sandbox(remove).await
+            }),
+        )
     }
 
     pub fn list_pod_sandboxes(&self) -> Vec<String> {
@@ -497,21 +510,14 @@ impl CriRuntime {
     pub fn usage(&self, id: &str) -> Result<CgroupUsage, RuntimeError> {
         let cri_id = self.running_cri_id(id)?;
         let mut runtime = self.client.runtime.clone();
-        let stats = self
-            .block(grpc(
-                id.to_string(),
-                "ContainerStats",
-                CALL_TIMEOUT,
-                async move {
-                    runtime
-                        .container_stats(ContainerStatsRequest {
-                            container_id: cri_id,
-                        })
-                        .await
-                },
-            ))?
-            .stats
-            .unwrap_or_default();
+        let stats = grpc(id.to_string(), "ContainerStats", CALL_TIMEOUT, async move {
+            runtime
+                .container_stats(ContainerStatsRequest {
+                    container_id: cri_id,
+                })
+                .await
+        });
+        let stats = self.block(id, stats)?.stats.unwrap_or_default();
         let value = |field: Option<crate::proto::UInt64Value>| field.map_or(0, |v| v.value);
         Ok(CgroupUsage {
             cpu_usage_nanos: value(stats.cpu.and_then(|cpu| cpu.usage_core_nano_seconds)),
@@ -526,31 +532,7 @@ impl CriRuntime {
         address: SocketAddr,
         timeout: Duration,
     ) -> std::io::Result<TcpStream> {
-        let sandbox_id = self
-            .book()
-            .sandboxes
-            .get(uid)
-            .cloned()
-            .ok_or_else(|| std::io::Error::other(format!("no pod sandbox for pod {uid}")))?;
-        let mut runtime = self.client.runtime.clone();
-        let answer = self
-            .block(grpc(
-                uid.to_string(),
-                "PodSandboxStatus",
-                CALL_TIMEOUT,
-                async move {
-                    runtime
-                        .pod_sandbox_status(PodSandboxStatusRequest {
-                            pod_sandbox_id: sandbox_id,
-                            verbose: true,
-                        })
-                        .await
-                },
-            ))
-            .map_err(std::io::Error::other)?;
-        let pid = info_pid(&answer.info).ok_or_else(|| {
-            std::io::Error::other(format!("the runtime gives no pid for pod {uid}'s sandbox"))
-        })?;
+        let pid = self.sandbox_pid(uid).map_err(std::io::Error::other)?;
         connect_in(
             &Path::new("/proc").join(pid.to_string()).join("ns/net"),
             address,
@@ -558,155 +540,43 @@ impl CriRuntime {
         )
     }
 
+    /// The process of pod `uid`'s sandbox, asked of the runtime once.
+    fn sandbox_pid(&self, uid: &str) -> Result<u32, RuntimeError> {
+        let sandbox = self
+            .book()
+            .sandboxes
+            .get(uid)
+            .cloned()
+            .ok_or_else(|| cri_error(uid, "PodSandboxStatus", "no pod sandbox for this pod"))?;
+        if let Some(pid) = sandbox.pid {
+            return Ok(pid);
+        }
+        let mut runtime = self.client.runtime.clone();
+        let status = grpc(
+            uid.to_string(),
+            "PodSandboxStatus",
+            CALL_TIMEOUT,
+            async move {
+                runtime
+                    .pod_sandbox_status(PodSandboxStatusRequest {
+                        pod_sandbox_id: sandbox.cri_id,
+                        verbose: true,
+                    })
+                    .await
+            },
+        );
+        let pid = info_pid(&self.block(uid, status)?.info)
+            .ok_or_else(|| cri_error(uid, "PodSandboxStatus", "the runtime gives no pid"))?;
+        if let Some(sandbox) = self.book().sandboxes.get_mut(uid) {
+            sandbox.pid = Some(pid);
+        }
+        Ok(pid)
+    }
+
     /// Runs `work` on the CRI thread (the router forwards the native runtime's exits there).
     pub(crate) fn spawn(&self, work: impl Future<Output = ()> + Send + 'static) {
         self.driver.spawn(work);
     }
-}
-
-/// One gRPC call's answer, or its failure named for `id`.
-async fn grpc<T>(
-    id: String,
-    call: &'static str,
-    limit: Duration,
-    work: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
-) -> Result<T, RuntimeError> {
-    match tokio::time::timeout(limit, work).await {
-        Ok(Ok(answer)) => Ok(answer.into_inner()),
-        Ok(Err(status)) => Err(cri_error(&id, call, status.message())),
-        Err(_) => Err(cri_error(&id, call, "the runtime did not answer in time")),
-    }
-}
-
-fn remove_container(
-    client: CriClient,
-    id: &str,
-    cri_id: String,
-) -> impl Future<Output = Result<(), RuntimeError>> + Send + 'static {
-    let id = id.to_string();
-    async move {
-        let mut runtime = client.runtime;
-        let request = RemoveContainerRequest {
-            container_id: cri_id,
-        };
-        grpc(
-            id.clone(),
-            "RemoveContainer",
-            CALL_TIMEOUT,
-            runtime.remove_container(request),
-        )
-        .await?;
-        Ok(())
-    }
-}
-
-/// The state of the container `cri_id` and its main pid (0 when the runtime does not say).
-async fn status(
-    client: CriClient,
-    id: String,
-    cri_id: String,
-) -> Result<(ContainerState, u32), RuntimeError> {
-    let mut runtime = client.runtime;
-    let request = ContainerStatusRequest {
-        container_id: cri_id,
-        verbose: true,
-    };
-    let answer = grpc(
-        id.clone(),
-        "ContainerStatus",
-        CALL_TIMEOUT,
-        runtime.container_status(request),
-    )
-    .await?;
-    let pid = info_pid(&answer.info).unwrap_or(0);
-    let mut state = answer
-        .status
-        .as_ref()
-        .map(watch::state_of)
-        .ok_or_else(|| cri_error(&id, "ContainerStatus", "no status in the answer"))?;
-    if let ContainerState::Running { pid: known, .. } = &mut state {
-        *known = pid;
-    }
-    Ok((state, pid))
-}
-
-/// Lists the runtime's containers every [`watch::POLL`] and settles those that ended, until
-/// the runtime is dropped.
-async fn poll_exits(client: CriClient, book: Weak<Mutex<Book>>) {
-    let mut ticks = tokio::time::interval(watch::POLL);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut unreachable = false;
-    loop {
-        ticks.tick().await;
-        let Some(book) = book.upgrade() else {
-            return;
-        };
-        // Only containers running before the listing is asked for can be judged by it.
-        let running: Vec<(String, String)> = lock(&book)
-            .containers
-            .iter()
-            .filter(|(_, tracked)| matches!(tracked.state, ContainerState::Running { .. }))
-            .map(|(id, tracked)| (tracked.cri_id.clone(), id.clone()))
-            .collect();
-        if running.is_empty() {
-            continue;
-        }
-        let mut runtime = client.runtime.clone();
-        let listing = grpc(
-            "containers".to_string(),
-            "ListContainers",
-            CALL_TIMEOUT,
-            runtime.list_containers(ListContainersRequest::default()),
-        );
-        let listed = match listing.await {
-            Ok(answer) => {
-                if std::mem::take(&mut unreachable) {
-                    tracing::info!("the container runtime answers again");
-                }
-                answer.containers
-            }
-            Err(error) => {
-                // Said once, not every tick, while the runtime is away.
-                if !std::mem::replace(&mut unreachable, true) {
-                    tracing::warn!(%error, "listing the runtime's containers failed");
-                }
-                continue;
-            }
-        };
-        let states: HashMap<String, crate::proto::ContainerState> = listed
-            .into_iter()
-            .map(|container| (container.id.clone(), container.state()))
-            .collect();
-        let ended = watch::ended(
-            running
-                .iter()
-                .map(|(cri_id, id)| (cri_id.as_str(), id.as_str())),
-            &states,
-        );
-        for (cri_id, id) in running.into_iter().filter(|(_, id)| ended.contains(id)) {
-            let state = match status(client.clone(), id.clone(), cri_id).await {
-                Ok((state, _)) => state,
-                // Gone from the runtime altogether: it ended, how is lost.
-                Err(error) => {
-                    tracing::warn!(container = %id, %error, "a container vanished from the runtime");
-                    ContainerState::Exited {
-                        exit_code: 137,
-                        signal: Some(9),
-                        oom_killed: false,
-                        started_at: SystemTime::UNIX_EPOCH,
-                        finished_at: SystemTime::now(),
-                    }
-                }
-            };
-            if matches!(state, ContainerState::Exited { .. }) {
-                lock(&book).settle(&id, state);
-            }
-        }
-    }
-}
-
-fn lock(book: &Mutex<Book>) -> MutexGuard<'_, Book> {
-    book.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The CRI thread: a current-thread tokio runtime that lives as long as the process.
@@ -721,43 +591,10 @@ fn driver_thread() -> std::io::Result<Handle> {
     Ok(handle)
 }
 
-fn cri_error(id: &str, call: &'static str, message: &str) -> RuntimeError {
-    RuntimeError::Cri {
-        id: id.to_string(),
-        call,
-        message: message.to_string(),
-    }
-}
-
-fn image_failure(error: RuntimeError) -> ImageFailure {
+fn unavailable(error: RuntimeError) -> ImageUnavailable {
     let message = match error {
         RuntimeError::Cri { message, .. } => message,
         other => other.to_string(),
     };
-    ImageFailure { message }
-}
-
-/// The pid in a verbose status's `info`: containerd's JSON has it as `pid`.
-fn info_pid(info: &HashMap<String, String>) -> Option<u32> {
-    let json: serde_json::Value = serde_json::from_str(info.get("info")?).ok()?;
-    json.get("pid")?
-        .as_u64()
-        .and_then(|pid| u32::try_from(pid).ok())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_pid_comes_from_verbose_info() {
-        let info = HashMap::from([(
-            "info".to_string(),
-            r#"{"sandboxID":"abc","pid":4242,"runtimeSpec":{}}"#.to_string(),
-        )]);
-        assert_eq!(info_pid(&info), Some(4242));
-        assert_eq!(info_pid(&HashMap::new()), None);
-        let broken = HashMap::from([("info".to_string(), "{".to_string())]);
-        assert_eq!(info_pid(&broken), None);
-    }
+    ImageUnavailable { message }
 }

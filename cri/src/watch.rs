@@ -1,7 +1,7 @@
 //! Seeing containers end. The CRI has no exit events every runtime implements, so the agent
 //! lists its containers every [`POLL`], as the kubelet's PLEG relists: a container it knows
 //! running that the runtime lists exited (or no longer lists) has ended, and its status says
-//! how.
+//! how. (The listing itself is `crate::poller`'s.)
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -16,44 +16,31 @@ pub const POLL: Duration = Duration::from_millis(250);
 /// The reason containerd and CRI-O give a container the OOM killer ended.
 const OOM_KILLED: &str = "OOMKilled";
 
-/// Of the containers believed running (`(cri_id, id)`), the ids of those `listed` (CRI id to
-/// state) shows exited or does not show at all.
-pub fn ended<'a>(
-    running: impl IntoIterator<Item = (&'a str, &'a str)>,
-    listed: &HashMap<String, proto::ContainerState>,
-) -> Vec<String> {
-    running
-        .into_iter()
-        .filter(|(cri_id, _)| {
-            !matches!(
-                listed.get(*cri_id),
-                Some(
-                    proto::ContainerState::ContainerRunning
-                        | proto::ContainerState::ContainerCreated
-                )
-            )
-        })
-        .map(|(_, id)| id.to_string())
-        .collect()
+/// Whether the container `cri_id`, believed running, has ended by `listed` (CRI id to state):
+/// the runtime shows it exited or no longer shows it. A state the runtime cannot tell
+/// (`UNKNOWN`, a shim in trouble) is not an exit: it is asked again at the next listing.
+pub fn ended(cri_id: &str, listed: &HashMap<String, proto::ContainerState>) -> bool {
+    matches!(
+        listed.get(cri_id),
+        None | Some(proto::ContainerState::ContainerExited)
+    )
 }
 
-/// The state `status` reports, as the agent's runtimes report theirs. A code above 128 is
-/// taken as death by signal code-128, as the shell and the runtimes encode it.
+/// The state `status` reports, as the agent's runtimes report theirs: exited, or else still
+/// running. An exit code above 128 is taken as death by signal code-128, as the shell and the
+/// runtimes encode it.
 pub fn state_of(status: &ContainerStatus) -> ContainerState {
     let started_at = time_of(status.started_at);
-    match status.state() {
-        proto::ContainerState::ContainerRunning | proto::ContainerState::ContainerCreated => {
-            ContainerState::Running { pid: 0, started_at }
+    if status.state() == proto::ContainerState::ContainerExited {
+        ContainerState::Exited {
+            exit_code: status.exit_code,
+            signal: signal_of(status.exit_code),
+            oom_killed: status.reason == OOM_KILLED,
+            started_at,
+            finished_at: time_of(status.finished_at),
         }
-        proto::ContainerState::ContainerExited | proto::ContainerState::ContainerUnknown => {
-            ContainerState::Exited {
-                exit_code: status.exit_code,
-                signal: signal_of(status.exit_code),
-                oom_killed: status.reason == OOM_KILLED,
-                started_at,
-                finished_at: time_of(status.finished_at),
-            }
-        }
+    } else {
+        ContainerState::Running { pid: 0, started_at }
     }
 }
 
@@ -91,19 +78,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn running_containers_listed_exited_or_missing_have_ended() {
+    fn containers_listed_exited_or_missing_have_ended() {
         let listed = HashMap::from([
             ("a".to_string(), proto::ContainerState::ContainerRunning),
             ("b".to_string(), proto::ContainerState::ContainerExited),
             ("c".to_string(), proto::ContainerState::ContainerCreated),
+            ("e".to_string(), proto::ContainerState::ContainerUnknown),
         ]);
-        let running = [
-            ("a", "pod-a"),
-            ("b", "pod-b"),
-            ("c", "pod-c"),
-            ("d", "pod-d"),
-        ];
-        assert_eq!(ended(running, &listed), ["pod-b", "pod-d"]);
+        let ended: Vec<_> = ["a", "b", "c", "d", "e"]
+            .into_iter()
+            .filter(|id| ended(id, &listed))
+            .collect();
+        assert_eq!(ended, ["b", "d"]);
     }
 
     #[test]

@@ -170,19 +170,21 @@ impl ImageCluster {
     /// Whether the node has the image `reference` (as a registry names it, `HOST/PATH:TAG`):
     /// in flotilla's store, or under CRI in containerd's.
     pub fn has_image(&self, reference: &str) -> Result<bool> {
-        let listed = match &self.containerd {
-            Some((containerd, _)) => containerd.ctr(&["images", "ls", "-q"])?,
-            None => self.cli_ok(&[
-                "image",
-                "ls",
-                "--data-dir",
-                &self.data_dir().to_string_lossy(),
-            ]),
-        };
+        if let Some((containerd, _)) = &self.containerd {
+            let listed = containerd.ctr(&["images", "ls", "-q"])?;
+            return Ok(listed.lines().any(|line| line == reference));
+        }
+        let listed = self.cli_ok(&[
+            "image",
+            "ls",
+            "--data-dir",
+            &self.data_dir().to_string_lossy(),
+        ]);
         let (repository, tag) = reference.rsplit_once(':').unwrap_or((reference, "latest"));
-        Ok(listed
-            .lines()
-            .any(|line| line.contains(repository) && line.contains(tag)))
+        Ok(listed.lines().any(|line| {
+            let mut columns = line.split_whitespace();
+            columns.next() == Some(repository) && columns.next() == Some(tag)
+        }))
     }
 
     /// Whether the sandbox of pod `uid` still holds a process: its pause (which the native
@@ -193,9 +195,10 @@ impl ImageCluster {
             return pause_running(uid);
         };
         let filter = format!("labels.\"{CRI_POD_LABEL}\"=={uid}");
-        containerd
+        let listed = containerd
             .ctr(&["containers", "ls", "-q", filter.as_str()])
-            .is_ok_and(|listed| !listed.trim().is_empty())
+            .expect("containerd lists its containers");
+        !listed.trim().is_empty()
     }
 }
 

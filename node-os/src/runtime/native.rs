@@ -744,9 +744,8 @@ fn remove_container_dir(dir: &Path) -> io::Result<()> {
 }
 
 /// Creates (with its directory) or empties the host file of a run's termination message,
-/// writable by whichever user the container runs as (the kubelet's mode).
-/// Makes the host file behind a container's termination message empty, writable by any user
-/// the container may run as; for a runtime that mounts it, before each run.
+/// writable by whichever user the container runs as (the kubelet's mode); before each run of a
+/// container that mounts it, under any runtime.
 pub fn empty_termination_log(path: &Path) -> io::Result<()> {
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir)?;
