@@ -1,7 +1,7 @@
 //! Exec through the CRI: the agent's runtimes hand back a local process for an exec, so for a
 //! CRI container that process is a helper, `flotilla cri-exec`, whose output and exit code
-//! are the command's. A command run to completion is the runtime's `ExecSync`; one with
-//! standard input or a terminal is the runtime's `Exec`, streamed from its streaming server
+//! are the command's. A probe's or hook's command, whose output counts once it has ended, is
+//! the runtime's `ExecSync`; a user's is the runtime's `Exec`, streamed from its streaming server
 //! ([`crate::stream`]) with the helper's standard streams attached — on a terminal, a
 //! terminal the agent holds the other side of. Killing the helper (a probe's timeout, a
 //! caller gone) cancels the call, and the runtime ends the command.
@@ -33,6 +33,8 @@ struct ExecCall {
     command: Vec<String>,
     stdin: bool,
     tty: bool,
+    /// Stream the output as it comes.
+    live: bool,
 }
 
 /// Starts the helper that runs `request` in the CRI container `cri_id` (the agent's `id`).
@@ -54,6 +56,7 @@ pub(crate) fn spawn(
         command: request.command.clone(),
         stdin: request.stdin,
         tty: request.tty.is_some(),
+        live: request.live,
     };
     let call = serde_json::to_string(&call).map_err(|error| failed(error.into()))?;
     let mut command = tokio::process::Command::new(helper);
@@ -104,7 +107,7 @@ async fn exec(call: &ExecCall) -> Result<i32, String> {
     let (mut client, _) = CriClient::connect(&call.socket)
         .await
         .map_err(|error| error.to_string())?;
-    if !call.stdin && !call.tty {
+    if !call.live && !call.stdin && !call.tty {
         let request = ExecSyncRequest {
             container_id: call.container.clone(),
             cmd: call.command.clone(),
@@ -165,6 +168,7 @@ mod tests {
             command: vec!["sh".to_string(), "-c".to_string(), "echo 'a b'".to_string()],
             stdin: true,
             tty: false,
+            live: true,
         };
         let argument = serde_json::to_string(&call).unwrap();
         assert_eq!(serde_json::from_str::<ExecCall>(&argument).unwrap(), call);

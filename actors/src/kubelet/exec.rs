@@ -37,6 +37,7 @@ pub async fn serve(
         command,
         stdin: streams.inputs.is_some(),
         tty: streams.tty.map(node_size),
+        live: true,
     };
     let started = {
         let id = id.clone();

@@ -22,6 +22,9 @@ pub struct ExecRequest {
     /// Run on a terminal of this size (`-t`): its controlling side comes back as
     /// [`ExecProcess::terminal`].
     pub tty: Option<TerminalSize>,
+    /// The caller reads the output as it comes (a user's exec), not only once the command
+    /// has ended (probes, hooks); a runtime that can do either then streams it.
+    pub live: bool,
 }
 
 /// A terminal's size in characters.
@@ -120,6 +123,7 @@ pub async fn exec_sync(
         command,
         stdin: false,
         tty: None,
+        live: false,
     };
     let owned_id = id.to_string();
     let process = tokio::task::spawn_blocking(move || runtime.exec(&owned_id, &request))
