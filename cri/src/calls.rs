@@ -10,7 +10,10 @@ use tonic::{Code, Status};
 use flotilla_node_os::{ContainerState, RuntimeError};
 
 use crate::client::CriClient;
-use crate::proto::{ContainerStatusRequest, RemoveContainerRequest};
+use crate::config::managed;
+use crate::proto::{
+    ContainerFilter, ContainerStatusRequest, ListContainersRequest, RemoveContainerRequest,
+};
 use crate::watch;
 
 /// How long one call may take (the kubelet's default `--runtime-request-timeout`).
@@ -67,6 +70,16 @@ pub(crate) fn remove_container(
             container_id: cri_id,
         };
         removal(id, "RemoveContainer", runtime.remove_container(request)).await
+    }
+}
+
+/// Lists the containers the agent made.
+pub(crate) fn managed_containers() -> ListContainersRequest {
+    ListContainersRequest {
+        filter: Some(ContainerFilter {
+            label_selector: managed(),
+            ..ContainerFilter::default()
+        }),
     }
 }
 

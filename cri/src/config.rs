@@ -15,7 +15,11 @@ use crate::proto::{
     PodSandboxConfig, PodSandboxMetadata, SecurityProfile, security_profile::ProfileType,
 };
 
-/// The label that marks a sandbox as flotilla's and gives its pod's uid.
+/// The label, with value [`MANAGED_VALUE`], on every sandbox and container the agent makes:
+/// what it lists, so containers others keep in the same runtime cost it nothing.
+pub const MANAGED_LABEL: &str = "flotilla.io/managed-by";
+pub const MANAGED_VALUE: &str = "flotilla";
+/// The label that gives a sandbox's or container's pod uid.
 pub const POD_UID_LABEL: &str = "flotilla.io/pod-uid";
 /// The label that gives a container's id as the agent knows it.
 pub const CONTAINER_ID_LABEL: &str = "flotilla.io/container-id";
@@ -82,7 +86,10 @@ pub fn sandbox_config(pod: &PodSandboxRequest) -> PodSandboxConfig {
             pod.hostname.clone()
         },
         log_directory: pod.log_directory.to_string_lossy().into_owned(),
-        labels: HashMap::from([(POD_UID_LABEL.to_string(), pod.uid.clone())]),
+        labels: HashMap::from([
+            (MANAGED_LABEL.to_string(), MANAGED_VALUE.to_string()),
+            (POD_UID_LABEL.to_string(), pod.uid.clone()),
+        ]),
         linux: Some(LinuxPodSandboxConfig {
             cgroup_parent: pod.cgroup_parent.clone(),
             security_context: Some(LinuxSandboxSecurityContext {
@@ -156,6 +163,7 @@ pub fn container_config(pod: &PodSandboxRequest, container: &ContainerRequest) -
             })
             .collect(),
         labels: HashMap::from([
+            (MANAGED_LABEL.to_string(), MANAGED_VALUE.to_string()),
             (POD_UID_LABEL.to_string(), pod.uid.clone()),
             (CONTAINER_ID_LABEL.to_string(), container.id.clone()),
         ]),
@@ -186,6 +194,11 @@ pub fn container_config(pod: &PodSandboxRequest, container: &ContainerRequest) -
             }),
         }),
     }
+}
+
+/// Lists only what the agent made.
+pub fn managed() -> HashMap<String, String> {
+    HashMap::from([(MANAGED_LABEL.to_string(), MANAGED_VALUE.to_string())])
 }
 
 /// The pod's namespaces: its own network (the host's on the host network) and IPC, and one
@@ -266,6 +279,7 @@ mod tests {
         );
         assert_eq!(config.hostname, "web");
         assert_eq!(config.labels[POD_UID_LABEL], "0f1e");
+        assert_eq!(config.labels[MANAGED_LABEL], MANAGED_VALUE);
         let linux = config.linux.unwrap();
         assert_eq!(linux.cgroup_parent, "/flotilla/cri");
         let namespaces = linux.security_context.unwrap().namespace_options.unwrap();
@@ -292,6 +306,7 @@ mod tests {
         assert_eq!(config.args, ["-c", "sleep 1"]);
         assert_eq!(config.envs[0].key, "MODE");
         assert_eq!(config.labels[CONTAINER_ID_LABEL], "0f1e-app");
+        assert_eq!(config.labels[MANAGED_LABEL], MANAGED_VALUE);
         assert_eq!(config.log_path, "app.cri.log");
         assert_eq!(config.mounts[0].container_path, "/dev/termination-log");
         assert_eq!(config.metadata.unwrap().attempt, 2);

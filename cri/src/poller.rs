@@ -10,9 +10,9 @@ use tonic::Code;
 use flotilla_node_os::ContainerState;
 
 use crate::book::{Book, lock};
-use crate::calls::{CALL_TIMEOUT, answer, container_state};
+use crate::calls::{CALL_TIMEOUT, answer, container_state, managed_containers};
 use crate::client::CriClient;
-use crate::proto::{self, ListContainersRequest};
+use crate::proto;
 use crate::watch;
 
 /// Lists the runtime's containers every [`watch::POLL`] and settles those that ended.
@@ -31,10 +31,7 @@ pub(crate) async fn poll_exits(client: CriClient, book: Weak<Mutex<Book>>) {
             continue;
         }
         let mut runtime = client.runtime.clone();
-        let listing = answer(
-            CALL_TIMEOUT,
-            runtime.list_containers(ListContainersRequest::default()),
-        );
+        let listing = answer(CALL_TIMEOUT, runtime.list_containers(managed_containers()));
         let listed = match listing.await {
             Ok(answer) => {
                 if std::mem::take(&mut unreachable) {

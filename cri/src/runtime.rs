@@ -21,17 +21,18 @@ use flotilla_node_os::{CgroupUsage, ContainerState, ExitEvent, RuntimeError, Sig
 
 use crate::book::{Book, Sandbox, Tracked, lock};
 use crate::calls::{
-    CALL_TIMEOUT, container_state, cri_error, grpc, info_pid, removal, remove_container,
+    CALL_TIMEOUT, container_state, cri_error, grpc, info_pid, managed_containers, removal,
+    remove_container,
 };
 use crate::client::{CriClient, CriError, socket_path};
 use crate::config::{
     CONTAINER_ID_LABEL, ContainerRequest, POD_UID_LABEL, PodSandboxRequest, container_config,
-    sandbox_config,
+    managed, sandbox_config,
 };
 use crate::poller::poll_exits;
 use crate::proto::{
     AuthConfig, ContainerStatsRequest, CreateContainerRequest, ImageSpec, ImageStatusRequest,
-    ListContainersRequest, ListPodSandboxRequest, PodSandboxState, PodSandboxStatusRequest,
+    ListPodSandboxRequest, PodSandboxFilter, PodSandboxState, PodSandboxStatusRequest,
     PullImageRequest, RemovePodSandboxRequest, RunPodSandboxRequest, StartContainerRequest,
     StopContainerRequest, StopPodSandboxRequest,
 };
@@ -391,7 +392,12 @@ impl CriRuntime {
             CALL_TIMEOUT,
             async move {
                 runtime
-                    .list_pod_sandbox(ListPodSandboxRequest::default())
+                    .list_pod_sandbox(ListPodSandboxRequest {
+                        filter: Some(PodSandboxFilter {
+                            label_selector: managed(),
+                            ..PodSandboxFilter::default()
+                        }),
+                    })
                     .await
             },
         );
@@ -417,11 +423,7 @@ impl CriRuntime {
             "containers".to_string(),
             "ListContainers",
             CALL_TIMEOUT,
-            async move {
-                runtime
-                    .list_containers(ListContainersRequest::default())
-                    .await
-            },
+            async move { runtime.list_containers(managed_containers()).await },
         );
         let mut adoption = Adoption::default();
         for container in self.block("containers", list)?.containers {
