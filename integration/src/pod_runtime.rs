@@ -9,6 +9,9 @@ use std::path::Path;
 use anyhow::{Context, Result, ensure};
 use tempfile::TempDir;
 
+use flotilla_cri::config::{CONTAINER_ID_LABEL, POD_UID_LABEL};
+use flotilla_node_os::runtime::CRI_CGROUP;
+
 use crate::cgroup_tree::CGROUP_FS;
 use crate::cluster::{Cluster, ClusterOptions};
 use crate::container_cgroup::ContainerCgroup;
@@ -24,10 +27,6 @@ metadata:
   name: runc
 handler: runc
 ";
-
-/// The labels the node agent gives the sandboxes and containers it makes through the CRI.
-const CRI_ID_LABEL: &str = "flotilla.io/container-id";
-const CRI_POD_LABEL: &str = "flotilla.io/pod-uid";
 
 /// Which runtime a test's pods run under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,9 +79,7 @@ impl PodRuntime {
         cluster.prepare_image_pods()?;
         Ok(cluster)
     }
-}
 
-impl PodRuntime {
     /// A cluster ready for image pods under this runtime that pulls from the registries at
     /// `hosts` (`HOST:PORT`) over plain HTTP: flotilla's `--insecure-registry`, or under CRI
     /// containerd's own registry configuration.
@@ -154,7 +151,7 @@ impl ImageCluster {
         let Some((containerd, _)) = &self.containerd else {
             return Ok(self.container_cgroup(container));
         };
-        let filter = format!("labels.\"{CRI_ID_LABEL}\"=={}", container.as_str());
+        let filter = format!("labels.\"{CONTAINER_ID_LABEL}\"=={}", container.as_str());
         let listed = containerd.ctr(&["containers", "ls", "-q", filter.as_str()])?;
         let cri_id = listed
             .lines()
@@ -162,7 +159,7 @@ impl ImageCluster {
             .with_context(|| format!("containerd has no container {}", container.as_str()))?;
         Ok(ContainerCgroup::new(
             Path::new(CGROUP_FS),
-            &format!("{}/cri", self.cgroup_root()),
+            &format!("{}/{CRI_CGROUP}", self.cgroup_root()),
             &ContainerId::new(cri_id),
         ))
     }
@@ -194,7 +191,7 @@ impl ImageCluster {
         let Some((containerd, _)) = &self.containerd else {
             return pause_running(uid);
         };
-        let filter = format!("labels.\"{CRI_POD_LABEL}\"=={uid}");
+        let filter = format!("labels.\"{POD_UID_LABEL}\"=={uid}");
         let listed = containerd
             .ctr(&["containers", "ls", "-q", filter.as_str()])
             .expect("containerd lists its containers");

@@ -13,7 +13,7 @@ use flotilla_node_os::sandbox::DEFAULT_CAPABILITIES;
 use flotilla_node_os::{ContainerSpec, Isolation, ResourceLimits, Security};
 
 use super::images::ReadyImage;
-use super::logs::log_path;
+use super::logs::pod_log_path;
 use super::sync::container_id;
 use super::termination_message;
 
@@ -35,13 +35,7 @@ pub fn container_spec(
     log_dir: &Path,
     image: Option<(&ReadyImage, Option<PathBuf>)>,
 ) -> Result<ContainerSpec, String> {
-    let log_path = log_path(
-        log_dir,
-        &pod.metadata.namespace,
-        &pod.metadata.name,
-        &pod.metadata.uid,
-        &container.name,
-    );
+    let log_path = pod_log_path(log_dir, pod, &container.name);
     let (command, env, working_dir, isolation) = match image {
         None => {
             let mut command = container.command.clone();

@@ -8,14 +8,13 @@ use std::path::Path;
 
 use flotilla_cri::proto::AuthConfig;
 use flotilla_cri::{ContainerRequest, CriRuntime, ImageFacts, PodSandboxRequest};
-use flotilla_images::reference::Reference;
 use flotilla_images::{Credential, RegistryCredentials};
 use flotilla_kernel::object::{Container, Pod};
 use flotilla_node_os::runtime::empty_termination_log;
 
 use super::container_spec::{check_non_root, limits, pod_hostname, security};
-use super::images::{Source, source};
-use super::logs::{cri_log_path, log_path};
+use super::images::{ImageFailure, Source, never_pulled, parse_name, source};
+use super::logs::{cri_log_path, pod_log_path};
 use super::sync::container_id;
 use super::termination_message;
 
@@ -23,10 +22,7 @@ use super::termination_message;
 #[derive(Debug, PartialEq, Eq)]
 pub enum Failure {
     Sandbox(String),
-    Image {
-        reason: &'static str,
-        message: String,
-    },
+    Image(ImageFailure),
     Config(String),
     Start(String),
 }
@@ -51,14 +47,7 @@ pub async fn start(cri: &CriRuntime, log_dir: &Path, start: Start<'_>) -> Result
         attempt,
         credentials,
     } = start;
-    let meta = &pod.metadata;
-    let log = log_path(
-        log_dir,
-        &meta.namespace,
-        &meta.name,
-        &meta.uid,
-        &container.name,
-    );
+    let log = pod_log_path(log_dir, pod, &container.name);
     let sandbox = sandbox_request(pod, &log, cri.cgroup_parent());
     let (image, facts) = ensure_image(cri, &sandbox, container, &credentials).await?;
     let security = security(pod, container);
@@ -74,7 +63,7 @@ pub async fn start(cri: &CriRuntime, log_dir: &Path, start: Start<'_>) -> Result
     .await
     .map_err(Failure::Config)?;
     let request = ContainerRequest {
-        id: container_id(&meta.uid, &container.name),
+        id: container_id(&pod.metadata.uid, &container.name),
         name: container.name.clone(),
         attempt,
         image,
@@ -129,13 +118,12 @@ async fn ensure_image(
     credentials: &RegistryCredentials,
 ) -> Result<(String, ImageFacts), Failure> {
     let image = &container.image;
-    let reference = Reference::parse(image).map_err(|error| Failure::Image {
-        reason: "InvalidImageName",
-        message: format!("Failed to apply default image tag {image:?}: {error}"),
-    })?;
-    let pull_failed = |message: String| Failure::Image {
-        reason: "ErrImagePull",
-        message,
+    let reference = parse_name(image).map_err(Failure::Image)?;
+    let pull_failed = |message: String| {
+        Failure::Image(ImageFailure {
+            reason: "ErrImagePull",
+            message,
+        })
     };
     let present = cri
         .image(image)
@@ -143,14 +131,7 @@ async fn ensure_image(
         .map_err(|failure| pull_failed(failure.message))?;
     let pulled = match source(&container.image_pull_policy, present.is_some()) {
         Source::Store => image.clone(),
-        Source::Refused => {
-            return Err(Failure::Image {
-                reason: "ErrImageNeverPull",
-                message: format!(
-                    "Container image {image:?} is not present with pull policy of Never"
-                ),
-            });
-        }
+        Source::Refused => return Err(Failure::Image(never_pulled(image))),
         Source::Registry => {
             let auth = credentials.for_image(&reference).map(auth_config);
             cri.pull_image(image, auth, sandbox)

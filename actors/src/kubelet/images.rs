@@ -52,6 +52,22 @@ pub fn source(pull_policy: &str, present: bool) -> Source {
     }
 }
 
+/// `image` as a reference, or why it is not one (`InvalidImageName`), for any runtime.
+pub fn parse_name(image: &str) -> Result<Reference, ImageFailure> {
+    Reference::parse(image).map_err(|error| ImageFailure {
+        reason: "InvalidImageName",
+        message: format!("Failed to apply default image tag {image:?}: {error}"),
+    })
+}
+
+/// An `image` the node lacks under pull policy Never, for any runtime.
+pub fn never_pulled(image: &str) -> ImageFailure {
+    ImageFailure {
+        reason: "ErrImageNeverPull",
+        message: format!("Container image {image:?} is not present with pull policy of Never"),
+    }
+}
+
 /// Makes `image` ready in the store at `image_dir`, pulling it if the policy says so with
 /// `credentials`. The store's work (its lock, unpacking) runs on the blocking pool.
 pub async fn prepare(
@@ -61,25 +77,13 @@ pub async fn prepare(
     registries: &Registries,
     credentials: RegistryCredentials,
 ) -> Result<ReadyImage, ImageFailure> {
-    if let Err(error) = Reference::parse(image) {
-        return Err(ImageFailure {
-            reason: "InvalidImageName",
-            message: format!("Failed to apply default image tag {image:?}: {error}"),
-        });
-    }
+    parse_name(image)?;
     let present = {
         let (dir, name) = (image_dir.to_path_buf(), image.to_string());
         on_store(move || Ok(ImageStore::open(&dir)?.inspect(&name).is_ok())).await?
     };
     match source(pull_policy, present) {
-        Source::Refused => {
-            return Err(ImageFailure {
-                reason: "ErrImageNeverPull",
-                message: format!(
-                    "Container image {image:?} is not present with pull policy of Never"
-                ),
-            });
-        }
+        Source::Refused => return Err(never_pulled(image)),
         Source::Store => {}
         Source::Registry => {
             let options = PullOptions {

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use tokio::sync::mpsc;
 
 use flotilla_kernel::api::{ApiError, ErrorCode, Response};
+use flotilla_kernel::object::Pod;
 use flotilla_node_os::{follow_log, read_log};
 
 use super::cri_log::CriLogDecoder;
@@ -27,26 +28,37 @@ pub fn log_path(
         .join(format!("{container}.log"))
 }
 
+/// [`log_path`] of `container` of `pod`.
+pub fn pod_log_path(log_dir: &Path, pod: &Pod, container: &str) -> PathBuf {
+    let meta = &pod.metadata;
+    log_path(log_dir, &meta.namespace, &meta.name, &meta.uid, container)
+}
+
 /// Where a CRI runtime writes the log of the container whose own log would be at `log`.
 pub fn cri_log_path(log: &Path) -> PathBuf {
     log.with_extension("cri.log")
 }
 
-/// Serves the log of the container whose log is at `path`, or, when the container ran under
-/// a CRI runtime, at its [`cri_log_path`].
+/// The file holding the log of the container whose own log would be at `log`: that file, or
+/// the one a CRI runtime wrote instead (`true`: in the CRI's format).
+pub fn written_log(log: &Path) -> (PathBuf, bool) {
+    let cri = cri_log_path(log);
+    if !log.exists() && cri.exists() {
+        (cri, true)
+    } else {
+        (log.to_path_buf(), false)
+    }
+}
+
+/// Serves the log of the container whose log is at `path` (see [`written_log`]).
 pub async fn serve(
     path: PathBuf,
     follow: bool,
     tail_lines: Option<u64>,
     reply: mpsc::Sender<Response>,
 ) {
-    let cri = cri_log_path(&path);
-    let written_by_cri = !path.exists() && cri.exists();
-    let (path, decoder) = if written_by_cri {
-        (cri, Some(CriLogDecoder::default()))
-    } else {
-        (path, None)
-    };
+    let (path, in_cri_format) = written_log(&path);
+    let decoder = in_cri_format.then(CriLogDecoder::default);
     if let Err(error) = stream(&path, follow, tail_lines, decoder, &reply).await {
         let _ = reply.send(Response::Error(error)).await;
     }

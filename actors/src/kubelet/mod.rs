@@ -579,18 +579,23 @@ async fn start_container(
             return;
         }
     };
-    let id = spec.id.clone();
     match blocking(&args.runtime, move |runtime| runtime.start(&spec)).await {
         Ok(pid) => {
             tracing::info!(pod = %pod_name, container = name, pid, "started");
-            if let Some(ContainerState::Running { started_at, .. }) = args.runtime.state(&id) {
-                hooks::post_start(myself, &args.runtime, &entry.pod, container, started_at);
-            }
+            post_start(myself, args, &entry.pod, container);
         }
         Err(error) => {
             tracing::warn!(pod = %pod_name, container = name, %error, "start failed");
             sync::start_failed(&entry.pod, &mut entry.record, name, error.to_string(), now);
         }
+    }
+}
+
+/// Runs the postStart hook of `container`, just started, while its run is still running.
+fn post_start(myself: &ActorRef<AgentMsg>, args: &NodeAgentArgs, pod: &Pod, container: &Container) {
+    let id = container_id(&pod.metadata.uid, &container.name);
+    if let Some(ContainerState::Running { started_at, .. }) = args.runtime.state(&id) {
+        hooks::post_start(myself, &args.runtime, pod, container, started_at);
     }
 }
 
@@ -626,10 +631,7 @@ async fn start_in_cri(
         Ok(pid) => {
             tracing::info!(pod = %pod_name, container = name, pid, "started by the CRI runtime");
             sync::image_ready(&mut entry.record, name);
-            let id = container_id(&entry.pod.metadata.uid, name);
-            if let Some(ContainerState::Running { started_at, .. }) = args.runtime.state(&id) {
-                hooks::post_start(myself, &args.runtime, &entry.pod, container, started_at);
-            }
+            post_start(myself, args, &entry.pod, container);
         }
         Err(failure) => {
             tracing::warn!(pod = %pod_name, container = name, ?failure, "CRI start failed");
@@ -638,8 +640,8 @@ async fn start_in_cri(
                 cri_start::Failure::Sandbox(message) => {
                     sync::sandbox_failed(record, name, message, now);
                 }
-                cri_start::Failure::Image { reason, message } => {
-                    sync::image_failed(record, name, reason, message, now);
+                cri_start::Failure::Image(failure) => {
+                    sync::image_failed(record, name, failure.reason, failure.message, now);
                 }
                 cri_start::Failure::Config(message) => {
                     sync::config_failed(record, name, message, now);

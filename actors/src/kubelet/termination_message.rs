@@ -16,7 +16,7 @@ use flotilla_node_os::ContainerState;
 use flotilla_node_os::sandbox::FileMount;
 
 use super::cri_log::decode;
-use super::logs::{cri_log_path, log_path};
+use super::logs::{pod_log_path, written_log};
 use super::sync::PodRecord;
 
 /// Kubernetes' limit on the message from the file: its last 4096 bytes.
@@ -48,18 +48,11 @@ pub fn observe(
     observed: &BTreeMap<String, ContainerState>,
     record: &mut PodRecord,
 ) {
-    let meta = &pod.metadata;
     for container in pod.spec.all_containers() {
         let Some(ContainerState::Exited { exit_code, .. }) = observed.get(&container.name) else {
             continue;
         };
-        let log = log_path(
-            log_dir,
-            &meta.namespace,
-            &meta.name,
-            &meta.uid,
-            &container.name,
-        );
+        let log = pod_log_path(log_dir, pod, &container.name);
         let message = read(container, &log, *exit_code);
         record
             .containers
@@ -90,11 +83,11 @@ fn read(container: &Container, log: &Path, exit_code: i32) -> String {
     if !message.is_empty() || !fallback {
         return message;
     }
-    let cri_log = cri_log_path(log);
-    let read = if !log.exists() && cri_log.exists() {
+    let (written, in_cri_format) = written_log(log);
+    let read = if in_cri_format {
         // Each entry's timestamp, stream and tag take about 40 bytes of its line.
         let max = LOG_MAX_BYTES + 1 + LOG_MAX_LINES * 48;
-        read_end(&cri_log, max).map(|bytes| {
+        read_end(&written, max).map(|bytes| {
             // A read that starts inside the file starts inside an entry: skip to the next.
             let whole = match bytes.iter().position(|byte| *byte == b'\n') {
                 Some(newline) if bytes.len() == max => &bytes[newline + 1..],
@@ -103,7 +96,7 @@ fn read(container: &Container, log: &Path, exit_code: i32) -> String {
             decode(whole)
         })
     } else {
-        read_end(log, LOG_MAX_BYTES + 1)
+        read_end(&written, LOG_MAX_BYTES + 1)
     };
     match read {
         Ok(bytes) => tail(&bytes, LOG_MAX_LINES, LOG_MAX_BYTES),
