@@ -33,6 +33,7 @@ use flotilla_transport::{ClusterPki, Identity};
 
 use crate::config::{self, ClientConfig};
 use crate::image_gc_args::ImageGcArgs;
+use crate::network_args::{ClusterNetworkArgs, NodeNetworkFlags};
 use crate::registry_args::RegistryArgs;
 use crate::runtime_args::RuntimeArgs;
 
@@ -62,6 +63,8 @@ pub struct ServerArgs {
     /// hours); 0 turns it off.
     #[arg(long, default_value = "1h", value_parser = crate::ttl::parse_retention)]
     pub auto_compaction_retention: Duration,
+    #[command(flatten)]
+    pub network: ClusterNetworkArgs,
 }
 
 /// `flotilla up`: the control plane and a node agent for this machine.
@@ -84,6 +87,8 @@ pub struct UpArgs {
     pub runtimes: RuntimeArgs,
     #[command(flatten)]
     pub image_gc: ImageGcArgs,
+    #[command(flatten)]
+    pub pod_network: NodeNetworkFlags,
 }
 
 /// How long containers get to stop when the node shuts down.
@@ -101,6 +106,7 @@ struct LocalNode {
     runtime_handlers: RuntimeHandlers,
     cri: Option<Arc<CriRuntime>>,
     image_gc: ImageGcPolicy,
+    pod_network: NodeNetworkFlags,
 }
 
 pub async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
@@ -123,6 +129,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
         runtime_handlers: runtimes.handlers,
         cri: runtimes.cri,
         image_gc,
+        pod_network: args.pod_network,
     };
     run(args.server, Some(node)).await
 }
@@ -137,6 +144,9 @@ async fn run(args: ServerArgs, node: Option<LocalNode>) -> anyhow::Result<ExitCo
         Some(node) => node.name.clone(),
         None => hostname()?,
     };
+    let pod_ranges = args.network.pod_ranges()?;
+    let service_cidr = args.network.service_range()?;
+    let node_port_range = args.network.service_node_port_range;
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating the data dir {}", args.data_dir.display()))?;
     let pki = ClusterPki::load_or_create(&args.data_dir.join("pki"))?;
@@ -186,6 +196,8 @@ async fn run(args: ServerArgs, node: Option<LocalNode>) -> anyhow::Result<ExitCo
                     pki: Some(Arc::clone(&pki)),
                     node_cert_validity,
                     store_service: Some(Arc::clone(&store_service)),
+                    service_cidr,
+                    node_port_range,
                 };
                 (ApiServer, args)
             })
@@ -201,7 +213,7 @@ async fn run(args: ServerArgs, node: Option<LocalNode>) -> anyhow::Result<ExitCo
             ChildSpec::actor("controller-manager", move || {
                 (
                     Supervisor,
-                    one_for_one(controllers::controller_specs(api.clone())),
+                    one_for_one(controllers::controller_specs(api.clone(), pod_ranges)),
                 )
             })
         },
@@ -220,14 +232,22 @@ async fn run(args: ServerArgs, node: Option<LocalNode>) -> anyhow::Result<ExitCo
             })
         },
     ];
+    let pod_network = node
+        .as_ref()
+        .map(|node| node.pod_network.pod_network(&args.data_dir));
     if let Some(node) = &node {
+        let node_api = ApiClient::local(
+            Identity::new(format!("node:{}", node.name), "node"),
+            local.clone(),
+        );
+        children.extend(
+            node.pod_network
+                .actors(&node.name, &node_api, &args.data_dir),
+        );
         let agent = NodeAgentArgs {
             node_name: node.name.clone(),
             address: node_address(&args.listen),
-            api: ApiClient::local(
-                Identity::new(format!("node:{}", node.name), "node"),
-                local.clone(),
-            ),
+            api: node_api,
             runtime: Arc::clone(&node.runtime),
             proc_root: PathBuf::from("/proc"),
             log_dir: args.data_dir.join("logs"),
@@ -236,6 +256,7 @@ async fn run(args: ServerArgs, node: Option<LocalNode>) -> anyhow::Result<ExitCo
             runtime_handlers: node.runtime_handlers.clone(),
             cri: node.cri.clone(),
             image_gc: node.image_gc,
+            network: pod_network.clone(),
             heartbeat: HEARTBEAT,
             lease_renew: node.lease_renew,
         };
@@ -267,7 +288,10 @@ async fn run(args: ServerArgs, node: Option<LocalNode>) -> anyhow::Result<ExitCo
         tracing::error!("the root supervisor gave up; stopping");
     }
     if let Some(node) = &node {
-        stop_all_containers(&node.runtime, SHUTDOWN_GRACE).await;
+        stop_all_containers(&node.runtime, pod_network.as_ref(), SHUTDOWN_GRACE).await;
+        if node.pod_network.runs_network() {
+            crate::network_teardown::take_down().await;
+        }
     }
     Ok(if clean {
         ExitCode::SUCCESS

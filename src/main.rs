@@ -6,6 +6,8 @@ mod cli;
 mod config;
 mod image;
 mod image_gc_args;
+mod network_args;
+mod network_teardown;
 mod node;
 mod registry_args;
 mod runtime_args;
@@ -142,7 +144,12 @@ fn main() -> ExitCode {
 /// Servers log at info; client commands only say more than their output when asked
 /// (`RUST_LOG`).
 fn init_logging(server: bool) {
-    let default = if server { "info" } else { "warn" };
+    // hickory's server logs every query at info.
+    let default = if server {
+        "info,hickory_server=warn"
+    } else {
+        "warn"
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()

@@ -25,6 +25,8 @@ pub(crate) struct Sandbox {
     pub cri_id: String,
     /// Its process, whose network namespace probes connect from; asked for when first needed.
     pub pid: Option<u32>,
+    /// The addresses the runtime's network gave it; asked for when first needed.
+    pub ips: Option<Vec<String>>,
 }
 
 #[derive(Default)]
@@ -133,6 +135,7 @@ mod tests {
             Sandbox {
                 cri_id: "sandbox-a".to_string(),
                 pid: None,
+                ips: None,
             },
         );
         book.forget_pod("a");

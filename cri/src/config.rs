@@ -9,10 +9,11 @@ use flotilla_node_os::ResourceLimits;
 use flotilla_node_os::sandbox::{FileMount, Security};
 
 use crate::proto::{
-    Capability, ContainerConfig, ContainerMetadata, ImageSpec, Int64Value, KeyValue,
+    Capability, ContainerConfig, ContainerMetadata, DnsConfig, ImageSpec, Int64Value, KeyValue,
     LinuxContainerConfig, LinuxContainerResources, LinuxContainerSecurityContext,
     LinuxPodSandboxConfig, LinuxSandboxSecurityContext, Mount, NamespaceMode, NamespaceOption,
-    PodSandboxConfig, PodSandboxMetadata, SecurityProfile, security_profile::ProfileType,
+    PodSandboxConfig, PodSandboxMetadata, PortMapping, Protocol, SecurityProfile,
+    security_profile::ProfileType,
 };
 
 /// The label, with value [`MANAGED_VALUE`], on every sandbox and container the agent makes:
@@ -41,6 +42,29 @@ pub struct PodSandboxRequest {
     pub cgroup_parent: String,
     /// The runtime handler (RuntimeClass handler) of the CRI runtime; empty for its default.
     pub runtime_handler: String,
+    /// The pod's resolv.conf, as its DNS policy makes it.
+    pub dns: SandboxDns,
+    /// The pod's `hostPort`s.
+    pub port_mappings: Vec<SandboxPort>,
+}
+
+/// A pod's resolv.conf in the CRI's terms.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SandboxDns {
+    pub servers: Vec<String>,
+    pub searches: Vec<String>,
+    /// `ndots:5`, `edns0`.
+    pub options: Vec<String>,
+}
+
+/// One `hostPort` of a pod.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxPort {
+    /// `TCP`, `UDP` or `SCTP`.
+    pub protocol: String,
+    pub container_port: i32,
+    pub host_port: i32,
+    pub host_ip: String,
 }
 
 /// One container of a pod whose sandbox is up.
@@ -86,6 +110,26 @@ pub fn sandbox_config(pod: &PodSandboxRequest) -> PodSandboxConfig {
             pod.hostname.clone()
         },
         log_directory: pod.log_directory.to_string_lossy().into_owned(),
+        dns_config: Some(DnsConfig {
+            servers: pod.dns.servers.clone(),
+            searches: pod.dns.searches.clone(),
+            options: pod.dns.options.clone(),
+        }),
+        port_mappings: pod
+            .port_mappings
+            .iter()
+            .map(|port| PortMapping {
+                protocol: match port.protocol.as_str() {
+                    "UDP" => Protocol::Udp,
+                    "SCTP" => Protocol::Sctp,
+                    _ => Protocol::Tcp,
+                }
+                .into(),
+                container_port: port.container_port,
+                host_port: port.host_port,
+                host_ip: port.host_ip.clone(),
+            })
+            .collect(),
         labels: HashMap::from([
             (MANAGED_LABEL.to_string(), MANAGED_VALUE.to_string()),
             (POD_UID_LABEL.to_string(), pod.uid.clone()),
@@ -237,6 +281,17 @@ mod tests {
             log_directory: PathBuf::from("/var/log/flotilla/default_web_0f1e"),
             cgroup_parent: "/flotilla/cri".to_string(),
             runtime_handler: String::new(),
+            dns: SandboxDns {
+                servers: vec!["10.42.0.1".to_string()],
+                searches: vec!["default.svc.cluster.local".to_string()],
+                options: vec!["ndots:5".to_string()],
+            },
+            port_mappings: vec![SandboxPort {
+                protocol: "UDP".to_string(),
+                container_port: 53,
+                host_port: 5353,
+                host_ip: String::new(),
+            }],
         }
     }
 
@@ -297,6 +352,20 @@ mod tests {
         let namespaces = namespaces.namespace_options.unwrap();
         assert_eq!(namespaces.network(), NamespaceMode::Node);
         assert_eq!(namespaces.pid(), NamespaceMode::Pod);
+    }
+
+    #[test]
+    fn a_sandbox_carries_the_pods_dns_and_host_ports() {
+        let config = sandbox_config(&pod());
+        let dns = config.dns_config.unwrap();
+        assert_eq!(dns.servers, ["10.42.0.1"]);
+        assert_eq!(dns.searches, ["default.svc.cluster.local"]);
+        assert_eq!(dns.options, ["ndots:5"]);
+        let [port] = config.port_mappings.as_slice() else {
+            panic!("one port mapping: {:?}", config.port_mappings);
+        };
+        assert_eq!(port.protocol(), Protocol::Udp);
+        assert_eq!((port.container_port, port.host_port), (53, 5353));
     }
 
     #[test]

@@ -28,6 +28,6 @@ pub mod proto {
 }
 
 pub use client::{CriClient, CriError, socket_path};
-pub use config::{ContainerRequest, PodSandboxRequest};
+pub use config::{ContainerRequest, PodSandboxRequest, SandboxDns, SandboxPort};
 pub use routed::WithCri;
 pub use runtime::{CriRuntime, ImageFacts, ImageUnavailable};

@@ -96,6 +96,15 @@ impl Runtime for WithCri {
         }
     }
 
+    /// A CRI runtime wires its sandboxes' network itself, as containerd does through CNI.
+    fn pod_netns(&self, id: &str) -> Option<std::path::PathBuf> {
+        if self.cri.has_sandbox(id) {
+            None
+        } else {
+            self.native.pod_netns(id)
+        }
+    }
+
     fn list_pod_sandboxes(&self) -> Result<Vec<String>, RuntimeError> {
         let mut all = self.native.list_pod_sandboxes()?;
         all.extend(self.cri.list_pod_sandboxes());

@@ -33,8 +33,8 @@ use crate::poller::poll_exits;
 use crate::proto::{
     AuthConfig, ContainerStatsRequest, CreateContainerRequest, ImageSpec, ImageStatusRequest,
     ListPodSandboxRequest, PodSandboxFilter, PodSandboxState, PodSandboxStatusRequest,
-    PullImageRequest, RemovePodSandboxRequest, RunPodSandboxRequest, StartContainerRequest,
-    StopContainerRequest, StopPodSandboxRequest,
+    PodSandboxStatusResponse, PullImageRequest, RemovePodSandboxRequest, RunPodSandboxRequest,
+    StartContainerRequest, StopContainerRequest, StopPodSandboxRequest,
 };
 
 /// How long a pull may take.
@@ -218,6 +218,7 @@ impl CriRuntime {
             Sandbox {
                 cri_id: made.pod_sandbox_id,
                 pid: None,
+                ips: None,
             },
         );
         Ok(())
@@ -412,6 +413,7 @@ impl CriRuntime {
                 let entry = Sandbox {
                     cri_id: sandbox.id,
                     pid: None,
+                    ips: None,
                 };
                 self.book().sandboxes.insert(uid.clone(), entry);
             } else if let Err(error) = self.remove_cri_sandbox(uid, sandbox.id) {
@@ -542,19 +544,63 @@ impl CriRuntime {
         )
     }
 
+    /// The addresses the runtime's network gave pod `uid`'s sandbox (IPv4 first, as it
+    /// reports them), asked of the runtime once; none for a pod on the host's network.
+    pub async fn pod_ips(&self, uid: &str) -> Result<Vec<String>, RuntimeError> {
+        let sandbox = self.sandbox(uid)?;
+        if let Some(ips) = sandbox.ips {
+            return Ok(ips);
+        }
+        let status = self.sandbox_status(uid, sandbox, false);
+        let network = self
+            .off(uid, status)
+            .await?
+            .status
+            .and_then(|status| status.network)
+            .unwrap_or_default();
+        let ips: Vec<String> = std::iter::once(network.ip)
+            .chain(network.additional_ips.into_iter().map(|extra| extra.ip))
+            .filter(|ip| !ip.is_empty())
+            .collect();
+        if let Some(sandbox) = self.book().sandboxes.get_mut(uid) {
+            sandbox.ips = Some(ips.clone());
+        }
+        Ok(ips)
+    }
+
     /// The process of pod `uid`'s sandbox, asked of the runtime once.
     fn sandbox_pid(&self, uid: &str) -> Result<u32, RuntimeError> {
-        let sandbox = self
-            .book()
-            .sandboxes
-            .get(uid)
-            .cloned()
-            .ok_or_else(|| cri_error(uid, "PodSandboxStatus", "no pod sandbox for this pod"))?;
+        let sandbox = self.sandbox(uid)?;
         if let Some(pid) = sandbox.pid {
             return Ok(pid);
         }
+        let status = self.sandbox_status(uid, sandbox, true);
+        let pid = info_pid(&self.block(uid, status)?.info)
+            .ok_or_else(|| cri_error(uid, "PodSandboxStatus", "the runtime gives no pid"))?;
+        if let Some(sandbox) = self.book().sandboxes.get_mut(uid) {
+            sandbox.pid = Some(pid);
+        }
+        Ok(pid)
+    }
+
+    /// What the agent knows of pod `uid`'s sandbox.
+    fn sandbox(&self, uid: &str) -> Result<Sandbox, RuntimeError> {
+        self.book()
+            .sandboxes
+            .get(uid)
+            .cloned()
+            .ok_or_else(|| cri_error(uid, "PodSandboxStatus", "no pod sandbox for this pod"))
+    }
+
+    /// The runtime's PodSandboxStatus of `sandbox`; `verbose` adds its `info` (the pid).
+    fn sandbox_status(
+        &self,
+        uid: &str,
+        sandbox: Sandbox,
+        verbose: bool,
+    ) -> impl Future<Output = Result<PodSandboxStatusResponse, RuntimeError>> + Send + 'static {
         let mut runtime = self.client.runtime.clone();
-        let status = grpc(
+        grpc(
             uid.to_string(),
             "PodSandboxStatus",
             CALL_TIMEOUT,
@@ -562,17 +608,11 @@ impl CriRuntime {
                 runtime
                     .pod_sandbox_status(PodSandboxStatusRequest {
                         pod_sandbox_id: sandbox.cri_id,
-                        verbose: true,
+                        verbose,
                     })
                     .await
             },
-        );
-        let pid = info_pid(&self.block(uid, status)?.info)
-            .ok_or_else(|| cri_error(uid, "PodSandboxStatus", "the runtime gives no pid"))?;
-        if let Some(sandbox) = self.book().sandboxes.get_mut(uid) {
-            sandbox.pid = Some(pid);
-        }
-        Ok(pid)
+        )
     }
 
     /// Runs `work` on the CRI thread (the router forwards the native runtime's exits there).

@@ -279,6 +279,10 @@ impl Cluster {
             .args(["--listen", &listen])
             .args(["--node-name", &self.options.node_name])
             .args(["--cgroup-root", &self.cgroup_root])
+            .args(host_network_flags(
+                &self.options.extra_args,
+                &self.workdir.path().join("net.d"),
+            ))
             .args(&self.options.extra_args)
             .env("HOME", self.workdir.path().join("home"))
             .env_remove("FLOTILLA_CONFIG")
@@ -298,6 +302,9 @@ impl Drop for Cluster {
         // mounts in the work directory.
         crate::pauses::stop_pauses_under(self.workdir.path());
         crate::mounts::unmount_under(self.workdir.path());
+        if runs_pod_network(&self.options.extra_args) {
+            take_down_pod_network();
+        }
         let cleanup = cgroup_tree::remove_tree(Path::new(CGROUP_FS), &self.cgroup_root);
         if thread::panicking() {
             eprintln!(
@@ -339,4 +346,47 @@ fn wait_for_exit(child: &mut Child, limit: Duration) -> Result<Option<ExitStatus
         }
         thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// A node in the test machine's own network namespace wires no pod network of its own
+/// (no bridge, routes or nftables table on the host) and reads CNI configurations from its
+/// own directory, unless `extra` says otherwise.
+pub(crate) fn host_network_flags(extra: &[String], conf_dir: &Path) -> Vec<String> {
+    let mut flags = Vec::new();
+    if !extra.iter().any(|arg| arg.starts_with("--network-backend")) {
+        flags.extend(["--network-backend".to_string(), "none".to_string()]);
+    }
+    if !extra.iter().any(|arg| arg.starts_with("--cni-conf-dir")) {
+        flags.extend(["--cni-conf-dir".to_string(), conf_dir.display().to_string()]);
+    }
+    flags
+}
+
+/// Whether `extra` turns on the node's own pod network (in the test machine's namespace).
+fn runs_pod_network(extra: &[String]) -> bool {
+    extra
+        .windows(2)
+        .any(|pair| pair[0] == "--network-backend" && pair[1] != "none")
+}
+
+/// What a killed `up` with its pod network on leaves in the machine's network: its nftables
+/// tables and the pods' bridge (the pods' veths went with their namespaces). A stopped one
+/// removes them itself; these commands then find nothing.
+fn take_down_pod_network() {
+    for table in [
+        "ip flotilla-pod-network",
+        "ip flotilla-proxy",
+        "ip flotilla-policy",
+    ] {
+        let mut args = vec!["delete", "table"];
+        args.extend(table.split(' '));
+        let _ = Command::new("nft")
+            .args(args)
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+    let _ = Command::new("ip")
+        .args(["link", "delete", "flotilla0"])
+        .stderr(std::process::Stdio::null())
+        .status();
 }

@@ -104,6 +104,14 @@ impl Fleet {
             .to_string();
         let cgroup_root = self.hosts.cgroup_root(host)?;
         let node_dir = self.dir.path().join(&name).display().to_string();
+        // Hosts share the machine's files: each node has a CNI configuration of its own.
+        let conf_dir = self
+            .dir
+            .path()
+            .join(&name)
+            .join("net.d")
+            .display()
+            .to_string();
         let mut argv = vec![
             self.binary.as_str(),
             "node",
@@ -119,6 +127,8 @@ impl Fleet {
             &node_dir,
             "--cgroup-root",
             &cgroup_root,
+            "--cni-conf-dir",
+            &conf_dir,
         ];
         argv.extend_from_slice(flags);
         let agent = self.hosts.spawn(host, ProcessSpec::new(&name, &argv))?;
@@ -142,6 +152,11 @@ impl Fleet {
         let mut argv = vec![self.binary.as_str(), "--config", config.as_str()];
         argv.extend_from_slice(args);
         self.hosts.run_in(self.hosts.host(index)?, &argv, CLI_LIMIT)
+    }
+
+    /// The data directory of node `nN`.
+    pub fn node_dir(&self, index: usize) -> PathBuf {
+        self.dir.path().join(format!("n{index}"))
     }
 
     /// The host of node `nN`.

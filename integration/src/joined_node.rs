@@ -17,6 +17,7 @@ use nix::unistd::Pid;
 use crate::binary::flotilla_binary;
 use crate::cgroup_tree::{self, CGROUP_FS};
 use crate::cluster::Cluster;
+use crate::cluster::host_network_flags;
 use crate::logged_child::read_log;
 
 pub struct JoinedNode {
@@ -72,7 +73,9 @@ impl JoinedNode {
             "--cgroup-root".into(),
             cgroup_root.clone(),
         ];
-        command.extend(extra.iter().map(|arg| arg.to_string()));
+        let extra: Vec<String> = extra.iter().map(|arg| arg.to_string()).collect();
+        command.extend(host_network_flags(&extra, &data_dir.join("net.d")));
+        command.extend(extra);
         let mut node = Self {
             name: name.to_string(),
             data_dir,

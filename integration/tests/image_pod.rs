@@ -297,6 +297,13 @@ fn run_image_pods(runtime: PodRuntime) {
     // From the host: the command (the container init's child, or runc's) is in namespaces of
     // its own.
     let boxed = pod(&cluster, "boxed").expect("the pod boxed");
+    // containerd wires the sandbox through its CNI configuration (the harness's plug-in gives
+    // 10.88.0.0/16); these test nodes run no pod network of their own.
+    let pod_ip = boxed["status"]["podIP"].as_str().unwrap_or_default();
+    match runtime {
+        PodRuntime::Cri => assert!(pod_ip.starts_with("10.88."), "{}", boxed["status"]),
+        PodRuntime::Native | PodRuntime::Runc => assert_eq!(pod_ip, "", "{}", boxed["status"]),
+    }
     let container = objects::container_ids(&boxed)
         .pop()
         .expect("a running container");

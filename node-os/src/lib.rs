@@ -25,6 +25,7 @@ pub mod hardware;
 pub mod init;
 pub mod inventory;
 pub mod logs;
+pub mod network;
 pub mod node_usage;
 pub mod runtime;
 pub mod sandbox;

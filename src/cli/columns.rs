@@ -13,6 +13,12 @@ use flotilla_kernel::object::{
 
 use super::{label_text, pod_status, table, wire_word};
 
+mod network_policies;
+mod services;
+
+use self::network_policies::network_policy_cells;
+use self::services::{endpoint_slice_cells, service_cells};
+
 /// Shown for a value that is not there.
 const NONE: &str = "<none>";
 /// Labels that give a node its roles: `node-role.kubernetes.io/<role>`, `kubernetes.io/role`.
@@ -52,6 +58,19 @@ pub fn headers(kind: Kind, wide: bool) -> Vec<&'static str> {
         Kind::Secret => (&["NAME", "TYPE", "DATA", "AGE"], &[]),
         Kind::Lease => (&["NAME", "HOLDER", "AGE"], &["RENEWED"]),
         Kind::RuntimeClass => (&["NAME", "HANDLER", "AGE"], &[]),
+        Kind::Service => (
+            &[
+                "NAME",
+                "TYPE",
+                "CLUSTER-IP",
+                "EXTERNAL-IP",
+                "PORT(S)",
+                "AGE",
+            ],
+            &["SELECTOR"],
+        ),
+        Kind::EndpointSlice => (&["NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE"], &[]),
+        Kind::NetworkPolicy => (&["NAME", "POD-SELECTOR", "AGE"], &[]),
     };
     let mut headers = always.to_vec();
     if wide {
@@ -72,6 +91,9 @@ pub fn cells(object: &Object, now: SystemTime, wide: bool) -> Vec<String> {
         Object::Secret(secret) => secret_cells(secret, now),
         Object::Lease(lease) => lease_cells(lease, now),
         Object::RuntimeClass(class) => runtime_class_cells(class, now),
+        Object::Service(service) => service_cells(service, now),
+        Object::EndpointSlice(slice) => endpoint_slice_cells(slice, now),
+        Object::NetworkPolicy(policy) => network_policy_cells(policy, now),
     };
     let mut cells = always;
     if wide {
@@ -353,7 +375,8 @@ mod tests {
     use std::time::Duration;
 
     use flotilla_kernel::object::{
-        Container, LabelSelector, NodeAddress, NodeCondition, ObjectMeta, Time,
+        Container, EndpointSlice, LabelSelector, NetworkPolicy, NodeAddress, NodeCondition,
+        ObjectMeta, Service, Time,
     };
 
     use super::*;
@@ -408,6 +431,18 @@ mod tests {
             Object::RuntimeClass(RuntimeClass {
                 metadata: meta("gvisor", 45),
                 ..RuntimeClass::default()
+            }),
+            Object::Service(Service {
+                metadata: meta("web", 45),
+                ..Service::default()
+            }),
+            Object::EndpointSlice(EndpointSlice {
+                metadata: meta("web-abc12", 45),
+                ..EndpointSlice::default()
+            }),
+            Object::NetworkPolicy(NetworkPolicy {
+                metadata: meta("deny", 45),
+                ..NetworkPolicy::default()
             }),
         ]
     }

@@ -189,6 +189,14 @@ mod tests {
             ("runtimeclasses", Kind::RuntimeClass),
             ("runtimeclass", Kind::RuntimeClass),
             ("runtimeclasses.node.k8s.io", Kind::RuntimeClass),
+            ("svc", Kind::Service),
+            ("services", Kind::Service),
+            ("service", Kind::Service),
+            ("endpointslices", Kind::EndpointSlice),
+            ("endpointslice.discovery.k8s.io", Kind::EndpointSlice),
+            ("netpol", Kind::NetworkPolicy),
+            ("networkpolicy", Kind::NetworkPolicy),
+            ("networkpolicies.networking.k8s.io", Kind::NetworkPolicy),
         ] {
             assert_eq!(parse_kind(text), Ok(kind), "{text}");
         }
@@ -237,6 +245,15 @@ mod tests {
         assert_eq!(
             resource_name(Kind::RuntimeClass),
             "runtimeclasses.node.k8s.io"
+        );
+        assert_eq!(type_name(Kind::Service), "service");
+        assert_eq!(
+            type_name(Kind::EndpointSlice),
+            "endpointslice.discovery.k8s.io"
+        );
+        assert_eq!(
+            type_name(Kind::NetworkPolicy),
+            "networkpolicy.networking.k8s.io"
         );
     }
 }

@@ -30,6 +30,7 @@ use flotilla_node_os::{NativeRuntime, SystemCgroups, init};
 use crate::boot::{BACKOFF, HEARTBEAT, SHUTDOWN_GRACE, hostname, shutdown};
 use crate::config::ClientConfig;
 use crate::image_gc_args::ImageGcArgs;
+use crate::network_args::NodeNetworkFlags;
 use crate::registry_args::RegistryArgs;
 use crate::runtime_args::RuntimeArgs;
 use renewal::{CertRenewal, RenewalArgs};
@@ -70,6 +71,8 @@ pub struct NodeArgs {
     runtimes: RuntimeArgs,
     #[command(flatten)]
     image_gc: ImageGcArgs,
+    #[command(flatten)]
+    pod_network: NodeNetworkFlags,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -162,6 +165,8 @@ async fn agent(args: NodeArgs) -> anyhow::Result<ExitCode> {
     let native = Arc::new(NativeRuntime::new(cgroups, args.data_dir.join("runtime")));
     let runtimes = args.runtimes.runtimes(native, &args.cgroup_root).await?;
     let runtime = runtimes.runtime;
+    let pod_network = args.pod_network.pod_network(&args.data_dir);
+    let network_actors = args.pod_network.actors(&node_name, &api, &args.data_dir);
     let agent_args = NodeAgentArgs {
         node_name,
         address,
@@ -174,6 +179,7 @@ async fn agent(args: NodeArgs) -> anyhow::Result<ExitCode> {
         runtime_handlers: runtimes.handlers,
         cri: runtimes.cri,
         image_gc,
+        network: Some(pod_network.clone()),
         heartbeat: HEARTBEAT,
         lease_renew: args.lease_renew,
     };
@@ -182,10 +188,13 @@ async fn agent(args: NodeArgs) -> anyhow::Result<ExitCode> {
         transport: transport.clone(),
         path: config_path,
     };
-    let children = vec![
-        ChildSpec::actor("cert-renewal", move || (CertRenewal, renewal_args.clone())),
-        ChildSpec::actor("node-agent", move || (NodeAgent, agent_args.clone())),
-    ];
+    let mut children = vec![ChildSpec::actor("cert-renewal", move || {
+        (CertRenewal, renewal_args.clone())
+    })];
+    children.extend(network_actors);
+    children.push(ChildSpec::actor("node-agent", move || {
+        (NodeAgent, agent_args.clone())
+    }));
     let supervisor = SupervisorArgs {
         strategy: Strategy::OneForOne,
         intensity: AGENT_INTENSITY,
@@ -218,7 +227,10 @@ async fn agent(args: NodeArgs) -> anyhow::Result<ExitCode> {
         root_done.await.ok();
     }
     if args.stop_pods_on_exit {
-        stop_all_containers(&runtime, SHUTDOWN_GRACE).await;
+        stop_all_containers(&runtime, Some(&pod_network), SHUTDOWN_GRACE).await;
+        if args.pod_network.runs_network() {
+            crate::network_teardown::take_down().await;
+        }
     } else {
         tracing::info!("containers keep running; the next agent on this machine takes them over");
     }

@@ -11,13 +11,14 @@ use crate::error::XtaskError;
 use crate::step;
 
 /// The benchmarks the `bench` binary knows.
-pub const KNOWN: [&str; 6] = [
+pub const KNOWN: [&str; 7] = [
     "startup",
     "failover",
     "transport",
     "store",
     "api",
     "pod-start",
+    "network",
 ];
 
 /// The binaries `bench` builds: the one measured and the one measuring.
@@ -29,6 +30,7 @@ pub fn run(cargo: &Cargo, name: &str, json: bool) -> Result<(), XtaskError> {
     match name {
         "store" => deps::ensure_packages(deps::ETCD_PACKAGES)?,
         "pod-start" => deps::ensure_packages(deps::CONTAINER_RUNTIME_PACKAGES)?,
+        "network" => deps::ensure_packages(deps::NETWORK_BENCH_PACKAGES)?,
         _ => {}
     }
     cargo.build_release(&BINARIES)?;

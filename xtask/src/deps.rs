@@ -26,7 +26,10 @@ use crate::step::{self, StepError};
 /// - docker-registry: the local OCI registry the pull tests push to and pull from;
 /// - runc: the image tests run their pods under `runtimeClassName: runc` too;
 /// - containerd, containernetworking-plugins: and under containerd's CRI plug-in, with the CNI
-///   loopback plug-in for its pod sandboxes.
+///   loopback plug-in for its pod sandboxes; the plug-ins (bridge, host-local, portmap) are
+///   also the pod network `flotilla up` and `flotilla node` set up themselves;
+/// - nftables: the pod network's masquerade and the service proxy's table; iptables: the
+///   portmap plug-in's `hostPort` rules.
 pub const PACKAGES: &[&str] = &[
     "build-essential",
     "pkg-config",
@@ -34,6 +37,7 @@ pub const PACKAGES: &[&str] = &[
     "libclang-dev",
     "iproute2",
     "nftables",
+    "iptables",
     "procps",
     "busybox-static",
     "protobuf-compiler",
@@ -50,6 +54,11 @@ pub const ETCD_PACKAGES: &[&str] = &["etcd-server"];
 
 /// What `bench pod-start` compares flotilla with: Debian's runc and containerd (with `ctr`).
 pub const CONTAINER_RUNTIME_PACKAGES: &[&str] = &["runc", "containerd"];
+
+/// What `bench network` loads flotilla with and compares it to: Debian's wrk and dnsperf, and
+/// dnsmasq's binary alone (`dnsmasq-base`: the `dnsmasq` package would also start a resolver
+/// on the machine's own port 53 wherever an init system runs its services).
+pub const NETWORK_BENCH_PACKAGES: &[&str] = &["wrk", "dnsperf", "dnsmasq-base"];
 
 /// Why the packages could not be checked or installed.
 #[derive(Debug)]

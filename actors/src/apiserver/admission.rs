@@ -1,12 +1,15 @@
 //! Admission: what the API server does to an object between the client and the store —
 //! defaulting, validation, the metadata only the server may set, the rules of update, status
-//! update and apply, and what a new pod's RuntimeClass adds to it. Pure functions over
-//! objects (the handler looks up what they need), so every rule is unit-tested.
+//! update and apply (a Service's allocated values among them), and what a new pod's
+//! RuntimeClass adds to it. Pure functions over objects (the handler looks up what they need),
+//! so every rule is unit-tested.
 
 use serde_json::Value;
 
 use flotilla_kernel::api::{ApiError, ErrorCode};
 use flotilla_kernel::object::{Kind, Object, Pod, RuntimeClass, Time, apply_defaults, validate};
+
+use super::allocation::{carry_allocations, check_update};
 
 /// Metadata fields clients cannot set or change.
 const SERVER_OWNED_METADATA: [&str; 6] = [
@@ -77,7 +80,13 @@ pub fn admit_update(current: &Object, mut incoming: Object) -> Result<Object, Ap
             ),
         ));
     }
+    if let (Object::Service(was), Object::Service(next)) = (current, &mut incoming) {
+        carry_allocations(was, next);
+    }
     apply_defaults(&mut incoming);
+    if let (Object::Service(was), Object::Service(next)) = (current, &incoming) {
+        check_update(was, next).map_err(|error| invalid(current, error))?;
+    }
     let was = current.to_value();
     let mut next = incoming.to_value();
     for field in SERVER_OWNED_METADATA {
@@ -97,6 +106,15 @@ pub fn admit_update(current: &Object, mut incoming: Object) -> Result<Object, Ap
             format!(
                 "handler: Invalid value: {}: field is immutable",
                 next["handler"]
+            ),
+        ));
+    }
+    if current.kind() == Kind::EndpointSlice && next["addressType"] != was["addressType"] {
+        return Err(invalid(
+            current,
+            format!(
+                "addressType: Invalid value: {}: field is immutable",
+                next["addressType"]
             ),
         ));
     }
@@ -124,8 +142,19 @@ fn check_immutable(current: &Object, was: &Value, next: &Value) -> Result<(), Ap
         Kind::Deployment | Kind::ReplicaSet if was["selector"] != next["selector"] => {
             Err(invalid(current, "spec.selector: field is immutable"))
         }
+        Kind::Node if changes_pod_cidr(was, next) => Err(invalid(
+            current,
+            "spec.podCIDR: Forbidden: node updates may not change podCIDR except from \"\" to valid",
+        )),
         _ => Ok(()),
     }
+}
+
+/// Whether an update changes a node's pod range once it has one.
+fn changes_pod_cidr(was: &Value, next: &Value) -> bool {
+    ["podCIDR", "podCIDRs"]
+        .iter()
+        .any(|field| !was[field].is_null() && was[field] != next[field])
 }
 
 /// The RuntimeClass admission of a new pod, after [`admit_create`]: `class` is the stored
@@ -200,11 +229,30 @@ pub fn admit_apply(current: &Object, manifest: Object) -> Result<Option<Object>,
         }
         keep_runtime_class_selector(&next["spec"], &mut wanted["spec"]);
     }
+    if current.kind() == Kind::Node {
+        // The IPAM controller's range is not part of an operator's manifest.
+        keep_fields(&next["spec"], &mut wanted["spec"], &["podCIDR", "podCIDRs"]);
+    }
     if let Some(spec) = wanted.get("spec") {
         next["spec"] = spec.clone();
     }
     let updated = admit_update(current, from_value(next)?)?;
     Ok((updated != *current).then_some(updated))
+}
+
+/// Copies `fields` of the stored spec that the wanted one leaves out.
+fn keep_fields(stored: &Value, wanted: &mut Value, fields: &[&str]) {
+    if wanted.is_null() {
+        *wanted = Value::Object(serde_json::Map::new());
+    }
+    let Some(spec) = wanted.as_object_mut() else {
+        return;
+    };
+    for field in fields {
+        if let Some(value) = stored.get(*field) {
+            spec.entry(*field).or_insert_with(|| value.clone());
+        }
+    }
 }
 
 /// The node selector entries a pod's RuntimeClass added at creation are not part of the
@@ -373,6 +421,29 @@ spec: {containers: [{name: c, image: host, command: [/bin/true]}]}
         assert_eq!(next.spec.replicas, Some(3));
     }
 
+    #[test]
+    fn a_nodes_pod_cidr_is_set_once_and_kept_by_apply() {
+        let node = created(object(
+            "apiVersion: v1\nkind: Node\nmetadata:\n  name: n1\n",
+        ));
+        let mut assigned = node.to_value();
+        assigned["spec"]["podCIDR"] = "10.42.3.0/24".into();
+        assigned["spec"]["podCIDRs"] = serde_json::json!(["10.42.3.0/24"]);
+        let assigned = admit_update(&node, from_value(assigned).unwrap()).unwrap();
+
+        let mut moved = assigned.to_value();
+        moved["spec"]["podCIDR"] = "10.42.4.0/24".into();
+        moved["spec"]["podCIDRs"] = serde_json::json!(["10.42.4.0/24"]);
+        let error = admit_update(&assigned, from_value(moved).unwrap()).unwrap_err();
+        assert!(error.message.contains("may not change podCIDR"), "{error}");
+
+        let cordoned = object(
+            "apiVersion: v1\nkind: Node\nmetadata:\n  name: n1\nspec:\n  unschedulable: true\n",
+        );
+        let applied = admit_apply(&assigned, cordoned).unwrap().unwrap();
+        assert_eq!(applied.to_value()["spec"]["podCIDR"], "10.42.3.0/24");
+    }
+
     fn runtime_class(handler: &str) -> Object {
         object(&format!(
             "apiVersion: node.k8s.io/v1
@@ -475,5 +546,50 @@ spec:
         // Without the class, the stored entries are the manifest's to change: refused.
         let manifest = Object::Pod(pod_asking_for(None, "disk: ssd"));
         assert!(admit_apply(&current, manifest).is_err());
+    }
+
+    fn service(cluster_ip: &str) -> Object {
+        object(&format!(
+            "apiVersion: v1
+kind: Service
+metadata: {{name: web, namespace: default}}
+spec: {{clusterIP: '{cluster_ip}', ports: [{{port: 80}}]}}
+"
+        ))
+    }
+
+    #[test]
+    fn a_service_keeps_its_cluster_ip_and_may_not_change_it() {
+        let current = created(service("10.43.0.10"));
+        // A manifest without the address keeps the stored one, and changes nothing.
+        assert!(admit_apply(&current, service("")).unwrap().is_none());
+        let error = admit_update(&current, service("10.43.0.11")).unwrap_err();
+        assert_eq!(error.code, ErrorCode::Invalid);
+        assert_eq!(
+            error.message,
+            "Service \"web\" is invalid: spec.clusterIP: Invalid value: \"10.43.0.11\": field is \
+             immutable"
+        );
+    }
+
+    #[test]
+    fn an_endpoint_slice_s_address_type_is_immutable() {
+        let slice = |address_type: &str| {
+            object(&format!(
+                "apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {{name: web-abcde, namespace: default}}
+addressType: {address_type}
+endpoints: []
+"
+            ))
+        };
+        let current = created(slice("IPv4"));
+        let error = admit_update(&current, slice("IPv6")).unwrap_err();
+        assert_eq!(
+            error.message,
+            "EndpointSlice \"web-abcde\" is invalid: addressType: Invalid value: \"IPv6\": field \
+             is immutable"
+        );
     }
 }

@@ -4,9 +4,10 @@
 //! - `viewer` may read everything except Secrets (as Kubernetes' `view` role).
 //! - `node` (certificate name `node:NAME`) may read Nodes and write only its own, keep its
 //!   own Lease, see and update the pods bound to it, get only the ConfigMaps and Secrets
-//!   those pods reference, read RuntimeClasses (to learn a pod's handler), and renew its own
-//!   certificate — so a stolen node certificate exposes that node's workloads and nothing
-//!   else.
+//!   those pods reference, read RuntimeClasses (to learn a pod's handler), Services and
+//!   EndpointSlices (for its proxy and DNS server) and NetworkPolicies (to enforce them), and
+//!   renew its own certificate — so a stolen node certificate exposes that node's workloads
+//!   and nothing else (a policy's status lists the addresses its peers resolve to, no more).
 //! - Anyone, even without a certificate, may ask to join: the bootstrap token is checked by
 //!   the join itself. A caller without a certificate may do nothing else.
 //!
@@ -297,6 +298,11 @@ fn node_may(node: &str, scope: &Scope, facts: &Facts) -> Result<(), String> {
         Kind::ConfigMap | Kind::Secret => scope.verb == "get" && referenced(scope, facts),
         // Cluster-wide configuration, nothing confidential: as Kubernetes' node authorizer.
         Kind::RuntimeClass => matches!(scope.verb, "get" | "list" | "watch"),
+        // The node's proxy and DNS server serve every Service, as kube-proxy reads them all.
+        Kind::Service | Kind::EndpointSlice => matches!(scope.verb, "get" | "list" | "watch"),
+        // The node enforces every policy selecting its pods; their peers come resolved to
+        // addresses in the status, so it needs no other node's pods or the Namespaces.
+        Kind::NetworkPolicy => matches!(scope.verb, "get" | "list" | "watch"),
         Kind::Namespace | Kind::ReplicaSet | Kind::Deployment => false,
     };
     if allowed {

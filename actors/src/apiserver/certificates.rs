@@ -443,12 +443,13 @@ async fn update_record(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::apiserver::allocation::Ranges;
     use flotilla_store::Store;
     use flotilla_transport::new_csr;
 
     /// Certificates on a fresh store, with the system namespaces in place.
     async fn certificates(dir: &std::path::Path) -> Certificates {
-        let stored = Stored::new(Store::open(&dir.join("store")).unwrap());
+        let stored = Stored::new(Store::open(&dir.join("store")).unwrap(), Ranges::default());
         super::super::handler::ensure_system_namespaces(&stored)
             .await
             .unwrap();

@@ -3,6 +3,7 @@
 //! and calls the store directly, so a long watch or a slow write never holds up other requests.
 
 mod admission;
+mod allocation;
 mod authz;
 mod certificates;
 mod handler;
@@ -28,6 +29,7 @@ use flotilla_kernel::supervision::spawn_owned;
 use flotilla_store::Store;
 use flotilla_transport::{ClusterPki, Credentials, Revocations, Server, ServerOptions};
 
+pub use allocation::{NodePortRange, ServiceCidr, ServiceRangeError};
 pub use keys::{list_prefix, object_key};
 
 use certificates::{Certificates, load_revocations};
@@ -53,6 +55,11 @@ pub struct ApiServerArgs {
     pub node_cert_validity: Duration,
     /// Serves `flotilla store` calls beside the API; `None` refuses them.
     pub store_service: Option<Arc<StoreService>>,
+    /// The range Services' ClusterIPs come from (`--service-cidr`); its first address is the
+    /// `kubernetes` Service's.
+    pub service_cidr: ServiceCidr,
+    /// The ports `NodePort` Services' node ports come from.
+    pub node_port_range: NodePortRange,
 }
 
 /// The API's QUIC endpoint: its address and the server's own credentials.
@@ -79,7 +86,11 @@ impl Actor for ApiServer {
         myself: ActorRef<ApiCall>,
         args: ApiServerArgs,
     ) -> Result<ApiServerState, ActorProcessingErr> {
-        let stored = Stored::new(args.store);
+        let ranges = allocation::Ranges {
+            cluster_ips: args.service_cidr,
+            node_ports: args.node_port_range,
+        };
+        let stored = Stored::new(args.store, ranges);
         handler::ensure_system_namespaces(&stored)
             .await
             .map_err(|e| format!("creating the system namespaces: {e}"))?;

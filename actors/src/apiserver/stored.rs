@@ -6,11 +6,18 @@
 //! commit (concurrent writes share one fsync), and the work that may take milliseconds —
 //! listing and decoding a whole kind, or a watcher reading its catch-up history — runs on the
 //! blocking pool so it cannot hold up the process's one runtime thread.
+//!
+//! A Service's ClusterIP and node ports are keys of their own, written and deleted in the same
+//! transaction as the Service: its writes go through `allocation`, whatever the caller.
 
 use flotilla_kernel::api::{ApiError, ErrorCode};
 use flotilla_kernel::object::{Kind, Object};
-use flotilla_store::{Expect, KeyValue, Store, StoreError, Watcher, WriteResult};
+use flotilla_store::{
+    Compare, Expect, KeyValue, Op, OpResult, RangeRequest, Store, StoreError, Txn, Watcher,
+    WriteResult,
+};
 
+use super::allocation::{self, Ranges};
 use super::keys::{list_prefix, object_key};
 
 /// An object read from the store, with the revision it was last written at.
@@ -23,11 +30,26 @@ pub struct Versioned {
 #[derive(Clone)]
 pub struct Stored {
     store: Store,
+    /// Where Services' ClusterIPs and node ports come from.
+    ranges: Ranges,
+}
+
+/// The outcome of a write that claims keys beside its object.
+pub enum ClaimedWrite {
+    Written(Box<Versioned>),
+    /// The object's precondition failed: it exists, or moved on.
+    ObjectChanged,
+    /// Claimed keys that exist already.
+    Taken(Vec<Vec<u8>>),
 }
 
 impl Stored {
-    pub fn new(store: Store) -> Self {
-        Self { store }
+    pub fn new(store: Store, ranges: Ranges) -> Self {
+        Self { store, ranges }
+    }
+
+    pub fn ranges(&self) -> &Ranges {
+        &self.ranges
     }
 
     /// The store's current revision: every write acknowledged so far is at or below it.
@@ -98,19 +120,19 @@ impl Stored {
 
     /// Writes a new object; `AlreadyExists` if its name is taken.
     pub async fn create(&self, object: &Object) -> Result<Versioned, ApiError> {
-        self.write(object, Expect::Absent).await?.ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::AlreadyExists,
-                format!(
-                    "{} already exists",
-                    describe(object.kind(), &object.meta().name)
-                ),
-            )
-        })
+        if let Object::Service(service) = object {
+            return allocation::create(self, service).await;
+        }
+        self.write(object, Expect::Absent)
+            .await?
+            .ok_or_else(|| already_exists(object))
     }
 
     /// Replaces an object if it is still at `mod_revision`; `Conflict` otherwise.
     pub async fn replace(&self, object: &Object, mod_revision: u64) -> Result<Versioned, ApiError> {
+        if let Object::Service(service) = object {
+            return allocation::replace(self, service, mod_revision).await;
+        }
         self.write(object, Expect::ModRevision(mod_revision))
             .await?
             .ok_or_else(|| conflict(object.kind(), &object.meta().name))
@@ -135,17 +157,102 @@ impl Stored {
         })
     }
 
-    /// Removes an object if it is still at `mod_revision`; `Conflict` otherwise.
+    /// Removes an object, as stored at `mod_revision`, if it is still at it; `Conflict`
+    /// otherwise.
     pub async fn remove(&self, object: &Object, mod_revision: u64) -> Result<(), ApiError> {
-        let result = self
-            .store
-            .delete_async(&key_of(object), Expect::ModRevision(mod_revision))
-            .await
-            .map_err(store_error)?;
-        match result {
-            WriteResult::Committed { .. } => Ok(()),
-            WriteResult::Conflict { .. } => Err(conflict(object.kind(), &object.meta().name)),
+        if let Object::Service(service) = object {
+            return allocation::remove(self, service, mod_revision).await;
         }
+        self.remove_releasing(object, mod_revision, &[]).await
+    }
+
+    /// Writes `object` if `expect` holds for it and none of the `claim` keys exists, creating
+    /// them with their values and deleting the `release` keys, all in one transaction.
+    pub async fn write_claiming(
+        &self,
+        object: &Object,
+        expect: Expect,
+        claim: &[(Vec<u8>, Vec<u8>)],
+        release: &[Vec<u8>],
+    ) -> Result<ClaimedWrite, ApiError> {
+        let key = key_of(object);
+        let mut compares = expect.compares(&key);
+        compares.extend(claim.iter().map(|(claimed, _)| Compare::absent(claimed)));
+        let mut success = vec![Op::put(&key, &encode(object))];
+        success.extend(claim.iter().map(|(claimed, value)| Op::put(claimed, value)));
+        success.extend(release.iter().map(|released| Op::delete(released)));
+        // On failure, read what the compares looked at, to tell which failed.
+        let mut failure = vec![Op::get(&key)];
+        failure.extend(claim.iter().map(|(claimed, _)| Op::get(claimed)));
+        let txn = Txn {
+            compares,
+            success,
+            failure,
+        };
+        let result = self.store.txn_async(txn).await.map_err(store_error)?;
+        if result.succeeded {
+            let mut object = object.clone();
+            object.meta_mut().resource_version = result.revision.to_string();
+            return Ok(ClaimedWrite::Written(Box::new(Versioned {
+                object,
+                mod_revision: result.revision,
+            })));
+        }
+        let mut found = result.results.into_iter().map(|read| match read {
+            OpResult::Range(range) => range.kvs.into_iter().next(),
+            _ => None,
+        });
+        let stored = found.next().flatten();
+        let object_holds = match expect {
+            Expect::Any => true,
+            Expect::Absent => stored.is_none(),
+            Expect::ModRevision(revision) => stored.map_or(0, |kv| kv.mod_revision) == revision,
+        };
+        let taken: Vec<Vec<u8>> = found.flatten().map(|kv| kv.key).collect();
+        Ok(if !object_holds || taken.is_empty() {
+            ClaimedWrite::ObjectChanged
+        } else {
+            ClaimedWrite::Taken(taken)
+        })
+    }
+
+    /// [`Stored::remove`], deleting the `release` keys in the same transaction.
+    pub async fn remove_releasing(
+        &self,
+        object: &Object,
+        mod_revision: u64,
+        release: &[Vec<u8>],
+    ) -> Result<(), ApiError> {
+        let key = key_of(object);
+        let mut success = vec![Op::delete(&key)];
+        success.extend(release.iter().map(|released| Op::delete(released)));
+        let txn = Txn {
+            compares: Expect::ModRevision(mod_revision).compares(&key),
+            success,
+            failure: Vec::new(),
+        };
+        let result = self.store.txn_async(txn).await.map_err(store_error)?;
+        if result.succeeded {
+            Ok(())
+        } else {
+            Err(conflict(object.kind(), &object.meta().name))
+        }
+    }
+
+    /// Every key under each of `prefixes` (keys only).
+    pub async fn keys_under(&self, prefixes: Vec<Vec<u8>>) -> Result<Vec<Vec<u8>>, ApiError> {
+        let store = self.store.clone();
+        blocking(move || {
+            let mut keys = Vec::new();
+            for prefix in prefixes {
+                let mut request = RangeRequest::prefix(&prefix);
+                request.keys_only = true;
+                let range = store.range(&request).map_err(store_error)?;
+                keys.extend(range.kvs.into_iter().map(|kv| kv.key));
+            }
+            Ok(keys)
+        })
+        .await
     }
 
     /// Changes to `kind` (in `namespace`) after `after_revision`.
@@ -214,6 +321,17 @@ fn key_of(object: &Object) -> Vec<u8> {
 /// `pods "web"`, as kubectl words it.
 pub fn describe(kind: Kind, name: &str) -> String {
     format!("{} {name:?}", kind.plural())
+}
+
+/// `pods "web" already exists`.
+pub fn already_exists(object: &Object) -> ApiError {
+    ApiError::new(
+        ErrorCode::AlreadyExists,
+        format!(
+            "{} already exists",
+            describe(object.kind(), &object.meta().name)
+        ),
+    )
 }
 
 pub fn conflict(kind: Kind, name: &str) -> ApiError {

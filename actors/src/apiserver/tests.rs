@@ -262,3 +262,45 @@ async fn a_node_reads_runtime_classes_and_may_not_write_them() {
         .unwrap_err();
     assert_eq!(error.api_code(), Some(ErrorCode::Forbidden));
 }
+
+#[tokio::test]
+async fn a_network_policy_is_defaulted_and_refused_by_the_path_of_its_mistake() {
+    use flotilla_kernel::object::{
+        IpBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule,
+        NetworkPolicyPeer, PolicyType,
+    };
+
+    let api = TestApi::start().await;
+    let admin = api.client("admin", "admin");
+    let mut policy = NetworkPolicy::default();
+    policy.metadata.namespace = "default".into();
+    policy.metadata.name = "egress".into();
+    policy.spec.egress = vec![NetworkPolicyEgressRule::default()];
+    let created = admin.create(&policy).await.unwrap();
+    assert_eq!(
+        created.spec.policy_types,
+        [PolicyType::Ingress, PolicyType::Egress]
+    );
+    assert_eq!(created.metadata.generation, 1);
+
+    policy.metadata.name = "bad".into();
+    policy.spec.ingress = vec![NetworkPolicyIngressRule {
+        from: vec![NetworkPolicyPeer {
+            ip_block: Some(IpBlock {
+                cidr: "10.0.0.0/8".into(),
+                except: vec!["192.168.0.0/16".into()],
+            }),
+            ..NetworkPolicyPeer::default()
+        }],
+        ..NetworkPolicyIngressRule::default()
+    }];
+    let ClientError::Api(error) = admin.create(&policy).await.unwrap_err() else {
+        panic!("not an API error");
+    };
+    assert_eq!(error.code, ErrorCode::Invalid);
+    assert_eq!(
+        error.message,
+        "NetworkPolicy bad: spec.ingress[0].from[0].ipBlock.except[0]: Invalid value: \
+         \"192.168.0.0/16\": must be a strict subset of `cidr`"
+    );
+}

@@ -1,5 +1,6 @@
-//! The controller manager: the ReplicaSet controller, the Deployment controller and the
-//! garbage collector, each a level-triggered reconciler of object keys.
+//! The controller manager: the ReplicaSet controller, the Deployment controller, the garbage
+//! collector, the node IPAM controller, the EndpointSlice controller and the network policy
+//! controller, each a level-triggered reconciler of object keys.
 //!
 //! Each controller is a pure reconcile step (`plan`: desired and observed state in, effects
 //! out) plus a thin async step that reads fresh state from the API and performs the effects;
@@ -13,8 +14,11 @@
 
 pub mod deployment;
 pub mod driver;
+pub mod endpointslice;
 pub mod gc;
 pub mod key;
+pub mod network_policy;
+pub mod node_ipam;
 pub mod ownership;
 pub mod queue;
 pub mod replicaset;
@@ -24,31 +28,38 @@ use flotilla_kernel::supervision::ChildSpec;
 
 pub use self::deployment::DeploymentController;
 pub use self::driver::{ControllerActor, ControllerArgs, Timing};
+pub use self::endpointslice::EndpointSliceController;
 pub use self::gc::GarbageCollector;
+pub use self::network_policy::NetworkPolicyController;
+pub use self::node_ipam::{NodeIpamController, PodRanges};
 pub use self::replicaset::ReplicaSetController;
 
 /// The controller manager's children, in start order, each registered under its name.
-pub fn controller_specs(api: ApiClient) -> Vec<ChildSpec> {
-    controller_specs_with(api, Timing::default())
-}
-
-/// [`controller_specs`] with other clocks (tests use short ones).
-pub fn controller_specs_with(api: ApiClient, timing: Timing) -> Vec<ChildSpec> {
+/// Nodes get their pod ranges from `pod_ranges`.
+pub fn controller_specs(api: ApiClient, pod_ranges: PodRanges) -> Vec<ChildSpec> {
+    let timing = Timing::default();
     vec![
-        spec::<ReplicaSetController>(&api, timing),
-        spec::<DeploymentController>(&api, timing),
-        spec::<GarbageCollector>(&api, timing),
+        spec(&api, timing, ReplicaSetController::default),
+        spec(&api, timing, DeploymentController::default),
+        spec(&api, timing, GarbageCollector::default),
+        spec(&api, timing, move || NodeIpamController::new(pod_ranges)),
+        spec(&api, timing, EndpointSliceController::default),
+        spec(&api, timing, NetworkPolicyController::default),
     ]
 }
 
-fn spec<C: driver::Controller + Default>(api: &ApiClient, timing: Timing) -> ChildSpec {
+fn spec<C: driver::Controller>(
+    api: &ApiClient,
+    timing: Timing,
+    controller: impl Fn() -> C + Send + Sync + 'static,
+) -> ChildSpec {
     let api = api.clone();
     ChildSpec::actor(C::NAME, move || {
         (
             ControllerActor::<C>::new(),
             ControllerArgs {
                 api: api.clone(),
-                controller: C::default(),
+                controller: controller(),
                 timing,
             },
         )

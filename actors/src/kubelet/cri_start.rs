@@ -7,7 +7,9 @@
 use std::path::Path;
 
 use flotilla_cri::proto::AuthConfig;
-use flotilla_cri::{ContainerRequest, CriRuntime, ImageFacts, PodSandboxRequest};
+use flotilla_cri::{
+    ContainerRequest, CriRuntime, ImageFacts, PodSandboxRequest, SandboxDns, SandboxPort,
+};
 use flotilla_images::{Credential, RegistryCredentials};
 use flotilla_kernel::object::{Container, Pod};
 use flotilla_node_os::runtime::empty_termination_log;
@@ -36,19 +38,30 @@ pub struct Start<'a> {
     /// How many times it ran before.
     pub attempt: u32,
     pub credentials: RegistryCredentials,
+    /// The pod's DNS settings, from its DNS policy.
+    pub dns: SandboxDns,
 }
 
-/// Starts `start`'s container; its main pid.
-pub async fn start(cri: &CriRuntime, log_dir: &Path, start: Start<'_>) -> Result<u32, Failure> {
+/// A started container: its main pid and its pod's addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Started {
+    pub pid: u32,
+    pub pod_ips: Vec<String>,
+}
+
+/// Starts `start`'s container.
+pub async fn start(cri: &CriRuntime, log_dir: &Path, start: Start<'_>) -> Result<Started, Failure> {
     let Start {
         pod,
         container,
         declared,
         attempt,
         credentials,
+        dns,
     } = start;
     let log = pod_log_path(log_dir, pod, &container.name);
-    let sandbox = sandbox_request(pod, &log, cri.cgroup_parent());
+    let mut sandbox = sandbox_request(pod, &log, cri.cgroup_parent());
+    sandbox.dns = dns;
     let (image, facts) = ensure_image(cri, &sandbox, container, &credentials).await?;
     let security = security(pod, container);
     check_non_root(pod, container, &security, facts.user.as_deref()).map_err(Failure::Config)?;
@@ -82,9 +95,20 @@ pub async fn start(cri: &CriRuntime, log_dir: &Path, start: Start<'_>) -> Result
         stdin_once: container.stdin_once,
         tty: container.tty,
     };
-    cri.start_container(&sandbox, &request)
+    let pid = cri
+        .start_container(&sandbox, &request)
         .await
-        .map_err(|error| Failure::Start(error.to_string()))
+        .map_err(|error| Failure::Start(error.to_string()))?;
+    let pod_ips =
+        if pod.spec.host_network {
+            Vec::new()
+        } else {
+            cri.pod_ips(&pod.metadata.uid).await.unwrap_or_else(|error| {
+            tracing::warn!(pod = %pod.metadata.name, %error, "the CRI runtime gave no pod IP");
+            Vec::new()
+        })
+        };
+    Ok(Started { pid, pod_ips })
 }
 
 /// The sandbox of `pod`, whose containers log beside `log`.
@@ -106,6 +130,20 @@ fn sandbox_request(pod: &Pod, log: &Path, cgroup_parent: &str) -> PodSandboxRequ
         log_directory: log.parent().map(Path::to_path_buf).unwrap_or_default(),
         cgroup_parent: cgroup_parent.to_string(),
         runtime_handler: String::new(),
+        dns: SandboxDns::default(),
+        port_mappings: pod
+            .spec
+            .containers
+            .iter()
+            .flat_map(|container| &container.ports)
+            .filter(|port| port.host_port > 0)
+            .map(|port| SandboxPort {
+                protocol: port.protocol.clone(),
+                container_port: port.container_port,
+                host_port: port.host_port,
+                host_ip: port.host_ip.clone(),
+            })
+            .collect(),
     }
 }
 

@@ -21,9 +21,11 @@ mod lease;
 mod logs;
 mod node_calls;
 mod node_status;
+mod pod_network;
 mod prober;
 mod probes;
 mod probing;
+mod resolv_conf;
 mod runtime_class;
 mod sync;
 mod terminate;
@@ -43,7 +45,7 @@ use tokio::task::JoinHandle;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use flotilla_cri::CriRuntime;
+use flotilla_cri::{CriRuntime, SandboxDns};
 use flotilla_images::{ImageGcPolicy, RegistryCredentials};
 use flotilla_kernel::api::{AgentLink, ApiClient, ClientError, EventType, Watched};
 use flotilla_kernel::object::{ConfigMap, Container, Kind, Node, Pod, PodSpec, Secret, Time};
@@ -54,6 +56,7 @@ use flotilla_node_os::{
 
 pub use images::Registries;
 pub use node_status::AGENT_VERSION;
+pub use pod_network::PodNetwork;
 use runtime_class::ContainerEngine;
 pub use runtime_class::{RuntimeHandlers, parse_oci_runtime};
 use sync::{Now, PodRecord, container_id, container_ids};
@@ -82,6 +85,9 @@ pub struct NodeAgentArgs {
     pub cri: Option<Arc<CriRuntime>>,
     /// When unused images are removed from the image store.
     pub image_gc: ImageGcPolicy,
+    /// How pods' networks are wired; `None`: pods without the host's network keep only
+    /// loopback.
+    pub network: Option<PodNetwork>,
     /// How often the Node's status is refreshed.
     pub heartbeat: Duration,
     /// How often the node's Lease is renewed: what the control plane judges liveness by.
@@ -144,7 +150,7 @@ impl Actor for NodeAgent {
         }
         register(&args, &inventory).await?;
         let (pods, revision) = args.api.pods_on_node(&args.node_name).await?;
-        let pods: HashMap<String, PodEntry> = pods
+        let mut pods: HashMap<String, PodEntry> = pods
             .into_iter()
             .map(|pod| {
                 let entry = PodEntry {
@@ -157,6 +163,7 @@ impl Actor for NodeAgent {
             .collect();
         let owned = owned_ids(&pods);
         let owned_sandboxes: BTreeSet<String> = pods.keys().cloned().collect();
+        adopt_networks(args.network.as_ref(), &mut pods).await;
         blocking(&args.runtime, move |runtime| {
             remove_orphans(runtime, &owned, &owned_sandboxes);
         })
@@ -304,6 +311,39 @@ fn owned_ids(pods: &HashMap<String, PodEntry>) -> BTreeSet<String> {
         .collect()
 }
 
+/// Takes over the pod networks a previous agent attached: checks those of pods still bound
+/// here (CHECK) and recovers their addresses if the pod's status lacks them, and detaches
+/// the others (DEL) while their sandboxes still exist.
+async fn adopt_networks(network: Option<&PodNetwork>, pods: &mut HashMap<String, PodEntry>) {
+    let Some(network) = network else {
+        return;
+    };
+    for id in network.cni.attached() {
+        let Some(entry) = pods.get_mut(&id) else {
+            match pod_network::detach(Some(network), &id).await {
+                Ok(()) => {
+                    tracing::info!(sandbox = %id, "detached the network of a pod no longer here")
+                }
+                Err(error) => {
+                    tracing::warn!(sandbox = %id, %error, "could not detach an orphaned pod network")
+                }
+            }
+            continue;
+        };
+        if entry.record.pod_ips.is_empty() {
+            entry.record.pod_ips = network
+                .cni
+                .addresses(&id)
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+        }
+        if let Err(error) = network.cni.check(&id).await {
+            tracing::warn!(pod = %entry.pod.metadata.name, %error, "the pod's network failed its CNI CHECK");
+        }
+    }
+}
+
 /// Kills and forgets runtime containers, then pod sandboxes, that belong to no pod bound here
 /// any more.
 fn remove_orphans(runtime: &dyn Runtime, owned: &BTreeSet<String>, sandboxes: &BTreeSet<String>) {
@@ -410,6 +450,9 @@ async fn on_pod_event(myself: &ActorRef<AgentMsg>, state: &mut AgentState, watch
             // Deleted without this agent stopping it first (a forced delete): stop it now.
             if let Some(entry) = state.pods.remove(&uid) {
                 let ids = container_ids(&entry.pod);
+                if let Err(error) = pod_network::detach(state.args.network.as_ref(), &uid).await {
+                    tracing::warn!(pod = %entry.pod.metadata.name, %error, "network teardown failed");
+                }
                 blocking(&state.args.runtime, move |runtime| {
                     for id in &ids {
                         let _ = runtime.signal(id, Signal::Kill);
@@ -443,6 +486,7 @@ async fn sync_pod(myself: &ActorRef<AgentMsg>, state: &mut AgentState, uid: &str
         }
         return;
     }
+    entry.record.host_ip.clone_from(&state.args.address);
     let runtime = state.args.runtime.as_ref();
     let observed: BTreeMap<String, ContainerState> = entry
         .pod
@@ -528,6 +572,8 @@ async fn start_container(
         }
     };
     let image = if container.image == Container::HOST_IMAGE {
+        // On the host's network, as its root.
+        entry.record.pod_ips = vec![args.address.clone()];
         None
     } else {
         let oci_runtime =
@@ -548,6 +594,15 @@ async fn start_container(
         match prepare_image(args, &entry.pod, container).await {
             Ok(image) => {
                 sync::image_ready(&mut entry.record, name);
+                let network = args.network.as_ref();
+                match pod_network::attach(network, &args.runtime, &entry.pod, &args.address).await {
+                    Ok(ips) => entry.record.pod_ips = ips,
+                    Err(message) => {
+                        tracing::warn!(pod = %pod_name, container = name, %message, "no pod network");
+                        sync::sandbox_failed(&mut entry.record, name, message, now);
+                        return;
+                    }
+                }
                 Some((image, oci_runtime))
             }
             Err(failure) => {
@@ -620,15 +675,27 @@ async fn start_in_cri(
         .containers
         .get(name)
         .map_or(0, |record| u32::try_from(record.restart_count).unwrap_or(0));
+    let dns = pod_dns(args, &entry.pod).await;
     let start = cri_start::Start {
         pod: &entry.pod,
         container,
         declared,
         attempt,
         credentials: pull_credentials(&args.api, &entry.pod).await,
+        dns: SandboxDns {
+            options: dns.option_words(),
+            servers: dns.nameservers,
+            searches: dns.searches,
+        },
     };
     match cri_start::start(cri, &args.log_dir, start).await {
-        Ok(pid) => {
+        Ok(started) => {
+            let pid = started.pid;
+            entry.record.pod_ips = if entry.pod.spec.host_network {
+                vec![args.address.clone()]
+            } else {
+                started.pod_ips
+            };
             tracing::info!(pod = %pod_name, container = name, pid, "started by the CRI runtime");
             sync::image_ready(&mut entry.record, name);
             post_start(myself, args, &entry.pod, container);
@@ -675,6 +742,7 @@ async fn prepare_image(
         hostname: container_spec::pod_hostname(pod),
         host_network: pod.spec.host_network,
         share_process_namespace: pod.spec.share_process_namespace == Some(true),
+        resolv_conf: Some(pod_resolv_conf(args, pod).await),
     };
     blocking(&args.runtime, move |runtime| {
         runtime.run_pod_sandbox(&sandbox)
@@ -685,6 +753,36 @@ async fn prepare_image(
         message: error.to_string(),
     })?;
     Ok(ready)
+}
+
+/// The pod's `/etc/resolv.conf`, from the node's and its DNS policy.
+async fn pod_resolv_conf(args: &NodeAgentArgs, pod: &Pod) -> String {
+    pod_dns(args, pod).await.render()
+}
+
+/// The pod's DNS settings, from the node's and its DNS policy.
+async fn pod_dns(args: &NodeAgentArgs, pod: &Pod) -> resolv_conf::Resolv {
+    let host = tokio::fs::read_to_string("/etc/resolv.conf")
+        .await
+        .unwrap_or_default();
+    resolv_conf::pod_dns(pod, cluster_dns(args).await.as_ref(), &host)
+}
+
+/// The node's cluster DNS server, on its pods' gateway, once the node has its pod range.
+async fn cluster_dns(args: &NodeAgentArgs) -> Option<resolv_conf::ClusterDns> {
+    let domain = args.network.as_ref()?.cluster_domain.clone()?;
+    let node = match args.api.find::<Node>("", &args.node_name).await {
+        Ok(node) => node?,
+        Err(error) => {
+            tracing::warn!(%error, "reading the node's pod range for its pods' DNS");
+            return None;
+        }
+    };
+    let range: ipnet::Ipv4Net = node.spec.pod_cidr.parse().ok()?;
+    Some(resolv_conf::ClusterDns {
+        nameserver: crate::node_network::pod_gateway(range).to_string(),
+        domain,
+    })
 }
 
 /// The registry credentials of the pod's image pull secrets. As the kubelet does, a secret
@@ -816,6 +914,11 @@ async fn terminate_pod(
             false
         }
         Step::Done => {
+            if let Err(error) = pod_network::detach(args.network.as_ref(), &uid).await {
+                tracing::warn!(pod = %entry.pod.metadata.name, %error, "retrying");
+                again(Duration::from_millis(500));
+                return false;
+            }
             let sandbox = uid.clone();
             let removed = blocking(&args.runtime, move |runtime| {
                 ids.iter()
@@ -848,9 +951,13 @@ async fn terminate_pod(
 }
 
 /// Stops every container the runtime runs: SIGTERM, up to `grace` to exit, then SIGKILL, and
-/// removes them and the pod sandboxes. Used when the whole node process shuts down and is asked to take its
-/// containers along.
-pub async fn stop_all_containers(runtime: &Arc<dyn Runtime>, grace: Duration) {
+/// removes them, their networks and the pod sandboxes. Used when the whole node process shuts
+/// down and is asked to take its containers along.
+pub async fn stop_all_containers(
+    runtime: &Arc<dyn Runtime>,
+    network: Option<&PodNetwork>,
+    grace: Duration,
+) {
     let running = |runtime: &dyn Runtime| -> Vec<String> {
         runtime
             .list()
@@ -875,6 +982,13 @@ pub async fn stop_all_containers(runtime: &Arc<dyn Runtime>, grace: Duration) {
     let deadline = Instant::now() + Duration::from_secs(5);
     while !running(runtime.as_ref()).is_empty() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    if let Some(network) = network {
+        for id in network.cni.attached() {
+            if let Err(error) = pod_network::detach(Some(network), &id).await {
+                tracing::warn!(sandbox = %id, %error, "could not detach a pod network at shutdown");
+            }
+        }
     }
     blocking(runtime, |runtime| {
         for (id, _) in runtime.list() {

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use flotilla_kernel::object::{
     ConditionStatus, Container, ContainerState, ContainerStateRunning, ContainerStateTerminated,
-    ContainerStateWaiting, ContainerStatus, Pod, PodCondition, PodPhase, PodStatus, RestartPolicy,
-    Time,
+    ContainerStateWaiting, ContainerStatus, Pod, PodCondition, PodIp, PodPhase, PodStatus,
+    RestartPolicy, Time,
 };
 use flotilla_node_os::ContainerState as RuntimeState;
 
@@ -91,6 +91,10 @@ pub struct PodRecord {
     pub start_time: Option<Time>,
     /// Every init container is through: they are not run again.
     pub initialized: bool,
+    /// The node's address and the pod's own, once its network is up (the node's for a pod
+    /// on the host's network).
+    pub host_ip: String,
+    pub pod_ips: Vec<String>,
 }
 
 impl PodRecord {
@@ -125,6 +129,8 @@ impl PodRecord {
             containers,
             start_time: pod.status.start_time,
             initialized,
+            host_ip: pod.status.host_ip.clone(),
+            pod_ips: pod.status.pod_ips.iter().map(|ip| ip.ip.clone()).collect(),
         }
     }
 }
@@ -584,6 +590,14 @@ fn termination_reason(exit_code: i32, signal: Option<i32>) -> String {
     .to_string()
 }
 
+/// Addresses in the `{ip: ...}` list form, leaving out unknown ones.
+fn listed(ips: &[String]) -> Vec<PodIp> {
+    ips.iter()
+        .filter(|ip| !ip.is_empty())
+        .map(|ip| PodIp { ip: ip.clone() })
+        .collect()
+}
+
 fn pod_status(
     pod: &Pod,
     record: &PodRecord,
@@ -655,6 +669,10 @@ fn pod_status(
         .map(|(spec, _)| spec.name.as_str())
         .collect();
     status.start_time = record.start_time;
+    status.host_ip.clone_from(&record.host_ip);
+    status.host_ips = listed(std::slice::from_ref(&record.host_ip));
+    status.pod_ip = record.pod_ips.first().cloned().unwrap_or_default();
+    status.pod_ips = listed(&record.pod_ips);
     status.init_container_statuses = init_containers;
     status.container_statuses = containers;
     let time = Time::from(now.wall);

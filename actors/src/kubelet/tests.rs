@@ -29,6 +29,7 @@ pub(super) fn agent_args(api: &TestApi, runtime: Arc<dyn Runtime>, dir: &Path) -
         runtime_handlers: super::RuntimeHandlers::default(),
         cri: None,
         image_gc: flotilla_images::ImageGcPolicy::default(),
+        network: None,
         heartbeat: Duration::from_secs(10),
         lease_renew: Duration::from_secs(1),
     }

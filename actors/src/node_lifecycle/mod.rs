@@ -13,7 +13,8 @@ use tokio::task::JoinHandle;
 
 use flotilla_kernel::api::{ApiClient, ClientError, ErrorCode};
 use flotilla_kernel::object::{
-    ConditionStatus, Kind, Lease, NODE_LEASE_NAMESPACE, Node, NodeCondition, Pod, Resource, Time,
+    ConditionStatus, Kind, Lease, NODE_LEASE_NAMESPACE, Node, NodeCondition, Pod, PodCondition,
+    Resource, Time,
 };
 
 pub use monitor::{AT_MOST_ONE, Settings};
@@ -158,30 +159,31 @@ fn fail(error: NodeLifecycleError) -> ActorProcessingErr {
 /// later look if it is still called for; the monitor's memory stays.
 async fn look(state: &mut NodeLifecycleState) {
     let now = SystemTime::now();
-    let planned: Vec<(Action, Option<Node>)> = {
+    let planned: Vec<(Action, Option<Node>, Option<Pod>)> = {
         let nodes = state.nodes.read();
-        let actions = state.monitor.observe(
-            now,
-            state.settings,
-            &nodes,
-            &state.leases.read(),
-            &state.pods.read(),
-        );
+        let pods = state.pods.read();
+        let actions =
+            state
+                .monitor
+                .observe(now, state.settings, &nodes, &state.leases.read(), &pods);
         actions
             .into_iter()
             .map(|action| {
-                let node = match &action {
+                let (node, pod) = match &action {
                     Action::MarkUnreachable { node, .. } => {
-                        nodes.get("", node).map(|n| Node::clone(n))
+                        (nodes.get("", node).map(|n| Node::clone(n)), None)
                     }
-                    _ => None,
+                    Action::MarkPodNotReady {
+                        namespace, name, ..
+                    } => (None, pods.get(namespace, name).map(|p| Pod::clone(p))),
+                    _ => (None, None),
                 };
-                (action, node)
+                (action, node, pod)
             })
             .collect()
     };
-    for (action, node) in planned {
-        if let Err(error) = apply(&state.api, node, &action, now).await {
+    for (action, node, pod) in planned {
+        if let Err(error) = apply(&state.api, node, pod, &action, now).await {
             tracing::warn!(?action, %error, "node lifecycle action failed");
         }
     }
@@ -190,6 +192,7 @@ async fn look(state: &mut NodeLifecycleState) {
 async fn apply(
     api: &ApiClient,
     node: Option<Node>,
+    pod: Option<Pod>,
     action: &Action,
     now: SystemTime,
 ) -> Result<(), ClientError> {
@@ -203,6 +206,21 @@ async fn apply(
             };
             set_unknown(&mut current, message, Time::from(now));
             tracing::warn!(node = name, message, "node unreachable");
+            api.update_status(&current).await.map(|_| ())
+        }
+        Action::MarkPodNotReady { name, node, .. } => {
+            let Some(mut current) = pod else {
+                return Ok(());
+            };
+            let not_ready = PodCondition {
+                type_: PodCondition::READY.into(),
+                status: ConditionStatus::False,
+                reason: "NodeNotReady".into(),
+                message: format!("node {node} is unreachable"),
+                ..PodCondition::default()
+            };
+            current.set_condition(not_ready, Time::from(now));
+            tracing::warn!(pod = %name, node, "marking a pod of an unreachable node not ready");
             api.update_status(&current).await.map(|_| ())
         }
         Action::Evict {

@@ -4,7 +4,9 @@
 //! A node is alive while its Lease keeps changing. The monitor notes, on its own clock, when it
 //! last saw each lease change — never the renew time the node wrote, so clock skew between
 //! machines cannot make a node look dead or alive. After `grace` without a change the Node's
-//! Ready condition becomes Unknown; after a further `eviction` its pods are deleted gracefully
+//! Ready condition becomes Unknown and its pods' Ready condition False (so Services stop sending
+//! them traffic at once, as Kubernetes' MarkPodsNotReady does); after a further `eviction` its
+//! pods are deleted gracefully
 //! (they stop counting for their ReplicaSet, which replaces them elsewhere, and the node stops
 //! them if it comes back), except pods annotated [`AT_MOST_ONE`], which must never run twice and
 //! so wait for their node. Pods bound to a Node that no longer exists are deleted at once.
@@ -39,6 +41,12 @@ pub struct Settings {
 pub enum Action {
     /// Set the node's Ready condition to Unknown with this message.
     MarkUnreachable { node: String, message: String },
+    /// Set the pod's Ready condition to False: its node is unreachable.
+    MarkPodNotReady {
+        namespace: String,
+        name: String,
+        node: String,
+    },
     /// Delete the pod gracefully: its node is unreachable.
     Evict {
         namespace: String,
@@ -109,6 +117,15 @@ impl Monitor {
                     ),
                 });
             }
+            actions.extend(
+                pods.indexed_under(name)
+                    .filter(|pod| pod.is_ready())
+                    .map(|pod| Action::MarkPodNotReady {
+                        namespace: pod.metadata.namespace.clone(),
+                        name: pod.metadata.name.clone(),
+                        node: name.clone(),
+                    }),
+            );
             if now.duration_since(since).unwrap_or_default() >= settings.eviction {
                 actions.extend(pods.indexed_under(name).filter(|pod| replaceable(pod)).map(
                     |pod| Action::Evict {

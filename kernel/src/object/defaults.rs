@@ -8,10 +8,16 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 
 use super::config_map::{SECRET_TYPE_OPAQUE, Secret};
 use super::deployment::{DeploymentSpec, RollingUpdateDeployment, StrategyType};
+use super::endpoint_slice::EndpointSlice;
 use super::intstr::IntOrString;
+use super::network_policy::{NetworkPolicySpec, PolicyType};
 use super::pod_spec::{Container, ContainerPort, ObjectFieldSelector, PodSpec};
 use super::probe::{HttpGetAction, Lifecycle, Probe};
 use super::resource::Object;
+use super::service::{
+    ClientIpConfig, DEFAULT_CLIENT_IP_TIMEOUT_SECONDS, IpFamily, IpFamilyPolicy, ServiceSpec,
+    SessionAffinity, SessionAffinityConfig, TrafficPolicy,
+};
 
 /// Seconds a pod gets between SIGTERM and SIGKILL when it does not say.
 pub const DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS: i64 = 30;
@@ -39,6 +45,9 @@ pub fn apply_defaults(object: &mut Object) {
             default_pod_spec(&mut spec.template.spec);
         }
         Object::Deployment(deployment) => default_deployment_spec(&mut deployment.spec),
+        Object::Service(service) => default_service_spec(&mut service.spec),
+        Object::EndpointSlice(slice) => default_endpoint_slice(slice),
+        Object::NetworkPolicy(policy) => default_network_policy_spec(&mut policy.spec),
     }
 }
 
@@ -47,6 +56,9 @@ pub fn apply_defaults(object: &mut Object) {
 fn default_pod_spec(spec: &mut PodSpec) {
     spec.termination_grace_period_seconds
         .get_or_insert(DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS);
+    if spec.dns_policy.is_empty() {
+        spec.dns_policy = "ClusterFirst".into();
+    }
     for container in spec.all_containers_mut() {
         default_container(container);
     }
@@ -172,15 +184,95 @@ fn default_deployment_spec(spec: &mut DeploymentSpec) {
     default_pod_spec(&mut spec.template.spec);
 }
 
+/// Ports get `TCP` and a target port equal to the port; `ClientIP` affinity its three hours;
+/// `clusterIP` and `clusterIPs` are filled in from each other; the IP family, the traffic
+/// policies of the types that have them. The ClusterIP and node ports themselves are the
+/// API server's to allocate.
+fn default_service_spec(spec: &mut ServiceSpec) {
+    for port in &mut spec.ports {
+        if port.protocol.is_empty() {
+            port.protocol = ContainerPort::DEFAULT_PROTOCOL.into();
+        }
+        let unset = match &port.target_port {
+            None => true,
+            Some(IntOrString::Int(number)) => *number == 0,
+            Some(IntOrString::String(name)) => name.is_empty(),
+        };
+        if unset {
+            port.target_port = Some(IntOrString::Int(port.port));
+        }
+    }
+    if spec.session_affinity == SessionAffinity::ClientIp {
+        let config = spec
+            .session_affinity_config
+            .get_or_insert_with(SessionAffinityConfig::default);
+        let client_ip = config.client_ip.get_or_insert_with(ClientIpConfig::default);
+        client_ip
+            .timeout_seconds
+            .get_or_insert(DEFAULT_CLIENT_IP_TIMEOUT_SECONDS);
+    }
+    match (spec.cluster_ip.is_empty(), spec.cluster_ips.first()) {
+        (false, None) => spec.cluster_ips = vec![spec.cluster_ip.clone()],
+        (true, Some(first)) => spec.cluster_ip = first.clone(),
+        _ => {}
+    }
+    if spec.type_.uses_cluster_ip() {
+        if spec.ip_families.is_empty() {
+            spec.ip_families = vec![IpFamily::Ipv4];
+        }
+        spec.ip_family_policy
+            .get_or_insert(IpFamilyPolicy::SingleStack);
+        spec.internal_traffic_policy
+            .get_or_insert(TrafficPolicy::Cluster);
+    }
+    if spec.type_.uses_node_ports() {
+        spec.external_traffic_policy
+            .get_or_insert(TrafficPolicy::Cluster);
+    }
+}
+
+/// Ports get `TCP`.
+fn default_endpoint_slice(slice: &mut EndpointSlice) {
+    for port in &mut slice.ports {
+        if port.protocol.is_empty() {
+            port.protocol = ContainerPort::DEFAULT_PROTOCOL.into();
+        }
+    }
+}
+
+/// Ports get `TCP`; `policyTypes`, when not given, is `Ingress`, and `Egress` too when
+/// there are egress rules (so a policy with only egress rules still isolates ingress, as in
+/// Kubernetes).
+fn default_network_policy_spec(spec: &mut NetworkPolicySpec) {
+    let ingress = spec.ingress.iter_mut().flat_map(|rule| &mut rule.ports);
+    let egress = spec.egress.iter_mut().flat_map(|rule| &mut rule.ports);
+    for port in ingress.chain(egress) {
+        if port.protocol.is_empty() {
+            port.protocol = ContainerPort::DEFAULT_PROTOCOL.into();
+        }
+    }
+    if spec.policy_types.is_empty() {
+        spec.policy_types.push(PolicyType::Ingress);
+        if !spec.egress.is_empty() {
+            spec.policy_types.push(PolicyType::Egress);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::object::deployment::Deployment;
+    use crate::object::endpoint_slice::EndpointPort;
+    use crate::object::network_policy::{
+        NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPort,
+    };
     use crate::object::pod::Pod;
     use crate::object::pod_spec::{Container, RestartPolicy};
     use crate::object::quantity::Quantity;
     use crate::object::replica_set::ReplicaSet;
     use crate::object::resource::Resource;
+    use crate::object::service::{Service, ServicePort, ServiceType};
 
     fn container_with_limits() -> Container {
         let mut container = Container {
@@ -455,5 +547,148 @@ mod tests {
                 .termination_grace_period_seconds,
             Some(30)
         );
+    }
+
+    fn defaulted_service(spec: ServiceSpec) -> Service {
+        let mut object = Service {
+            spec,
+            ..Service::default()
+        }
+        .into_object();
+        apply_defaults(&mut object);
+        let once = object.clone();
+        apply_defaults(&mut object);
+        assert_eq!(object, once, "defaulting is idempotent");
+        Service::from_object(object).unwrap()
+    }
+
+    #[test]
+    fn services_get_protocols_target_ports_affinity_families_and_policies() {
+        let service = defaulted_service(ServiceSpec {
+            type_: ServiceType::NodePort,
+            session_affinity: SessionAffinity::ClientIp,
+            cluster_ip: "10.43.0.10".into(),
+            ports: vec![
+                ServicePort {
+                    port: 80,
+                    ..ServicePort::default()
+                },
+                ServicePort {
+                    name: "dns".into(),
+                    protocol: "UDP".into(),
+                    port: 53,
+                    target_port: Some(IntOrString::String("dns".into())),
+                    ..ServicePort::default()
+                },
+            ],
+            ..ServiceSpec::default()
+        });
+        assert_eq!(
+            (service.api_version.as_str(), service.kind.as_str()),
+            ("v1", "Service")
+        );
+        let spec = &service.spec;
+        assert_eq!(spec.ports[0].protocol, "TCP");
+        assert_eq!(spec.ports[0].target_port, Some(IntOrString::Int(80)));
+        assert_eq!(spec.ports[1].protocol, "UDP");
+        assert_eq!(
+            spec.ports[1].target_port,
+            Some(IntOrString::String("dns".into()))
+        );
+        assert_eq!(spec.client_ip_timeout_seconds(), Some(10_800));
+        assert!(spec.session_affinity_config.is_some());
+        assert_eq!(spec.cluster_ips, ["10.43.0.10"]);
+        assert_eq!(spec.ip_families, [IpFamily::Ipv4]);
+        assert_eq!(spec.ip_family_policy, Some(IpFamilyPolicy::SingleStack));
+        assert_eq!(spec.internal_traffic_policy, Some(TrafficPolicy::Cluster));
+        assert_eq!(spec.external_traffic_policy, Some(TrafficPolicy::Cluster));
+    }
+
+    #[test]
+    fn a_cluster_ip_service_has_no_external_policy_and_an_external_name_one_no_address() {
+        let plain = defaulted_service(ServiceSpec {
+            cluster_ips: vec!["10.43.0.20".into()],
+            ..ServiceSpec::default()
+        });
+        assert_eq!(plain.spec.cluster_ip, "10.43.0.20");
+        assert_eq!(plain.spec.external_traffic_policy, None);
+        assert_eq!(plain.spec.session_affinity_config, None);
+
+        let alias = defaulted_service(ServiceSpec {
+            type_: ServiceType::ExternalName,
+            external_name: "db.example.com".into(),
+            ..ServiceSpec::default()
+        });
+        assert!(alias.spec.ip_families.is_empty());
+        assert_eq!(alias.spec.ip_family_policy, None);
+        assert_eq!(alias.spec.internal_traffic_policy, None);
+        assert!(alias.spec.cluster_ips.is_empty());
+    }
+
+    #[test]
+    fn endpoint_slice_ports_get_tcp() {
+        let mut object = EndpointSlice {
+            ports: vec![EndpointPort {
+                port: Some(80),
+                ..EndpointPort::default()
+            }],
+            ..EndpointSlice::default()
+        }
+        .into_object();
+        apply_defaults(&mut object);
+        let slice = EndpointSlice::from_object(object).unwrap();
+        assert_eq!(slice.api_version, "discovery.k8s.io/v1");
+        assert_eq!(slice.ports[0].protocol, "TCP");
+    }
+
+    fn defaulted_policy(spec: NetworkPolicySpec) -> NetworkPolicySpec {
+        let mut object = NetworkPolicy {
+            spec,
+            ..NetworkPolicy::default()
+        }
+        .into_object();
+        apply_defaults(&mut object);
+        let once = object.clone();
+        apply_defaults(&mut object);
+        assert_eq!(object, once, "defaulting is idempotent");
+        let policy = NetworkPolicy::from_object(object).unwrap();
+        assert_eq!(policy.api_version, "networking.k8s.io/v1");
+        policy.spec
+    }
+
+    #[test]
+    fn network_policies_isolate_ingress_and_egress_when_they_have_egress_rules() {
+        let spec = defaulted_policy(NetworkPolicySpec::default());
+        assert_eq!(spec.policy_types, [PolicyType::Ingress]);
+
+        let port = NetworkPolicyPort {
+            port: Some(IntOrString::Int(53)),
+            ..NetworkPolicyPort::default()
+        };
+        let spec = defaulted_policy(NetworkPolicySpec {
+            ingress: vec![NetworkPolicyIngressRule {
+                ports: vec![port.clone()],
+                ..NetworkPolicyIngressRule::default()
+            }],
+            egress: vec![NetworkPolicyEgressRule {
+                ports: vec![NetworkPolicyPort {
+                    protocol: "UDP".into(),
+                    ..port
+                }],
+                ..NetworkPolicyEgressRule::default()
+            }],
+            ..NetworkPolicySpec::default()
+        });
+        assert_eq!(spec.policy_types, [PolicyType::Ingress, PolicyType::Egress]);
+        assert_eq!(spec.ingress[0].ports[0].protocol, "TCP");
+        assert_eq!(spec.egress[0].ports[0].protocol, "UDP");
+
+        // Given types are kept, even when they leave out a direction with rules.
+        let spec = defaulted_policy(NetworkPolicySpec {
+            egress: vec![NetworkPolicyEgressRule::default()],
+            policy_types: vec![PolicyType::Ingress],
+            ..NetworkPolicySpec::default()
+        });
+        assert_eq!(spec.policy_types, [PolicyType::Ingress]);
     }
 }

@@ -19,6 +19,9 @@ pub enum Kind {
     Secret,
     Lease,
     RuntimeClass,
+    Service,
+    EndpointSlice,
+    NetworkPolicy,
 }
 
 /// A name that is not one of the supported kinds.
@@ -31,7 +34,7 @@ pub struct UnknownKind {
 
 impl Kind {
     /// Every kind, in the order the API lists them.
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 12] = [
         Kind::Namespace,
         Kind::Node,
         Kind::Pod,
@@ -41,6 +44,9 @@ impl Kind {
         Kind::Secret,
         Kind::Lease,
         Kind::RuntimeClass,
+        Kind::Service,
+        Kind::EndpointSlice,
+        Kind::NetworkPolicy,
     ];
 
     /// The `kind:` value (`"Pod"`).
@@ -55,6 +61,9 @@ impl Kind {
             Kind::Secret => "Secret",
             Kind::Lease => "Lease",
             Kind::RuntimeClass => "RuntimeClass",
+            Kind::Service => "Service",
+            Kind::EndpointSlice => "EndpointSlice",
+            Kind::NetworkPolicy => "NetworkPolicy",
         }
     }
 
@@ -70,16 +79,26 @@ impl Kind {
             Kind::Secret => "secrets",
             Kind::Lease => "leases",
             Kind::RuntimeClass => "runtimeclasses",
+            Kind::Service => "services",
+            Kind::EndpointSlice => "endpointslices",
+            Kind::NetworkPolicy => "networkpolicies",
         }
     }
 
     /// The `apiVersion:` value objects of this kind carry.
     pub fn api_version(self) -> &'static str {
         match self {
-            Kind::Namespace | Kind::Node | Kind::Pod | Kind::ConfigMap | Kind::Secret => "v1",
+            Kind::Namespace
+            | Kind::Node
+            | Kind::Pod
+            | Kind::ConfigMap
+            | Kind::Secret
+            | Kind::Service => "v1",
             Kind::ReplicaSet | Kind::Deployment => "apps/v1",
             Kind::Lease => "coordination.k8s.io/v1",
             Kind::RuntimeClass => "node.k8s.io/v1",
+            Kind::EndpointSlice => "discovery.k8s.io/v1",
+            Kind::NetworkPolicy => "networking.k8s.io/v1",
         }
     }
 
@@ -92,7 +111,10 @@ impl Kind {
             | Kind::Deployment
             | Kind::ConfigMap
             | Kind::Secret
-            | Kind::Lease => true,
+            | Kind::Lease
+            | Kind::Service
+            | Kind::EndpointSlice
+            | Kind::NetworkPolicy => true,
         }
     }
 
@@ -109,6 +131,9 @@ impl Kind {
             Kind::Secret => "secret",
             Kind::Lease => "lease",
             Kind::RuntimeClass => "runtimeclass",
+            Kind::Service => "svc",
+            Kind::EndpointSlice => "endpointslice",
+            Kind::NetworkPolicy => "netpol",
         }
     }
 
@@ -166,6 +191,14 @@ mod tests {
             ("Namespace", Kind::Namespace),
             ("runtimeclass", Kind::RuntimeClass),
             ("RuntimeClasses", Kind::RuntimeClass),
+            ("svc", Kind::Service),
+            ("services", Kind::Service),
+            ("Service", Kind::Service),
+            ("endpointslices", Kind::EndpointSlice),
+            ("EndpointSlice", Kind::EndpointSlice),
+            ("netpol", Kind::NetworkPolicy),
+            ("networkpolicies", Kind::NetworkPolicy),
+            ("NetworkPolicy", Kind::NetworkPolicy),
         ];
         for (name, kind) in cases {
             assert_eq!(Kind::parse(name), Ok(kind), "{name}");
@@ -177,11 +210,11 @@ mod tests {
 
     #[test]
     fn unknown_kind_lists_the_supported_ones() {
-        let error = Kind::parse("Service").unwrap_err();
+        let error = Kind::parse("Ingress").unwrap_err();
         assert_eq!(
             error.to_string(),
-            "unknown kind \"Service\"; supported kinds: Namespace, Node, Pod, ReplicaSet, Deployment, \
-             ConfigMap, Secret, Lease, RuntimeClass"
+            "unknown kind \"Ingress\"; supported kinds: Namespace, Node, Pod, ReplicaSet, Deployment, \
+             ConfigMap, Secret, Lease, RuntimeClass, Service, EndpointSlice, NetworkPolicy"
         );
         assert!(Kind::parse("").is_err());
     }
@@ -198,6 +231,12 @@ mod tests {
         assert!(!Kind::RuntimeClass.namespaced());
         assert_eq!(Kind::RuntimeClass.api_version(), "node.k8s.io/v1");
         assert_eq!(Kind::RuntimeClass.plural(), "runtimeclasses");
+        assert!(Kind::Service.namespaced() && Kind::EndpointSlice.namespaced());
+        assert_eq!(Kind::Service.api_version(), "v1");
+        assert_eq!(Kind::EndpointSlice.api_version(), "discovery.k8s.io/v1");
+        assert_eq!(Kind::EndpointSlice.plural(), "endpointslices");
+        assert!(Kind::NetworkPolicy.namespaced());
+        assert_eq!(Kind::NetworkPolicy.api_version(), "networking.k8s.io/v1");
         assert_eq!(Kind::Deployment.to_string(), "Deployment");
     }
 }

@@ -15,6 +15,7 @@ mod condition;
 mod config_map;
 mod defaults;
 mod deployment;
+mod endpoint_slice;
 mod intstr;
 mod kind;
 mod labels;
@@ -23,6 +24,7 @@ mod manifest;
 mod meta;
 mod names;
 mod namespace;
+mod network_policy;
 mod node;
 mod omit;
 mod pod;
@@ -35,6 +37,7 @@ mod resource;
 mod runtime_class;
 mod security_context;
 mod selector;
+mod service;
 mod time;
 mod validation;
 
@@ -52,6 +55,10 @@ pub use self::deployment::{
     Deployment, DeploymentCondition, DeploymentSpec, DeploymentStatus, DeploymentStrategy,
     RollingUpdateDeployment, StrategyType,
 };
+pub use self::endpoint_slice::{
+    AddressType, Endpoint, EndpointConditions, EndpointPort, EndpointSlice, ObjectReference,
+    SERVICE_NAME_LABEL,
+};
 pub use self::intstr::{IntOrString, IntOrStringError};
 pub use self::kind::{Kind, UnknownKind};
 pub use self::labels::{LabelSelector, LabelSelectorOperator, LabelSelectorRequirement};
@@ -63,6 +70,11 @@ pub use self::names::{
     check_qualified_name,
 };
 pub use self::namespace::{Namespace, NamespacePhase, NamespaceSpec, NamespaceStatus};
+pub use self::network_policy::{
+    IpBlock, NAMESPACE_NAME_LABEL, NetworkPolicy, NetworkPolicyEgressRule,
+    NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort, NetworkPolicySpec,
+    NetworkPolicyStatus, PeerPath, PolicyType, ResolvedNamedPort, ResolvedPeer,
+};
 pub use self::node::{
     Node, NodeAddress, NodeCondition, NodeDisk, NodeHardware, NodeNic, NodeRuntimeHandler,
     NodeSpec, NodeStatus, NodeSystemInfo, Taint, TaintEffect,
@@ -70,13 +82,13 @@ pub use self::node::{
 pub use self::pod::{Pod, PodTemplateSpec};
 pub use self::pod_spec::{
     Container, ContainerPort, EnvFromSource, EnvVar, EnvVarSource, KNOWN_RESOURCES, KeySelector,
-    LocalObjectReference, ObjectFieldSelector, ObjectSelector, PodReferences, PodSpec,
-    RESOURCE_CPU, RESOURCE_EPHEMERAL_STORAGE, RESOURCE_MEMORY, RESOURCE_PIDS,
-    ResourceFieldSelector, ResourceRequirements, RestartPolicy,
+    LocalObjectReference, ObjectFieldSelector, ObjectSelector, PodDnsConfig, PodDnsConfigOption,
+    PodReferences, PodSpec, RESOURCE_CPU, RESOURCE_EPHEMERAL_STORAGE, RESOURCE_MEMORY,
+    RESOURCE_PIDS, ResourceFieldSelector, ResourceRequirements, RestartPolicy,
 };
 pub use self::pod_status::{
     ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting,
-    ContainerStatus, PodCondition, PodPhase, PodStatus,
+    ContainerStatus, PodCondition, PodIp, PodPhase, PodStatus,
 };
 pub use self::probe::{
     ExecAction, GrpcAction, HttpGetAction, HttpHeader, Lifecycle, LifecycleHandler, Probe,
@@ -91,5 +103,10 @@ pub use self::security_context::{
     capability_name,
 };
 pub use self::selector::{Selector, SelectorError};
+pub use self::service::{
+    CLUSTER_IP_NONE, ClientIpConfig, DEFAULT_CLIENT_IP_TIMEOUT_SECONDS, IpFamily, IpFamilyPolicy,
+    LoadBalancerIngress, LoadBalancerStatus, MAX_CLIENT_IP_TIMEOUT_SECONDS, Service, ServicePort,
+    ServiceSpec, ServiceStatus, ServiceType, SessionAffinity, SessionAffinityConfig, TrafficPolicy,
+};
 pub use self::time::{Time, TimeParseError};
 pub use self::validation::{FieldError, ValidationErrors, validate};

@@ -27,6 +27,23 @@ pub fn check_dns1123_label(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A DNS-1035 label: a DNS-1123 label that starts with a letter (`web-1`, not `1web`), as
+/// the names of Services, which become DNS names, must be.
+pub fn check_dns1035_label(name: &str) -> Result<(), String> {
+    if name.len() > DNS1123_LABEL_MAX {
+        return Err(format!(
+            "{name:?} is longer than {DNS1123_LABEL_MAX} characters"
+        ));
+    }
+    if !is_label_part(name) || !name.starts_with(|c: char| c.is_ascii_lowercase()) {
+        return Err(format!(
+            "{name:?} must consist of lower case alphanumeric characters or '-', start with an \
+             alphabetic character, and end with an alphanumeric character"
+        ));
+    }
+    Ok(())
+}
+
 /// A DNS-1123 subdomain: at most 253 characters, dot-separated DNS-1123 label parts
 /// (`web.example-1`).
 pub fn check_dns1123_subdomain(name: &str) -> Result<(), String> {
@@ -150,6 +167,21 @@ mod tests {
         for bad in ["", "Web", "-a", "a-", "a.b", "a_b", &"a".repeat(64)] {
             assert!(check_dns1123_label(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn dns1035_labels() {
+        for good in ["a", "web-1", "my-service", &"a".repeat(63)] {
+            assert!(check_dns1035_label(good).is_ok(), "{good}");
+        }
+        for bad in ["", "1web", "-a", "a-", "Web", "a.b", &"a".repeat(64)] {
+            assert!(check_dns1035_label(bad).is_err(), "{bad}");
+        }
+        let problem = check_dns1035_label("1web").unwrap_err();
+        assert!(
+            problem.contains("start with an alphabetic character"),
+            "{problem}"
+        );
     }
 
     #[test]

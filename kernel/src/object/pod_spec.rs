@@ -52,6 +52,17 @@ pub struct PodSpec {
     pub termination_grace_period_seconds: Option<i64>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub hostname: String,
+    /// With `hostname`, the pod's name in DNS is `<hostname>.<subdomain>.<namespace>.svc...`
+    /// when a headless Service named `subdomain` selects it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub subdomain: String,
+    /// Where the pod's `/etc/resolv.conf` comes from: `ClusterFirst` (the default),
+    /// `ClusterFirstWithHostNet`, `Default` (the node's) or `None` (only `dnsConfig`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub dns_policy: String,
+    /// Nameservers, search domains and options added to what `dnsPolicy` gives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_config: Option<PodDnsConfig>,
     /// Among pending pods the scheduler tries higher priorities first. Kubernetes' field,
     /// which its admission sets from `priorityClassName`; absent means 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -71,6 +82,33 @@ pub struct PodSpec {
     /// It must exist when the pod is created, and its node selector is merged into the pod's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runtime_class_name: Option<String>,
+}
+
+/// The `dnsConfig` of a pod.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodDnsConfig {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nameservers: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub searches: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<PodDnsConfigOption>,
+}
+
+/// One `options` entry of a resolv.conf (`ndots:2`, `edns0`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PodDnsConfigOption {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+impl PodSpec {
+    /// The `dnsPolicy` values.
+    pub const DNS_POLICIES: [&str; 4] =
+        ["ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"];
 }
 
 /// An object of the same namespace, by name.
@@ -167,10 +205,11 @@ pub struct ContainerPort {
     /// `TCP` (the default), `UDP` or `SCTP`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub protocol: String,
-    /// Refused until pods have a network of their own to forward it into.
+    /// The node's port forwarded to the container's (through the CNI portmap plug-in).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub host_port: i32,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    /// The node address `hostPort` listens on; all of them when empty.
+    #[serde(default, rename = "hostIP", skip_serializing_if = "String::is_empty")]
     pub host_ip: String,
 }
 

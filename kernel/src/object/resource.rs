@@ -14,14 +14,17 @@ use thiserror::Error;
 
 use super::config_map::{ConfigMap, Secret};
 use super::deployment::Deployment;
+use super::endpoint_slice::EndpointSlice;
 use super::kind::{Kind, UnknownKind};
 use super::lease::Lease;
 use super::meta::ObjectMeta;
 use super::namespace::Namespace;
+use super::network_policy::NetworkPolicy;
 use super::node::Node;
 use super::pod::Pod;
 use super::replica_set::ReplicaSet;
 use super::runtime_class::RuntimeClass;
+use super::service::Service;
 
 /// An object of any supported kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +38,9 @@ pub enum Object {
     Secret(Secret),
     Lease(Lease),
     RuntimeClass(RuntimeClass),
+    Service(Service),
+    EndpointSlice(EndpointSlice),
+    NetworkPolicy(NetworkPolicy),
 }
 
 /// Why JSON bytes are not an object.
@@ -89,6 +95,9 @@ macro_rules! with_inner {
             Object::Secret($inner) => $body,
             Object::Lease($inner) => $body,
             Object::RuntimeClass($inner) => $body,
+            Object::Service($inner) => $body,
+            Object::EndpointSlice($inner) => $body,
+            Object::NetworkPolicy($inner) => $body,
         }
     };
 }
@@ -135,7 +144,10 @@ impl_resource!(
     ConfigMap,
     Secret,
     Lease,
-    RuntimeClass
+    RuntimeClass,
+    Service,
+    EndpointSlice,
+    NetworkPolicy
 );
 
 /// Just enough of an object to learn its kind.
@@ -157,6 +169,9 @@ impl Object {
             Object::Secret(_) => Kind::Secret,
             Object::Lease(_) => Kind::Lease,
             Object::RuntimeClass(_) => Kind::RuntimeClass,
+            Object::Service(_) => Kind::Service,
+            Object::EndpointSlice(_) => Kind::EndpointSlice,
+            Object::NetworkPolicy(_) => Kind::NetworkPolicy,
         }
     }
 
@@ -220,6 +235,13 @@ impl Object {
             Kind::RuntimeClass => {
                 Object::RuntimeClass(serde_json::from_slice(bytes).map_err(decode)?)
             }
+            Kind::Service => Object::Service(serde_json::from_slice(bytes).map_err(decode)?),
+            Kind::EndpointSlice => {
+                Object::EndpointSlice(serde_json::from_slice(bytes).map_err(decode)?)
+            }
+            Kind::NetworkPolicy => {
+                Object::NetworkPolicy(serde_json::from_slice(bytes).map_err(decode)?)
+            }
         })
     }
 }
@@ -267,7 +289,7 @@ mod tests {
             Err(ObjectError::MissingKind)
         ));
         assert!(matches!(
-            Object::from_json(br#"{"kind":"Service"}"#),
+            Object::from_json(br#"{"kind":"Ingress"}"#),
             Err(ObjectError::UnknownKind { .. })
         ));
         let error = Object::from_json(br#"{"kind":"Pod","spec":{"containers":7}}"#).unwrap_err();
@@ -304,6 +326,44 @@ mod tests {
         assert_eq!(<RuntimeClass as Resource>::KIND, Kind::RuntimeClass);
         let class = RuntimeClass::from_object(object.clone()).unwrap();
         assert_eq!(class.handler, "runsc");
+        assert_eq!(Object::from_json(&object.to_json()).unwrap(), object);
+    }
+
+    #[test]
+    fn services_and_endpoint_slices_are_read_by_their_kinds() {
+        let object = Object::from_json(
+            br#"{"apiVersion":"v1","kind":"Service","metadata":{"name":"web","namespace":"default"},"spec":{"clusterIP":"10.43.0.10","ports":[{"port":80}]}}"#,
+        )
+        .unwrap();
+        assert_eq!(object.type_fields(), ("v1", "Service"));
+        let service = Service::from_object(object.clone()).unwrap();
+        assert_eq!(service.spec.cluster_ip, "10.43.0.10");
+        assert_eq!(Object::from_json(&object.to_json()).unwrap(), object);
+
+        let object = Object::from_json(
+            br#"{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{"name":"web-x"},"addressType":"IPv4","endpoints":[{"addresses":["10.42.0.7"]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(object.kind(), Kind::EndpointSlice);
+        assert_eq!(<EndpointSlice as Resource>::KIND, Kind::EndpointSlice);
+        let slice = EndpointSlice::from_object(object.clone()).unwrap();
+        assert_eq!(slice.endpoints[0].addresses, ["10.42.0.7"]);
+        assert_eq!(Object::from_json(&object.to_json()).unwrap(), object);
+    }
+
+    #[test]
+    fn a_network_policy_is_read_by_its_kind() {
+        let object = Object::from_json(
+            br#"{"apiVersion":"networking.k8s.io/v1","kind":"NetworkPolicy","metadata":{"name":"deny","namespace":"default"},"spec":{"podSelector":{}}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            object.type_fields(),
+            ("networking.k8s.io/v1", "NetworkPolicy")
+        );
+        assert_eq!(<NetworkPolicy as Resource>::KIND, Kind::NetworkPolicy);
+        let policy = NetworkPolicy::from_object(object.clone()).unwrap();
+        assert!(policy.spec.pod_selector.is_empty());
         assert_eq!(Object::from_json(&object.to_json()).unwrap(), object);
     }
 }

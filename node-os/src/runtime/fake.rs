@@ -159,6 +159,11 @@ impl Runtime for FakeRuntime {
         Ok(())
     }
 
+    /// Fake sandboxes have no namespaces: pods keep the host's network.
+    fn pod_netns(&self, _id: &str) -> Option<std::path::PathBuf> {
+        None
+    }
+
     fn list_pod_sandboxes(&self) -> Result<Vec<String>, RuntimeError> {
         Ok(self.lock().sandboxes.iter().cloned().collect())
     }

@@ -135,6 +135,11 @@ pub trait Runtime: Send + Sync {
     /// The ids of every pod sandbox, sorted.
     fn list_pod_sandboxes(&self) -> Result<Vec<String>, RuntimeError>;
 
+    /// The network namespace file of the pod sandbox `id`, for the node's CNI plug-ins to
+    /// wire; `None` when the sandbox has none of its own (host network), does not exist, or
+    /// its runtime wires its network itself (a CRI runtime).
+    fn pod_netns(&self, id: &str) -> Option<std::path::PathBuf>;
+
     /// Starts `request`'s command in the running container `id`: in its namespaces, root and
     /// cgroup, as its user and under its restrictions, with its environment and working
     /// directory. Fails with the reason when the command cannot start (not found in the

@@ -530,6 +530,14 @@ impl Runtime for NativeRuntime {
         })
     }
 
+    fn pod_netns(&self, id: &str) -> Option<PathBuf> {
+        if component_problem(id).is_some() {
+            return None;
+        }
+        let dir = self.sandbox_dir(id);
+        pod::own_netns(&dir)
+    }
+
     fn list_pod_sandboxes(&self) -> Result<Vec<String>, RuntimeError> {
         pod::list(&self.root.join("sandboxes")).map_err(|source| RuntimeError::PodSandbox {
             id: String::new(),

@@ -53,6 +53,9 @@ pub struct SandboxSpec {
     /// `shareProcessNamespace: true`: one PID namespace for all its containers.
     #[serde(default)]
     pub share_process_namespace: bool,
+    /// The containers' `/etc/resolv.conf`; `None`: the host's.
+    #[serde(default)]
+    pub resolv_conf: Option<String>,
 }
 
 /// A namespace a sandbox holds.
@@ -114,6 +117,12 @@ pub(crate) fn is_complete(dir: &Path) -> bool {
     dir.join(SPEC_FILE).exists()
 }
 
+/// The network namespace file of the complete sandbox in `dir`, if it has one of its own.
+pub(crate) fn own_netns(dir: &Path) -> Option<PathBuf> {
+    let netns = dir.join(Namespace::Network.file_name());
+    (is_complete(dir) && netns.exists()).then_some(netns)
+}
+
 /// Creates the sandbox in `dir`, unless it exists complete already. On failure nothing of it
 /// is left.
 pub(crate) fn create(dir: &Path, spec: &SandboxSpec) -> io::Result<()> {
@@ -144,10 +153,11 @@ fn make(dir: &Path, spec: &SandboxSpec) -> io::Result<()> {
     };
     fs::write(dir.join("hosts"), hosts)?;
     fs::write(dir.join("hostname"), format!("{hostname}\n"))?;
-    fs::write(
-        dir.join("resolv.conf"),
-        fs::read(HOST_RESOLV_CONF).unwrap_or_default(),
-    )?;
+    let resolv_conf = match &spec.resolv_conf {
+        Some(text) => text.clone().into_bytes(),
+        None => fs::read(HOST_RESOLV_CONF).unwrap_or_default(),
+    };
+    fs::write(dir.join("resolv.conf"), resolv_conf)?;
     for namespace in spec.namespaces() {
         fs::write(dir.join(namespace.file_name()), "")?;
     }
@@ -365,6 +375,7 @@ mod tests {
             hostname: "web".into(),
             host_network: false,
             share_process_namespace: false,
+            resolv_conf: None,
         };
         assert_eq!(spec.namespaces().len(), 3);
         spec.host_network = true;
@@ -383,6 +394,7 @@ mod tests {
             hostname: "web-1".into(),
             host_network: false,
             share_process_namespace: false,
+            resolv_conf: None,
         };
         create(&dir, &spec).unwrap();
         // Creating again is a no-op.

@@ -8,17 +8,21 @@ mod data;
 mod layout;
 mod meta;
 mod namespace;
+mod network_policies;
 mod node;
 mod pod;
 mod resources;
 mod runtime_class;
+mod services;
 mod workload;
 
 use std::process::ExitCode;
 use std::time::SystemTime;
 
 use flotilla_kernel::api::{ApiClient, ClientError};
-use flotilla_kernel::object::{Object, Pod, ReplicaSet, Resource};
+use flotilla_kernel::object::{
+    EndpointSlice, Object, Pod, ReplicaSet, Resource, SERVICE_NAME_LABEL,
+};
 
 use super::{exit_code, lookup, namespace as chosen_namespace, resource_arg, terminal};
 
@@ -84,6 +88,16 @@ async fn view(api: &ApiClient, object: &Object, now: SystemTime) -> Result<Strin
         Object::Secret(secret) => data::secret_view(secret),
         Object::Lease(lease) => data::lease_view(lease),
         Object::RuntimeClass(class) => runtime_class::view(class),
+        Object::EndpointSlice(slice) => services::endpoint_slice_view(slice),
+        Object::NetworkPolicy(policy) => network_policies::view(policy),
+        Object::Service(service) => {
+            let meta = &service.metadata;
+            let selector = format!("{SERVICE_NAME_LABEL}={}", meta.name);
+            let (slices, _revision) = api
+                .list::<EndpointSlice>(Some(&meta.namespace), Some(&selector))
+                .await?;
+            services::service_view(service, &slices)
+        }
         Object::Node(node) => {
             let (pods, _revision) = api.list::<Pod>(None, None).await?;
             let on_node: Vec<Pod> = pods

@@ -401,6 +401,98 @@ fn matrix() -> Vec<(&'static str, Request, &'static str)> {
             delete(Kind::RuntimeClass, "", "gvisor"),
             "yynnnn",
         ),
+        (
+            "get a service",
+            get(Kind::Service, "default", "web"),
+            "yyyynn",
+        ),
+        ("list services", list(Kind::Service, None), "yyyynn"),
+        ("watch services", watch(Kind::Service, None), "yyyynn"),
+        (
+            "create a service",
+            create("Service", "default", "web"),
+            "yynnnn",
+        ),
+        (
+            "update a service",
+            update("Service", "default", "web"),
+            "yynnnn",
+        ),
+        (
+            "update the status of a service",
+            update_status("Service", "default", "web"),
+            "yynnnn",
+        ),
+        (
+            "delete a service",
+            delete(Kind::Service, "default", "web"),
+            "yynnnn",
+        ),
+        (
+            "get an endpointslice",
+            get(Kind::EndpointSlice, "default", "web-abcde"),
+            "yyyynn",
+        ),
+        (
+            "list endpointslices",
+            list(Kind::EndpointSlice, None),
+            "yyyynn",
+        ),
+        (
+            "watch endpointslices",
+            watch(Kind::EndpointSlice, None),
+            "yyyynn",
+        ),
+        (
+            "create an endpointslice",
+            create("EndpointSlice", "default", "web-abcde"),
+            "yynnnn",
+        ),
+        (
+            "update an endpointslice",
+            update("EndpointSlice", "default", "web-abcde"),
+            "yynnnn",
+        ),
+        (
+            "delete an endpointslice",
+            delete(Kind::EndpointSlice, "default", "web-abcde"),
+            "yynnnn",
+        ),
+        (
+            "get a networkpolicy",
+            get(Kind::NetworkPolicy, "default", "deny"),
+            "yyyynn",
+        ),
+        (
+            "list networkpolicies",
+            list(Kind::NetworkPolicy, None),
+            "yyyynn",
+        ),
+        (
+            "watch networkpolicies",
+            watch(Kind::NetworkPolicy, None),
+            "yyyynn",
+        ),
+        (
+            "create a networkpolicy",
+            create("NetworkPolicy", "default", "deny"),
+            "yynnnn",
+        ),
+        (
+            "update a networkpolicy",
+            update("NetworkPolicy", "default", "deny"),
+            "yynnnn",
+        ),
+        (
+            "update the status of a networkpolicy",
+            update_status("NetworkPolicy", "default", "deny"),
+            "yynnnn",
+        ),
+        (
+            "delete a networkpolicy",
+            delete(Kind::NetworkPolicy, "default", "deny"),
+            "yynnnn",
+        ),
     ]
 }
 

@@ -118,6 +118,38 @@ fn a_silent_node_is_marked_then_its_pods_are_evicted() {
 }
 
 #[test]
+fn the_ready_pods_of_a_silent_node_are_marked_not_ready_before_eviction() {
+    let mut monitor = Monitor::default();
+    let nodes = [node("a", ConditionStatus::Unknown)];
+    let mut ready = pod("ready", "a");
+    ready
+        .status
+        .conditions
+        .push(flotilla_kernel::object::PodCondition {
+            type_: flotilla_kernel::object::PodCondition::READY.into(),
+            status: ConditionStatus::True,
+            ..Default::default()
+        });
+    let pods = [ready, pod("unready", "a")];
+    observe(&mut monitor, at(0), &nodes, &[lease("a", 1)], &pods);
+    let actions = observe(&mut monitor, at(11), &nodes, &[lease("a", 1)], &pods);
+    assert_eq!(
+        actions,
+        [Action::MarkPodNotReady {
+            namespace: "default".into(),
+            name: "ready".into(),
+            node: "a".into(),
+        }]
+    );
+    // Once marked, only the eviction is left to do.
+    let mut marked = pods.clone();
+    marked[0].status.conditions[0].status = ConditionStatus::False;
+    let actions = observe(&mut monitor, at(16), &nodes, &[lease("a", 1)], &marked);
+    assert_eq!(evicted(&actions), ["ready", "unready"]);
+    assert_eq!(actions.len(), 2, "{actions:?}");
+}
+
+#[test]
 fn a_node_that_renews_again_is_not_evicted() {
     let mut monitor = Monitor::default();
     let nodes = [node("a", ConditionStatus::Unknown)];

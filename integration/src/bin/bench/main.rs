@@ -1,4 +1,4 @@
-//! `bench startup|failover|transport|store|api|pod-start [--json]`: the benchmarks
+//! `bench startup|failover|transport|store|api|pod-start|network [--json]`: the benchmarks
 //! `cargo xtask bench` runs against the release binary. Each prints an aligned table, or with
 //! `--json` one JSON object.
 
@@ -7,6 +7,7 @@ mod api_burst;
 mod api_objects;
 mod closed_loop;
 mod failover;
+mod network;
 mod pod_start;
 mod startup;
 mod store;
@@ -17,7 +18,7 @@ use std::process::ExitCode;
 
 use serde_json::Value;
 
-const USAGE: &str = "usage: bench startup|failover|transport|store|api|pod-start [--json]";
+const USAGE: &str = "usage: bench startup|failover|transport|store|api|pod-start|network [--json]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
@@ -38,6 +39,7 @@ fn main() -> ExitCode {
         "store" => store::store().map(|r| (r.to_table(), r.to_json())),
         "api" => api::api().map(|r| (r.to_table(), r.to_json())),
         "pod-start" => pod_start::pod_start().map(|r| (r.to_table(), r.to_json())),
+        "network" => network::network().map(|r| (r.to_table(), r.to_json())),
         _ => return usage(),
     };
     match outcome {

@@ -22,14 +22,17 @@ use self::tree::{YamlNode, field_at};
 use self::unknown_fields::unknown_fields;
 use super::config_map::{ConfigMap, Secret};
 use super::deployment::Deployment;
+use super::endpoint_slice::EndpointSlice;
 use super::kind::{Kind, UnknownKind};
 use super::lease::Lease;
 use super::namespace::Namespace;
+use super::network_policy::NetworkPolicy;
 use super::node::Node;
 use super::pod::Pod;
 use super::replica_set::ReplicaSet;
 use super::resource::Object;
 use super::runtime_class::RuntimeClass;
+use super::service::Service;
 
 /// A place in a manifest file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,6 +159,9 @@ impl DocumentReader<'_> {
             Kind::Secret => self.typed::<Secret>(root).map(Object::Secret),
             Kind::Lease => self.typed::<Lease>(root).map(Object::Lease),
             Kind::RuntimeClass => self.typed::<RuntimeClass>(root).map(Object::RuntimeClass),
+            Kind::Service => self.typed::<Service>(root).map(Object::Service),
+            Kind::EndpointSlice => self.typed::<EndpointSlice>(root).map(Object::EndpointSlice),
+            Kind::NetworkPolicy => self.typed::<NetworkPolicy>(root).map(Object::NetworkPolicy),
         }
     }
 
@@ -415,16 +421,20 @@ spec:
         assert!(
             message.contains(
                 "Namespace, Node, Pod, ReplicaSet, Deployment, ConfigMap, Secret, Lease, \
-                 RuntimeClass"
+                 RuntimeClass, Service, EndpointSlice, NetworkPolicy"
             ),
             "{message}"
         );
 
-        let error = only_error(parse_manifests("a.yaml", "apiVersion: v1\nkind: Service\n"));
+        let error = only_error(parse_manifests(
+            "a.yaml",
+            "apiVersion: networking.k8s.io/v1\nkind: Ingress\n",
+        ));
         assert_eq!(
             error.to_string(),
-            "a.yaml:2:7: unknown kind \"Service\"; supported kinds: Namespace, Node, Pod, \
-             ReplicaSet, Deployment, ConfigMap, Secret, Lease, RuntimeClass"
+            "a.yaml:2:7: unknown kind \"Ingress\"; supported kinds: Namespace, Node, Pod, \
+             ReplicaSet, Deployment, ConfigMap, Secret, Lease, RuntimeClass, Service, \
+             EndpointSlice, NetworkPolicy"
         );
     }
 
@@ -749,6 +759,285 @@ spec:
                     handlr: kata\n";
         let error = only_error(parse_manifests("kata.yaml", typo));
         assert_eq!(error.to_string(), "kata.yaml:4:1: unknown field handlr");
+    }
+
+    /// The Services of https://kubernetes.io/docs/concepts/services-networking/service/, as
+    /// written there.
+    const DOCUMENTED_SERVICES: &str = r#"apiVersion: v1
+kind: Service
+metadata:
+  name: my-service
+spec:
+  selector:
+    app.kubernetes.io/name: MyApp
+  ports:
+    - protocol: TCP
+      port: 80
+      targetPort: 9376
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: nginx-service
+spec:
+  selector:
+    app.kubernetes.io/name: proxy
+  ports:
+  - name: name-of-service-port
+    protocol: TCP
+    port: 80
+    targetPort: http-web-svc
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: my-service
+spec:
+  selector:
+    app.kubernetes.io/name: MyApp
+  ports:
+    - name: http
+      protocol: TCP
+      port: 80
+      targetPort: 9376
+    - name: https
+      protocol: TCP
+      port: 443
+      targetPort: 9377
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: my-service
+spec:
+  type: NodePort
+  selector:
+    app.kubernetes.io/name: MyApp
+  ports:
+    - port: 80
+      # By default and for convenience, the `targetPort` is set to
+      # the same value as the `port` field.
+      targetPort: 80
+      # Optional field
+      # By default and for convenience, the Kubernetes control plane
+      # will allocate a port from a range (default: 30000-32767)
+      nodePort: 30007
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: my-service
+  namespace: prod
+spec:
+  type: ExternalName
+  externalName: my.database.example.com
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: my-headless
+spec:
+  clusterIP: None
+  selector:
+    app.kubernetes.io/name: MyApp
+  ports:
+    - port: 80
+"#;
+
+    #[test]
+    fn the_kubernetes_documentations_services_are_read_defaulted_and_valid() {
+        use crate::object::defaults::apply_defaults;
+        use crate::object::intstr::IntOrString;
+        use crate::object::service::{Service, ServiceType};
+        use crate::object::validation::validate;
+
+        let mut services = Vec::new();
+        for result in parse_manifests("services.yaml", DOCUMENTED_SERVICES) {
+            let mut object = result.unwrap();
+            if object.meta().namespace.is_empty() {
+                object.meta_mut().namespace = "default".into();
+            }
+            apply_defaults(&mut object);
+            assert_eq!(validate(&object), Ok(()), "{object:?}");
+            assert_eq!(Object::from_json(&object.to_json()).unwrap(), object);
+            services.push(Service::from_object(object).unwrap());
+        }
+        let [plain, named, multi, node_port, external, headless] = &services[..] else {
+            panic!("six services, got {}", services.len());
+        };
+        assert_eq!(plain.spec.selector["app.kubernetes.io/name"], "MyApp");
+        assert_eq!(
+            plain.spec.ports[0].target_port,
+            Some(IntOrString::Int(9376))
+        );
+        assert_eq!(plain.spec.type_, ServiceType::ClusterIp);
+        assert_eq!(
+            named.spec.ports[0].target_port,
+            Some(IntOrString::String("http-web-svc".into()))
+        );
+        assert_eq!(multi.spec.ports[1].name, "https");
+        assert_eq!(node_port.spec.ports[0].node_port, 30007);
+        assert_eq!(external.spec.external_name, "my.database.example.com");
+        assert_eq!(external.metadata.namespace, "prod");
+        assert!(headless.spec.is_headless());
+        assert_eq!(
+            headless.spec.ports[0].target_port,
+            Some(IntOrString::Int(80))
+        );
+    }
+
+    #[test]
+    fn a_service_s_typos_and_unknown_types_are_refused_where_they_are() {
+        let typo = "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  ports:\n  \
+                    - port: 80\n    targetport: 8080\n";
+        let error = only_error(parse_manifests("svc.yaml", typo));
+        assert_eq!(
+            error.to_string(),
+            "svc.yaml:7:5: unknown field spec.ports[0].targetport"
+        );
+        let wrong =
+            "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  type: Ingress\n";
+        let message = only_error(parse_manifests("svc.yaml", wrong)).to_string();
+        assert!(message.starts_with("svc.yaml:5:9: "), "{message}");
+        assert!(message.contains("NodePort"), "{message}");
+    }
+
+    /// The NetworkPolicies of
+    /// https://kubernetes.io/docs/concepts/services-networking/network-policies/, as written
+    /// there.
+    const DOCUMENTED_NETWORK_POLICIES: &str = r#"apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: test-network-policy
+  namespace: default
+spec:
+  podSelector:
+    matchLabels:
+      role: db
+  policyTypes:
+  - Ingress
+  - Egress
+  ingress:
+  - from:
+    - ipBlock:
+        cidr: 172.17.0.0/16
+        except:
+        - 172.17.1.0/24
+    - namespaceSelector:
+        matchLabels:
+          project: myproject
+    - podSelector:
+        matchLabels:
+          role: frontend
+    ports:
+    - protocol: TCP
+      port: 6379
+  egress:
+  - to:
+    - ipBlock:
+        cidr: 10.0.0.0/24
+    ports:
+    - protocol: TCP
+      port: 5978
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: default-deny-ingress
+spec:
+  podSelector: {}
+  policyTypes:
+  - Ingress
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: allow-all-ingress
+spec:
+  podSelector: {}
+  ingress:
+  - {}
+  policyTypes:
+  - Ingress
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: default-deny-all
+spec:
+  podSelector: {}
+  policyTypes:
+  - Ingress
+  - Egress
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: multi-port-egress
+  namespace: default
+spec:
+  podSelector:
+    matchLabels:
+      role: db
+  policyTypes:
+    - Egress
+  egress:
+    - to:
+        - ipBlock:
+            cidr: 10.0.0.0/24
+      ports:
+        - protocol: TCP
+          port: 32000
+          endPort: 32768
+"#;
+
+    #[test]
+    fn the_kubernetes_documentations_network_policies_are_read_defaulted_and_valid() {
+        use crate::object::defaults::apply_defaults;
+        use crate::object::intstr::IntOrString;
+        use crate::object::network_policy::{NetworkPolicy, PolicyType};
+        use crate::object::validation::validate;
+
+        let mut policies = Vec::new();
+        for result in parse_manifests("policies.yaml", DOCUMENTED_NETWORK_POLICIES) {
+            let mut object = result.unwrap();
+            if object.meta().namespace.is_empty() {
+                object.meta_mut().namespace = "default".into();
+            }
+            apply_defaults(&mut object);
+            assert_eq!(validate(&object), Ok(()), "{object:?}");
+            assert_eq!(Object::from_json(&object.to_json()).unwrap(), object);
+            policies.push(NetworkPolicy::from_object(object).unwrap());
+        }
+        let [test, deny, allow, deny_all, multi_port] = &policies[..] else {
+            panic!("five policies, got {}", policies.len());
+        };
+        let from = &test.spec.ingress[0].from;
+        assert_eq!(from[0].ip_block.as_ref().unwrap().except, ["172.17.1.0/24"]);
+        assert!(from[1].namespace_selector.is_some() && from[1].pod_selector.is_none());
+        assert_eq!(
+            test.spec.ingress[0].ports[0].port,
+            Some(IntOrString::Int(6379))
+        );
+        assert!(deny.spec.pod_selector.is_empty() && deny.spec.ingress.is_empty());
+        assert_eq!(allow.spec.ingress.len(), 1);
+        assert_eq!(
+            deny_all.spec.policy_types,
+            [PolicyType::Ingress, PolicyType::Egress]
+        );
+        assert_eq!(multi_port.spec.egress[0].ports[0].end_port, Some(32768));
+        assert_eq!(multi_port.spec.policy_types, [PolicyType::Egress]);
+    }
+
+    #[test]
+    fn a_network_policy_s_typos_are_refused_where_they_are() {
+        let typo = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: x}\n\
+                    spec:\n  podSelector: {}\n  ingress:\n  - form:\n    - podSelector: {matchLabels: {app: web}}\n";
+        let error = only_error(parse_manifests("netpol.yaml", typo));
+        assert_eq!(
+            error.to_string(),
+            "netpol.yaml:7:5: unknown field spec.ingress[0].form"
+        );
     }
 
     fn only_ok(results: Vec<Result<Object, ManifestError>>) -> Object {

@@ -37,6 +37,15 @@ pub(super) fn validate_selector(
         );
         return;
     }
+    validate_selector_terms(selector, path, errors);
+}
+
+/// The terms of a selector are well formed; an empty selector (matching everything) is fine.
+pub(super) fn validate_selector_terms(
+    selector: &LabelSelector,
+    path: &str,
+    errors: &mut Vec<FieldError>,
+) {
     validate_label_map(
         &selector.match_labels,
         &format!("{path}.matchLabels"),

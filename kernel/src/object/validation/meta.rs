@@ -5,7 +5,9 @@ use super::labels::validate_label_map;
 use super::{FieldError, report};
 use crate::object::kind::Kind;
 use crate::object::meta::ObjectMeta;
-use crate::object::names::{check_dns1123_label, check_dns1123_subdomain, check_qualified_name};
+use crate::object::names::{
+    check_dns1035_label, check_dns1123_label, check_dns1123_subdomain, check_qualified_name,
+};
 use crate::object::resource::Object;
 
 /// `apiVersion` and `kind`, when set, agree with the object's kind.
@@ -45,11 +47,13 @@ pub(super) fn validate_object_meta(kind: Kind, meta: &ObjectMeta, errors: &mut V
     validate_owner_references(meta, errors);
 }
 
-/// Namespace names become DNS labels, so they follow the stricter label rule; other names are
+/// Namespace names become DNS labels, so they follow the stricter label rule, and Service
+/// names DNS-1035 labels (starting with a letter), as Kubernetes has them; other names are
 /// subdomains.
 fn validate_name(kind: Kind, meta: &ObjectMeta, errors: &mut Vec<FieldError>) {
     let check = |name: &str| match kind {
         Kind::Namespace => check_dns1123_label(name),
+        Kind::Service => check_dns1035_label(name),
         _ => check_dns1123_subdomain(name),
     };
     if !meta.name.is_empty() {
@@ -163,6 +167,13 @@ mod tests {
             paths(&check(Kind::Pod, &meta("", "default"))),
             ["metadata.name"]
         );
+        // Service names become DNS labels that start with a letter.
+        assert!(check(Kind::Service, &meta("web-1", "default")).is_empty());
+        for bad in ["1web", "web.v1"] {
+            let errors = check(Kind::Service, &meta(bad, "default"));
+            assert_eq!(paths(&errors), ["metadata.name"], "{bad}");
+        }
+        assert!(check(Kind::EndpointSlice, &meta("web-1.x", "default")).is_empty());
     }
 
     #[test]

@@ -6,13 +6,17 @@
 //! has the same field; the submodules hold one area each.
 
 mod data;
+mod endpoint_slice;
 mod env;
 mod labels;
 mod meta;
+mod network_policy;
 mod node;
 mod pod;
+mod pod_dns;
 mod probe;
 mod runtime_class;
+mod service;
 mod workload;
 
 use std::fmt;
@@ -74,6 +78,11 @@ pub fn validate(object: &Object) -> Result<(), ValidationErrors> {
         Object::Secret(secret) => data::validate_secret(secret, &mut errors),
         Object::Lease(lease) => data::validate_lease(lease, &mut errors),
         Object::RuntimeClass(class) => runtime_class::validate_runtime_class(class, &mut errors),
+        Object::Service(service) => service::validate_service(service, &mut errors),
+        Object::EndpointSlice(slice) => endpoint_slice::validate_endpoint_slice(slice, &mut errors),
+        Object::NetworkPolicy(policy) => {
+            network_policy::validate_network_policy(policy, &mut errors)
+        }
     }
     if errors.is_empty() {
         return Ok(());

@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use ipnet::IpNet;
+
 use super::{FieldError, report};
 use crate::object::names::{check_label_value, check_qualified_name};
 use crate::object::node::Node;
@@ -17,8 +19,39 @@ pub(super) fn validate_node(node: &Node, errors: &mut Vec<FieldError>) {
             report(errors, format!("{at}.value"), problem);
         }
     }
+    validate_pod_cidrs(node, errors);
     validate_amounts(&node.status.capacity, "status.capacity", errors);
     validate_amounts(&node.status.allocatable, "status.allocatable", errors);
+}
+
+/// The pod ranges, when set, are networks (`10.42.1.0/24`) and agree with each other.
+fn validate_pod_cidrs(node: &Node, errors: &mut Vec<FieldError>) {
+    let spec = &node.spec;
+    if !spec.pod_cidr.is_empty() && spec.pod_cidr.parse::<IpNet>().is_err() {
+        report(
+            errors,
+            "spec.podCIDR",
+            format!("Invalid value: {:?}: must be a valid CIDR", spec.pod_cidr),
+        );
+    }
+    for (index, cidr) in spec.pod_cidrs.iter().enumerate() {
+        if cidr.parse::<IpNet>().is_err() {
+            report(
+                errors,
+                format!("spec.podCIDRs[{index}]"),
+                format!("Invalid value: {cidr:?}: must be a valid CIDR"),
+            );
+        }
+    }
+    if let Some(first) = spec.pod_cidrs.first()
+        && *first != spec.pod_cidr
+    {
+        report(
+            errors,
+            "spec.podCIDRs[0]",
+            format!("Invalid value: {first:?}: must match spec.podCIDR"),
+        );
+    }
 }
 
 fn validate_amounts(
@@ -66,6 +99,32 @@ mod tests {
                 "spec.taints[1].key",
                 "spec.taints[1].value",
                 "status.allocatable.memory",
+            ]
+        );
+    }
+
+    #[test]
+    fn pod_cidrs_are_networks_that_agree() {
+        let mut node = Node::default();
+        node.spec.pod_cidr = "10.42.1.0/24".into();
+        node.spec.pod_cidrs = vec!["10.42.1.0/24".into()];
+        let mut errors = Vec::new();
+        validate_node(&node, &mut errors);
+        assert!(errors.is_empty(), "{errors:?}");
+
+        node.spec.pod_cidr = "10.42.1.0".into();
+        node.spec.pod_cidrs = vec!["10.42.2.0/24".into(), "nonsense".into()];
+        validate_node(&node, &mut errors);
+        let found: Vec<String> = errors
+            .iter()
+            .map(|e| format!("{}: {}", e.path, e.message))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                "spec.podCIDR: Invalid value: \"10.42.1.0\": must be a valid CIDR",
+                "spec.podCIDRs[1]: Invalid value: \"nonsense\": must be a valid CIDR",
+                "spec.podCIDRs[0]: Invalid value: \"10.42.2.0/24\": must match spec.podCIDR",
             ]
         );
     }

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use super::env::validate_env;
 use super::labels::validate_label_map;
+use super::pod_dns::validate_pod_dns;
 use super::probe::{forbid_probes, validate_probes};
 use super::{FieldError, report, unsupported};
 use crate::object::names::{check_dns1123_label, check_dns1123_subdomain};
@@ -72,6 +73,7 @@ pub(super) fn validate_pod_spec(spec: &PodSpec, path: &str, errors: &mut Vec<Fie
     {
         report(errors, format!("{path}.hostname"), problem);
     }
+    validate_pod_dns(spec, path, errors);
     if !spec.node_name.is_empty()
         && let Err(problem) = check_dns1123_subdomain(&spec.node_name)
     {
@@ -319,12 +321,17 @@ fn validate_port(port: &ContainerPort, at: &str, errors: &mut Vec<FieldError>) {
     {
         report(errors, format!("{at}.name"), problem);
     }
-    if port.host_port != 0 || !port.host_ip.is_empty() {
+    if port.host_port != 0 {
+        check_port_number(port.host_port, &format!("{at}.hostPort"), errors);
+    }
+    if !port.host_ip.is_empty() && port.host_ip.parse::<std::net::IpAddr>().is_err() {
         report(
             errors,
-            format!("{at}.hostPort"),
-            "not supported yet: pods have no network of their own to forward a host port into; \
-             reach the container on its containerPort",
+            format!("{at}.hostIP"),
+            format!(
+                "Invalid value: {:?}: must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)",
+                port.host_ip
+            ),
         );
     }
 }
@@ -486,7 +493,14 @@ mod tests {
             },
             ContainerPort {
                 container_port: 8080,
-                host_port: 80,
+                host_port: 80_000,
+                host_ip: "localhost".into(),
+                ..ContainerPort::default()
+            },
+            ContainerPort {
+                container_port: 8081,
+                host_port: 8081,
+                host_ip: "127.0.0.1".into(),
                 ..ContainerPort::default()
             },
         ];
@@ -505,6 +519,7 @@ mod tests {
                 "spec.containers[0].ports[1].protocol",
                 "spec.containers[0].ports[1].name",
                 "spec.containers[0].ports[2].hostPort",
+                "spec.containers[0].ports[2].hostIP",
                 "spec.containers[1].ports[0].name",
             ]
         );
@@ -512,15 +527,14 @@ mod tests {
             errors[0].message,
             "Unsupported value: \"Sometimes\": supported values: \"Always\", \"IfNotPresent\", \"Never\""
         );
-        assert!(
-            errors[4].message.starts_with("not supported yet"),
-            "{}",
-            errors[4].message
+        assert_eq!(
+            errors[4].message,
+            "Invalid value: 80000: must be between 1 and 65535, inclusive"
         );
         assert!(
-            errors[5].message.starts_with("Duplicate value: \"http\""),
+            errors[6].message.starts_with("Duplicate value: \"http\""),
             "{}",
-            errors[5].message
+            errors[6].message
         );
     }
 

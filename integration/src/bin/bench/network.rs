@@ -1,0 +1,226 @@
+//! `bench network`: what flotilla's pod network, service proxy and cluster DNS cost, each set
+//! beside a peer measured in the same run, on a fleet of test hosts (network namespaces on a
+//! bridge: nothing touches the machine's own network). It needs root.
+//!
+//! On a server and two nodes, with a busybox httpd pod on n1 and a client pod on n2:
+//! - HTTP ([`http`]): wrk from the client pod by pod IP, then by the Service's ClusterIP;
+//! - Services at scale ([`scale`]): 10,000 ClusterIP Services, the 1st, 1,000th and 10,000th
+//!   timed from their create call to their ClusterIP answering from the client pod;
+//! - DNS ([`dns`]): dnsperf from the client pod against n2's cluster DNS and against dnsmasq
+//!   serving the same 1,000 Service names from a hosts file.
+//!
+//! Then, on a fleet of its own, the proxy's full resync with 10,000 Services and 50,000
+//! endpoints ([`resync`]). Every wait is bounded; the fleets, with every process they started
+//! (dnsmasq too), are torn down whatever happens, and the load generators are killed if the
+//! benchmark stops waiting for them.
+
+mod api;
+mod dns;
+mod http;
+mod pod_netns;
+mod report;
+mod resync;
+mod scale;
+mod tool;
+
+use std::env;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::ops::{Deref, DerefMut};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use nix::unistd::geteuid;
+use serde_json::Value;
+
+use flotilla_integration::{Fleet, Observation, busybox_archives, poll_until, unmount_under};
+
+pub use report::NetworkReport;
+
+use api::{Api, SERVICE_PORT, TARGET_PORT};
+use pod_netns::PodNetns;
+
+/// What the benchmark runs besides flotilla.
+const PROGRAMS: [&str; 4] = ["wrk", "dnsperf", "dnsmasq", "nsenter"];
+/// The label of the web pod, which every Service of the first fleet selects.
+const WEB_APP: &str = "web";
+/// The small static file wrk asks for.
+const PAGE: &str = "index.html";
+/// How many Service names dnsperf asks for.
+const DNS_NAMES: usize = 1000;
+/// How long the pods may take to run, and their Service to answer.
+const PODS_LIMIT: Duration = Duration::from_secs(120);
+
+/// The web pod on n1 with its Service, and the client pod on n2.
+const WORKLOADS: &str = r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+  labels: {app: web}
+spec:
+  nodeSelector: {kubernetes.io/hostname: n1}
+  containers:
+  - name: web
+    image: busybox:1.35
+    imagePullPolicy: Never
+    command: [sh, -c, 'mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www']
+    ports:
+    - containerPort: 8080
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: client
+spec:
+  nodeSelector: {kubernetes.io/hostname: n2}
+  containers:
+  - name: client
+    image: busybox:1.35
+    imagePullPolicy: Never
+    command: [sleep, '3600']
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+spec:
+  selector: {app: web}
+  ports:
+  - {port: 80, targetPort: 8080}
+"#;
+
+/// Runs the benchmark once.
+pub fn network() -> Result<NetworkReport> {
+    if !geteuid().is_root() {
+        bail!("bench network needs root: test hosts are network namespaces; run it as root");
+    }
+    let missing = missing_programs(&PROGRAMS);
+    if !missing.is_empty() {
+        bail!(
+            "bench network needs {}, not found on PATH: `cargo xtask bench network` installs \
+             them (Debian packages wrk, dnsperf and dnsmasq-base)",
+            missing.join(", ")
+        );
+    }
+    let images = tempfile::Builder::new()
+        .prefix("flotilla-bench-network-image-")
+        .tempdir()
+        .context("a directory for the test image")?;
+    eprintln!("bench: building the busybox test image");
+    let archives = busybox_archives(images.path())?;
+
+    eprintln!("bench: a server and two nodes on test hosts");
+    let mut fleet = FleetGuard::start(2)?;
+    fleet.cli(&[
+        "image",
+        "import",
+        &archives.oci.display().to_string(),
+        "--all-nodes",
+    ])?;
+    fleet.apply(WORKLOADS)?;
+    let web = SocketAddrV4::new(running_ip(&fleet, "web")?, TARGET_PORT);
+    running_ip(&fleet, "client")?;
+    let client = PodNetns::of(&fleet, 2, "client")?;
+    let vip = SocketAddrV4::new(service_ip(&fleet, "web")?, SERVICE_PORT);
+    let now = Instant::now();
+    client
+        .wait_answers(&[web, vip], now, now + PODS_LIMIT)
+        .context("the web pod answering from the client pod")?;
+
+    eprintln!("bench: wrk by pod IP {web}, then by ClusterIP {vip}");
+    let direct = http::measure(&client, web, PAGE)?;
+    let through_vip = http::measure(&client, vip, PAGE)?;
+
+    let scale = scale::services_at_scale(&Api::connect(&fleet)?, &client, WEB_APP)?;
+    let names = scale
+        .services
+        .get(..DNS_NAMES)
+        .context("fewer Services than DNS names")?;
+    let (dns, dnsmasq) = dns::measure(&mut fleet, 2, &client, names)?;
+    drop(fleet);
+
+    let resync = resync::resync()?;
+    Ok(NetworkReport {
+        http_time: http::TIME,
+        http_connections: http::CONNECTIONS,
+        direct,
+        vip: through_vip,
+        service_ready: scale.ready,
+        service_creates_per_s: scale.creates_per_s,
+        resync,
+        dns_time: dns::TIME,
+        dns_names: names.len(),
+        dns,
+        dnsmasq,
+    })
+}
+
+/// A fleet whose leftover mounts (the pods' namespace files under its nodes' data dirs) are
+/// detached before it is torn down, so that its directory is removed whatever happened.
+pub struct FleetGuard(Fleet);
+
+impl FleetGuard {
+    /// A server and `nodes` nodes, every one Ready.
+    pub fn start(nodes: usize) -> Result<Self> {
+        Ok(Self(Fleet::start(nodes, &[], &[])?))
+    }
+}
+
+impl Deref for FleetGuard {
+    type Target = Fleet;
+    fn deref(&self) -> &Fleet {
+        &self.0
+    }
+}
+
+impl DerefMut for FleetGuard {
+    fn deref_mut(&mut self) -> &mut Fleet {
+        &mut self.0
+    }
+}
+
+impl Drop for FleetGuard {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.node_dir(1).parent() {
+            unmount_under(dir);
+        }
+    }
+}
+
+/// `name`'s pod IP once it runs.
+fn running_ip(fleet: &Fleet, name: &str) -> Result<Ipv4Addr> {
+    let mut ip = None;
+    poll_until(PODS_LIMIT, Duration::from_millis(200), || {
+        let pod = json(fleet, &["get", "pod", name])?;
+        let found = pod["status"]["podIP"].as_str().unwrap_or_default();
+        ip = found.parse().ok();
+        Ok(match ip {
+            Some(_) if pod["status"]["phase"] == "Running" => Observation::Done,
+            _ => Observation::Waiting(format!("pod {name}: {}", pod["status"])),
+        })
+    })?;
+    ip.context("a pod IP")
+}
+
+/// The ClusterIP of Service `name`.
+fn service_ip(fleet: &Fleet, name: &str) -> Result<Ipv4Addr> {
+    let service = json(fleet, &["get", "service", name])?;
+    let ip = service["spec"]["clusterIP"].as_str().unwrap_or_default();
+    ip.parse()
+        .with_context(|| format!("Service {name}'s ClusterIP {ip:?}"))
+}
+
+fn json(fleet: &Fleet, args: &[&str]) -> Result<Value> {
+    let mut args = args.to_vec();
+    args.extend(["-o", "json"]);
+    serde_json::from_str(&fleet.cli(&args)?).context("the CLI's JSON")
+}
+
+/// Those of `programs` found in no directory of `PATH`.
+fn missing_programs<'a>(programs: &[&'a str]) -> Vec<&'a str> {
+    let path = env::var_os("PATH").unwrap_or_default();
+    programs
+        .iter()
+        .copied()
+        .filter(|program| !env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+        .collect()
+}

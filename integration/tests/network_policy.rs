@@ -1,0 +1,212 @@
+//! End to end, on test hosts: a NetworkPolicy denies, then allows. A web server on n1 answers
+//! clients on n2 until a default-deny ingress policy selects it; a second policy then lets in
+//! only the pods labelled `role: frontend`, through its Service as well as by pod IP.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use serde_json::Value;
+
+use flotilla_integration::{
+    Fleet, Observation, busybox_archives, poll_until, running_as_root_or_skip,
+};
+
+const POLL: Duration = Duration::from_millis(200);
+
+const PODS: &str = r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: db
+  labels: {app: db}
+spec:
+  nodeSelector: {kubernetes.io/hostname: n1}
+  containers:
+  - name: db
+    image: busybox:1.35
+    imagePullPolicy: Never
+    command: [sh, -c, 'mkdir -p /www && echo db > /www/index.html && exec httpd -f -p 8080 -h /www']
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: db
+spec:
+  selector: {app: db}
+  ports:
+  - {port: 80, targetPort: 8080}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: frontend
+  labels: {role: frontend}
+spec:
+  nodeSelector: {kubernetes.io/hostname: n2}
+  containers:
+  - name: client
+    image: busybox:1.35
+    imagePullPolicy: Never
+    command: [sleep, '3600']
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: other
+  labels: {role: other}
+spec:
+  nodeSelector: {kubernetes.io/hostname: n2}
+  containers:
+  - name: client
+    image: busybox:1.35
+    imagePullPolicy: Never
+    command: [sleep, '3600']
+"#;
+
+const DENY_ALL: &str = r#"apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: default-deny-ingress
+spec:
+  podSelector: {}
+  policyTypes: [Ingress]
+"#;
+
+const ALLOW_FRONTEND: &str = r#"apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: db-from-frontend
+spec:
+  podSelector:
+    matchLabels: {app: db}
+  ingress:
+  - from:
+    - podSelector:
+        matchLabels: {role: frontend}
+    ports:
+    - {protocol: TCP, port: 8080}
+"#;
+
+fn json(fleet: &Fleet, args: &[&str]) -> Result<Value> {
+    let mut args = args.to_vec();
+    args.extend(["-o", "json"]);
+    Ok(serde_json::from_str(&fleet.cli(&args)?)?)
+}
+
+/// Whether pod `from` gets an answer from `host:port` within two seconds.
+fn answers(fleet: &Fleet, from: &str, host: &str, port: u16) -> bool {
+    let request = format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {host} {port}");
+    fleet
+        .cli(&["exec", from, "--", "sh", "-c", &request])
+        .is_ok_and(|reply| reply.contains("200 OK"))
+}
+
+/// Waits until each `(client, host, port)` answers or not as `expected` says.
+fn until_reachability(fleet: &Fleet, what: &str, cases: &[(&str, &str, u16, bool)]) {
+    let waited = poll_until(Duration::from_secs(60), POLL, || {
+        let wrong: Vec<String> = cases
+            .iter()
+            .filter(|(from, host, port, expected)| answers(fleet, from, host, *port) != *expected)
+            .map(|(from, host, port, expected)| {
+                format!("{from} -> {host}:{port} should answer: {expected}")
+            })
+            .collect();
+        Ok(if wrong.is_empty() {
+            Observation::Done
+        } else {
+            Observation::Waiting(wrong.join("; "))
+        })
+    });
+    if let Err(error) = waited {
+        panic!("{what}: {error:#}");
+    }
+}
+
+#[test]
+fn a_network_policy_denies_then_allows() {
+    if !running_as_root_or_skip("a_network_policy_denies_then_allows") {
+        return;
+    }
+    let fleet = Fleet::start(2, &[], &[]).expect("a server and two nodes");
+    let images = tempfile::tempdir().unwrap();
+    let archives = busybox_archives(images.path()).expect("the busybox test image");
+    fleet
+        .cli(&[
+            "image",
+            "import",
+            &archives.oci.display().to_string(),
+            "--all-nodes",
+        ])
+        .expect("busybox on both nodes");
+    fleet.apply(PODS).unwrap();
+    let mut db_ip = String::new();
+    let waited = poll_until(Duration::from_secs(90), POLL, || {
+        let pods = json(&fleet, &["get", "pods"])?;
+        let items = pods["items"].as_array().cloned().unwrap_or_default();
+        let running = items
+            .iter()
+            .filter(|pod| pod["status"]["phase"] == "Running")
+            .count();
+        if let Some(db) = items.iter().find(|pod| pod["metadata"]["name"] == "db") {
+            db_ip = db["status"]["podIP"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+        }
+        Ok(if running == 3 && !db_ip.is_empty() {
+            Observation::Done
+        } else {
+            Observation::Waiting(format!("{running} of 3 pods running"))
+        })
+    });
+    if let Err(error) = waited {
+        panic!("the pods run: {error:#}");
+    }
+    let db = db_ip.as_str();
+    let service = "db.default.svc.cluster.local";
+
+    until_reachability(
+        &fleet,
+        "open before any policy",
+        &[("frontend", db, 8080, true), ("other", db, 8080, true)],
+    );
+
+    fleet.apply(DENY_ALL).unwrap();
+    until_reachability(
+        &fleet,
+        "denied by default-deny-ingress",
+        &[
+            ("frontend", db, 8080, false),
+            ("other", db, 8080, false),
+            ("frontend", service, 80, false),
+        ],
+    );
+
+    fleet.apply(ALLOW_FRONTEND).unwrap();
+    until_reachability(
+        &fleet,
+        "frontend allowed by db-from-frontend",
+        &[
+            ("frontend", db, 8080, true),
+            ("frontend", service, 80, true),
+            ("other", db, 8080, false),
+            ("other", service, 80, false),
+        ],
+    );
+    let listed = fleet.cli(&["get", "netpol"]).unwrap();
+    assert!(
+        listed.contains("db-from-frontend") && listed.contains("app=db"),
+        "{listed}"
+    );
+
+    fleet
+        .cli(&["delete", "networkpolicy", "default-deny-ingress"])
+        .unwrap();
+    fleet
+        .cli(&["delete", "networkpolicy", "db-from-frontend"])
+        .unwrap();
+    until_reachability(
+        &fleet,
+        "open again once the policies are gone",
+        &[("other", db, 8080, true)],
+    );
+}
