@@ -18,6 +18,7 @@ mod api;
 mod dns;
 mod http;
 mod pod_netns;
+mod quiet;
 mod report;
 mod resync;
 mod scale;
@@ -26,6 +27,7 @@ mod tool;
 use std::env;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::ops::{Deref, DerefMut};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -130,7 +132,8 @@ pub fn network() -> Result<NetworkReport> {
     let direct = http::measure(&client, web, PAGE)?;
     let through_vip = http::measure(&client, vip, PAGE)?;
 
-    let scale = scale::services_at_scale(&Api::connect(&fleet)?, &client, WEB_APP)?;
+    let fleet_dir = fleet.dir()?;
+    let scale = scale::services_at_scale(&Api::connect(&fleet)?, &client, WEB_APP, &fleet_dir)?;
     let names = scale
         .services
         .get(..DNS_NAMES)
@@ -146,6 +149,7 @@ pub fn network() -> Result<NetworkReport> {
         vip: through_vip,
         service_ready: scale.ready,
         service_creates_per_s: scale.creates_per_s,
+        last_batch_settled: scale.last_batch_settled,
         resync,
         dns_time: dns::TIME,
         dns_names: names.len(),
@@ -162,6 +166,13 @@ impl FleetGuard {
     /// A server and `nodes` nodes, every one Ready.
     pub fn start(nodes: usize) -> Result<Self> {
         Ok(Self(Fleet::start(nodes, &[], &[])?))
+    }
+
+    /// The fleet's directory, which holds the server's and the nodes' data dirs.
+    pub fn dir(&self) -> Result<PathBuf> {
+        let node = self.0.node_dir(1);
+        let dir = node.parent().context("the fleet's directory")?;
+        Ok(dir.to_path_buf())
     }
 }
 
@@ -180,8 +191,8 @@ impl DerefMut for FleetGuard {
 
 impl Drop for FleetGuard {
     fn drop(&mut self) {
-        if let Some(dir) = self.0.node_dir(1).parent() {
-            unmount_under(dir);
+        if let Ok(dir) = self.dir() {
+            unmount_under(&dir);
         }
     }
 }

@@ -14,10 +14,12 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 use tokio::runtime::Runtime;
 
-use flotilla_integration::{Fleet, admin_transport};
+use flotilla_integration::admin_transport;
 use flotilla_kernel::api::ApiClient;
 use flotilla_kernel::object::{EndpointSlice, Namespace, Resource, Service};
 use flotilla_transport::ClientOptions;
+
+use super::FleetGuard;
 
 /// Creates in flight at once on the one connection (which serves 256).
 const IN_FLIGHT: usize = 64;
@@ -36,13 +38,9 @@ pub struct Api {
 impl Api {
     /// Connects as the admin of `fleet`, whose server runs in test host 0, and makes one call
     /// so that no handshake is timed later.
-    pub fn connect(fleet: &Fleet) -> Result<Self> {
+    pub fn connect(fleet: &FleetGuard) -> Result<Self> {
         // The fleet keeps the server's data dir beside the nodes' (`<dir>/server`).
-        let config = fleet
-            .node_dir(1)
-            .parent()
-            .context("the fleet's directory")?
-            .join("server/admin.conf");
+        let config = fleet.dir()?.join("server/admin.conf");
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()

@@ -51,6 +51,9 @@ pub struct NetworkReport {
     pub service_ready: Vec<(usize, Duration)>,
     /// Services created per second through the API by the batches between the timed ones.
     pub service_creates_per_s: f64,
+    /// (n, time from the first create of the last batch, n Services, until they answered and
+    /// the fleet's processes went quiet; `None`: they did not within the bench's bound).
+    pub last_batch_settled: (usize, Option<Duration>),
     pub resync: Resync,
     /// dnsperf's length of each run and how many distinct names it asked for.
     pub dns_time: Duration,
@@ -88,6 +91,11 @@ impl NetworkReport {
         put(
             "service_creates_per_s",
             json!(round(self.service_creates_per_s)),
+        );
+        let (batch, settled) = self.last_batch_settled;
+        put(
+            &format!("batch_{batch}_services_settled_s"),
+            json!(settled.map(|settled| round(settled.as_secs_f64()))),
         );
         put(
             "resync_ms_10000_services",
@@ -152,6 +160,13 @@ impl NetworkReport {
         rows.push((
             "Services created through the API".to_owned(),
             format!("{:.0}/s", self.service_creates_per_s),
+        ));
+        let (batch, settled) = self.last_batch_settled;
+        rows.push((
+            format!("batch of {batch} Services: first create to fleet quiet"),
+            settled.map_or("not quiet in time".to_owned(), |settled| {
+                format!("{:.1} s", settled.as_secs_f64())
+            }),
         ));
         rows.push((
             format!(
@@ -241,6 +256,7 @@ mod tests {
                 (10_000, Duration::from_millis(95)),
             ],
             service_creates_per_s: 2_000.0,
+            last_batch_settled: (8999, Some(Duration::from_millis(61_250))),
             resync: Resync {
                 services: 10_001,
                 endpoints: 50_000,
@@ -280,6 +296,7 @@ mod tests {
         assert_eq!(json["resync_ms_10000_services"], 700.0);
         assert_eq!(json["dns_avg_latency_ms"], 1.234);
         assert_eq!(json["http_errors"], 2);
+        assert_eq!(json["batch_8999_services_settled_s"], 61.3);
     }
 
     #[test]
@@ -293,7 +310,7 @@ mod tests {
     fn table_columns_line_up() {
         let table = report().to_table();
         let lines: Vec<&str> = table.lines().collect();
-        assert_eq!(lines.len(), 12, "{table}");
+        assert_eq!(lines.len(), 13, "{table}");
         let width = lines[0].chars().count();
         assert!(
             lines.iter().all(|line| line.chars().count() == width),
@@ -303,6 +320,6 @@ mod tests {
         assert!(lines[0].ends_with("4000 req/s, p99 8.3 ms"), "{table}");
         assert!(lines[2].ends_with("0.95x"));
         assert!(lines[5].starts_with("Service #10000 created"));
-        assert!(lines[11].ends_with("0.75x"));
+        assert!(lines[12].ends_with("0.75x"));
     }
 }

@@ -1,7 +1,8 @@
 //! The proxy's full resync with 10,000 Services and 50,000 endpoints: on a fleet of its own
 //! (a server and one node), 10,000 selector-less Services with an EndpointSlice of 5 endpoints
 //! each, made by hand (addresses in the pod range that nothing answers on: only the rules are
-//! measured), then the node agent is killed and started again. Its proxy lists everything and
+//! measured); once the fleet has gone quiet (or after a bound), the node agent is killed and
+//! started again. Its proxy lists everything and
 //! writes the whole table in one transaction, and logs how long planning and writing took; the
 //! benchmark reads that line from the agent's log, and times the whole restart besides.
 
@@ -14,6 +15,7 @@ use flotilla_integration::{Observation, poll_until};
 
 use super::FleetGuard;
 use super::api::{Api, endpoint_slice, selectorless_service};
+use super::quiet::wait_quiet;
 use super::report::Resync;
 
 pub const SERVICES: usize = 10_000;
@@ -23,6 +25,8 @@ const ENDPOINTS_PER_SERVICE: usize = 5;
 const FIRST_ENDPOINT: Ipv4Addr = Ipv4Addr::new(10, 42, 39, 16);
 /// What the proxy logs when it has written its whole table (`actors/src/proxy/mod.rs`).
 const RESYNC_LINE: &str = "the service proxy resynced its table";
+/// How long the fleet may stay busy after the creates before the agent is restarted anyway.
+const QUIET_LIMIT: Duration = Duration::from_secs(180);
 /// How long the restarted agent may take to write its table.
 const RESYNC_LIMIT: Duration = Duration::from_secs(300);
 const POLL: Duration = Duration::from_millis(20);
@@ -46,6 +50,9 @@ pub fn resync() -> Result<Resync> {
         api.create_all(slices)?;
         eprintln!("bench: created in {:?}", started.elapsed());
     }
+    // The restart should meet a server that has finished with the creates, not its backlog.
+    let quiet = wait_quiet(&fleet.dir()?, QUIET_LIMIT)?;
+    eprintln!("bench: the fleet quiet after {quiet:?}");
     let agent = fleet.agent(1)?;
     let logged_before = fleet.hosts.log(agent)?.len();
     eprintln!("bench: restarting the node agent");

@@ -4,16 +4,21 @@
 //! EndpointSlice written by the controller, the client node's proxy programmed).
 //!
 //! The Services in between are created in batches, many at a time through the API. Before
-//! each timed Service, a sample of the batch (every 100th and the last) must answer, so that
-//! the timed one meets a proxy that has caught up with the batch rather than its backlog.
+//! each timed Service, a sample of the batch (every 100th and the last) must answer, and then
+//! the fleet should go quiet ([`wait_quiet`], within a bound), so that the timed one meets
+//! controllers and proxies that have finished with the batch rather than their backlog: it is
+//! the cost of one more Service with that many in place. Whether and when the batch settled is
+//! reported too.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
 use super::api::{Api, SERVICE_PORT, cluster_ip, selecting_service};
 use super::pod_netns::PodNetns;
+use super::quiet::wait_quiet;
 
 /// The Services timed, by their rank of creation; the last is how many are created.
 pub const TIMED: [usize; 3] = [1, 1000, 10_000];
@@ -21,6 +26,9 @@ pub const TIMED: [usize; 3] = [1, 1000, 10_000];
 const ANSWER_LIMIT: Duration = Duration::from_secs(300);
 /// How long a batch may take to answer once created.
 const BATCH_LIMIT: Duration = Duration::from_secs(900);
+/// How long the fleet may stay busy after a batch answers before the next timed Service is
+/// created all the same.
+const QUIET_LIMIT: Duration = Duration::from_secs(180);
 /// Every how many Services of a batch one is checked before the next timed one.
 const SAMPLE_EVERY: usize = 100;
 
@@ -30,6 +38,9 @@ pub struct Scale {
     pub ready: Vec<(usize, Duration)>,
     /// Services created per second by the batches.
     pub creates_per_s: f64,
+    /// (size of the last batch, time from its first create until the fleet was quiet; `None`
+    /// if it was not within the limit).
+    pub last_batch_settled: (usize, Option<Duration>),
     pub services: Vec<(String, Ipv4Addr)>,
 }
 
@@ -39,11 +50,17 @@ pub fn service_name(rank: usize) -> String {
 }
 
 /// Creates the Services, all selecting the pods labelled `app: <app>`, and times those of
-/// [`TIMED`] from inside `client`.
-pub fn services_at_scale(api: &Api, client: &PodNetns, app: &str) -> Result<Scale> {
+/// [`TIMED`] from inside `client`; the fleet's processes are those naming `fleet_dir`.
+pub fn services_at_scale(
+    api: &Api,
+    client: &PodNetns,
+    app: &str,
+    fleet_dir: &Path,
+) -> Result<Scale> {
     let mut scale = Scale {
         ready: Vec::new(),
         creates_per_s: 0.0,
+        last_batch_settled: (0, None),
         services: Vec::new(),
     };
     let (mut batch_count, mut batch_time) = (0, Duration::ZERO);
@@ -73,10 +90,13 @@ pub fn services_at_scale(api: &Api, client: &PodNetns, app: &str) -> Result<Scal
             let answered = client
                 .wait_answers(&sample, started, Instant::now() + BATCH_LIMIT)
                 .with_context(|| format!("Services {first} to {} answering", rank - 1))?;
+            let settled = wait_quiet(fleet_dir, QUIET_LIMIT)?.map(|_| started.elapsed());
             eprintln!(
-                "bench: {} Services created in {creating:?}, answering after {answered:?}",
+                "bench: {} Services created in {creating:?}, answering after {answered:?}, \
+                 the fleet quiet after {settled:?}",
                 created.len()
             );
+            scale.last_batch_settled = (created.len(), settled);
         }
         let name = service_name(rank);
         let started = Instant::now();
