@@ -131,6 +131,7 @@ pub fn network() -> Result<NetworkReport> {
     eprintln!("bench: wrk by pod IP {web}, then by ClusterIP {vip}");
     let direct = http::measure(&client, web, PAGE)?;
     let through_vip = http::measure(&client, vip, PAGE)?;
+    eprintln!("bench: by pod IP {direct:?}, by ClusterIP {through_vip:?}");
 
     let fleet_dir = fleet.dir()?;
     let scale = scale::services_at_scale(&Api::connect(&fleet)?, &client, WEB_APP, &fleet_dir)?;
@@ -139,9 +140,11 @@ pub fn network() -> Result<NetworkReport> {
         .get(..DNS_NAMES)
         .context("fewer Services than DNS names")?;
     let (dns, dnsmasq) = dns::measure(&mut fleet, 2, &client, names)?;
+    eprintln!("bench: flotilla's DNS {dns:?}, dnsmasq {dnsmasq:?}");
     drop(fleet);
 
     let resync = resync::resync()?;
+    eprintln!("bench: {resync:?}");
     Ok(NetworkReport {
         http_time: http::TIME,
         http_connections: http::CONNECTIONS,

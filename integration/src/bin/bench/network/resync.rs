@@ -52,7 +52,9 @@ pub fn resync() -> Result<Resync> {
     }
     // The restart should meet a server that has finished with the creates, not its backlog.
     let quiet = wait_quiet(&fleet.dir()?, QUIET_LIMIT)?;
-    eprintln!("bench: the fleet quiet after {quiet:?}");
+    if let Some(quiet) = quiet {
+        eprintln!("bench: the fleet quiet after {quiet:?}");
+    }
     let agent = fleet.agent(1)?;
     let logged_before = fleet.hosts.log(agent)?.len();
     eprintln!("bench: restarting the node agent");

@@ -91,9 +91,10 @@ pub fn services_at_scale(
                 .wait_answers(&sample, started, Instant::now() + BATCH_LIMIT)
                 .with_context(|| format!("Services {first} to {} answering", rank - 1))?;
             let settled = wait_quiet(fleet_dir, QUIET_LIMIT)?.map(|_| started.elapsed());
+            let quiet = settled.map_or("not".to_owned(), |at| format!("after {at:?}"));
             eprintln!(
                 "bench: {} Services created in {creating:?}, answering after {answered:?}, \
-                 the fleet quiet after {settled:?}",
+                 the fleet quiet {quiet}",
                 created.len()
             );
             scale.last_batch_settled = (created.len(), settled);
