@@ -326,8 +326,9 @@ pub(super) fn into_io(error: rtnetlink::Error) -> io::Error {
     }
 }
 
-/// Each error with its causes, for [`RouteError::Several`] (which has no single source).
-fn describe_all(errors: &[RouteError]) -> String {
+/// Each error with its causes, for errors that gather several (`RouteError::Several`,
+/// `VxlanError::Several`), which have no single source.
+pub(super) fn describe_all(errors: &[impl std::error::Error]) -> String {
     let mut described = Vec::with_capacity(errors.len());
     for error in errors {
         let mut text = error.to_string();

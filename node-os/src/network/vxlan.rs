@@ -47,7 +47,7 @@ use rtnetlink::{Handle, LinkUnspec, LinkVxlan, RouteMessageBuilder};
 use tokio::task::JoinHandle;
 
 use super::links;
-use super::routes::{ROUTE_PROTOCOL, into_io};
+use super::routes::{ROUTE_PROTOCOL, describe_all, into_io};
 
 /// The overlay's device, as flannel's `flannel.1` (named for its VNI).
 pub const DEVICE: &str = "flotilla.1";
@@ -881,22 +881,6 @@ fn listed_route(message: &RouteMessage) -> Option<ListedRoute> {
         metric,
         protocol: message.header.protocol.into(),
     })
-}
-
-/// Each error with its causes, for [`VxlanError::Several`] (which has no single source).
-fn describe_all(errors: &[VxlanError]) -> String {
-    let mut described = Vec::with_capacity(errors.len());
-    for error in errors {
-        let mut text = error.to_string();
-        let mut cause = std::error::Error::source(error);
-        while let Some(inner) = cause {
-            text.push_str(": ");
-            text.push_str(&inner.to_string());
-            cause = inner.source();
-        }
-        described.push(text);
-    }
-    described.join("; ")
 }
 
 #[cfg(test)]
