@@ -121,14 +121,31 @@ impl Cluster {
     pub fn wait_ready(&mut self) -> Result<()> {
         let client = &self.client;
         let node_name = self.options.node_name.as_str();
+        let log_path = self.log_path();
+        let header = launch_header(self.launches);
+        // After a restart the stored Node is still Ready from the launch before, so this
+        // launch's own "up" line is what says its agent serves exec and logs again.
+        let this_launch_up = || {
+            let log = read_log(&log_path);
+            let this_launch = log.rsplit_once(&header).map_or("", |(_, after)| after);
+            this_launch.contains("flotilla is up")
+        };
         wait_started(
             &mut self.child,
             "flotilla up",
             &format!("node {node_name} was Ready"),
-            &self.workdir.path().join(LOG_FILE),
+            &log_path,
             self.options.ready_timeout,
             self.options.ready_poll,
-            || node_ready(client, node_name),
+            || {
+                if this_launch_up() {
+                    node_ready(client, node_name)
+                } else {
+                    Ok(Observation::Waiting(format!(
+                        "{header} has not logged \"flotilla is up\""
+                    )))
+                }
+            },
         )
     }
 
@@ -287,7 +304,7 @@ impl Cluster {
             .env("HOME", self.workdir.path().join("home"))
             .env_remove("FLOTILLA_CONFIG")
             .env("RUST_BACKTRACE", "1");
-        let header = format!("flotilla up, launch {}", self.launches);
+        let header = launch_header(self.launches);
         self.child = Some(spawn_logged(&mut command, &self.log_path(), &header)?);
         Ok(())
     }
@@ -317,6 +334,11 @@ impl Drop for Cluster {
             eprintln!("cleanup of cgroup root {}: {error:#}", self.cgroup_root);
         }
     }
+}
+
+/// The line the log gets before launch number `launch` of `flotilla up`.
+fn launch_header(launch: u32) -> String {
+    format!("flotilla up, launch {launch}")
 }
 
 /// Whether node `node_name` is Ready, as an observation for polling.
