@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::task::JoinHandle;
 
-use flotilla_kernel::api::{ApiClient, ClientError, Watched};
+use flotilla_kernel::api::{ApiClient, ClientError, EventType, Watched};
 use flotilla_kernel::object::Resource;
 use flotilla_kernel::supervision::spawn_owned;
 
@@ -146,15 +146,28 @@ pub struct Watches<E> {
 }
 
 impl<E: Send + 'static> Watches<E> {
-    /// Watches every object of kind `T` (current objects first, as Added events) and forwards
-    /// each event to the actor as `wrap(event)`.
+    /// Lists every object of kind `T` and watches the changes after the listing, forwarding
+    /// each to the actor as `wrap(event)`: the listed objects as Added events, in the mailbox
+    /// before this returns, so a controller that caches them has them all before its first
+    /// reconcile.
     pub async fn open<T, F>(&mut self, watch: &'static str, wrap: F) -> Result<(), ClientError>
     where
         T: Resource,
         F: Fn(Watched<T>) -> E + Send + 'static,
     {
-        let mut events = self.api.watch::<T>(None, 0, None).await?;
+        let (objects, revision) = self.api.list::<T>(None, None).await?;
+        let mut events = self.api.watch::<T>(None, revision, None).await?;
         let actor = self.actor.clone();
+        for object in objects {
+            let listed = Watched {
+                event: EventType::Added,
+                object,
+                revision,
+            };
+            if actor.cast(DriverMsg::Event(wrap(listed))).is_err() {
+                return Ok(());
+            }
+        }
         self.tasks
             .push(spawn_owned(actor.get_cell(), watch, async move {
                 let error = loop {

@@ -98,6 +98,14 @@ impl<T: Resource> Cache<T> {
         self.objects.values().flat_map(BTreeMap::values)
     }
 
+    /// The objects of `namespace`, by name.
+    pub fn in_namespace(&self, namespace: &str) -> impl Iterator<Item = &Arc<T>> {
+        self.objects
+            .get(namespace)
+            .into_iter()
+            .flat_map(BTreeMap::values)
+    }
+
     pub fn len(&self) -> usize {
         self.len
     }

@@ -6,6 +6,7 @@
 //! the endpoints come in groups, one per distinct list of resolved ports; each group gets
 //! slices of its own.
 
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
@@ -29,9 +30,10 @@ pub fn wants_slices(service: &Service) -> bool {
 
 /// The desired endpoints of `service`, grouped by their ports, from the pods of its namespace
 /// (pods of other namespaces and pods the selector does not pick are ignored).
-pub fn desired_groups(service: &Service, pods: &[Pod]) -> Vec<Group> {
+pub fn desired_groups<P: Borrow<Pod>>(service: &Service, pods: &[P]) -> Vec<Group> {
     let mut pods: Vec<&Pod> = pods
         .iter()
+        .map(Borrow::borrow)
         .filter(|pod| pod.metadata.namespace == service.metadata.namespace)
         .filter(|pod| selects(&service.spec.selector, &pod.metadata.labels))
         .filter(|pod| !pod.is_terminal())

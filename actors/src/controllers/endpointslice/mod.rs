@@ -3,35 +3,53 @@
 //! DNS server, with Kubernetes' semantics (`discovery.k8s.io/v1`, at most 100 endpoints a
 //! slice, labels `kubernetes.io/service-name` and `endpointslice.kubernetes.io/managed-by`).
 //!
-//! The key is a Service's namespace and name. Service events queue the Service; pod events
-//! queue the Services whose selectors match the pod's old or new labels (see `routing`); slice
-//! events queue the Service the slice names, so a hand-edited or deleted slice is repaired.
-//! Each reconcile reads the Service, the pods it selects and its managed slices fresh and
-//! performs the pure [`plan::plan`]. A Service that is gone has its slices deleted here: the
-//! garbage collector only follows Deployment and ReplicaSet owners.
+//! The key is a Service's namespace and name. The controller keeps the Services, the pods and
+//! its own slices in caches fed by its watches (listed before the first reconcile), as
+//! Kubernetes' controller reads its listers: a reconcile costs the Service's own pods and
+//! slices, not a listing of the cluster, which matters when ten thousand Services select the
+//! same pods. Service events queue the Service; pod events queue the Services whose selectors
+//! match the pod's old or new labels (see `routing`); slice events queue the Service the slice
+//! names, so a hand-edited or deleted slice is repaired. Each reconcile performs the pure
+//! [`plan::plan`] and writes the difference, recording its writes in the slice cache at once
+//! (see `slices`). A Service that is gone has its slices deleted here: the garbage collector
+//! only follows Deployment and ReplicaSet owners.
 
 mod endpoints;
 pub mod plan;
 mod routing;
+mod slices;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
 use std::collections::BTreeSet;
 
 use flotilla_kernel::api::{ApiClient, ClientError, ErrorCode, EventType, Watched};
-use flotilla_kernel::object::{EndpointSlice, Kind, Pod, SERVICE_NAME_LABEL, Service};
+use flotilla_kernel::object::{EndpointSlice, Kind, Pod, Service};
 
-use self::endpoints::wants_slices;
-use self::plan::{MANAGED_BY, MANAGED_BY_LABEL, plan};
-use self::routing::Routes;
+use self::plan::plan;
+use self::routing::services_of_pod;
+use self::slices::SliceCache;
 use super::driver::{Action, Controller, Watches};
 use super::key::ObjectKey;
+use crate::informer::Cache;
 
-/// The EndpointSlice controller; its state only routes pod events.
-#[derive(Debug, Default)]
+/// The EndpointSlice controller and its watch-fed caches.
+#[derive(Default)]
 pub struct EndpointSliceController {
-    routes: Routes,
+    services: Cache<Service>,
+    /// The pods that have labels (a selector picks no other).
+    pods: Cache<Pod>,
+    slices: SliceCache,
+}
+
+impl std::fmt::Debug for EndpointSliceController {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EndpointSliceController")
+            .field("services", &self.services.len())
+            .field("pods", &self.pods.len())
+            .field("slices", &self.slices)
+            .finish()
+    }
 }
 
 /// What the EndpointSlice controller watches.
@@ -46,24 +64,6 @@ pub enum EndpointSliceEvent {
 /// Why one reconcile of a Service's slices failed.
 #[derive(Debug, thiserror::Error)]
 pub enum EndpointSliceError {
-    #[error("reading service {key}")]
-    ReadService {
-        key: ObjectKey,
-        #[source]
-        source: ClientError,
-    },
-    #[error("listing the pods of service {key}")]
-    ListPods {
-        key: ObjectKey,
-        #[source]
-        source: ClientError,
-    },
-    #[error("listing the endpoint slices of service {key}")]
-    ListSlices {
-        key: ObjectKey,
-        #[source]
-        source: ClientError,
-    },
     #[error("creating an endpoint slice for service {key}")]
     Create {
         key: ObjectKey,
@@ -107,34 +107,38 @@ impl Controller for EndpointSliceController {
     fn route(&mut self, event: EndpointSliceEvent) -> Vec<ObjectKey> {
         match event {
             EndpointSliceEvent::Service(w) => {
-                self.routes
-                    .service_changed(&w.object, w.event == EventType::Deleted);
-                vec![ObjectKey::of(&w.object.metadata)]
+                let key = ObjectKey::of(&w.object.metadata);
+                self.services.apply(w.event, w.object);
+                vec![key]
             }
-            EndpointSliceEvent::Pod(w) => self
-                .routes
-                .pod_changed(&w.object, w.event == EventType::Deleted),
-            EndpointSliceEvent::Slice(w) => w
-                .object
-                .service_name()
-                .map(|service| ObjectKey::new(w.object.metadata.namespace.clone(), service))
-                .into_iter()
-                .collect(),
+            EndpointSliceEvent::Pod(w) => {
+                let Watched { event, object, .. } = *w;
+                let event = if object.metadata.labels.is_empty() {
+                    EventType::Deleted
+                } else {
+                    event
+                };
+                let change = self.pods.apply(event, object);
+                services_of_pod(&self.services, &change)
+            }
+            EndpointSliceEvent::Slice(w) => {
+                let key = w
+                    .object
+                    .service_name()
+                    .map(|service| ObjectKey::new(w.object.metadata.namespace.clone(), service));
+                self.slices.heard(w.event, w.object);
+                key.into_iter().collect()
+            }
         }
     }
 
-    async fn resync(&mut self, api: &ApiClient) -> Result<Vec<ObjectKey>, ClientError> {
-        let (services, _) = api.list::<Service>(None, None).await?;
-        let managed = format!("{MANAGED_BY_LABEL}={MANAGED_BY}");
-        let (slices, _) = api.list::<EndpointSlice>(None, Some(&managed)).await?;
-        let orphans = slices.iter().filter_map(|slice| {
-            let service = slice.service_name()?;
-            Some(ObjectKey::new(slice.metadata.namespace.clone(), service))
-        });
-        let keys: BTreeSet<ObjectKey> = services
+    /// Every Service, and every Service that has slices (a deleted one's go).
+    async fn resync(&mut self, _api: &ApiClient) -> Result<Vec<ObjectKey>, ClientError> {
+        let keys: BTreeSet<ObjectKey> = self
+            .services
             .iter()
             .map(|service| ObjectKey::of(&service.metadata))
-            .chain(orphans)
+            .chain(self.slices.services())
             .collect();
         Ok(keys.into_iter().collect())
     }
@@ -144,43 +148,24 @@ impl Controller for EndpointSliceController {
         api: &ApiClient,
         key: &ObjectKey,
     ) -> Result<Action, EndpointSliceError> {
-        let found = api.find::<Service>(&key.namespace, &key.name).await;
-        let service = found.map_err(|source| EndpointSliceError::ReadService {
-            key: key.clone(),
-            source,
-        })?;
-        let managed = format!(
-            "{SERVICE_NAME_LABEL}={},{MANAGED_BY_LABEL}={MANAGED_BY}",
-            key.name
-        );
-        let (slices, _) = api
-            .list::<EndpointSlice>(Some(&key.namespace), Some(&managed))
-            .await
-            .map_err(|source| EndpointSliceError::ListSlices {
-                key: key.clone(),
-                source,
-            })?;
-        let Some(service) = service else {
-            for slice in slices {
-                delete(api, key, slice.metadata.name).await?;
+        let plan = {
+            let slices = self.slices.of_service(key);
+            match self.services.get(&key.namespace, &key.name) {
+                Some(service) => {
+                    let pods: Vec<&Pod> = self
+                        .pods
+                        .in_namespace(&key.namespace)
+                        .map(AsRef::as_ref)
+                        .collect();
+                    plan(service, &pods, &slices)
+                }
+                None => plan::Plan {
+                    delete: slices.iter().map(|s| s.metadata.name.clone()).collect(),
+                    ..plan::Plan::default()
+                },
             }
-            return Ok(Action::Done);
-        };
-        let pods = if wants_slices(&service) {
-            let selector = selector_text(&service.spec.selector);
-            let (pods, _) = api
-                .list::<Pod>(Some(&key.namespace), Some(&selector))
-                .await
-                .map_err(|source| EndpointSliceError::ListPods {
-                    key: key.clone(),
-                    source,
-                })?;
-            pods
-        } else {
-            Vec::new()
         };
         // Endpoints are added before they are removed, so none vanish for a moment.
-        let plan = plan(&service, &pods, &slices);
         for slice in plan.create {
             let created =
                 api.create(&slice)
@@ -190,28 +175,32 @@ impl Controller for EndpointSliceController {
                         source,
                     })?;
             tracing::info!(service = %key, slice = %created.metadata.name, "created endpoint slice");
+            self.slices.wrote(created);
         }
         for slice in plan.update {
-            api.update(&slice)
-                .await
-                .map_err(|source| EndpointSliceError::Update {
-                    key: key.clone(),
-                    slice: slice.metadata.name.clone(),
-                    source,
-                })?;
+            let updated =
+                api.update(&slice)
+                    .await
+                    .map_err(|source| EndpointSliceError::Update {
+                        key: key.clone(),
+                        slice: slice.metadata.name.clone(),
+                        source,
+                    })?;
             tracing::debug!(service = %key, slice = %slice.metadata.name, "updated endpoint slice");
+            self.slices.wrote(updated);
         }
         for name in plan.delete {
-            delete(api, key, name).await?;
+            delete(api, key, &name).await?;
+            self.slices.deleted(&key.namespace, &name);
         }
         Ok(Action::Done)
     }
 }
 
 /// Deletes a slice of the Service `key`; one already gone is fine.
-async fn delete(api: &ApiClient, key: &ObjectKey, name: String) -> Result<(), EndpointSliceError> {
+async fn delete(api: &ApiClient, key: &ObjectKey, name: &str) -> Result<(), EndpointSliceError> {
     match api
-        .delete(Kind::EndpointSlice, &key.namespace, &name, None)
+        .delete(Kind::EndpointSlice, &key.namespace, name, None)
         .await
     {
         Ok(_) => {
@@ -221,18 +210,8 @@ async fn delete(api: &ApiClient, key: &ObjectKey, name: String) -> Result<(), En
         Err(e) if e.api_code() == Some(ErrorCode::NotFound) => Ok(()),
         Err(source) => Err(EndpointSliceError::Delete {
             key: key.clone(),
-            slice: name,
+            slice: name.to_string(),
             source,
         }),
     }
-}
-
-/// A Service's selector as a list request's label selector (`app=web,tier=front`). Label
-/// keys and values never hold the selector syntax's `,`, `=` or `!`.
-fn selector_text(selector: &BTreeMap<String, String>) -> String {
-    let terms: Vec<String> = selector
-        .iter()
-        .map(|(key, value)| format!("{key}={value}"))
-        .collect();
-    terms.join(",")
 }

@@ -11,6 +11,7 @@
 //! A Service that selects no endpoint keeps one empty "placeholder" slice, as in Kubernetes,
 //! which shows that the controller has seen it.
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, VecDeque};
 
 use flotilla_kernel::object::{
@@ -72,11 +73,16 @@ impl Draft {
     }
 }
 
-/// Plans the slices of `service` from the pods of its namespace and its managed `slices`.
-pub fn plan(service: &Service, pods: &[Pod], slices: &[EndpointSlice]) -> Plan {
+/// Plans the slices of `service` from the pods of its namespace and its managed `slices`
+/// (owned or borrowed, as the caller holds them).
+pub fn plan<P: Borrow<Pod>, S: Borrow<EndpointSlice>>(
+    service: &Service,
+    pods: &[P],
+    slices: &[S],
+) -> Plan {
     let mut plan = Plan::default();
     let mut owned: Vec<&EndpointSlice> = Vec::new();
-    for slice in slices {
+    for slice in slices.iter().map(Borrow::borrow) {
         // A slice of an earlier Service of the same name, or of another address type, goes.
         if wants_slices(service)
             && is_controlled_by(&slice.metadata, &service.metadata.uid)
@@ -342,7 +348,7 @@ mod tests {
     #[test]
     fn a_new_service_gets_one_owned_labelled_slice_and_nothing_more() {
         let pods = pods(2);
-        let planned = plan(&service(), &pods, &[]);
+        let planned = plan::<_, EndpointSlice>(&service(), &pods, &[]);
         assert_eq!(counts(&planned), (1, 0, 0));
         let slice = &planned.create[0];
         assert_eq!(slice.metadata.generate_name, "web-");
@@ -435,7 +441,7 @@ mod tests {
         assert_eq!(names(&planned.update[0]), ["web-000"]);
         let slices = converge(&service(), &pods, &slices);
         // And back: the slice empties instead of being replaced.
-        let planned = plan(&service(), &[], &slices);
+        let planned = plan::<Pod, _>(&service(), &[], &slices);
         assert_eq!(counts(&planned), (0, 1, 0));
         assert!(planned.update[0].endpoints.is_empty() && planned.update[0].ports.is_empty());
     }
@@ -525,13 +531,19 @@ mod tests {
         no_selector.spec.selector.clear();
         let planned = plan(&no_selector, &pods, &slices);
         assert_eq!(counts(&planned), (0, 0, 1));
-        assert_eq!(plan(&no_selector, &pods, &[]), Plan::default());
+        assert_eq!(
+            plan::<_, EndpointSlice>(&no_selector, &pods, &[]),
+            Plan::default()
+        );
         let mut alias = service();
         alias.spec.type_ = ServiceType::ExternalName;
         alias.spec.external_name = "example.com".into();
         let planned = plan(&alias, &pods, &slices);
         assert_eq!(counts(&planned), (0, 0, 1));
-        assert_eq!(plan(&alias, &pods, &[]), Plan::default());
+        assert_eq!(
+            plan::<_, EndpointSlice>(&alias, &pods, &[]),
+            Plan::default()
+        );
     }
 
     #[test]

@@ -10,9 +10,11 @@ use flotilla_kernel::object::{
     ConditionStatus, IntOrString, PodCondition, PodIp, PodPhase, ServicePort,
 };
 
+use super::plan::{MANAGED_BY, MANAGED_BY_LABEL};
 use super::*;
 use crate::controllers::driver::{ControllerActor, ControllerArgs, Timing};
 use crate::test_api::{TestApi, host_pod_on};
+use flotilla_kernel::object::SERVICE_NAME_LABEL;
 
 fn watched<T>(event: EventType, object: T) -> Watched<T> {
     Watched {
@@ -64,15 +66,6 @@ fn events_queue_the_services_they_concern() {
     assert_eq!(controller.route(deleted), [key]);
     let pod = EndpointSliceEvent::Pod(Box::new(watched(EventType::Modified, web_pod("web-1"))));
     assert!(controller.route(pod).is_empty());
-}
-
-#[test]
-fn selectors_become_list_selectors() {
-    let selector = BTreeMap::from([
-        ("app".to_string(), "web".to_string()),
-        ("tier".to_string(), "front".to_string()),
-    ]);
-    assert_eq!(selector_text(&selector), "app=web,tier=front");
 }
 
 /// The Service's slices as a watch reports them, to wait on.
