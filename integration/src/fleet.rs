@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use serde_json::Value;
 use tempfile::TempDir;
 
 use crate::binary::flotilla_binary;
@@ -190,12 +189,6 @@ impl Fleet {
         std::fs::write(&path, yaml).with_context(|| format!("writing {}", path.display()))?;
         self.cli(&["apply", "-f", &path.display().to_string()])?;
         Ok(())
-    }
-
-    fn json(&self, args: &[&str]) -> Result<Value> {
-        let mut args = args.to_vec();
-        args.extend(["-o", "json"]);
-        Ok(serde_json::from_str(&self.cli(&args)?)?)
     }
 
     /// Whether node `name` is Ready (false if it cannot be read).

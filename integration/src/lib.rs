@@ -20,6 +20,7 @@ mod control_plane;
 mod etcd_server;
 mod failover_report;
 mod fleet;
+mod fleet_pods;
 pub mod hosts;
 mod joined_node;
 mod logged_child;

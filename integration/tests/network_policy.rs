@@ -4,12 +4,7 @@
 
 use std::time::Duration;
 
-use anyhow::Result;
-use serde_json::Value;
-
-use flotilla_integration::{
-    Fleet, Observation, busybox_archives, poll_until, running_as_root_or_skip,
-};
+use flotilla_integration::{Fleet, Observation, poll_until, running_as_root_or_skip};
 
 const POLL: Duration = Duration::from_millis(200);
 
@@ -86,12 +81,6 @@ spec:
     - {protocol: TCP, port: 8080}
 "#;
 
-fn json(fleet: &Fleet, args: &[&str]) -> Result<Value> {
-    let mut args = args.to_vec();
-    args.extend(["-o", "json"]);
-    Ok(serde_json::from_str(&fleet.cli(&args)?)?)
-}
-
 /// Whether pod `from` gets an answer from `host:port` within two seconds.
 fn answers(fleet: &Fleet, from: &str, host: &str, port: u16) -> bool {
     let request = format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {host} {port}");
@@ -127,39 +116,12 @@ fn a_network_policy_denies_then_allows() {
         return;
     }
     let fleet = Fleet::start(2, &[], &[]).expect("a server and two nodes");
-    let images = tempfile::tempdir().unwrap();
-    let archives = busybox_archives(images.path()).expect("the busybox test image");
-    fleet
-        .cli(&[
-            "image",
-            "import",
-            &archives.oci.display().to_string(),
-            "--all-nodes",
-        ])
-        .expect("busybox on both nodes");
+    fleet.import_busybox().expect("busybox on both nodes");
     fleet.apply(PODS).unwrap();
-    let mut db_ip = String::new();
-    let waited = poll_until(Duration::from_secs(90), POLL, || {
-        let pods = json(&fleet, &["get", "pods"])?;
-        let items = pods["items"].as_array().cloned().unwrap_or_default();
-        let running = items
-            .iter()
-            .filter(|pod| pod["status"]["phase"] == "Running")
-            .count();
-        if let Some(db) = items.iter().find(|pod| pod["metadata"]["name"] == "db") {
-            db_ip = db["status"]["podIP"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-        }
-        Ok(if running == 3 && !db_ip.is_empty() {
-            Observation::Done
-        } else {
-            Observation::Waiting(format!("{running} of 3 pods running"))
-        })
-    });
-    if let Err(error) = waited {
-        panic!("the pods run: {error:#}");
+    let running_ip = |name| fleet.running_pod_ip(name, Duration::from_secs(90)).unwrap();
+    let db_ip = running_ip("db").to_string();
+    for client in ["frontend", "other"] {
+        running_ip(client);
     }
     let db = db_ip.as_str();
     let service = "db.default.svc.cluster.local";

@@ -7,12 +7,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
-use serde_json::Value;
+use anyhow::Result;
 
-use flotilla_integration::{
-    Fleet, Observation, busybox_archives, poll_until, running_as_root_or_skip,
-};
+use flotilla_integration::{Fleet, Observation, poll_until, running_as_root_or_skip};
 
 const POLL: Duration = Duration::from_millis(200);
 
@@ -40,67 +37,15 @@ spec:
     )
 }
 
-fn pod_json(fleet: &Fleet, name: &str) -> Result<Value> {
-    Ok(serde_json::from_str(
-        &fleet.cli(&["get", "pod", name, "-o", "json"])?,
-    )?)
-}
-
-/// The pod's IP once it runs.
-fn running_ip(fleet: &Fleet, name: &str) -> Result<String> {
-    let mut ip = String::new();
-    poll_until(Duration::from_secs(90), POLL, || {
-        let pod = pod_json(fleet, name)?;
-        let found = pod["status"]["podIP"].as_str().unwrap_or_default();
-        Ok(
-            if pod["status"]["phase"] == "Running" && !found.is_empty() {
-                ip = found.to_string();
-                Observation::Done
-            } else {
-                Observation::Waiting(format!("{name}: {}", pod["status"]))
-            },
-        )
-    })?;
-    Ok(ip)
-}
-
 /// What `wget` in pod `from` gets from `url` (retried briefly: routes settle as nodes join).
 fn fetch_from(fleet: &Fleet, from: &str, url: &str) -> Result<String> {
-    let mut body = String::new();
-    poll_until(Duration::from_secs(30), POLL, || {
-        // (busybox 1.35's wget crashes with -T; the CLI's own limit bounds it.)
-        match fleet.cli(&["exec", from, "--", "wget", "-qO-", url]) {
-            Ok(out) => {
-                body = out;
-                Ok(Observation::Done)
-            }
-            Err(error) => Ok(Observation::Waiting(error.to_string())),
-        }
-    })?;
-    Ok(body)
-}
-
-fn node_range(fleet: &Fleet, node: &str) -> Result<ipnet::Ipv4Net> {
-    let json: Value = serde_json::from_str(&fleet.cli(&["get", "node", node, "-o", "json"])?)?;
-    json["spec"]["podCIDR"]
-        .as_str()
-        .context("a podCIDR")?
-        .parse()
-        .context("a CIDR")
+    // (busybox 1.35's wget crashes with -T; the CLI's own limit bounds it.)
+    fleet.exec_until_ok(from, &["wget", "-qO-", url], Duration::from_secs(30))
 }
 
 /// The pods' veths on node `nN`'s bridge.
 fn pod_veths(fleet: &Fleet, index: usize) -> Result<String> {
-    let host = fleet.node_host(index)?;
-    let out = fleet.hosts.run_in(
-        host,
-        &["ip", "-o", "link", "show", "master", "flotilla0"],
-        Duration::from_secs(10),
-    )?;
-    if !out.status.success() {
-        bail!("ip link: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    fleet.in_node_host(index, &["ip", "-o", "link", "show", "master", "flotilla0"])
 }
 
 fn attachments(node_dir: &Path) -> usize {
@@ -115,20 +60,11 @@ fn pods_on_two_nodes_reach_each_other_by_pod_ip() {
         return;
     }
     let fleet = Fleet::start(2, &[], &[]).expect("a server and two nodes");
-    let images = tempfile::tempdir().unwrap();
-    let archives = busybox_archives(images.path()).expect("the busybox test image");
-    fleet
-        .cli(&[
-            "image",
-            "import",
-            &archives.oci.display().to_string(),
-            "--all-nodes",
-        ])
-        .expect("busybox on both nodes");
+    fleet.import_busybox().expect("busybox on both nodes");
 
     let (r1, r2) = (
-        node_range(&fleet, "n1").unwrap(),
-        node_range(&fleet, "n2").unwrap(),
+        fleet.pod_range("n1").unwrap(),
+        fleet.pod_range("n2").unwrap(),
     );
     assert_ne!(r1, r2);
     let cluster: ipnet::Ipv4Net = "10.42.0.0/16".parse().unwrap();
@@ -141,17 +77,20 @@ fn pods_on_two_nodes_reach_each_other_by_pod_ip() {
     ] {
         fleet.apply(&web_pod(name, node, host_port)).unwrap();
     }
-    let a = running_ip(&fleet, "web-a").unwrap();
-    let b = running_ip(&fleet, "web-b").unwrap();
-    let c = running_ip(&fleet, "web-c").unwrap();
-    for (ip, range) in [(&a, r1), (&b, r1), (&c, r2)] {
-        assert!(
-            range.contains(&ip.parse::<std::net::Ipv4Addr>().unwrap()),
-            "{ip} in {range}"
-        );
+    let running_ip = |name| fleet.running_pod_ip(name, Duration::from_secs(90)).unwrap();
+    let (a, b, c) = (
+        running_ip("web-a"),
+        running_ip("web-b"),
+        running_ip("web-c"),
+    );
+    for (ip, range) in [(a, r1), (b, r1), (c, r2)] {
+        assert!(range.contains(&ip), "{ip} in {range}");
     }
     let wide = fleet.cli(&["get", "pods", "-o", "wide"]).unwrap();
-    assert!(wide.contains(&a) && wide.contains(&c), "{wide}");
+    assert!(
+        wide.contains(&a.to_string()) && wide.contains(&c.to_string()),
+        "{wide}"
+    );
 
     // Same port on one node, across nodes both ways.
     assert_eq!(

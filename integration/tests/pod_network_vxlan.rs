@@ -6,12 +6,9 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
-use serde_json::Value;
+use anyhow::Result;
 
-use flotilla_integration::{
-    Fleet, Observation, busybox_archives, poll_until, running_as_root_or_skip,
-};
+use flotilla_integration::{Fleet, Observation, poll_until, running_as_root_or_skip};
 
 const POLL: Duration = Duration::from_millis(200);
 
@@ -40,63 +37,10 @@ spec:
     )
 }
 
-fn pod_json(fleet: &Fleet, name: &str) -> Result<Value> {
-    Ok(serde_json::from_str(
-        &fleet.cli(&["get", "pod", name, "-o", "json"])?,
-    )?)
-}
-
-/// The pod's IP once it runs.
-fn running_ip(fleet: &Fleet, name: &str) -> Result<String> {
-    let mut ip = String::new();
-    poll_until(Duration::from_secs(90), POLL, || {
-        let pod = pod_json(fleet, name)?;
-        let found = pod["status"]["podIP"].as_str().unwrap_or_default();
-        Ok(
-            if pod["status"]["phase"] == "Running" && !found.is_empty() {
-                ip = found.to_string();
-                Observation::Done
-            } else {
-                Observation::Waiting(format!("{name}: {}", pod["status"]))
-            },
-        )
-    })?;
-    Ok(ip)
-}
-
 /// What `script` prints in pod `from`, once it succeeds (retried briefly: the overlay settles
 /// as nodes join).
 fn run_in_pod(fleet: &Fleet, from: &str, script: &str) -> Result<String> {
-    let mut output = String::new();
-    poll_until(Duration::from_secs(30), POLL, || {
-        match fleet.cli(&["exec", from, "--", "sh", "-c", script]) {
-            Ok(out) => {
-                output = out;
-                Ok(Observation::Done)
-            }
-            Err(error) => Ok(Observation::Waiting(error.to_string())),
-        }
-    })?;
-    Ok(output)
-}
-
-fn node_range(fleet: &Fleet, node: &str) -> Result<ipnet::Ipv4Net> {
-    let json: Value = serde_json::from_str(&fleet.cli(&["get", "node", node, "-o", "json"])?)?;
-    json["spec"]["podCIDR"]
-        .as_str()
-        .context("a podCIDR")?
-        .parse()
-        .context("a CIDR")
-}
-
-/// What `argv` prints in the host of node `nN`.
-fn in_node_host(fleet: &Fleet, index: usize, argv: &[&str]) -> Result<String> {
-    let host = fleet.node_host(index)?;
-    let out = fleet.hosts.run_in(host, argv, Duration::from_secs(10))?;
-    if !out.status.success() {
-        bail!("{argv:?}: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    fleet.exec_until_ok(from, &["sh", "-c", script], Duration::from_secs(30))
 }
 
 #[test]
@@ -106,20 +50,11 @@ fn pods_on_two_nodes_reach_each_other_through_the_vxlan_overlay() {
     }
     let fleet =
         Fleet::start(2, &[], &["--network-backend", "vxlan"]).expect("a server and two nodes");
-    let images = tempfile::tempdir().unwrap();
-    let archives = busybox_archives(images.path()).expect("the busybox test image");
-    fleet
-        .cli(&[
-            "image",
-            "import",
-            &archives.oci.display().to_string(),
-            "--all-nodes",
-        ])
-        .expect("busybox on both nodes");
+    fleet.import_busybox().expect("busybox on both nodes");
 
     let (r1, r2) = (
-        node_range(&fleet, "n1").unwrap(),
-        node_range(&fleet, "n2").unwrap(),
+        fleet.pod_range("n1").unwrap(),
+        fleet.pod_range("n2").unwrap(),
     );
     assert_ne!(r1, r2);
 
@@ -134,7 +69,8 @@ fn pods_on_two_nodes_reach_each_other_through_the_vxlan_overlay() {
         let mac = format!("0a:58:{a:02x}:{b:02x}:{c:02x}:{d:02x}");
         let mut link = String::new();
         poll_until(Duration::from_secs(30), POLL, || {
-            link = in_node_host(&fleet, index, &["ip", "-d", "link", "show", "flotilla.1"])
+            link = fleet
+                .in_node_host(index, &["ip", "-d", "link", "show", "flotilla.1"])
                 .unwrap_or_default();
             Ok(if link.is_empty() {
                 Observation::Waiting(format!("no flotilla.1 in n{index}"))
@@ -155,7 +91,7 @@ fn pods_on_two_nodes_reach_each_other_through_the_vxlan_overlay() {
         let vtep = peer_range.network();
         let wanted = format!("{peer_range} via {vtep} dev flotilla.1 onlink");
         poll_until(Duration::from_secs(30), POLL, || {
-            let routes = in_node_host(&fleet, index, &["ip", "route", "show", "proto", "70"])?;
+            let routes = fleet.in_node_host(index, &["ip", "route", "show", "proto", "70"])?;
             Ok(if routes.trim() == wanted {
                 Observation::Done
             } else {
@@ -168,16 +104,10 @@ fn pods_on_two_nodes_reach_each_other_through_the_vxlan_overlay() {
     for (name, node) in [("web-a", "n1"), ("web-c", "n2")] {
         fleet.apply(&web_pod(name, node)).unwrap();
     }
-    let a = running_ip(&fleet, "web-a").unwrap();
-    let c = running_ip(&fleet, "web-c").unwrap();
-    assert!(
-        r1.contains(&a.parse::<std::net::Ipv4Addr>().unwrap()),
-        "{a} in {r1}"
-    );
-    assert!(
-        r2.contains(&c.parse::<std::net::Ipv4Addr>().unwrap()),
-        "{c} in {r2}"
-    );
+    let running_ip = |name| fleet.running_pod_ip(name, Duration::from_secs(90)).unwrap();
+    let (a, c) = (running_ip("web-a"), running_ip("web-c"));
+    assert!(r1.contains(&a), "{a} in {r1}");
+    assert!(r2.contains(&c), "{c} in {r2}");
 
     // The pods' interfaces leave room for the encapsulation.
     let mtu = run_in_pod(&fleet, "web-a", "cat /sys/class/net/eth0/mtu").unwrap();

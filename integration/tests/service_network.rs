@@ -9,11 +9,8 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use anyhow::Result;
-use serde_json::Value;
 
-use flotilla_integration::{
-    Fleet, Observation, busybox_archives, poll_until, running_as_root_or_skip,
-};
+use flotilla_integration::{Fleet, Observation, poll_until, running_as_root_or_skip};
 
 const POLL: Duration = Duration::from_millis(200);
 
@@ -131,12 +128,6 @@ spec:
     command: [sh, -c, 'echo start; nc stream.default.svc.cluster.local 9000 | wc -l']
 "#;
 
-fn json(fleet: &Fleet, args: &[&str]) -> Result<Value> {
-    let mut args = args.to_vec();
-    args.extend(["-o", "json"]);
-    Ok(serde_json::from_str(&fleet.cli(&args)?)?)
-}
-
 /// Waits for `check` to say nothing is missing; panics with what it last said.
 fn wait(what: &str, limit: Duration, mut check: impl FnMut() -> Result<Option<String>>) {
     let waited = poll_until(limit, POLL, || {
@@ -152,15 +143,12 @@ fn wait(what: &str, limit: Duration, mut check: impl FnMut() -> Result<Option<St
 
 /// The ready and not-ready addresses of the Service's EndpointSlices.
 fn endpoints(fleet: &Fleet, service: &str) -> Result<(BTreeSet<String>, BTreeSet<String>)> {
-    let list = json(
-        fleet,
-        &[
-            "get",
-            "endpointslices",
-            "-l",
-            &format!("kubernetes.io/service-name={service}"),
-        ],
-    )?;
+    let list = fleet.json(&[
+        "get",
+        "endpointslices",
+        "-l",
+        &format!("kubernetes.io/service-name={service}"),
+    ])?;
     let (mut ready, mut not_ready) = (BTreeSet::new(), BTreeSet::new());
     for slice in list["items"].as_array().into_iter().flatten() {
         for endpoint in slice["endpoints"].as_array().into_iter().flatten() {
@@ -177,11 +165,6 @@ fn endpoints(fleet: &Fleet, service: &str) -> Result<(BTreeSet<String>, BTreeSet
     Ok((ready, not_ready))
 }
 
-fn running(fleet: &Fleet, name: &str) -> Result<Option<String>> {
-    let pod = json(fleet, &["get", "pod", name])?;
-    Ok((pod["status"]["phase"] != "Running").then(|| format!("{name}: {}", pod["status"])))
-}
-
 /// What `wget` in the client pod gets from `url`.
 fn fetch(fleet: &Fleet, url: &str) -> Result<String> {
     fleet.cli(&["exec", "client", "--", "wget", "-qO-", url])
@@ -193,21 +176,12 @@ fn services_are_reached_by_name_and_node_port() {
         return;
     }
     let mut fleet = Fleet::start(2, &[], &[]).expect("a server and two nodes");
-    let images = tempfile::tempdir().unwrap();
-    let archives = busybox_archives(images.path()).expect("the busybox test image");
-    fleet
-        .cli(&[
-            "image",
-            "import",
-            &archives.oci.display().to_string(),
-            "--all-nodes",
-        ])
-        .expect("busybox on both nodes");
+    fleet.import_busybox().expect("busybox on both nodes");
     fleet.apply(WEB).unwrap();
     fleet.apply(CLIENT_AND_STREAM).unwrap();
-    wait("the client runs", Duration::from_secs(90), || {
-        running(&fleet, "client")
-    });
+    fleet
+        .running_pod_ip("client", Duration::from_secs(90))
+        .expect("the client runs");
     wait("two ready endpoints", Duration::from_secs(90), || {
         let (ready, _) = endpoints(&fleet, "web")?;
         Ok((ready.len() != 2).then(|| format!("ready: {ready:?}")))

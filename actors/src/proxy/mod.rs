@@ -7,7 +7,8 @@
 //! the Services it touches; bursts of changes are coalesced into one `Apply`, which plans only
 //! the marked Services ([`plan`]), diffs them against the plan in force ([`rules`]) and writes
 //! the difference in one nft transaction, so one Service's change costs the same with ten or
-//! ten thousand others. The first `Apply` after a start is a full resync: the table is replaced
+//! ten thousand others; a new Service waits briefly for its endpoints, so that the two go in
+//! one transaction. The first `Apply` after a start is a full resync: the table is replaced
 //! whole in one transaction, which also removes whatever a previous run left. A failed write
 //! is logged and retried, as a full resync, since the plan and the table may then differ.
 //!
@@ -41,6 +42,10 @@ const RETRY: RetryBackoff = RetryBackoff {
     max: Duration::from_secs(30),
 };
 
+/// How long a new Service without endpoints yet waits for them before its rules (which then
+/// reject its connections) are written all the same.
+const ENDPOINTS_GRACE: Duration = Duration::from_millis(50);
+
 pub struct ServiceProxy;
 
 #[derive(Clone)]
@@ -53,6 +58,8 @@ pub struct ServiceProxyArgs {
 pub enum ProxyMsg {
     /// These Services (`namespace/name`), or their endpoints, changed.
     Changed(Vec<String>),
+    /// This Service is new.
+    Added(String),
     /// A Node's pod range may have changed.
     NodesChanged,
     /// Bring the table to the plan.
@@ -116,7 +123,16 @@ impl Actor for ServiceProxy {
             &args.api,
             &myself,
             Cache::new(),
-            |change: &Change<Service>| Some(ProxyMsg::Changed(vec![key(change.new.as_ref())])),
+            |change: &Change<Service>| {
+                let key = key(change.new.as_ref());
+                Some(
+                    if change.old.is_none() && change.event == EventType::Added {
+                        ProxyMsg::Added(key)
+                    } else {
+                        ProxyMsg::Changed(vec![key])
+                    },
+                )
+            },
         )
         .await?;
         let slices = start(
@@ -167,6 +183,19 @@ impl Actor for ServiceProxy {
             ProxyMsg::Changed(keys) => {
                 state.dirty.extend(keys);
                 queue_apply(&myself, state)?;
+            }
+            ProxyMsg::Added(key) => {
+                // Its EndpointSlice usually follows within milliseconds: wait for it a little,
+                // so that both go in one transaction rather than two (each costs tens of ms
+                // with thousands of Services). The slice's change marks the Service too.
+                let awaited = state.ruleset.is_some()
+                    && state.slices.read().indexed_under(&key).next().is_none();
+                if awaited {
+                    myself.send_after(ENDPOINTS_GRACE, || ProxyMsg::Changed(vec![key]));
+                } else {
+                    state.dirty.insert(key);
+                    queue_apply(&myself, state)?;
+                }
             }
             ProxyMsg::NodesChanged => {
                 state.pod_ranges_dirty = true;

@@ -2,8 +2,9 @@
 //! beside a peer measured in the same run, on a fleet of test hosts (network namespaces on a
 //! bridge: nothing touches the machine's own network). It needs root.
 //!
-//! On a server and two nodes, with a busybox httpd pod on n1 and a client pod on n2:
-//! - HTTP ([`http`]): wrk from the client pod by pod IP, then by the Service's ClusterIP;
+//! On a server and two nodes, with a busybox httpd pod on n1 and client pods on n2:
+//! - HTTP ([`http`]): wrk from one client pod by pod IP and from the other by the Service's
+//!   ClusterIP, in turns;
 //! - Services at scale ([`scale`]): 10,000 ClusterIP Services, the 1st, 1,000th and 10,000th
 //!   timed from their create call to their ClusterIP answering from the client pod;
 //! - DNS ([`dns`]): dnsperf from the client pod against n2's cluster DNS and against dnsmasq
@@ -32,9 +33,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use nix::unistd::geteuid;
-use serde_json::Value;
 
-use flotilla_integration::{Fleet, Observation, busybox_archives, poll_until, unmount_under};
+use flotilla_integration::{Fleet, unmount_under};
 
 pub use report::NetworkReport;
 
@@ -52,7 +52,11 @@ const DNS_NAMES: usize = 1000;
 /// How long the pods may take to run, and their Service to answer.
 const PODS_LIMIT: Duration = Duration::from_secs(120);
 
-/// The web pod on n1 with its Service, and the client pod on n2.
+/// The web pod on n1 with its Service, and two client pods on n2: wrk asks the web pod by its
+/// IP from `client` and by its ClusterIP from `vip-client`. One client for both would reuse
+/// source ports of the other run's connections, which the web pod still holds in TIME_WAIT,
+/// and a client's TCP timestamps differ by destination (pod IP or ClusterIP), so those SYNs
+/// fail the web pod's PAWS check and wait a second for their retransmission.
 const WORKLOADS: &str = r#"apiVersion: v1
 kind: Pod
 metadata:
@@ -72,6 +76,18 @@ apiVersion: v1
 kind: Pod
 metadata:
   name: client
+spec:
+  nodeSelector: {kubernetes.io/hostname: n2}
+  containers:
+  - name: client
+    image: busybox:1.35
+    imagePullPolicy: Never
+    command: [sleep, '3600']
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: vip-client
 spec:
   nodeSelector: {kubernetes.io/hostname: n2}
   containers:
@@ -103,34 +119,29 @@ pub fn network() -> Result<NetworkReport> {
             missing.join(", ")
         );
     }
-    let images = tempfile::Builder::new()
-        .prefix("flotilla-bench-network-image-")
-        .tempdir()
-        .context("a directory for the test image")?;
-    eprintln!("bench: building the busybox test image");
-    let archives = busybox_archives(images.path())?;
-
-    eprintln!("bench: a server and two nodes on test hosts");
+    eprintln!("bench: a server and two nodes on test hosts, with the busybox test image");
     let mut fleet = FleetGuard::start(2)?;
-    fleet.cli(&[
-        "image",
-        "import",
-        &archives.oci.display().to_string(),
-        "--all-nodes",
-    ])?;
+    fleet.import_busybox()?;
     fleet.apply(WORKLOADS)?;
-    let web = SocketAddrV4::new(running_ip(&fleet, "web")?, TARGET_PORT);
-    running_ip(&fleet, "client")?;
+    let web = SocketAddrV4::new(fleet.running_pod_ip("web", PODS_LIMIT)?, TARGET_PORT);
+    fleet.running_pod_ip("client", PODS_LIMIT)?;
+    fleet.running_pod_ip("vip-client", PODS_LIMIT)?;
     let client = PodNetns::of(&fleet, 2, "client")?;
+    let vip_client = PodNetns::of(&fleet, 2, "vip-client")?;
     let vip = SocketAddrV4::new(service_ip(&fleet, "web")?, SERVICE_PORT);
     let now = Instant::now();
     client
         .wait_answers(&[web, vip], now, now + PODS_LIMIT)
         .context("the web pod answering from the client pod")?;
+    vip_client
+        .wait_answers(&[vip], now, now + PODS_LIMIT)
+        .context("the web pod answering from the VIP client pod")?;
 
-    eprintln!("bench: wrk by pod IP {web}, then by ClusterIP {vip}");
-    let direct = http::measure(&client, web, PAGE)?;
-    let through_vip = http::measure(&client, vip, PAGE)?;
+    eprintln!(
+        "bench: wrk by pod IP {web} and by ClusterIP {vip}, {} runs each",
+        http::ROUNDS
+    );
+    let (direct, through_vip) = http::compare((&client, web), (&vip_client, vip), PAGE)?;
     eprintln!("bench: by pod IP {direct:?}, by ClusterIP {through_vip:?}");
 
     let fleet_dir = fleet.dir()?;
@@ -147,6 +158,7 @@ pub fn network() -> Result<NetworkReport> {
     eprintln!("bench: {resync:?}");
     Ok(NetworkReport {
         http_time: http::TIME,
+        http_rounds: http::ROUNDS,
         http_connections: http::CONNECTIONS,
         direct,
         vip: through_vip,
@@ -200,33 +212,12 @@ impl Drop for FleetGuard {
     }
 }
 
-/// `name`'s pod IP once it runs.
-fn running_ip(fleet: &Fleet, name: &str) -> Result<Ipv4Addr> {
-    let mut ip = None;
-    poll_until(PODS_LIMIT, Duration::from_millis(200), || {
-        let pod = json(fleet, &["get", "pod", name])?;
-        let found = pod["status"]["podIP"].as_str().unwrap_or_default();
-        ip = found.parse().ok();
-        Ok(match ip {
-            Some(_) if pod["status"]["phase"] == "Running" => Observation::Done,
-            _ => Observation::Waiting(format!("pod {name}: {}", pod["status"])),
-        })
-    })?;
-    ip.context("a pod IP")
-}
-
 /// The ClusterIP of Service `name`.
 fn service_ip(fleet: &Fleet, name: &str) -> Result<Ipv4Addr> {
-    let service = json(fleet, &["get", "service", name])?;
+    let service = fleet.json(&["get", "service", name])?;
     let ip = service["spec"]["clusterIP"].as_str().unwrap_or_default();
     ip.parse()
         .with_context(|| format!("Service {name}'s ClusterIP {ip:?}"))
-}
-
-fn json(fleet: &Fleet, args: &[&str]) -> Result<Value> {
-    let mut args = args.to_vec();
-    args.extend(["-o", "json"]);
-    serde_json::from_str(&fleet.cli(&args)?).context("the CLI's JSON")
 }
 
 /// Those of `programs` found in no directory of `PATH`.

@@ -42,8 +42,9 @@ pub struct Resync {
 /// What one run of `bench network` measured.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NetworkReport {
-    /// wrk's length of each HTTP run and its connections.
+    /// Length of each wrk run, runs per target, and wrk's connections.
     pub http_time: Duration,
+    pub http_rounds: usize,
     pub http_connections: u32,
     pub direct: HttpFigures,
     pub vip: HttpFigures,
@@ -142,7 +143,8 @@ impl NetworkReport {
             )
         };
         let wrk = format!(
-            "wrk {} s, {} conn",
+            "wrk, median of {} runs of {} s, {} conn",
+            self.http_rounds,
             self.http_time.as_secs(),
             self.http_connections
         );
@@ -238,7 +240,8 @@ mod tests {
             lost: 0,
         };
         NetworkReport {
-            http_time: Duration::from_secs(10),
+            http_time: Duration::from_secs(5),
+            http_rounds: 3,
             http_connections: 16,
             direct: HttpFigures {
                 requests_per_s: 4_000.0,
@@ -316,7 +319,7 @@ mod tests {
             lines.iter().all(|line| line.chars().count() == width),
             "{table}"
         );
-        assert!(lines[0].starts_with("HTTP by pod IP (wrk 10 s, 16 conn) "));
+        assert!(lines[0].starts_with("HTTP by pod IP (wrk, median of 3 runs of 5 s, 16 conn) "));
         assert!(lines[0].ends_with("4000 req/s, p99 8.3 ms"), "{table}");
         assert!(lines[2].ends_with("0.95x"));
         assert!(lines[5].starts_with("Service #10000 created"));
