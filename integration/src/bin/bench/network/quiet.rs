@@ -81,7 +81,13 @@ mod tests {
             .arg(&marker)
             .spawn()
             .unwrap();
-        let found = processes_under(dir.path());
+        // Until the child has exec'd `tail`, its command line is still this test's.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let mut found = processes_under(dir.path());
+        while found.is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+            found = processes_under(dir.path());
+        }
         child.kill().unwrap();
         child.wait().unwrap();
         assert_eq!(found, [child.id()]);
