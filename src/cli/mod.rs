@@ -25,6 +25,7 @@ mod printers;
 mod resource_arg;
 mod scale;
 mod table;
+mod taint;
 mod terminal;
 mod token;
 mod top;
@@ -47,6 +48,7 @@ pub use exec::ExecArgs;
 pub use get::GetArgs;
 pub use logs::LogsArgs;
 pub use scale::ScaleArgs;
+pub use taint::TaintArgs;
 pub use top::TopArgs;
 
 /// The operator's commands.
@@ -74,6 +76,8 @@ pub enum Command {
     Uncordon(drain::NodeNameArgs),
     /// Cordon a node and evict its pods, within each Deployment's maxUnavailable.
     Drain(drain::DrainArgs),
+    /// Add or remove a node's taints: `taint nodes NODE key=value:NoSchedule`, `key-`.
+    Taint(TaintArgs),
 }
 
 /// Runs one command against the API. Every failure is reported here or by the command, as
@@ -92,6 +96,7 @@ pub async fn run(command: Command, api: &ApiClient) -> anyhow::Result<ExitCode> 
         Command::Cordon(args) => drain::cordon(args, api, true).await,
         Command::Uncordon(args) => drain::cordon(args, api, false).await,
         Command::Drain(args) => drain::drain(args, api).await,
+        Command::Taint(args) => taint::run(args, api).await,
     };
     report(outcome)
 }

@@ -159,8 +159,9 @@ fn changes_pod_cidr(was: &Value, next: &Value) -> bool {
 
 /// The RuntimeClass admission of a new pod, after [`admit_create`]: `class` is the stored
 /// RuntimeClass the pod's `runtimeClassName` names (`None` when there is none by that name).
-/// The class must exist, and its node selector is merged into the pod's, refusing a key the
-/// pod already sets to another value — as Kubernetes' RuntimeClass admission plugin does.
+/// The class must exist; its tolerations are added to the pod's, and its node selector is
+/// merged into the pod's, refusing a key the pod already sets to another value — as
+/// Kubernetes' RuntimeClass admission plugin does.
 /// Pods without a `runtimeClassName` pass untouched.
 pub fn admit_runtime_class(pod: &mut Pod, class: Option<&RuntimeClass>) -> Result<(), ApiError> {
     let Some(name) = pod.spec.runtime_class_name.as_deref() else {
@@ -172,6 +173,13 @@ pub fn admit_runtime_class(pod: &mut Pod, class: Option<&RuntimeClass>) -> Resul
             format!("pod rejected: RuntimeClass {name:?} not found"),
         ));
     };
+    if let Some(scheduling) = &class.scheduling {
+        for toleration in &scheduling.tolerations {
+            if !pod.spec.tolerations.contains(toleration) {
+                pod.spec.tolerations.push(toleration.clone());
+            }
+        }
+    }
     let Some(selector) = class.node_selector() else {
         return Ok(());
     };
@@ -227,7 +235,7 @@ pub fn admit_apply(current: &Object, manifest: Object) -> Result<Option<Object>,
                 None => spec.remove("nodeName"),
             };
         }
-        keep_runtime_class_selector(&next["spec"], &mut wanted["spec"]);
+        keep_runtime_class_additions(&next["spec"], &mut wanted["spec"]);
     }
     if current.kind() == Kind::Node {
         // The IPAM controller's range is not part of an operator's manifest.
@@ -255,26 +263,37 @@ fn keep_fields(stored: &Value, wanted: &mut Value, fields: &[&str]) {
     }
 }
 
-/// The node selector entries a pod's RuntimeClass added at creation are not part of the
-/// manifest either: while the manifest names the same class, the stored pod's entries it
-/// leaves out are kept, so applying the manifest again changes nothing.
-fn keep_runtime_class_selector(stored: &Value, wanted: &mut Value) {
+/// The node selector entries and tolerations a pod's RuntimeClass added at creation are not
+/// part of the manifest either: while the manifest names the same class, the stored pod's
+/// entries it leaves out are kept, so applying the manifest again changes nothing.
+fn keep_runtime_class_additions(stored: &Value, wanted: &mut Value) {
     let class = &stored["runtimeClassName"];
     if class.is_null() || wanted["runtimeClassName"] != *class {
         return;
     }
-    let Some(added) = stored["nodeSelector"].as_object() else {
-        return;
-    };
     let Some(spec) = wanted.as_object_mut() else {
         return;
     };
-    let selector = spec
-        .entry("nodeSelector")
-        .or_insert_with(|| Value::Object(serde_json::Map::new()));
-    if let Some(selector) = selector.as_object_mut() {
-        for (key, value) in added {
-            selector.entry(key.clone()).or_insert_with(|| value.clone());
+    if let Some(added) = stored["nodeSelector"].as_object() {
+        let selector = spec
+            .entry("nodeSelector")
+            .or_insert_with(|| Value::Object(serde_json::Map::new()));
+        if let Some(selector) = selector.as_object_mut() {
+            for (key, value) in added {
+                selector.entry(key.clone()).or_insert_with(|| value.clone());
+            }
+        }
+    }
+    if let Some(added) = stored["tolerations"].as_array() {
+        let tolerations = spec
+            .entry("tolerations")
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if let Some(tolerations) = tolerations.as_array_mut() {
+            for toleration in added {
+                if !tolerations.contains(toleration) {
+                    tolerations.push(toleration.clone());
+                }
+            }
         }
     }
 }
@@ -450,7 +469,9 @@ spec: {containers: [{name: c, image: host, command: [/bin/true]}]}
 kind: RuntimeClass
 metadata: {{name: gvisor}}
 handler: '{handler}'
-scheduling: {{nodeSelector: {{runtime: gvisor}}}}
+scheduling:
+  nodeSelector: {{runtime: gvisor}}
+  tolerations: [{{key: sandboxed, operator: Exists, effect: NoSchedule}}]
 "
         ))
     }
@@ -521,6 +542,21 @@ spec:
         let mut agreeing = pod_asking_for(Some("gvisor"), "runtime: gvisor");
         admit_runtime_class(&mut agreeing, Some(&gvisor())).unwrap();
         assert_eq!(agreeing.spec.node_selector.len(), 1);
+    }
+
+    #[test]
+    fn a_runtime_class_s_tolerations_are_added_once() {
+        let mut pod = pod_asking_for(Some("gvisor"), "disk: ssd");
+        admit_runtime_class(&mut pod, Some(&gvisor())).unwrap();
+        let keys: Vec<&str> = pod
+            .spec
+            .tolerations
+            .iter()
+            .map(|t| t.key.as_str())
+            .collect();
+        assert_eq!(keys, ["sandboxed"]);
+        admit_runtime_class(&mut pod, Some(&gvisor())).unwrap();
+        assert_eq!(pod.spec.tolerations.len(), 1);
     }
 
     #[test]

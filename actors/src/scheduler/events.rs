@@ -26,15 +26,18 @@ impl ClusterEvents {
     pub const NODE_UNSCHEDULABLE_UPDATE: Self = Self(1 << 4);
     /// A pod bound to a node was deleted or finished, so its requests are free again.
     pub const ASSIGNED_POD_DELETE: Self = Self(1 << 5);
-    pub const ALL: Self = Self((1 << 6) - 1);
+    /// A node's taints changed.
+    pub const NODE_TAINT_UPDATE: Self = Self(1 << 6);
+    pub const ALL: Self = Self((1 << 7) - 1);
 
-    const NAMES: [&'static str; 6] = [
+    const NAMES: [&'static str; 7] = [
         "NodeAdd",
         "NodeAllocatableUpdate",
         "NodeLabelUpdate",
         "NodeConditionUpdate",
         "NodeUnschedulableUpdate",
         "AssignedPodDelete",
+        "NodeTaintUpdate",
     ];
 
     pub fn intersects(self, other: Self) -> bool {
@@ -65,6 +68,9 @@ impl ClusterEvents {
         }
         if old.spec.unschedulable != new.spec.unschedulable {
             events = events | Self::NODE_UNSCHEDULABLE_UPDATE;
+        }
+        if old.spec.taints != new.spec.taints {
+            events = events | Self::NODE_TAINT_UPDATE;
         }
         events
     }
@@ -109,9 +115,15 @@ mod tests {
         let mut changed = node.clone();
         changed.spec.unschedulable = true;
         changed.metadata.labels.insert("disk".into(), "ssd".into());
+        changed
+            .spec
+            .taints
+            .push(flotilla_kernel::object::Taint::default());
         assert_eq!(
             ClusterEvents::of_node_update(Some(&node), &changed),
-            ClusterEvents::NODE_LABEL_UPDATE | ClusterEvents::NODE_UNSCHEDULABLE_UPDATE
+            ClusterEvents::NODE_LABEL_UPDATE
+                | ClusterEvents::NODE_UNSCHEDULABLE_UPDATE
+                | ClusterEvents::NODE_TAINT_UPDATE
         );
         let mut not_ready = node.clone();
         not_ready.status.conditions.clear();

@@ -70,17 +70,21 @@ impl Framework {
         Self { filters, scorers }
     }
 
-    /// node_ready, node_unschedulable, node_selector and resources_fit filters;
-    /// least_allocated scoring.
+    /// node_ready, node_unschedulable, node_selector, taint_toleration and resources_fit
+    /// filters; least_allocated and taint_toleration scoring.
     pub fn with_default_plugins() -> Self {
         Self::new(
             vec![
                 Box::new(plugins::NodeReady),
                 Box::new(plugins::NodeUnschedulable),
                 Box::new(plugins::NodeSelector),
+                Box::new(plugins::TaintToleration),
                 Box::new(plugins::ResourcesFit),
             ],
-            vec![Box::new(plugins::LeastAllocated)],
+            vec![
+                Box::new(plugins::LeastAllocated),
+                Box::new(plugins::TaintToleration),
+            ],
         )
     }
 

@@ -39,6 +39,7 @@ mod security_context;
 mod selector;
 mod service;
 mod time;
+mod toleration;
 mod validation;
 
 pub use self::bootstrap_token::{
@@ -109,4 +110,5 @@ pub use self::service::{
     ServiceSpec, ServiceStatus, ServiceType, SessionAffinity, SessionAffinityConfig, TrafficPolicy,
 };
 pub use self::time::{Time, TimeParseError};
+pub use self::toleration::{Toleration, tolerated};
 pub use self::validation::{FieldError, ValidationErrors, validate};

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::probe::{Lifecycle, Probe};
 use super::quantity::{Quantity, QuantityError};
 use super::security_context::{PodSecurityContext, SecurityContext};
+use super::toleration::Toleration;
 
 /// The CPU resource name; amounts are in cores (`"500m"`).
 pub const RESOURCE_CPU: &str = "cpu";
@@ -48,6 +49,9 @@ pub struct PodSpec {
     /// Labels a node must carry for the pod to be placed on it.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub node_selector: BTreeMap<String, String>,
+    /// The node taints the pod may be placed (and stay) despite.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tolerations: Vec<Toleration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub termination_grace_period_seconds: Option<i64>,
     #[serde(default, skip_serializing_if = "String::is_empty")]

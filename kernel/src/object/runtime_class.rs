@@ -1,11 +1,12 @@
 //! `RuntimeClass` (`node.k8s.io/v1`): a named container runtime configuration. A pod picks one
 //! with `spec.runtimeClassName`; the node agent runs the pod's containers with the class's
-//! `handler`, and the API server merges the class's `scheduling.nodeSelector` into the pod's
-//! when the pod is created, so it lands only on nodes that have that handler.
+//! `handler`, and the API server merges the class's `scheduling.nodeSelector` and
+//! `scheduling.tolerations` into the pod's when the pod is created, so it lands only on nodes
+//! that have that handler (and may land on nodes tainted for it).
 //!
-//! `overhead` and `scheduling.tolerations` are Kubernetes fields flotilla cannot honour yet
-//! (pods have no overhead accounting and no tolerations). They are kept as written so that
-//! validation refuses them by name instead of the API silently dropping them.
+//! `overhead` is a Kubernetes field flotilla cannot honour yet (pods have no overhead
+//! accounting). It is kept as written so that validation refuses it by name instead of the API
+//! silently dropping it.
 
 use std::collections::BTreeMap;
 
@@ -13,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::meta::ObjectMeta;
 use super::quantity::Quantity;
+use super::toleration::Toleration;
 
 /// A container runtime configuration pods may ask for by name. Cluster-scoped.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -49,9 +51,9 @@ pub struct Scheduling {
     /// Labels the nodes that have the handler carry; merged into each pod's `nodeSelector`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub node_selector: BTreeMap<String, String>,
-    /// Refused by validation, kept as written: see the module documentation.
+    /// Added to each pod's tolerations.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub tolerations: Vec<serde_json::Value>,
+    pub tolerations: Vec<Toleration>,
 }
 
 impl RuntimeClass {

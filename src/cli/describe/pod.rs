@@ -1,7 +1,7 @@
 //! `describe pod`: where the pod runs, its status (as `get` shows it), its containers and its
 //! conditions.
 
-use flotilla_kernel::object::Pod;
+use flotilla_kernel::object::{Pod, Toleration};
 
 use super::super::{label_text, pod_status, wire_word};
 use super::layout::Layout;
@@ -48,7 +48,30 @@ pub fn view(pod: &Pod) -> String {
     );
     layout.field(0, "Restart Policy", wire_word::of(&spec.restart_policy));
     layout.field(0, "Node-Selectors", label_text::labels(&spec.node_selector));
+    layout.list(
+        0,
+        "Tolerations",
+        spec.tolerations.iter().map(toleration).collect(),
+    );
     layout.render()
+}
+
+/// A toleration as kubectl shows it: `key=value:Effect`, `key:Effect op=Exists for 300s`.
+fn toleration(toleration: &Toleration) -> String {
+    let mut text = toleration.key.clone();
+    if toleration.operator != Toleration::EXISTS && !toleration.value.is_empty() {
+        text = format!("{text}={}", toleration.value);
+    }
+    if !toleration.effect.is_empty() {
+        text = format!("{text}:{}", toleration.effect);
+    }
+    if toleration.operator == Toleration::EXISTS {
+        text = format!("{text} op=Exists");
+    }
+    if let Some(seconds) = toleration.toleration_seconds {
+        text = format!("{text} for {seconds}s");
+    }
+    text.trim_start().to_string()
 }
 
 #[cfg(test)]
@@ -107,5 +130,45 @@ mod tests {
         ] {
             assert!(text.contains(line), "{line:?} missing from:\n{text}");
         }
+    }
+
+    #[test]
+    fn tolerations_read_as_kubectl_shows_them() {
+        let mut pod = Pod::default();
+        pod.metadata.name = "gpu-job".to_string();
+        assert!(
+            view(&pod).contains("Tolerations:        <none>\n"),
+            "{}",
+            view(&pod)
+        );
+        let mut unreachable = Toleration {
+            key: "node.kubernetes.io/unreachable".into(),
+            operator: Toleration::EXISTS.into(),
+            effect: "NoExecute".into(),
+            ..Toleration::default()
+        };
+        unreachable.toleration_seconds = Some(300);
+        pod.spec.tolerations = vec![
+            Toleration {
+                key: "dedicated".into(),
+                value: "gpu".into(),
+                effect: "NoSchedule".into(),
+                ..Toleration::default()
+            },
+            unreachable,
+            Toleration {
+                operator: Toleration::EXISTS.into(),
+                ..Toleration::default()
+            },
+        ];
+        let shown: Vec<String> = pod.spec.tolerations.iter().map(toleration).collect();
+        assert_eq!(
+            shown,
+            [
+                "dedicated=gpu:NoSchedule",
+                "node.kubernetes.io/unreachable:NoExecute op=Exists for 300s",
+                "op=Exists"
+            ]
+        );
     }
 }

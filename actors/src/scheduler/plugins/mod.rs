@@ -6,9 +6,11 @@ mod node_ready;
 mod node_selector;
 mod node_unschedulable;
 mod resources_fit;
+mod taint_toleration;
 
 pub use least_allocated::LeastAllocated;
 pub use node_ready::NodeReady;
 pub use node_selector::NodeSelector;
 pub use node_unschedulable::NodeUnschedulable;
 pub use resources_fit::ResourcesFit;
+pub use taint_toleration::TaintToleration;

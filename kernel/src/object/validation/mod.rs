@@ -17,6 +17,7 @@ mod pod_dns;
 mod probe;
 mod runtime_class;
 mod service;
+mod toleration;
 mod workload;
 
 use std::fmt;

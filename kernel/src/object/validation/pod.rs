@@ -8,6 +8,7 @@ use super::env::validate_env;
 use super::labels::validate_label_map;
 use super::pod_dns::validate_pod_dns;
 use super::probe::{forbid_probes, validate_probes};
+use super::toleration::validate_tolerations;
 use super::{FieldError, report, unsupported};
 use crate::object::names::{check_dns1123_label, check_dns1123_subdomain};
 use crate::object::pod_spec::{Container, ContainerPort, KNOWN_RESOURCES, PodSpec};
@@ -68,6 +69,7 @@ pub(super) fn validate_pod_spec(spec: &PodSpec, path: &str, errors: &mut Vec<Fie
         );
     }
     validate_label_map(&spec.node_selector, &format!("{path}.nodeSelector"), errors);
+    validate_tolerations(&spec.tolerations, &format!("{path}.tolerations"), errors);
     if !spec.hostname.is_empty()
         && let Err(problem) = check_dns1123_label(&spec.hostname)
     {

@@ -1,9 +1,10 @@
 //! Checks for a RuntimeClass: the handler is a DNS-1123 label, the node selector is a label
-//! map, and the fields flotilla cannot honour yet (`overhead`, `scheduling.tolerations`) are
-//! refused by path rather than dropped. That the handler never changes is a rule of update,
+//! map, the tolerations are valid ones, and the field flotilla cannot honour yet (`overhead`)
+//! is refused by path rather than dropped. That the handler never changes is a rule of update,
 //! checked by the API's admission.
 
 use super::labels::validate_label_map;
+use super::toleration::validate_tolerations;
 use super::{FieldError, report};
 use crate::object::names::check_dns1123_label;
 use crate::object::runtime_class::RuntimeClass;
@@ -30,14 +31,7 @@ pub(super) fn validate_runtime_class(class: &RuntimeClass, errors: &mut Vec<Fiel
         return;
     };
     validate_label_map(&scheduling.node_selector, "scheduling.nodeSelector", errors);
-    if !scheduling.tolerations.is_empty() {
-        report(
-            errors,
-            "scheduling.tolerations",
-            "not supported yet: flotilla pods have no tolerations to add these to; steer pods \
-             to the nodes with the handler with scheduling.nodeSelector",
-        );
-    }
+    validate_tolerations(&scheduling.tolerations, "scheduling.tolerations", errors);
 }
 
 #[cfg(test)]
@@ -45,6 +39,7 @@ mod tests {
     use super::*;
     use crate::object::quantity::Quantity;
     use crate::object::runtime_class::{Overhead, Scheduling};
+    use crate::object::toleration::Toleration;
 
     fn check(class: &RuntimeClass) -> Vec<FieldError> {
         let mut errors = Vec::new();
@@ -100,22 +95,26 @@ mod tests {
     }
 
     #[test]
-    fn overhead_and_tolerations_are_refused_by_path() {
+    fn overhead_is_refused_by_path_and_tolerations_are_checked() {
         let mut class = class("kata");
         class.overhead = Some(Overhead {
             pod_fixed: [("memory".to_string(), Quantity::from("120Mi"))].into(),
         });
+        let tolerating = |operator: &str, value: &str| Toleration {
+            key: "kata".into(),
+            operator: operator.into(),
+            value: value.into(),
+            ..Toleration::default()
+        };
         class.scheduling = Some(Scheduling {
-            tolerations: vec![serde_json::json!({"key": "kata", "operator": "Exists"})],
+            tolerations: vec![tolerating("Exists", ""), tolerating("Exists", "yes")],
             ..Scheduling::default()
         });
         let errors = check(&class);
         let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
-        assert_eq!(paths, ["overhead", "scheduling.tolerations"]);
+        assert_eq!(paths, ["overhead", "scheduling.tolerations[1].operator"]);
         assert!(
-            errors
-                .iter()
-                .all(|e| e.message.starts_with("not supported yet: ")),
+            errors[0].message.starts_with("not supported yet: "),
             "{errors:?}"
         );
         // Empty, they ask for nothing.

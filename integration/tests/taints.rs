@@ -1,0 +1,166 @@
+//! End to end: taints and tolerations. A node tainted with `flotilla taint` takes no pod that
+//! does not tolerate the taint (the pod stays Pending, saying which taint), takes one that
+//! does, and takes the waiting pod once the taint is removed; bad taint specs and tolerations
+//! are refused with what is wrong.
+
+use std::process::Output;
+use std::time::Duration;
+
+use flotilla_integration::{
+    Cluster, ClusterOptions, Observation, objects, running_as_root_or_skip, wait_until,
+};
+
+const DEADLINE: Duration = Duration::from_secs(60);
+const NODE: &str = "flotilla-test";
+
+/// A host pod sleeping, with `tolerations` (YAML lines under `tolerations:`, or none).
+fn sleeper(name: &str, tolerations: &str) -> String {
+    let tolerations = if tolerations.is_empty() {
+        String::new()
+    } else {
+        format!("  tolerations:\n{tolerations}")
+    };
+    format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+spec:
+{tolerations}  containers:
+  - name: main
+    image: host
+    command: ["/bin/sh", "-c", "exec sleep 3600"]
+"#
+    )
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn wait_running(cluster: &Cluster, name: &str) {
+    wait_until(DEADLINE, &format!("pod {name} Running"), || {
+        let pod = cluster.get_object("pod", name, None)?;
+        Ok(if objects::is_running(&pod) {
+            Observation::Done
+        } else {
+            Observation::Waiting(format!("{}", pod["status"]))
+        })
+    });
+}
+
+#[test]
+fn a_tainted_node_takes_only_pods_that_tolerate_it() {
+    if !running_as_root_or_skip("a_tainted_node_takes_only_pods_that_tolerate_it") {
+        return;
+    }
+    let cluster = Cluster::start(ClusterOptions::default()).expect("cluster starts");
+    assert_eq!(
+        cluster.cli_ok(&["taint", "nodes", NODE, "dedicated=gpu:NoSchedule"]),
+        format!("node/{NODE} tainted\n")
+    );
+    let described = cluster.cli_ok(&["describe", "node", NODE]);
+    assert!(
+        described.contains("dedicated=gpu:NoSchedule"),
+        "{described}"
+    );
+
+    let applied = cluster.apply_manifest("plain.yaml", &sleeper("plain", ""));
+    assert!(applied.status.success(), "{}", stderr(&applied));
+    wait_until(DEADLINE, "the plain pod says why it waits", || {
+        let pod = cluster.get_object("pod", "plain", None)?;
+        let message = pod["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["type"] == "PodScheduled")
+            .and_then(|c| c["message"].as_str())
+            .unwrap_or_default()
+            .to_string();
+        Ok(
+            if message
+                == "0/1 nodes are available: 1 node(s) had untolerated taint {dedicated: gpu}."
+            {
+                Observation::Done
+            } else {
+                Observation::Waiting(format!("message {message:?}"))
+            },
+        )
+    });
+
+    let tolerating = sleeper(
+        "tolerating",
+        "  - {key: dedicated, operator: Equal, value: gpu, effect: NoSchedule}\n",
+    );
+    let applied = cluster.apply_manifest("tolerating.yaml", &tolerating);
+    assert!(applied.status.success(), "{}", stderr(&applied));
+    wait_running(&cluster, "tolerating");
+    let described = cluster.cli_ok(&["describe", "pod", "tolerating"]);
+    assert!(
+        described.contains("dedicated=gpu:NoSchedule"),
+        "{described}"
+    );
+    let plain = cluster
+        .get_object("pod", "plain", None)
+        .expect("the plain pod");
+    assert_eq!(
+        plain["spec"]["nodeName"],
+        serde_json::Value::Null,
+        "{plain}"
+    );
+
+    // Removing the taint lets the waiting pod in.
+    assert_eq!(
+        cluster.cli_ok(&["taint", "nodes", NODE, "dedicated-"]),
+        format!("node/{NODE} untainted\n")
+    );
+    wait_running(&cluster, "plain");
+
+    // Bad specs and bad tolerations say what is wrong and change nothing.
+    for (args, expected) in [
+        (
+            vec!["taint", "nodes", NODE, "dedicated=gpu"],
+            "a taint to add needs an effect",
+        ),
+        (
+            vec!["taint", "nodes", NODE, "dedicated=gpu:Sometimes"],
+            "unsupported taint effect \"Sometimes\"",
+        ),
+        (
+            vec!["taint", "nodes", NODE, "dedicated-"],
+            "taint \"dedicated\" not found",
+        ),
+        (
+            vec!["taint", "pods", "plain", "a=b:NoSchedule"],
+            "only nodes have taints",
+        ),
+        (
+            vec!["taint", "nodes", "no-such-node", "a=b:NoSchedule"],
+            "no-such-node",
+        ),
+    ] {
+        let output = cluster.cli(&args);
+        assert!(!output.status.success(), "{args:?} succeeded");
+        assert!(
+            stderr(&output).contains(expected),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+    let bad = sleeper(
+        "bad",
+        "  - {key: dedicated, operator: Exists, value: gpu}\n",
+    );
+    let refused = cluster.apply_manifest("bad.yaml", &bad);
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains(
+            "spec.tolerations[0].operator: Invalid value: \"gpu\": value must be empty when \
+             `operator` is 'Exists'"
+        ),
+        "{}",
+        stderr(&refused)
+    );
+    let node = cluster.get_object("node", NODE, None).expect("the node");
+    assert_eq!(node["spec"]["taints"], serde_json::Value::Null, "{node}");
+}
