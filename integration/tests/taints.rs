@@ -1,7 +1,9 @@
 //! End to end: taints and tolerations. A node tainted with `flotilla taint` takes no pod that
 //! does not tolerate the taint (the pod stays Pending, saying which taint), takes one that
-//! does, and takes the waiting pod once the taint is removed; bad taint specs and tolerations
-//! are refused with what is wrong.
+//! does, and takes the waiting pod once the taint is removed; a `NoExecute` taint evicts the
+//! running pods that do not tolerate it at once and those that tolerate it for a while when
+//! their time is up; bad taint specs and tolerations are refused with what is wrong. `label`
+//! and `annotate` set and remove a node's labels and annotations.
 
 use std::process::Output;
 use std::time::Duration;
@@ -55,6 +57,29 @@ fn a_tainted_node_takes_only_pods_that_tolerate_it() {
         return;
     }
     let cluster = Cluster::start(ClusterOptions::default()).expect("cluster starts");
+    // Labels and annotations, as kubectl sets them.
+    assert_eq!(
+        cluster.cli_ok(&["label", "nodes", NODE, "disk=ssd", "rack=r1"]),
+        format!("node/{NODE} labeled\n")
+    );
+    let clash = cluster.cli(&["label", "node", NODE, "disk=hdd"]);
+    assert!(!clash.status.success());
+    assert!(
+        stderr(&clash).contains("\"disk\" already has a value (ssd), and --overwrite is false"),
+        "{}",
+        stderr(&clash)
+    );
+    cluster.cli_ok(&["label", "node", NODE, "disk=nvme", "rack-", "--overwrite"]);
+    cluster.cli_ok(&["annotate", &format!("node/{NODE}"), "owner=team a"]);
+    let node = cluster.get_object("node", NODE, None).expect("the node");
+    assert_eq!(node["metadata"]["labels"]["disk"], "nvme", "{node}");
+    assert_eq!(
+        node["metadata"]["labels"]["rack"],
+        serde_json::Value::Null,
+        "{node}"
+    );
+    assert_eq!(node["metadata"]["annotations"]["owner"], "team a", "{node}");
+
     assert_eq!(
         cluster.cli_ok(&["taint", "nodes", NODE, "dedicated=gpu:NoSchedule"]),
         format!("node/{NODE} tainted\n")
@@ -115,6 +140,53 @@ fn a_tainted_node_takes_only_pods_that_tolerate_it() {
         format!("node/{NODE} untainted\n")
     );
     wait_running(&cluster, "plain");
+
+    // A NoExecute taint evicts: at once without a toleration, after tolerationSeconds with
+    // one, never with one that sets no time.
+    for (name, toleration) in [
+        (
+            "patient",
+            "  - {key: maintenance, operator: Exists, effect: NoExecute, tolerationSeconds: 8}\n",
+        ),
+        ("staying", "  - {operator: Exists}\n"),
+    ] {
+        let applied = cluster.apply_manifest(&format!("{name}.yaml"), &sleeper(name, toleration));
+        assert!(applied.status.success(), "{}", stderr(&applied));
+        wait_running(&cluster, name);
+    }
+    cluster.cli_ok(&["taint", "nodes", NODE, "maintenance=now:NoExecute"]);
+    wait_until(DEADLINE, "the untolerating pods evicted", || {
+        let deleting = |name| {
+            cluster
+                .get_object("pod", name, None)
+                .map_or(true, |pod| !pod["metadata"]["deletionTimestamp"].is_null())
+        };
+        Ok(if deleting("plain") && deleting("tolerating") {
+            Observation::Done
+        } else {
+            Observation::Waiting("plain and tolerating still bound".into())
+        })
+    });
+    let patient = cluster.get_object("pod", "patient", None).expect("patient");
+    assert!(
+        patient["metadata"]["deletionTimestamp"].is_null(),
+        "evicted before its 8 s: {patient}"
+    );
+    wait_until(
+        DEADLINE,
+        "the patient pod evicted after its seconds",
+        || {
+            Ok(match cluster.get_object("pod", "patient", None) {
+                Ok(pod) if pod["metadata"]["deletionTimestamp"].is_null() => {
+                    Observation::Waiting("patient not evicted yet".into())
+                }
+                _ => Observation::Done,
+            })
+        },
+    );
+    let staying = cluster.get_object("pod", "staying", None).expect("staying");
+    assert!(objects::is_running(&staying), "{staying}");
+    cluster.cli_ok(&["taint", "nodes", NODE, "maintenance-"]);
 
     // Bad specs and bad tolerations say what is wrong and change nothing.
     for (args, expected) in [

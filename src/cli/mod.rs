@@ -15,6 +15,7 @@ mod describe;
 mod drain;
 mod exec;
 mod get;
+mod label;
 mod label_text;
 mod logs;
 mod lookup;
@@ -78,6 +79,10 @@ pub enum Command {
     Drain(drain::DrainArgs),
     /// Add or remove a node's taints: `taint nodes NODE key=value:NoSchedule`, `key-`.
     Taint(TaintArgs),
+    /// Set or remove labels: `label nodes n1 disk=ssd`, `disk-`.
+    Label(label::MetaArgs),
+    /// Set or remove annotations: `annotate pod/web note='moved'`, `note-`.
+    Annotate(label::MetaArgs),
 }
 
 /// Runs one command against the API. Every failure is reported here or by the command, as
@@ -97,6 +102,8 @@ pub async fn run(command: Command, api: &ApiClient) -> anyhow::Result<ExitCode> 
         Command::Uncordon(args) => drain::cordon(args, api, false).await,
         Command::Drain(args) => drain::drain(args, api).await,
         Command::Taint(args) => taint::run(args, api).await,
+        Command::Label(args) => label::run(label::Field::Labels, args, api).await,
+        Command::Annotate(args) => label::run(label::Field::Annotations, args, api).await,
     };
     report(outcome)
 }

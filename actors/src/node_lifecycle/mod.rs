@@ -1,10 +1,12 @@
 //! The node lifecycle controller: notices nodes whose agent stopped renewing its Lease, marks
 //! them unreachable and, after the eviction timeout, has their pods replaced elsewhere (see
-//! [`monitor`] for the rules). A thin actor that looks at watch-fed caches of nodes, leases
+//! [`monitor`] for the rules); and evicts pods from nodes with `NoExecute` taints they do not
+//! tolerate (see [`taint_eviction`]). A thin actor that looks at watch-fed caches of nodes, leases
 //! and pods on a timer; if one of their watches ends it fails, and its supervisor restarts it,
 //! which lists and watches again.
 
 mod monitor;
+mod taint_eviction;
 
 use std::time::{Duration, SystemTime};
 
@@ -22,6 +24,7 @@ pub use monitor::{AT_MOST_ONE, Settings};
 use crate::controllers::driver::chain;
 use crate::informer::{Cache, Informer, Notice, bound_node};
 use monitor::{Action, Monitor};
+use taint_eviction::TaintEviction;
 
 /// Looks at most this far apart, and more often when the grace period is short.
 const MAX_PERIOD: Duration = Duration::from_secs(1);
@@ -37,6 +40,7 @@ pub struct NodeLifecycleState {
     api: ApiClient,
     settings: Settings,
     monitor: Monitor,
+    taint_eviction: TaintEviction,
     nodes: Informer<Node>,
     leases: Informer<Lease>,
     pods: Informer<Pod>,
@@ -90,6 +94,7 @@ impl Actor for NodeLifecycle {
             api: args.api,
             settings: args.settings,
             monitor: Monitor::default(),
+            taint_eviction: TaintEviction::default(),
             nodes,
             leases,
             pods,
@@ -162,10 +167,11 @@ async fn look(state: &mut NodeLifecycleState) {
     let planned: Vec<(Action, Option<Node>, Option<Pod>)> = {
         let nodes = state.nodes.read();
         let pods = state.pods.read();
-        let actions =
+        let mut actions =
             state
                 .monitor
                 .observe(now, state.settings, &nodes, &state.leases.read(), &pods);
+        actions.extend(state.taint_eviction.observe(now, &nodes, &pods));
         actions
             .into_iter()
             .map(|action| {
@@ -229,6 +235,17 @@ async fn apply(
             node,
         } => {
             tracing::warn!(pod = %name, node, "evicting a pod from an unreachable node");
+            api.delete(Kind::Pod, namespace, name, None)
+                .await
+                .map(|_| ())
+        }
+        Action::EvictTainted {
+            namespace,
+            name,
+            node,
+            taint,
+        } => {
+            tracing::warn!(pod = %name, node, taint, "evicting a pod for a NoExecute taint");
             api.delete(Kind::Pod, namespace, name, None)
                 .await
                 .map(|_| ())

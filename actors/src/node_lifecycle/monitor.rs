@@ -53,6 +53,14 @@ pub enum Action {
         name: String,
         node: String,
     },
+    /// Delete the pod gracefully: its node has a `NoExecute` taint (`taint`) it does not
+    /// tolerate, or no longer tolerates.
+    EvictTainted {
+        namespace: String,
+        name: String,
+        node: String,
+        taint: String,
+    },
     /// Delete the pod at once: its node no longer exists.
     Remove {
         namespace: String,

@@ -23,7 +23,7 @@ pub mod queue;
 pub mod scheduling;
 
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 #[cfg(test)]
 mod tests;
 

@@ -374,6 +374,47 @@ impl ApiClient {
         self.object("update status", request).await
     }
 
+    /// [`ApiClient::get`] for a kind known only at run time.
+    pub async fn get_object(
+        &self,
+        kind: Kind,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Object, ClientError> {
+        let request = Request::Get {
+            kind,
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        };
+        self.any_object("get", request).await
+    }
+
+    /// [`ApiClient::update`] for a kind known only at run time.
+    pub async fn update_object(&self, object: &Object) -> Result<Object, ClientError> {
+        let request = Request::Update {
+            object: RawObject(object.to_json()),
+        };
+        self.any_object("update", request).await
+    }
+
+    async fn any_object(
+        &self,
+        call: &'static str,
+        request: Request,
+    ) -> Result<Object, ClientError> {
+        match self.call(request).await? {
+            Response::Object(raw) => Object::from_json(&raw.0).map_err(|e| {
+                ClientError::Api(ApiError::internal(format!(
+                    "decoding the {call} answer: {e}"
+                )))
+            }),
+            other => Err(ClientError::Unexpected {
+                call,
+                got: other.kind_name(),
+            }),
+        }
+    }
+
     /// Creates the object or replaces its labels, annotations and spec.
     pub async fn apply(&self, object: &Object) -> Result<(Object, Outcome), ClientError> {
         let request = Request::Apply {
