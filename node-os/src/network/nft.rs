@@ -2,9 +2,14 @@
 //! none. Every table flotilla keeps (masquerade, services, policies) is written this way, one
 //! process per batch, never one per rule.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 use std::process::{Command, ExitStatus, Stdio};
 
+use nftables::expr::Expression;
+use nftables::schema::{Chain, Element, FlushObject, NfCmd, NfListObject, Rule, SetTypeValue};
+use nftables::stmt::Statement;
+use nftables::types::NfFamily;
 use serde::Serialize;
 
 /// The nftables command line tool.
@@ -66,6 +71,124 @@ pub fn apply(table: &'static str, batch: &impl Serialize) -> Result<(), NftError
         });
     }
     written.map_err(run_error)
+}
+
+/// One `nft -j -f -` input for one of flotilla's `ip` tables: the `nftables` crate's typed
+/// commands, plus the declarations of verdict maps, which the crate cannot express (its
+/// `SetType` has no `verdict`) and are typed here.
+#[derive(Debug, Serialize)]
+pub struct Batch<'a> {
+    #[serde(skip)]
+    table: &'static str,
+    nftables: Vec<BatchCommand<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum BatchCommand<'a> {
+    Nft(NfCmd<'a>),
+    AddVerdictMap { add: VerdictMapObject },
+}
+
+#[derive(Debug, Serialize)]
+struct VerdictMapObject {
+    map: VerdictMap,
+}
+
+/// `map NAME { type KEY : verdict }`.
+#[derive(Debug, Serialize)]
+struct VerdictMap {
+    family: NfFamily,
+    table: &'static str,
+    name: &'static str,
+    #[serde(rename = "type")]
+    key: SetTypeValue<'static>,
+    map: &'static str,
+}
+
+impl<'a> Batch<'a> {
+    /// An empty batch for table `ip <table>`.
+    pub fn new(table: &'static str) -> Self {
+        Self {
+            table,
+            nftables: Vec::new(),
+        }
+    }
+
+    pub fn add(&mut self, object: NfListObject<'a>) {
+        self.nftables.push(BatchCommand::Nft(NfCmd::Add(object)));
+    }
+
+    pub fn delete(&mut self, object: NfListObject<'a>) {
+        self.nftables.push(BatchCommand::Nft(NfCmd::Delete(object)));
+    }
+
+    pub fn flush(&mut self, object: FlushObject<'a>) {
+        self.nftables.push(BatchCommand::Nft(NfCmd::Flush(object)));
+    }
+
+    /// Declares the verdict map `name` keyed by `key`.
+    pub fn add_verdict_map(&mut self, name: &'static str, key: SetTypeValue<'static>) {
+        self.nftables.push(BatchCommand::AddVerdictMap {
+            add: VerdictMapObject {
+                map: VerdictMap {
+                    family: NfFamily::IP,
+                    table: self.table,
+                    name,
+                    key,
+                    map: "verdict",
+                },
+            },
+        });
+    }
+
+    /// A regular chain of the table.
+    pub fn chain(&self, name: impl Into<Cow<'a, str>>) -> Chain<'a> {
+        Chain {
+            family: NfFamily::IP,
+            table: self.table.into(),
+            name: name.into(),
+            ..Chain::default()
+        }
+    }
+
+    pub fn add_chain(&mut self, name: impl Into<Cow<'a, str>>) {
+        let chain = self.chain(name);
+        self.add(NfListObject::Chain(chain));
+    }
+
+    pub fn add_rule(&mut self, chain: impl Into<Cow<'a, str>>, expr: Vec<Statement<'a>>) {
+        self.add(NfListObject::Rule(Rule {
+            family: NfFamily::IP,
+            table: self.table.into(),
+            chain: chain.into(),
+            expr: Cow::Owned(expr),
+            ..Rule::default()
+        }));
+    }
+
+    /// `add element` (or `delete element`) of `elements` to `set`, if there are any.
+    pub fn elements(&mut self, add: bool, set: &'a str, elements: Vec<Expression<'a>>) {
+        if elements.is_empty() {
+            return;
+        }
+        let object = NfListObject::Element(Element {
+            family: NfFamily::IP,
+            table: self.table.into(),
+            name: set.into(),
+            elem: Cow::Owned(elements),
+        });
+        if add {
+            self.add(object);
+        } else {
+            self.delete(object);
+        }
+    }
+
+    /// Applies the batch in one transaction.
+    pub fn apply(&self) -> Result<(), NftError> {
+        apply(self.table, self)
+    }
 }
 
 fn shortened(mut text: String) -> String {

@@ -13,12 +13,13 @@ use nftables::expr::{
     Verdict as NftVerdict,
 };
 use nftables::schema::{
-    Chain as NftChain, Element, FlushObject, NfCmd, NfListObject, Rule as NftRule, Set, SetFlag,
-    SetType, SetTypeValue, Table as NftTable,
+    Chain as NftChain, FlushObject, NfListObject, Set, SetFlag, SetType, SetTypeValue,
+    Table as NftTable,
 };
 use nftables::stmt::{JumpTarget, Match, Operator, Statement};
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
-use serde::Serialize;
+
+use crate::network::nft::Batch;
 
 use super::{EGRESS_PODS, Endpoint, INGRESS_PODS, PodRules, Ports, Rule, TABLE, Table, chain_name};
 
@@ -27,35 +28,6 @@ const FORWARD: &str = "forward";
 /// The priority of filtering (`filter`).
 const FILTER_PRIORITY: i32 = 0;
 const ENDPOINT_KEY: &[SetType] = &[SetType::Ipv4Addr, SetType::InetProto, SetType::InetService];
-
-/// One `nft -j -f -` input: the crate's commands and the verdict-map declarations.
-#[derive(Debug, Default, Serialize)]
-pub(super) struct Batch<'a> {
-    nftables: Vec<BatchCommand<'a>>,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(untagged)]
-enum BatchCommand<'a> {
-    Nft(NfCmd<'a>),
-    AddVerdictMap { add: VerdictMapObject },
-}
-
-#[derive(Debug, Serialize)]
-struct VerdictMapObject {
-    map: VerdictMap,
-}
-
-/// `map NAME { type ipv4_addr : verdict }`.
-#[derive(Debug, Serialize)]
-struct VerdictMap {
-    family: NfFamily,
-    table: &'static str,
-    name: &'static str,
-    #[serde(rename = "type")]
-    key: SetTypeValue<'static>,
-    map: &'static str,
-}
 
 /// A direction of a pod's rules: its name, its map, and which end of a packet is the peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -98,105 +70,50 @@ impl Direction {
     }
 }
 
-impl<'a> Batch<'a> {
-    pub(super) fn add(&mut self, object: NfListObject<'a>) {
-        self.nftables.push(BatchCommand::Nft(NfCmd::Add(object)));
+/// The rules of a pod's chain: itself, each allowed kind of traffic, then the drop.
+fn add_pod_rules<'a>(
+    batch: &mut Batch<'a>,
+    direction: Direction,
+    pod: Ipv4Addr,
+    rules: &'a [Rule],
+) {
+    let chain = chain_name(direction.word(), pod);
+    let peer = || ip(direction.peer_field());
+    batch.add_rule(
+        chain.clone(),
+        vec![
+            matches(peer(), Operator::EQ, text(pod.to_string())),
+            Statement::Return(None),
+        ],
+    );
+    for rule in rules {
+        batch.add_rule(chain.clone(), rule_statements(direction, rule));
     }
+    batch.add_rule(chain, vec![Statement::Drop(None)]);
+}
 
-    pub(super) fn delete(&mut self, object: NfListObject<'a>) {
-        self.nftables.push(BatchCommand::Nft(NfCmd::Delete(object)));
-    }
-
-    fn flush(&mut self, object: FlushObject<'a>) {
-        self.nftables.push(BatchCommand::Nft(NfCmd::Flush(object)));
-    }
-
-    fn add_verdict_map(&mut self, name: &'static str) {
-        self.nftables.push(BatchCommand::AddVerdictMap {
-            add: VerdictMapObject {
-                map: VerdictMap {
-                    family: NfFamily::IP,
-                    table: TABLE,
-                    name,
-                    key: SetTypeValue::Single(SetType::Ipv4Addr),
-                    map: "verdict",
-                },
-            },
-        });
-    }
-
-    fn add_chain(&mut self, name: String) {
-        self.add(NfListObject::Chain(chain_object(name)));
-    }
-
-    fn add_rule(&mut self, chain: String, expr: Vec<Statement<'a>>) {
-        self.add(NfListObject::Rule(NftRule {
-            family: NfFamily::IP,
-            table: TABLE.into(),
-            chain: chain.into(),
-            expr: Cow::Owned(expr),
-            ..NftRule::default()
-        }));
-    }
-
-    /// The rules of a pod's chain: itself, each allowed kind of traffic, then the drop.
-    fn add_pod_rules(&mut self, direction: Direction, pod: Ipv4Addr, rules: &'a [Rule]) {
-        let chain = chain_name(direction.word(), pod);
-        let peer = || ip(direction.peer_field());
-        self.add_rule(
-            chain.clone(),
-            vec![
-                matches(peer(), Operator::EQ, text(pod.to_string())),
-                Statement::Return(None),
-            ],
-        );
-        for rule in rules {
-            self.add_rule(chain.clone(), rule_statements(direction, rule));
-        }
-        self.add_rule(chain, vec![Statement::Drop(None)]);
-    }
-
-    /// `add element` (or `delete element`) of `elements` to `set`, if there are any.
-    fn elements(&mut self, add: bool, set: &'a str, elements: Vec<Expression<'a>>) {
-        if elements.is_empty() {
-            return;
-        }
-        let object = NfListObject::Element(Element {
-            family: NfFamily::IP,
-            table: TABLE.into(),
-            name: set.into(),
-            elem: Cow::Owned(elements),
-        });
-        if add {
-            self.add(object);
-        } else {
-            self.delete(object);
-        }
-    }
-
-    /// Adds (or deletes) the map elements sending the pods' traffic of `direction` to their
-    /// chains.
-    fn pod_elements(&mut self, add: bool, direction: Direction, pods: &[Ipv4Addr]) {
-        let elements = pods
-            .iter()
-            .map(|pod| {
-                let key = text(pod.to_string());
-                if !add {
-                    return key;
-                }
-                let jump = Expression::Verdict(NftVerdict::Jump(JumpTarget {
-                    target: chain_name(direction.word(), *pod).into(),
-                }));
-                Expression::List(vec![key, jump])
-            })
-            .collect();
-        self.elements(add, direction.map(), elements);
-    }
+/// Adds (or deletes) the map elements sending the pods' traffic of `direction` to their
+/// chains.
+fn pod_elements(batch: &mut Batch<'_>, add: bool, direction: Direction, pods: &[Ipv4Addr]) {
+    let elements = pods
+        .iter()
+        .map(|pod| {
+            let key = text(pod.to_string());
+            if !add {
+                return key;
+            }
+            let jump = Expression::Verdict(NftVerdict::Jump(JumpTarget {
+                target: chain_name(direction.word(), *pod).into(),
+            }));
+            Expression::List(vec![key, jump])
+        })
+        .collect();
+    batch.elements(add, direction.map(), elements);
 }
 
 /// The transaction that replaces the table by `table`.
 pub(super) fn replace_batch(table: &Table) -> Batch<'_> {
-    let mut batch = Batch::default();
+    let mut batch = Batch::new(TABLE);
     // `add` first so that the `delete` cannot fail on a missing table.
     batch.add(table_object());
     batch.delete(table_object());
@@ -215,7 +132,7 @@ pub(super) fn replace_batch(table: &Table) -> Batch<'_> {
         batch.add_chain(chain_name(direction.word(), *pod));
     }
     for ((direction, pod), rules) in &chains {
-        batch.add_pod_rules(*direction, *pod, rules);
+        add_pod_rules(&mut batch, *direction, *pod, rules);
     }
     for direction in Direction::BOTH {
         let pods: Vec<Ipv4Addr> = chains
@@ -223,7 +140,7 @@ pub(super) fn replace_batch(table: &Table) -> Batch<'_> {
             .filter(|(of, _)| *of == direction)
             .map(|(_, pod)| *pod)
             .collect();
-        batch.pod_elements(true, direction, &pods);
+        pod_elements(&mut batch, true, direction, &pods);
     }
     batch
 }
@@ -233,7 +150,7 @@ pub(super) fn replace_batch(table: &Table) -> Batch<'_> {
 /// rule refers to a set about to go, then sets are removed, refilled and added, then chains
 /// are added and filled, and the map elements of newly isolated pods come last.
 pub(super) fn update_batch<'a>(current: &'a Table, next: &'a Table) -> Batch<'a> {
-    let mut batch = Batch::default();
+    let mut batch = Batch::new(TABLE);
     let (was, will) = (pod_chains(current), pod_chains(next));
     for direction in Direction::BOTH {
         let gone: Vec<Ipv4Addr> = was
@@ -241,21 +158,19 @@ pub(super) fn update_batch<'a>(current: &'a Table, next: &'a Table) -> Batch<'a>
             .filter(|key| key.0 == direction && !will.contains_key(key))
             .map(|(_, pod)| *pod)
             .collect();
-        batch.pod_elements(false, direction, &gone);
+        pod_elements(&mut batch, false, direction, &gone);
     }
     for ((direction, pod), rules) in &was {
         if will.get(&(*direction, *pod)) != Some(rules) {
-            batch.flush(FlushObject::Chain(chain_object(chain_name(
-                direction.word(),
-                *pod,
-            ))));
+            batch.flush(FlushObject::Chain(
+                batch.chain(chain_name(direction.word(), *pod)),
+            ));
         }
     }
     for (direction, pod) in was.keys().filter(|key| !will.contains_key(key)) {
-        batch.delete(NfListObject::Chain(chain_object(chain_name(
-            direction.word(),
-            *pod,
-        ))));
+        batch.delete(NfListObject::Chain(
+            batch.chain(chain_name(direction.word(), *pod)),
+        ));
     }
     sync_sets(
         &mut batch,
@@ -276,7 +191,7 @@ pub(super) fn update_batch<'a>(current: &'a Table, next: &'a Table) -> Batch<'a>
     }
     for ((direction, pod), rules) in &will {
         if was.get(&(*direction, *pod)) != Some(rules) {
-            batch.add_pod_rules(*direction, *pod, rules);
+            add_pod_rules(&mut batch, *direction, *pod, rules);
         }
     }
     for direction in Direction::BOTH {
@@ -285,7 +200,7 @@ pub(super) fn update_batch<'a>(current: &'a Table, next: &'a Table) -> Batch<'a>
             .filter(|key| key.0 == direction && !was.contains_key(key))
             .map(|(_, pod)| *pod)
             .collect();
-        batch.pod_elements(true, direction, &new);
+        pod_elements(&mut batch, true, direction, &new);
     }
     batch
 }
@@ -341,28 +256,20 @@ pub(super) fn table_object<'a>() -> NfListObject<'a> {
     })
 }
 
-fn chain_object<'a>(name: String) -> NftChain<'a> {
-    NftChain {
-        family: NfFamily::IP,
-        table: TABLE.into(),
-        name: name.into(),
-        ..NftChain::default()
-    }
-}
-
 /// The maps and the base chain, with its rules.
 fn add_fixed_objects(batch: &mut Batch<'_>) {
-    batch.add_verdict_map(INGRESS_PODS);
-    batch.add_verdict_map(EGRESS_PODS);
-    batch.add(NfListObject::Chain(NftChain {
+    batch.add_verdict_map(INGRESS_PODS, SetTypeValue::Single(SetType::Ipv4Addr));
+    batch.add_verdict_map(EGRESS_PODS, SetTypeValue::Single(SetType::Ipv4Addr));
+    let forward = NftChain {
         _type: Some(NfChainType::Filter),
         hook: Some(NfHook::Forward),
         prio: Some(FILTER_PRIORITY),
         policy: Some(NfChainPolicy::Accept),
-        ..chain_object(FORWARD.into())
-    }));
+        ..batch.chain(FORWARD)
+    };
+    batch.add(NfListObject::Chain(forward));
     batch.add_rule(
-        FORWARD.into(),
+        FORWARD,
         vec![
             matches(
                 ct_state(),
@@ -378,7 +285,7 @@ fn add_fixed_objects(batch: &mut Batch<'_>) {
             Direction::Egress => "saddr",
         };
         batch.add_rule(
-            FORWARD.into(),
+            FORWARD,
             vec![Statement::VerdictMap(nftables::stmt::VerdictMap {
                 key: ip(address),
                 data: set_reference(direction.map()),

@@ -55,11 +55,11 @@ use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
-use crate::network::nft::{self, NftError};
+use crate::network::nft::{Batch, NftError};
 
 pub use super::service_table::Protocol;
 
-use batch::{Batch, replace_batch, table_object, update_batch};
+use batch::{replace_batch, table_object, update_batch};
 
 mod batch;
 #[cfg(test)]
@@ -121,21 +121,21 @@ pub struct Endpoint {
 
 /// Replaces flotilla's table, whatever it held, by `table`, in one transaction.
 pub fn replace(table: &Table) -> Result<(), NftError> {
-    nft::apply(TABLE, &replace_batch(table))
+    replace_batch(table).apply()
 }
 
 /// Brings flotilla's table from `current` (what it holds) to `next`, in one transaction that
 /// touches only what differs.
 pub fn update(current: &Table, next: &Table) -> Result<(), NftError> {
-    nft::apply(TABLE, &update_batch(current, next))
+    update_batch(current, next).apply()
 }
 
 /// Deletes flotilla's table, if it exists.
 pub fn remove() -> Result<(), NftError> {
-    let mut batch = Batch::default();
+    let mut batch = Batch::new(TABLE);
     batch.add(table_object());
     batch.delete(table_object());
-    nft::apply(TABLE, &batch)
+    batch.apply()
 }
 
 /// The name of a pod's chain for one direction: `ingress-10.42.0.5`.

@@ -10,14 +10,15 @@ use nftables::expr::{
     BinaryOperation, Expression, Fib, FibFlag, FibResult, Meta, MetaKey, NamedExpression, NgMode,
     Numgen, Payload, PayloadField, Prefix, Verdict as NftVerdict,
 };
-use nftables::schema::{Chain as NftChain, Element, NfCmd, NfListObject, Rule as NftRule, Set};
+use nftables::schema::{Chain as NftChain, NfListObject, Set};
 use nftables::schema::{FlushObject, SetFlag, SetType, SetTypeValue, Table as NftTable};
 use nftables::stmt::{
     JumpTarget, Mangle, Match, NAT, NATFlag, Operator, Reject, RejectType, Set as SetStatement,
     SetOp, Statement,
 };
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook, RejectCode};
-use serde::Serialize;
+
+use crate::network::nft::Batch;
 
 use super::{
     AffinitySet, Backend, Chain, Changes, Destination, MASQUERADE_MARK, Masquerade, Protocol, Rule,
@@ -44,129 +45,36 @@ const SRCNAT: i32 = 100;
 /// Node ports are not served on loopback addresses (that would need `route_localnet`).
 const LOOPBACK: Ipv4Net = Ipv4Net::new_assert(Ipv4Addr::new(127, 0, 0, 0), 8);
 
-/// One `nft -j -f -` input: the crate's commands and the verdict-map declarations.
-#[derive(Debug, Default, Serialize)]
-pub(super) struct Batch<'a> {
-    nftables: Vec<BatchCommand<'a>>,
+/// The rules of `chain`.
+fn add_rules<'a>(batch: &mut Batch<'a>, chain: &'a Chain) {
+    for rule in &chain.rules {
+        batch.add_rule(chain.name.as_str(), rule_statements(rule));
+    }
 }
 
-#[derive(Debug, Serialize)]
-#[serde(untagged)]
-enum BatchCommand<'a> {
-    Nft(NfCmd<'a>),
-    AddVerdictMap { add: VerdictMapObject },
-}
-
-#[derive(Debug, Serialize)]
-struct VerdictMapObject {
-    map: VerdictMap,
-}
-
-/// `map NAME { type KEY : verdict }`.
-#[derive(Debug, Serialize)]
-struct VerdictMap {
-    family: NfFamily,
-    table: &'static str,
-    name: &'static str,
-    #[serde(rename = "type")]
-    key: SetTypeValue<'static>,
-    map: &'static str,
-}
-
-impl<'a> Batch<'a> {
-    pub(super) fn add(&mut self, object: NfListObject<'a>) {
-        self.nftables.push(BatchCommand::Nft(NfCmd::Add(object)));
-    }
-
-    pub(super) fn delete(&mut self, object: NfListObject<'a>) {
-        self.nftables.push(BatchCommand::Nft(NfCmd::Delete(object)));
-    }
-
-    fn flush(&mut self, object: FlushObject<'a>) {
-        self.nftables.push(BatchCommand::Nft(NfCmd::Flush(object)));
-    }
-
-    fn add_verdict_map(&mut self, name: &'static str, key: &'static [SetType]) {
-        self.nftables.push(BatchCommand::AddVerdictMap {
-            add: VerdictMapObject {
-                map: VerdictMap {
-                    family: NfFamily::IP,
-                    table: TABLE,
-                    name,
-                    key: SetTypeValue::Concatenated(Cow::Borrowed(key)),
-                    map: "verdict",
-                },
-            },
-        });
-    }
-
-    fn add_chain(&mut self, name: &'a str) {
-        self.add(NfListObject::Chain(NftChain {
-            family: NfFamily::IP,
-            table: TABLE.into(),
-            name: name.into(),
-            ..NftChain::default()
-        }));
-    }
-
-    fn add_rule(&mut self, chain: &'a str, expr: Vec<Statement<'a>>) {
-        self.add(NfListObject::Rule(NftRule {
-            family: NfFamily::IP,
-            table: TABLE.into(),
-            chain: chain.into(),
-            expr: Cow::Owned(expr),
-            ..NftRule::default()
-        }));
-    }
-
-    fn add_rules(&mut self, chain: &'a Chain) {
-        for rule in &chain.rules {
-            self.add_rule(&chain.name, rule_statements(rule));
-        }
-    }
-
-    /// `add element` (or `delete element`) of `elements` to `set`, if there are any.
-    fn elements(&mut self, add: bool, set: &'a str, elements: Vec<Expression<'a>>) {
-        if elements.is_empty() {
-            return;
-        }
-        let object = NfListObject::Element(Element {
-            family: NfFamily::IP,
-            table: TABLE.into(),
-            name: set.into(),
-            elem: Cow::Owned(elements),
-        });
-        if add {
-            self.add(object);
+/// Adds (or deletes) `routes`, each in the map its destination and verdict belong to.
+fn add_routes<'a>(batch: &mut Batch<'a>, add: bool, routes: &'a [(Destination, Verdict)]) {
+    let mut by_map: BTreeMap<&'static str, Vec<Expression<'a>>> = BTreeMap::new();
+    for (destination, verdict) in routes {
+        let key = destination_key(destination);
+        let element = if add {
+            Expression::List(vec![key, verdict_expression(verdict)])
         } else {
-            self.delete(object);
-        }
+            key
+        };
+        by_map
+            .entry(map_of(destination, verdict))
+            .or_default()
+            .push(element);
     }
-
-    /// Adds (or deletes) `routes`, each in the map its destination and verdict belong to.
-    fn routes(&mut self, add: bool, routes: &'a [(Destination, Verdict)]) {
-        let mut by_map: BTreeMap<&'static str, Vec<Expression<'a>>> = BTreeMap::new();
-        for (destination, verdict) in routes {
-            let key = destination_key(destination);
-            let element = if add {
-                Expression::List(vec![key, verdict_expression(verdict)])
-            } else {
-                key
-            };
-            by_map
-                .entry(map_of(destination, verdict))
-                .or_default()
-                .push(element);
-        }
-        for (map, elements) in by_map {
-            self.elements(add, map, elements);
-        }
+    for (map, elements) in by_map {
+        batch.elements(add, map, elements);
     }
 }
 
 /// The transaction that replaces the table by `table`.
 pub(super) fn replace_batch(table: &Table) -> Batch<'_> {
-    let mut batch = Batch::default();
+    let mut batch = Batch::new(TABLE);
     // `add` first so that the `delete` cannot fail on a missing table.
     batch.add(table_object());
     batch.delete(table_object());
@@ -182,16 +90,16 @@ pub(super) fn replace_batch(table: &Table) -> Batch<'_> {
         batch.add_chain(&chain.name);
     }
     for chain in &table.chains {
-        batch.add_rules(chain);
+        add_rules(&mut batch, chain);
     }
-    batch.routes(true, &table.routes);
+    add_routes(&mut batch, true, &table.routes);
     batch
 }
 
 /// The transaction that applies `changes`.
 pub(super) fn update_batch(changes: &Changes) -> Batch<'_> {
-    let mut batch = Batch::default();
-    batch.routes(false, &changes.removed_routes);
+    let mut batch = Batch::new(TABLE);
+    add_routes(&mut batch, false, &changes.removed_routes);
     batch.elements(
         false,
         CLUSTER_IPS,
@@ -243,9 +151,9 @@ pub(super) fn update_batch(changes: &Changes) -> Batch<'_> {
         batch.add_chain(&chain.name);
     }
     for chain in changes.added_chains.iter().chain(&changes.rewritten_chains) {
-        batch.add_rules(chain);
+        add_rules(&mut batch, chain);
     }
-    batch.routes(true, &changes.added_routes);
+    add_routes(&mut batch, true, &changes.added_routes);
     batch.elements(
         true,
         CLUSTER_IPS,
@@ -292,10 +200,22 @@ pub(super) fn add_fixed_objects<'a>(batch: &mut Batch<'a>) {
     ));
     const SERVICE_KEY: &[SetType] = &[SetType::Ipv4Addr, SetType::InetProto, SetType::InetService];
     const NODE_PORT_KEY: &[SetType] = &[SetType::InetProto, SetType::InetService];
-    batch.add_verdict_map(SERVICE_IPS, SERVICE_KEY);
-    batch.add_verdict_map(SERVICE_NODE_PORTS, NODE_PORT_KEY);
-    batch.add_verdict_map(NO_ENDPOINT_SERVICES, SERVICE_KEY);
-    batch.add_verdict_map(NO_ENDPOINT_NODE_PORTS, NODE_PORT_KEY);
+    batch.add_verdict_map(
+        SERVICE_IPS,
+        SetTypeValue::Concatenated(Cow::Borrowed(SERVICE_KEY)),
+    );
+    batch.add_verdict_map(
+        SERVICE_NODE_PORTS,
+        SetTypeValue::Concatenated(Cow::Borrowed(NODE_PORT_KEY)),
+    );
+    batch.add_verdict_map(
+        NO_ENDPOINT_SERVICES,
+        SetTypeValue::Concatenated(Cow::Borrowed(SERVICE_KEY)),
+    );
+    batch.add_verdict_map(
+        NO_ENDPOINT_NODE_PORTS,
+        SetTypeValue::Concatenated(Cow::Borrowed(NODE_PORT_KEY)),
+    );
 
     for name in [
         SERVICES,

@@ -82,9 +82,9 @@ use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
-use crate::network::nft::{self, NftError};
+use crate::network::nft::{Batch, NftError};
 
-use batch::{Batch, replace_batch, table_object, update_batch};
+use batch::{replace_batch, table_object, update_batch};
 
 mod batch;
 #[cfg(test)]
@@ -281,18 +281,18 @@ pub fn object_name(prefix: &str, parts: &[&str]) -> String {
 
 /// Replaces flotilla's table, whatever it held, by `table`, in one transaction.
 pub fn replace(table: &Table) -> Result<(), NftError> {
-    nft::apply(TABLE, &replace_batch(table))
+    replace_batch(table).apply()
 }
 
 /// Applies `changes` to flotilla's table in one transaction.
 pub fn update(changes: &Changes) -> Result<(), NftError> {
-    nft::apply(TABLE, &update_batch(changes))
+    update_batch(changes).apply()
 }
 
 /// Deletes flotilla's table, if it exists.
 pub fn remove() -> Result<(), NftError> {
-    let mut batch = Batch::default();
+    let mut batch = Batch::new(TABLE);
     batch.add(table_object());
     batch.delete(table_object());
-    nft::apply(TABLE, &batch)
+    batch.apply()
 }
