@@ -200,22 +200,14 @@ pub(super) fn add_fixed_objects<'a>(batch: &mut Batch<'a>) {
     ));
     const SERVICE_KEY: &[SetType] = &[SetType::Ipv4Addr, SetType::InetProto, SetType::InetService];
     const NODE_PORT_KEY: &[SetType] = &[SetType::InetProto, SetType::InetService];
-    batch.add_verdict_map(
-        SERVICE_IPS,
-        SetTypeValue::Concatenated(Cow::Borrowed(SERVICE_KEY)),
-    );
-    batch.add_verdict_map(
-        SERVICE_NODE_PORTS,
-        SetTypeValue::Concatenated(Cow::Borrowed(NODE_PORT_KEY)),
-    );
-    batch.add_verdict_map(
-        NO_ENDPOINT_SERVICES,
-        SetTypeValue::Concatenated(Cow::Borrowed(SERVICE_KEY)),
-    );
-    batch.add_verdict_map(
-        NO_ENDPOINT_NODE_PORTS,
-        SetTypeValue::Concatenated(Cow::Borrowed(NODE_PORT_KEY)),
-    );
+    for (map, key) in [
+        (SERVICE_IPS, SERVICE_KEY),
+        (SERVICE_NODE_PORTS, NODE_PORT_KEY),
+        (NO_ENDPOINT_SERVICES, SERVICE_KEY),
+        (NO_ENDPOINT_NODE_PORTS, NODE_PORT_KEY),
+    ] {
+        batch.add_verdict_map(map, SetTypeValue::Concatenated(Cow::Borrowed(key)));
+    }
 
     for name in [
         SERVICES,
