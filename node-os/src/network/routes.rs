@@ -24,7 +24,7 @@ use std::net::Ipv4Addr;
 use futures_util::TryStreamExt;
 use ipnet::Ipv4Net;
 use rtnetlink::packet_route::route::{
-    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol,
+    RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteProtocol,
 };
 use rtnetlink::{Handle, RouteMessageBuilder};
 use tokio::task::JoinHandle;
@@ -100,7 +100,7 @@ pub enum RouteError {
 /// more than one).
 pub async fn sync_peer_routes(wanted: &[PeerRoute]) -> Result<(), RouteError> {
     let netlink = Netlink::open()?;
-    let (installed, messages): (Vec<Installed>, Vec<RouteMessage>) =
+    let (installed, messages): (Vec<ListedRoute>, Vec<RouteMessage>) =
         netlink.main_table().await?.into_iter().unzip();
     let plan = plan(wanted, &installed);
     let mut errors = plan.refused;
@@ -132,26 +132,57 @@ pub async fn remove_peer_routes() -> Result<(), RouteError> {
     sync_peer_routes(&[]).await
 }
 
-/// A route of the main table, as [`plan`] sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Installed {
-    range: Ipv4Net,
+/// An IPv4 route of the main table, as the sync plans (here and the overlay's) see it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(super) struct ListedRoute {
+    pub(super) range: Ipv4Net,
     /// The gateway; `None` for a direct or multipath route.
-    via: Option<Ipv4Addr>,
-    tos: u8,
-    metric: u32,
-    protocol: u8,
+    pub(super) via: Option<Ipv4Addr>,
+    pub(super) device: Option<u32>,
+    pub(super) onlink: bool,
+    pub(super) tos: u8,
+    pub(super) metric: u32,
+    pub(super) protocol: u8,
 }
 
-impl Installed {
-    fn is_ours(&self) -> bool {
+impl ListedRoute {
+    pub(super) fn is_ours(&self) -> bool {
         self.protocol == ROUTE_PROTOCOL
     }
 
     /// Whether a wanted route of `range` would replace this one: the kernel identifies a route
     /// by table, destination, TOS and metric, and flotilla's have TOS 0 and metric 0.
-    fn has_key_of(&self, range: Ipv4Net) -> bool {
+    pub(super) fn has_key_of(&self, range: Ipv4Net) -> bool {
         self.range == range && self.tos == 0 && self.metric == 0
+    }
+
+    /// The route `message` describes, if it is an IPv4 route of the main table.
+    pub(super) fn of(message: &RouteMessage) -> Option<ListedRoute> {
+        let mut table = u32::from(message.header.table);
+        let mut destination = Ipv4Addr::UNSPECIFIED;
+        let mut route = ListedRoute {
+            onlink: message.header.flags.contains(RouteFlags::Onlink),
+            tos: message.header.tos,
+            protocol: message.header.protocol.into(),
+            ..ListedRoute::default()
+        };
+        for attribute in &message.attributes {
+            match attribute {
+                RouteAttribute::Table(id) => table = *id,
+                RouteAttribute::Destination(RouteAddress::Inet(address)) => {
+                    destination = *address;
+                }
+                RouteAttribute::Gateway(RouteAddress::Inet(address)) => route.via = Some(*address),
+                RouteAttribute::Oif(index) => route.device = Some(*index),
+                RouteAttribute::Priority(priority) => route.metric = *priority,
+                _ => {}
+            }
+        }
+        if table != u32::from(RouteHeader::RT_TABLE_MAIN) {
+            return None;
+        }
+        route.range = Ipv4Net::new(destination, message.header.destination_prefix_length).ok()?;
+        Some(route)
     }
 }
 
@@ -161,13 +192,13 @@ struct Plan {
     /// Routes to add or replace: missing, or via another gateway.
     apply: Vec<PeerRoute>,
     /// flotilla's routes that no wanted route replaces.
-    delete: Vec<Installed>,
+    delete: Vec<ListedRoute>,
     /// Wanted routes that are not applied, and why.
     refused: Vec<RouteError>,
 }
 
 /// Decides how to make flotilla's routes among `installed` (the main table) exactly `wanted`.
-fn plan(wanted: &[PeerRoute], installed: &[Installed]) -> Plan {
+fn plan(wanted: &[PeerRoute], installed: &[ListedRoute]) -> Plan {
     let mut plan = Plan::default();
     let mut kept: Vec<PeerRoute> = Vec::with_capacity(wanted.len());
     for route in wanted {
@@ -235,7 +266,7 @@ impl Netlink {
     }
 
     /// The IPv4 routes of the main table, with the message that deletes each.
-    async fn main_table(&self) -> Result<Vec<(Installed, RouteMessage)>, RouteError> {
+    async fn main_table(&self) -> Result<Vec<(ListedRoute, RouteMessage)>, RouteError> {
         let dump = RouteMessageBuilder::<Ipv4Addr>::new().build();
         let mut routes = self.handle.route().get(dump).execute();
         let mut main = Vec::new();
@@ -244,7 +275,7 @@ impl Netlink {
             .await
             .map_err(|error| RouteError::List(into_io(error)))?
         {
-            if let Some(route) = installed(&message) {
+            if let Some(route) = ListedRoute::of(&message) {
                 main.push((route, message));
             }
         }
@@ -271,7 +302,7 @@ impl Netlink {
     }
 
     /// Deletes a route by the message the kernel listed it with; one already gone is fine.
-    async fn delete(&self, route: &Installed, message: RouteMessage) -> Result<(), RouteError> {
+    async fn delete(&self, route: &ListedRoute, message: RouteMessage) -> Result<(), RouteError> {
         match self.handle.route().del(message).execute().await {
             Ok(()) => Ok(()),
             Err(error) => {
@@ -287,34 +318,6 @@ impl Netlink {
             }
         }
     }
-}
-
-/// The view [`plan`] needs of a listed route, if it is an IPv4 route of the main table.
-fn installed(message: &RouteMessage) -> Option<Installed> {
-    let mut table = u32::from(message.header.table);
-    let mut destination = Ipv4Addr::UNSPECIFIED;
-    let mut via = None;
-    let mut metric = 0;
-    for attribute in &message.attributes {
-        match attribute {
-            RouteAttribute::Table(id) => table = *id,
-            RouteAttribute::Destination(RouteAddress::Inet(address)) => destination = *address,
-            RouteAttribute::Gateway(RouteAddress::Inet(address)) => via = Some(*address),
-            RouteAttribute::Priority(priority) => metric = *priority,
-            _ => {}
-        }
-    }
-    if table != u32::from(RouteHeader::RT_TABLE_MAIN) {
-        return None;
-    }
-    let range = Ipv4Net::new(destination, message.header.destination_prefix_length).ok()?;
-    Some(Installed {
-        range,
-        via,
-        tos: message.header.tos,
-        metric,
-        protocol: message.header.protocol.into(),
-    })
 }
 
 /// The OS error behind a netlink error ("Network is unreachable (os error 101)"), or the
@@ -362,13 +365,12 @@ mod tests {
         }
     }
 
-    fn route(range: &str, via: Option<&str>, protocol: u8) -> Installed {
-        Installed {
+    fn route(range: &str, via: Option<&str>, protocol: u8) -> ListedRoute {
+        ListedRoute {
             range: net(range),
             via: via.map(addr),
-            tos: 0,
-            metric: 0,
             protocol,
+            ..ListedRoute::default()
         }
     }
 
@@ -567,7 +569,7 @@ mod tests {
             .await
             .unwrap()
             .iter()
-            .filter_map(installed)
+            .filter_map(ListedRoute::of)
             .filter_map(|route| Some((route.range, route.via?, route.protocol)))
             .collect();
         routes.sort();

@@ -40,14 +40,12 @@ use rtnetlink::packet_route::link::{
 use rtnetlink::packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
 };
-use rtnetlink::packet_route::route::{
-    RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteProtocol,
-};
+use rtnetlink::packet_route::route::{RouteMessage, RouteProtocol};
 use rtnetlink::{Handle, LinkUnspec, LinkVxlan, RouteMessageBuilder};
 use tokio::task::JoinHandle;
 
 use super::links;
-use super::routes::{ROUTE_PROTOCOL, describe_all, into_io};
+use super::routes::{ListedRoute, ROUTE_PROTOCOL, describe_all, into_io};
 
 /// The overlay's device, as flannel's `flannel.1` (named for its VNI).
 pub const DEVICE: &str = "flotilla.1";
@@ -396,29 +394,6 @@ struct ListedForwarding {
     permanent: bool,
 }
 
-/// An IPv4 route of the main table.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct ListedRoute {
-    range: Ipv4Net,
-    via: Option<Ipv4Addr>,
-    device: Option<u32>,
-    onlink: bool,
-    tos: u8,
-    metric: u32,
-    protocol: u8,
-}
-
-impl ListedRoute {
-    fn is_ours(&self) -> bool {
-        self.protocol == ROUTE_PROTOCOL
-    }
-
-    /// Whether a wanted route of `range` (TOS 0, metric 0) would replace this one.
-    fn has_key_of(&self, range: Ipv4Net) -> bool {
-        self.range == range && self.tos == 0 && self.metric == 0
-    }
-}
-
 /// What the kernel holds for the overlay.
 #[derive(Debug, Default)]
 struct Listed {
@@ -672,7 +647,7 @@ impl Netlink {
         let on_device = |message: &&NeighbourMessage| message.header.ifindex == device;
         let (routes, messages) = routes
             .into_iter()
-            .filter_map(|message| Some((listed_route(&message)?, message)))
+            .filter_map(|message| Some((ListedRoute::of(&message)?, message)))
             .unzip();
         let listed = Listed {
             neighbours: neighbours
@@ -849,37 +824,6 @@ fn listed_forwarding(message: &NeighbourMessage) -> Option<ListedForwarding> {
         mac: mac?,
         node,
         permanent: message.header.state == NeighbourState::Permanent,
-    })
-}
-
-/// The view [`plan`] needs of a listed route, if it is an IPv4 route of the main table.
-fn listed_route(message: &RouteMessage) -> Option<ListedRoute> {
-    let mut table = u32::from(message.header.table);
-    let mut destination = Ipv4Addr::UNSPECIFIED;
-    let mut via = None;
-    let mut device = None;
-    let mut metric = 0;
-    for attribute in &message.attributes {
-        match attribute {
-            RouteAttribute::Table(id) => table = *id,
-            RouteAttribute::Destination(RouteAddress::Inet(address)) => destination = *address,
-            RouteAttribute::Gateway(RouteAddress::Inet(address)) => via = Some(*address),
-            RouteAttribute::Oif(index) => device = Some(*index),
-            RouteAttribute::Priority(priority) => metric = *priority,
-            _ => {}
-        }
-    }
-    if table != u32::from(RouteHeader::RT_TABLE_MAIN) {
-        return None;
-    }
-    Some(ListedRoute {
-        range: Ipv4Net::new(destination, message.header.destination_prefix_length).ok()?,
-        via,
-        device,
-        onlink: message.header.flags.contains(RouteFlags::Onlink),
-        tos: message.header.tos,
-        metric,
-        protocol: message.header.protocol.into(),
     })
 }
 
