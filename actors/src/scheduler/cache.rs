@@ -1,5 +1,6 @@
-//! The scheduler's cache, after Kubernetes': what the pods bound to each node request, kept
-//! up to date from pod watch events instead of summed from a listing before each decision.
+//! The scheduler's cache, after Kubernetes': what the pods bound to each node request (and the
+//! host ports they claim), kept up to date from pod watch events instead of summed from a
+//! listing before each decision.
 //!
 //! A pod the scheduler has just decided to bind is *assumed* on its node at once, before the
 //! API has answered and long before the watch reports it bound, so the next decision already
@@ -12,6 +13,7 @@ use flotilla_kernel::api::EventType;
 use flotilla_kernel::object::{Node, Pod};
 
 use super::events::ClusterEvents;
+use super::host_ports::HostPort;
 use super::node_info::{NodeInfo, PodRequests, Usage};
 use crate::controllers::key::ObjectKey;
 
@@ -20,6 +22,7 @@ use crate::controllers::key::ObjectKey;
 struct Placed {
     node: String,
     requests: PodRequests,
+    host_ports: Vec<HostPort>,
     /// Bound by this scheduler, and not yet seen bound by the watch.
     assumed: bool,
 }
@@ -28,6 +31,8 @@ struct Placed {
 #[derive(Debug, Default)]
 pub struct SchedulerCache {
     usage: HashMap<String, Usage>,
+    /// The host ports claimed on each node that has any.
+    host_ports: HashMap<String, Vec<HostPort>>,
     placed: HashMap<ObjectKey, Placed>,
 }
 
@@ -53,7 +58,7 @@ impl SchedulerCache {
             Some(placed) if &placed.node == node => placed.assumed = false,
             _ => {
                 self.unplace(&key);
-                self.place(key, node.clone(), PodRequests::of(pod), false);
+                self.place(key, node.clone(), pod, false);
             }
         }
         ClusterEvents::NONE
@@ -63,7 +68,7 @@ impl SchedulerCache {
     pub fn assume(&mut self, pod: &Pod, node: &str) {
         let key = ObjectKey::of(&pod.metadata);
         self.unplace(&key);
-        self.place(key, node.to_string(), PodRequests::of(pod), true);
+        self.place(key, node.to_string(), pod, true);
     }
 
     /// Stops counting an assumed pod whose binding failed.
@@ -82,25 +87,30 @@ impl SchedulerCache {
     pub fn node_infos<'a>(&self, nodes: impl Iterator<Item = &'a Node>) -> Vec<NodeInfo<'a>> {
         let mut infos: Vec<NodeInfo<'a>> = nodes
             .map(|node| {
-                let usage = self
-                    .usage
-                    .get(&node.metadata.name)
-                    .copied()
-                    .unwrap_or_default();
-                NodeInfo::new(node).with_usage(usage)
+                let name = &node.metadata.name;
+                let usage = self.usage.get(name).copied().unwrap_or_default();
+                let host_ports = self.host_ports.get(name).cloned().unwrap_or_default();
+                NodeInfo::new(node).with_usage(usage, host_ports)
             })
             .collect();
         infos.sort_by(|a, b| a.name().cmp(b.name()));
         infos
     }
 
-    fn place(&mut self, key: ObjectKey, node: String, requests: PodRequests, assumed: bool) {
+    fn place(&mut self, key: ObjectKey, node: String, pod: &Pod, assumed: bool) {
+        let requests = PodRequests::of(pod);
+        let host_ports = HostPort::of(pod);
         self.usage.entry(node.clone()).or_default().add(&requests);
+        if !host_ports.is_empty() {
+            let claimed = self.host_ports.entry(node.clone()).or_default();
+            claimed.extend(host_ports.iter().cloned());
+        }
         self.placed.insert(
             key,
             Placed {
                 node,
                 requests,
+                host_ports,
                 assumed,
             },
         );
@@ -115,6 +125,16 @@ impl SchedulerCache {
             usage.remove(&placed.requests);
             if usage.is_empty() {
                 self.usage.remove(&placed.node);
+            }
+        }
+        if let Some(claimed) = self.host_ports.get_mut(&placed.node) {
+            for port in &placed.host_ports {
+                if let Some(at) = claimed.iter().position(|held| held == port) {
+                    claimed.swap_remove(at);
+                }
+            }
+            if claimed.is_empty() {
+                self.host_ports.remove(&placed.node);
             }
         }
         true
@@ -205,5 +225,27 @@ mod tests {
         assert_eq!(cpu_on(&cache, &node), (0, 0));
         let info = &cache.node_infos(std::iter::once(&node))[0];
         assert_eq!(info.non_zero_requested, Resources::default());
+    }
+
+    #[test]
+    fn host_ports_are_claimed_while_their_pods_count() {
+        let node = ready_node("a", "4", "4Gi");
+        let mut cache = SchedulerCache::default();
+        let mut web = pod("web", "", "1");
+        web.spec.containers[0].ports = vec![flotilla_kernel::object::ContainerPort {
+            container_port: 8080,
+            host_port: 30080,
+            ..Default::default()
+        }];
+        let claimed =
+            |cache: &SchedulerCache| cache.node_infos(std::iter::once(&node))[0].host_ports.len();
+        cache.assume(&web, "a");
+        assert_eq!(claimed(&cache), 1);
+        web.spec.node_name = "a".into();
+        cache.pod_changed(EventType::Modified, &web);
+        assert_eq!(claimed(&cache), 1, "confirmed, not claimed twice");
+        cache.pod_changed(EventType::Deleted, &web);
+        assert_eq!(claimed(&cache), 0);
+        assert!(cache.host_ports.is_empty());
     }
 }

@@ -70,8 +70,8 @@ impl Framework {
         Self { filters, scorers }
     }
 
-    /// node_ready, node_unschedulable, node_selector, taint_toleration and resources_fit
-    /// filters; least_allocated and taint_toleration scoring.
+    /// node_ready, node_unschedulable, node_selector, taint_toleration, node_ports and
+    /// resources_fit filters; least_allocated and taint_toleration scoring.
     pub fn with_default_plugins() -> Self {
         Self::new(
             vec![
@@ -79,6 +79,7 @@ impl Framework {
                 Box::new(plugins::NodeUnschedulable),
                 Box::new(plugins::NodeSelector),
                 Box::new(plugins::TaintToleration),
+                Box::new(plugins::NodePorts),
                 Box::new(plugins::ResourcesFit),
             ],
             vec![

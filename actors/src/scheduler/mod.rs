@@ -17,6 +17,7 @@ pub mod cache;
 pub mod events;
 pub mod fit_error;
 pub mod framework;
+pub mod host_ports;
 pub mod node_info;
 pub mod plugins;
 pub mod queue;

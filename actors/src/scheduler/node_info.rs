@@ -5,6 +5,8 @@ use std::ops::{Add, Sub};
 
 use flotilla_kernel::object::{Container, Node, Pod, Quantity, RESOURCE_CPU, RESOURCE_MEMORY};
 
+use super::host_ports::HostPort;
+
 /// What a pod asks for when it does not say, for scoring only (Kubernetes' defaults), so that
 /// pods without requests still spread across nodes.
 const DEFAULT_CPU_MILLIS: i64 = 100;
@@ -140,6 +142,8 @@ pub struct NodeInfo<'a> {
     /// The same with defaults for pods that ask for nothing (for scoring).
     pub non_zero_requested: Resources,
     pub pods: i64,
+    /// The host ports the pods placed on it claim.
+    pub host_ports: Vec<HostPort>,
 }
 
 impl<'a> NodeInfo<'a> {
@@ -164,15 +168,17 @@ impl<'a> NodeInfo<'a> {
             requested: Resources::default(),
             non_zero_requested: Resources::default(),
             pods: 0,
+            host_ports: Vec::new(),
         }
     }
 
-    /// The node with `usage` placed on it.
-    pub fn with_usage(self, usage: Usage) -> Self {
+    /// The node with `usage` placed on it, and `host_ports` claimed.
+    pub fn with_usage(self, usage: Usage, host_ports: Vec<HostPort>) -> Self {
         Self {
             requested: usage.requested,
             non_zero_requested: usage.non_zero_requested,
             pods: usage.pods,
+            host_ports,
             ..self
         }
     }

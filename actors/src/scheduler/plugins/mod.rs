@@ -2,6 +2,7 @@
 //! when it rejects a node.
 
 mod least_allocated;
+mod node_ports;
 mod node_ready;
 mod node_selector;
 mod node_unschedulable;
@@ -9,6 +10,7 @@ mod resources_fit;
 mod taint_toleration;
 
 pub use least_allocated::LeastAllocated;
+pub use node_ports::NodePorts;
 pub use node_ready::NodeReady;
 pub use node_selector::NodeSelector;
 pub use node_unschedulable::NodeUnschedulable;
