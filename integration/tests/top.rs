@@ -11,7 +11,8 @@ use flotilla_integration::{
     Cluster, ClusterOptions, Observation, objects, running_as_root_or_skip, wait_until,
 };
 
-/// Holds an 8 MB string, then spins.
+/// Holds a 16 MB string (well over the 8 MiB the test looks for, whatever the shell's own
+/// share), then spins.
 const SPINNER: &str = r#"apiVersion: v1
 kind: Pod
 metadata:
@@ -24,7 +25,7 @@ spec:
     - /bin/sh
     - -c
     - |
-      held=$(head -c 8000000 /dev/zero | tr '\000' a)
+      held=$(head -c 16000000 /dev/zero | tr '\000' a)
       while :; do :; done
     resources:
       limits:
