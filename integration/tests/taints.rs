@@ -3,7 +3,8 @@
 //! does, and takes the waiting pod once the taint is removed; a `NoExecute` taint evicts the
 //! running pods that do not tolerate it at once and those that tolerate it for a while when
 //! their time is up; bad taint specs and tolerations are refused with what is wrong. `label`
-//! and `annotate` set and remove a node's labels and annotations.
+//! and `annotate` set and remove a node's labels and annotations. A pod with scheduling gates
+//! waits, unbound, until they are removed.
 
 use std::process::Output;
 use std::time::Duration;
@@ -235,4 +236,35 @@ fn a_tainted_node_takes_only_pods_that_tolerate_it() {
     );
     let node = cluster.get_object("node", NODE, None).expect("the node");
     assert_eq!(node["spec"]["taints"], serde_json::Value::Null, "{node}");
+}
+
+#[test]
+fn a_gated_pod_waits_until_its_gates_are_removed() {
+    if !running_as_root_or_skip("a_gated_pod_waits_until_its_gates_are_removed") {
+        return;
+    }
+    let cluster = Cluster::start(ClusterOptions::default()).expect("cluster starts");
+    let gated = |gates: &str| {
+        sleeper("gated", "").replace("spec:\n", &format!("spec:\n  schedulingGates: [{gates}]\n"))
+    };
+    let applied = cluster.apply_manifest("gated.yaml", &gated("{name: example.com/quota}"));
+    assert!(applied.status.success(), "{}", stderr(&applied));
+    let listed = cluster.cli_ok(&["get", "pod", "gated"]);
+    assert!(listed.contains("SchedulingGated"), "{listed}");
+    let pod = cluster.get_object("pod", "gated", None).expect("the pod");
+    assert_eq!(pod["spec"]["nodeName"], serde_json::Value::Null, "{pod}");
+
+    let added = cluster.apply_manifest(
+        "more.yaml",
+        &gated("{name: example.com/quota}, {name: later}"),
+    );
+    assert!(!added.status.success());
+    assert!(
+        stderr(&added).contains("only deletion is allowed, but found new scheduling gate"),
+        "{}",
+        stderr(&added)
+    );
+    let applied = cluster.apply_manifest("ungated.yaml", &sleeper("gated", ""));
+    assert!(applied.status.success(), "{}", stderr(&applied));
+    wait_running(&cluster, "gated");
 }

@@ -34,6 +34,9 @@ pub fn status(pod: &Pod) -> String {
     } else {
         pod.status.reason.clone()
     };
+    if !pod.spec.scheduling_gates.is_empty() {
+        reason = "SchedulingGated".to_string();
+    }
     let mut any_running = false;
     // Walk backwards so that the first container with something to say has the last word.
     for container in pod.status.container_statuses.iter().rev() {
@@ -200,6 +203,15 @@ mod tests {
             },
             ..ContainerStatus::default()
         }
+    }
+
+    #[test]
+    fn a_gated_pod_says_so() {
+        let mut gated = pod(PodPhase::Pending, vec![]);
+        gated.spec.scheduling_gates = vec![flotilla_kernel::object::PodSchedulingGate {
+            name: "quota".into(),
+        }];
+        assert_eq!(status(&gated), "SchedulingGated");
     }
 
     #[test]

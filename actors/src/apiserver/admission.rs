@@ -7,7 +7,9 @@
 use serde_json::Value;
 
 use flotilla_kernel::api::{ApiError, ErrorCode};
-use flotilla_kernel::object::{Kind, Object, Pod, RuntimeClass, Time, apply_defaults, validate};
+use flotilla_kernel::object::{
+    ConditionStatus, Kind, Object, Pod, PodCondition, RuntimeClass, Time, apply_defaults, validate,
+};
 
 use super::allocation::{carry_allocations, check_update};
 
@@ -61,7 +63,23 @@ pub fn admit_create(
     meta.deletion_timestamp = None;
     meta.deletion_grace_period_seconds = None;
     apply_defaults(&mut object);
+    if let Object::Pod(pod) = &mut object
+        && !pod.spec.scheduling_gates.is_empty()
+    {
+        pod.set_condition(scheduling_gated(), now);
+    }
     validated(object)
+}
+
+/// The `PodScheduled` condition of a pod the scheduler may not place yet.
+fn scheduling_gated() -> PodCondition {
+    PodCondition {
+        type_: PodCondition::SCHEDULED.into(),
+        status: ConditionStatus::False,
+        reason: "SchedulingGated".into(),
+        message: "Scheduling is blocked due to non-empty scheduling gates".into(),
+        ..PodCondition::default()
+    }
 }
 
 /// A replacement of metadata and spec. Status and server-owned metadata are kept from
@@ -135,10 +153,7 @@ pub fn admit_update(current: &Object, mut incoming: Object) -> Result<Object, Ap
 
 fn check_immutable(current: &Object, was: &Value, next: &Value) -> Result<(), ApiError> {
     match current.kind() {
-        Kind::Pod => Err(invalid(
-            current,
-            "spec: pod updates may not change the spec; delete and re-create the pod",
-        )),
+        Kind::Pod => pod_spec_update(current, was, next),
         Kind::Deployment | Kind::ReplicaSet if was["selector"] != next["selector"] => {
             Err(invalid(current, "spec.selector: field is immutable"))
         }
@@ -147,6 +162,42 @@ fn check_immutable(current: &Object, was: &Value, next: &Value) -> Result<(), Ap
             "spec.podCIDR: Forbidden: node updates may not change podCIDR except from \"\" to valid",
         )),
         _ => Ok(()),
+    }
+}
+
+/// A pod's spec is immutable but for removing scheduling gates, as in Kubernetes.
+fn pod_spec_update(current: &Object, was: &Value, next: &Value) -> Result<(), ApiError> {
+    let gates = |spec: &Value| -> Vec<Value> {
+        spec["schedulingGates"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    let without_gates = |spec: &Value| {
+        let mut spec = spec.clone();
+        if let Some(fields) = spec.as_object_mut() {
+            fields.remove("schedulingGates");
+        }
+        spec
+    };
+    if without_gates(was) != without_gates(next) {
+        return Err(invalid(
+            current,
+            "spec: pod updates may not change the spec but for removing scheduling gates; \
+             delete and re-create the pod",
+        ));
+    }
+    let kept = gates(was);
+    match gates(next).iter().find(|gate| !kept.contains(gate)) {
+        Some(added) => Err(invalid(
+            current,
+            format!(
+                "spec.schedulingGates: Forbidden: only deletion is allowed, but found new \
+                 scheduling gate {}",
+                added["name"]
+            ),
+        )),
+        None => Ok(()),
     }
 }
 
@@ -627,5 +678,45 @@ endpoints: []
             "EndpointSlice \"web-abcde\" is invalid: addressType: Invalid value: \"IPv6\": field \
              is immutable"
         );
+    }
+
+    fn gated_pod(gates: &str) -> Object {
+        object(&format!(
+            "apiVersion: v1
+kind: Pod
+metadata: {{name: p, namespace: default}}
+spec:
+  containers: [{{name: c, image: host, command: [/bin/true]}}]
+  schedulingGates: [{gates}]
+"
+        ))
+    }
+
+    #[test]
+    fn scheduling_gates_block_scheduling_and_may_only_be_removed() {
+        let current = created(gated_pod("{name: quota}, {name: ready}"));
+        let Object::Pod(pod) = &current else {
+            panic!("a pod")
+        };
+        let condition = pod
+            .condition(PodCondition::SCHEDULED)
+            .expect("PodScheduled");
+        assert_eq!(
+            (condition.status, condition.reason.as_str()),
+            (ConditionStatus::False, "SchedulingGated")
+        );
+        assert!(admit_update(&current, gated_pod("{name: ready}")).is_ok());
+        assert!(admit_update(&current, gated_pod("")).is_ok());
+        let error = admit_update(&current, gated_pod("{name: ready}, {name: later}")).unwrap_err();
+        assert_eq!(
+            error.message,
+            "Pod \"p\" is invalid: spec.schedulingGates: Forbidden: only deletion is allowed, \
+             but found new scheduling gate \"later\""
+        );
+        let mut other = gated_pod("{name: ready}");
+        if let Object::Pod(pod) = &mut other {
+            pod.spec.containers[0].image = "busybox".into();
+        }
+        assert!(admit_update(&current, other).is_err());
     }
 }

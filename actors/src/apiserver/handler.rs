@@ -446,6 +446,12 @@ async fn bind(
             ),
         ));
     }
+    if !pod.spec.scheduling_gates.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            format!("pod {name:?} has scheduling gates and may not be bound yet"),
+        ));
+    }
     if stored.get(Kind::Node, "", node).await?.is_none() {
         return Err(ApiError::not_found(describe(Kind::Node, node)));
     }

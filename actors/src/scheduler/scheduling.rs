@@ -17,9 +17,13 @@ use crate::controllers::key::ObjectKey;
 use crate::controllers::ownership::is_terminating;
 use crate::informer::{Cache, Change};
 
-/// Whether the scheduler should place `pod`.
+/// Whether the scheduler should place `pod`: unbound, not ending and not held back by
+/// scheduling gates (removing the last one makes it pending).
 pub fn is_pending(pod: &Pod) -> bool {
-    pod.spec.node_name.is_empty() && !is_terminating(&pod.metadata) && !pod.is_terminal()
+    pod.spec.node_name.is_empty()
+        && pod.spec.scheduling_gates.is_empty()
+        && !is_terminating(&pod.metadata)
+        && !pod.is_terminal()
 }
 
 /// The pod's `spec.priority` (0 when absent, as in Kubernetes without a PriorityClass).

@@ -84,8 +84,8 @@ pub use self::pod::{Pod, PodTemplateSpec};
 pub use self::pod_spec::{
     Container, ContainerPort, EnvFromSource, EnvVar, EnvVarSource, KNOWN_RESOURCES, KeySelector,
     LocalObjectReference, ObjectFieldSelector, ObjectSelector, PodDnsConfig, PodDnsConfigOption,
-    PodReferences, PodSpec, RESOURCE_CPU, RESOURCE_EPHEMERAL_STORAGE, RESOURCE_MEMORY,
-    RESOURCE_PIDS, ResourceFieldSelector, ResourceRequirements, RestartPolicy,
+    PodReferences, PodSchedulingGate, PodSpec, RESOURCE_CPU, RESOURCE_EPHEMERAL_STORAGE,
+    RESOURCE_MEMORY, RESOURCE_PIDS, ResourceFieldSelector, ResourceRequirements, RestartPolicy,
 };
 pub use self::pod_status::{
     ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting,

@@ -52,6 +52,9 @@ pub struct PodSpec {
     /// The node taints the pod may be placed (and stay) despite.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tolerations: Vec<Toleration>,
+    /// While any is listed, the pod is not scheduled; they may only be removed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scheduling_gates: Vec<PodSchedulingGate>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub termination_grace_period_seconds: Option<i64>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -119,6 +122,14 @@ impl PodSpec {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LocalObjectReference {
+    #[serde(default)]
+    pub name: String,
+}
+
+/// Something that must happen before the pod may be scheduled, by name.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodSchedulingGate {
     #[serde(default)]
     pub name: String,
 }

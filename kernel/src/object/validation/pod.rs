@@ -10,7 +10,7 @@ use super::pod_dns::validate_pod_dns;
 use super::probe::{forbid_probes, validate_probes};
 use super::toleration::validate_tolerations;
 use super::{FieldError, report, unsupported};
-use crate::object::names::{check_dns1123_label, check_dns1123_subdomain};
+use crate::object::names::{check_dns1123_label, check_dns1123_subdomain, check_qualified_name};
 use crate::object::pod_spec::{Container, ContainerPort, KNOWN_RESOURCES, PodSpec};
 use crate::object::quantity::{ParsedQuantity, Quantity};
 use crate::object::security_context::{
@@ -70,6 +70,7 @@ pub(super) fn validate_pod_spec(spec: &PodSpec, path: &str, errors: &mut Vec<Fie
     }
     validate_label_map(&spec.node_selector, &format!("{path}.nodeSelector"), errors);
     validate_tolerations(&spec.tolerations, &format!("{path}.tolerations"), errors);
+    validate_scheduling_gates(spec, path, errors);
     if !spec.hostname.is_empty()
         && let Err(problem) = check_dns1123_label(&spec.hostname)
     {
@@ -103,6 +104,26 @@ pub(super) fn validate_pod_spec(spec: &PodSpec, path: &str, errors: &mut Vec<Fie
         } else if let Err(problem) = check_dns1123_subdomain(name) {
             report(errors, at, problem);
         }
+    }
+}
+
+/// Gates are qualified names, each once, and a pod bound to a node has none.
+fn validate_scheduling_gates(spec: &PodSpec, path: &str, errors: &mut Vec<FieldError>) {
+    let mut seen = HashSet::new();
+    for (index, gate) in spec.scheduling_gates.iter().enumerate() {
+        let at = format!("{path}.schedulingGates[{index}].name");
+        if let Err(problem) = check_qualified_name(&gate.name) {
+            report(errors, at, problem);
+        } else if !seen.insert(gate.name.as_str()) {
+            report(errors, at, format!("Duplicate value: {:?}", gate.name));
+        }
+    }
+    if !spec.scheduling_gates.is_empty() && !spec.node_name.is_empty() {
+        report(
+            errors,
+            format!("{path}.nodeName"),
+            "Forbidden: cannot be set until all schedulingGates have been cleared",
+        );
     }
 }
 
@@ -433,6 +454,32 @@ mod tests {
             containers,
             ..PodSpec::default()
         }
+    }
+
+    #[test]
+    fn scheduling_gates_are_unique_names_of_unbound_pods() {
+        use crate::object::pod_spec::PodSchedulingGate;
+        let gate = |name: &str| PodSchedulingGate { name: name.into() };
+        let mut gated = spec(vec![container("a")]);
+        gated.scheduling_gates = vec![gate("example.com/quota"), gate("ready")];
+        assert!(check(&gated).is_empty());
+        gated.scheduling_gates.push(gate("ready"));
+        gated.scheduling_gates.push(gate("not a name"));
+        gated.node_name = "n1".into();
+        let errors = check(&gated);
+        assert_eq!(
+            paths(&errors),
+            [
+                "spec.schedulingGates[2].name",
+                "spec.schedulingGates[3].name",
+                "spec.nodeName"
+            ]
+        );
+        assert_eq!(errors[0].message, "Duplicate value: \"ready\"");
+        assert_eq!(
+            errors[2].message,
+            "Forbidden: cannot be set until all schedulingGates have been cleared"
+        );
     }
 
     #[test]
