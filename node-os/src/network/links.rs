@@ -5,14 +5,15 @@ use std::io;
 
 use futures_util::TryStreamExt;
 
+use super::netlink::Netlink;
 use super::routes::into_io;
 
 /// Deletes the device `name` in the calling thread's network namespace; a missing one is
 /// fine.
 pub async fn remove_link(name: &str) -> io::Result<()> {
-    let (connection, handle, _) = rtnetlink::new_connection()?;
-    let task = tokio::spawn(connection);
-    let removed = async {
+    let netlink = Netlink::open()?;
+    let handle = &netlink.handle;
+    async {
         let found = handle
             .link()
             .get()
@@ -39,9 +40,7 @@ pub async fn remove_link(name: &str) -> io::Result<()> {
             .await
             .map_err(into_io)
     }
-    .await;
-    task.abort();
-    removed
+    .await
 }
 
 #[cfg(test)]

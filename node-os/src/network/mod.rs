@@ -6,6 +6,7 @@
 pub mod cni;
 pub mod links;
 pub mod masquerade;
+mod netlink;
 pub mod nft;
 pub mod policy_table;
 pub mod routes;

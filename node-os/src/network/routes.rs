@@ -23,11 +23,12 @@ use std::net::Ipv4Addr;
 
 use futures_util::TryStreamExt;
 use ipnet::Ipv4Net;
+use rtnetlink::RouteMessageBuilder;
 use rtnetlink::packet_route::route::{
     RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteProtocol,
 };
-use rtnetlink::{Handle, RouteMessageBuilder};
-use tokio::task::JoinHandle;
+
+use super::netlink::Netlink;
 
 /// The route protocol (`rtm_protocol`) that marks the routes flotilla owns; see the module
 /// documentation for why 70 (0x46, "F").
@@ -99,7 +100,7 @@ pub enum RouteError {
 /// the others; all the errors are returned together ([`RouteError::Several`] when there are
 /// more than one).
 pub async fn sync_peer_routes(wanted: &[PeerRoute]) -> Result<(), RouteError> {
-    let netlink = Netlink::open()?;
+    let netlink = Netlink::open().map_err(RouteError::Connect)?;
     let (installed, messages): (Vec<ListedRoute>, Vec<RouteMessage>) =
         netlink.main_table().await?.into_iter().unzip();
     let plan = plan(wanted, &installed);
@@ -245,26 +246,7 @@ fn plan(wanted: &[PeerRoute], installed: &[ListedRoute]) -> Plan {
     plan
 }
 
-/// One netlink connection, whose task ends when this is dropped.
-struct Netlink {
-    handle: Handle,
-    task: JoinHandle<()>,
-}
-
-impl Drop for Netlink {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
 impl Netlink {
-    /// Opens a socket in the calling thread's network namespace.
-    fn open() -> Result<Self, RouteError> {
-        let (connection, handle, _) = rtnetlink::new_connection().map_err(RouteError::Connect)?;
-        let task = tokio::spawn(connection);
-        Ok(Self { handle, task })
-    }
-
     /// The IPv4 routes of the main table, with the message that deletes each.
     async fn main_table(&self) -> Result<Vec<(ListedRoute, RouteMessage)>, RouteError> {
         let dump = RouteMessageBuilder::<Ipv4Addr>::new().build();
@@ -348,6 +330,8 @@ pub(super) fn describe_all(errors: &[impl std::error::Error]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use rtnetlink::Handle;
+
     use super::*;
 
     fn net(text: &str) -> Ipv4Net {

@@ -41,10 +41,10 @@ use rtnetlink::packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
 };
 use rtnetlink::packet_route::route::{RouteMessage, RouteProtocol};
-use rtnetlink::{Handle, LinkUnspec, LinkVxlan, RouteMessageBuilder};
-use tokio::task::JoinHandle;
+use rtnetlink::{LinkUnspec, LinkVxlan, RouteMessageBuilder};
 
 use super::links;
+use super::netlink::Netlink;
 use super::routes::{ListedRoute, ROUTE_PROTOCOL, describe_all, into_io};
 
 /// The overlay's device, as flannel's `flannel.1` (named for its VNI).
@@ -202,7 +202,7 @@ pub enum VxlanError {
 /// entry the kernel refuses does not stop the others; the errors are returned together
 /// ([`VxlanError::Several`] when there are more than one).
 pub async fn sync_overlay(overlay: &Overlay) -> Result<(), VxlanError> {
-    let netlink = Netlink::open()?;
+    let netlink = Netlink::open().map_err(VxlanError::Connect)?;
     let device = netlink.ensure_device(overlay.local).await?;
     let mut errors = Vec::new();
     let address = vtep_address(overlay.range);
@@ -485,26 +485,7 @@ fn plan(overlay: &Overlay, device: u32, listed: &Listed) -> Plan {
     plan
 }
 
-/// One netlink connection, whose task ends when this is dropped.
-struct Netlink {
-    handle: Handle,
-    task: JoinHandle<()>,
-}
-
-impl Drop for Netlink {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
 impl Netlink {
-    /// Opens a socket in the calling thread's network namespace.
-    fn open() -> Result<Self, VxlanError> {
-        let (connection, handle, _) = rtnetlink::new_connection().map_err(VxlanError::Connect)?;
-        let task = tokio::spawn(connection);
-        Ok(Self { handle, task })
-    }
-
     /// The device, if there is one.
     async fn device(&self) -> Result<Option<ListedDevice>, VxlanError> {
         let found = self
@@ -829,6 +810,8 @@ fn listed_forwarding(message: &NeighbourMessage) -> Option<ListedForwarding> {
 
 #[cfg(test)]
 mod tests {
+    use rtnetlink::Handle;
+
     use super::*;
     use crate::network::routes::{PeerRoute, sync_peer_routes};
 
