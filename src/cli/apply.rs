@@ -64,7 +64,7 @@ pub async fn run(args: ApplyArgs, api: &ApiClient) -> anyhow::Result<ExitCode> {
 fn in_apply_order(mut objects: Vec<Object>) -> Vec<Object> {
     objects.sort_by_key(|object| match object.kind() {
         Kind::Namespace => 0,
-        Kind::Node | Kind::RuntimeClass => 1,
+        Kind::Node | Kind::RuntimeClass | Kind::PriorityClass => 1,
         _ => 2,
     });
     objects

@@ -7,8 +7,8 @@ use std::time::SystemTime;
 
 use flotilla_kernel::object::{
     ConditionStatus, ConfigMap, DEFAULT_REPLICAS, Deployment, Kind, Lease, Namespace, Node,
-    NodeDisk, NodeNic, Object, Pod, PodTemplateSpec, Quantity, RESOURCE_CPU, RESOURCE_MEMORY,
-    ReplicaSet, RuntimeClass, Secret,
+    NodeDisk, NodeNic, Object, Pod, PodTemplateSpec, PriorityClass, Quantity, RESOURCE_CPU,
+    RESOURCE_MEMORY, ReplicaSet, RuntimeClass, Secret,
 };
 
 use super::{label_text, pod_status, table, wire_word};
@@ -58,6 +58,10 @@ pub fn headers(kind: Kind, wide: bool) -> Vec<&'static str> {
         Kind::Secret => (&["NAME", "TYPE", "DATA", "AGE"], &[]),
         Kind::Lease => (&["NAME", "HOLDER", "AGE"], &["RENEWED"]),
         Kind::RuntimeClass => (&["NAME", "HANDLER", "AGE"], &[]),
+        Kind::PriorityClass => (
+            &["NAME", "VALUE", "GLOBAL-DEFAULT", "AGE", "PREEMPTIONPOLICY"],
+            &[],
+        ),
         Kind::Service => (
             &[
                 "NAME",
@@ -91,6 +95,7 @@ pub fn cells(object: &Object, now: SystemTime, wide: bool) -> Vec<String> {
         Object::Secret(secret) => secret_cells(secret, now),
         Object::Lease(lease) => lease_cells(lease, now),
         Object::RuntimeClass(class) => runtime_class_cells(class, now),
+        Object::PriorityClass(class) => priority_class_cells(class, now),
         Object::Service(service) => service_cells(service, now),
         Object::EndpointSlice(slice) => endpoint_slice_cells(slice, now),
         Object::NetworkPolicy(policy) => network_policy_cells(policy, now),
@@ -289,6 +294,19 @@ fn lease_cells(lease: &Lease, now: SystemTime) -> Cells {
         vec![renewed.map_or(NONE.to_string(), |renewed| {
             format!("{} ago", table::age(now, Some(renewed)))
         })],
+    )
+}
+
+fn priority_class_cells(class: &PriorityClass, now: SystemTime) -> Cells {
+    (
+        vec![
+            class.metadata.name.clone(),
+            class.value.to_string(),
+            class.global_default.to_string(),
+            age(&class.metadata, now),
+            class.preemption_policy().to_string(),
+        ],
+        Vec::new(),
     )
 }
 

@@ -287,6 +287,12 @@ pub fn admit_apply(current: &Object, manifest: Object) -> Result<Option<Object>,
             };
         }
         keep_runtime_class_additions(&next["spec"], &mut wanted["spec"]);
+        // Priority admission's fields (a class the manifest leaves out is the global default).
+        keep_fields(
+            &next["spec"],
+            &mut wanted["spec"],
+            &["priority", "priorityClassName", "preemptionPolicy"],
+        );
     }
     if current.kind() == Kind::Node {
         // The IPAM controller's range is not part of an operator's manifest.

@@ -450,7 +450,7 @@ mod tests {
     /// Certificates on a fresh store, with the system namespaces in place.
     async fn certificates(dir: &std::path::Path) -> Certificates {
         let stored = Stored::new(Store::open(&dir.join("store")).unwrap(), Ranges::default());
-        super::super::handler::ensure_system_namespaces(&stored)
+        super::super::handler::ensure_system_objects(&stored)
             .await
             .unwrap();
         let pki = ClusterPki::load_or_create(&dir.join("pki")).unwrap();

@@ -11,7 +11,7 @@ use flotilla_kernel::api::{
 };
 use flotilla_kernel::object::{
     ConditionStatus, Kind, NODE_LEASE_NAMESPACE, Namespace, Object, ObjectMeta, Pod, PodCondition,
-    Resource, RuntimeClass, SYSTEM_NAMESPACE, Selector, Time,
+    PriorityClass, Resource, RuntimeClass, SYSTEM_NAMESPACE, Selector, Time,
 };
 use flotilla_transport::Identity;
 
@@ -21,6 +21,7 @@ use super::admission::{
 use super::authz::{Facts, Lookup, Scope, authorize, lookup};
 use super::certificates::Certificates;
 use super::node_pods::NodePods;
+use super::priority::admit_priority;
 use super::stored::{self, Stored, Versioned, describe};
 use super::watch::{on_node, watch};
 
@@ -29,17 +30,22 @@ mod top;
 /// Namespaces the cluster itself uses: created at start, never deleted.
 const SYSTEM_NAMESPACES: [&str; 3] = ["default", SYSTEM_NAMESPACE, NODE_LEASE_NAMESPACE];
 
-/// Creates the [`SYSTEM_NAMESPACES`] that do not exist yet.
-pub(super) async fn ensure_system_namespaces(stored: &Stored) -> Result<(), ApiError> {
-    for name in SYSTEM_NAMESPACES {
-        let namespace = Namespace {
+/// Creates the [`SYSTEM_NAMESPACES`] and the built-in PriorityClasses that do not exist yet.
+pub(super) async fn ensure_system_objects(stored: &Stored) -> Result<(), ApiError> {
+    let namespaces = SYSTEM_NAMESPACES.into_iter().map(|name| {
+        Object::Namespace(Namespace {
             metadata: ObjectMeta {
                 name: name.to_string(),
                 ..ObjectMeta::default()
             },
             ..Namespace::default()
-        };
-        match create(stored, Object::Namespace(namespace)).await {
+        })
+    });
+    let classes = PriorityClass::built_in()
+        .into_iter()
+        .map(Object::PriorityClass);
+    for object in namespaces.chain(classes) {
+        match create(stored, object).await {
             Ok(_) => {}
             Err(e) if e.code == ErrorCode::AlreadyExists => {}
             Err(e) => return Err(e),
@@ -379,6 +385,19 @@ pub(super) async fn create(stored: &Stored, object: Object) -> Result<Versioned,
             .await?
             .and_then(|v| RuntimeClass::from_object(v.object));
         admit_runtime_class(pod, class.as_ref())?;
+    }
+    if let Object::Pod(pod) = &mut admitted {
+        let (classes, _) = stored
+            .list_map(Kind::PriorityClass, None, |v| match v.object {
+                Object::PriorityClass(class) => Some(class),
+                _ => None,
+            })
+            .await?;
+        let named = classes
+            .iter()
+            .find(|c| c.metadata.name == pod.spec.priority_class_name);
+        let global_default = classes.iter().find(|c| c.global_default);
+        admit_priority(pod, named, global_default)?;
     }
     stored.create(&admitted).await
 }

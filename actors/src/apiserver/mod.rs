@@ -9,6 +9,7 @@ mod certificates;
 mod handler;
 mod keys;
 mod node_pods;
+mod priority;
 mod quic;
 mod stored;
 mod watch;
@@ -91,7 +92,7 @@ impl Actor for ApiServer {
             node_ports: args.node_port_range,
         };
         let stored = Stored::new(args.store, ranges);
-        handler::ensure_system_namespaces(&stored)
+        handler::ensure_system_objects(&stored)
             .await
             .map_err(|e| format!("creating the system namespaces: {e}"))?;
         let revocations = Arc::new(Revocations::default());

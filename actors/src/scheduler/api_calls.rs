@@ -10,7 +10,7 @@ use ractor::ActorRef;
 use tokio::task::JoinSet;
 
 use flotilla_kernel::api::{ApiClient, ClientError, ErrorCode};
-use flotilla_kernel::object::{ConditionStatus, Pod, PodCondition, Time};
+use flotilla_kernel::object::{ConditionStatus, Kind, Pod, PodCondition, Time};
 
 use super::SchedulerMsg;
 use super::scheduling::is_pending;
@@ -32,7 +32,15 @@ pub struct ApiCalls {
     /// Pods whose condition waits to be written, oldest first; each is in `messages` unless
     /// it stopped pending meanwhile.
     backlog: VecDeque<ObjectKey>,
-    messages: HashMap<ObjectKey, String>,
+    messages: HashMap<ObjectKey, Unschedulable>,
+}
+
+/// What a pod's `PodScheduled=False` condition and `nominatedNodeName` should say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unschedulable {
+    pub message: String,
+    /// The node room is being made on by preemption.
+    pub nominated: Option<String>,
 }
 
 impl ApiCalls {
@@ -65,10 +73,35 @@ impl ApiCalls {
         });
     }
 
-    /// Queues writing `message` into the pod's `PodScheduled=False` condition.
-    pub fn mark_unschedulable(&mut self, pod: ObjectKey, message: String) {
-        if self.messages.insert(pod.clone(), message).is_none() {
+    /// Queues writing `message` into the pod's `PodScheduled=False` condition, and the node
+    /// preemption nominated for it into its `nominatedNodeName`.
+    pub fn mark_unschedulable(
+        &mut self,
+        pod: ObjectKey,
+        message: String,
+        nominated: Option<String>,
+    ) {
+        let marked = Unschedulable { message, nominated };
+        if self.messages.insert(pod.clone(), marked).is_none() {
             self.backlog.push_back(pod);
+        }
+    }
+
+    /// Deletes the victims of a preemption, each with its own grace period (their deletion
+    /// comes back as watch events; a failure is only logged: the pod is tried again anyway).
+    pub fn evict(&mut self, victims: Vec<ObjectKey>) {
+        for victim in victims {
+            let api = self.api.clone();
+            self.tasks.spawn(async move {
+                let deleted = api
+                    .delete(Kind::Pod, &victim.namespace, &victim.name, None)
+                    .await;
+                if let Err(error) = deleted
+                    && error.api_code() != Some(ErrorCode::NotFound)
+                {
+                    tracing::warn!(pod = %victim, %error, "preempting failed");
+                }
+            });
         }
     }
 
@@ -84,7 +117,7 @@ impl ApiCalls {
             let Some(key) = self.backlog.pop_front() else {
                 return;
             };
-            let Some(message) = self.messages.remove(&key) else {
+            let Some(wanted) = self.messages.remove(&key) else {
                 continue;
             };
             let Some(pod) = pods
@@ -98,18 +131,21 @@ impl ApiCalls {
                 type_: PodCondition::SCHEDULED.into(),
                 status: ConditionStatus::False,
                 reason: "Unschedulable".into(),
-                message: message.clone(),
+                message: wanted.message.clone(),
                 last_transition_time: None,
             };
-            if !marked.set_condition(condition, Time::now()) {
+            let nominated = wanted.nominated.clone().unwrap_or_default();
+            let renominated = marked.status.nominated_node_name != nominated;
+            marked.status.nominated_node_name = nominated;
+            if !marked.set_condition(condition, Time::now()) && !renominated {
                 continue;
             }
-            tracing::debug!(pod = %key, %message, "unschedulable");
+            tracing::debug!(pod = %key, message = %wanted.message, "unschedulable");
             self.writes += 1;
             let api = self.api.clone();
             let report = Report::new(actor, move |result| SchedulerMsg::ConditionWritten {
                 pod: key,
-                message,
+                wanted,
                 result,
             });
             self.tasks.spawn(async move {
@@ -129,7 +165,7 @@ impl ApiCalls {
     pub fn write_finished(
         &mut self,
         pod: ObjectKey,
-        message: String,
+        wanted: Unschedulable,
         result: Result<(), ClientError>,
     ) {
         self.writes = self.writes.saturating_sub(1);
@@ -138,7 +174,7 @@ impl ApiCalls {
             Ok(()) => {}
             Err(error) if error.api_code() == Some(ErrorCode::Conflict) => {
                 if !self.messages.contains_key(&pod) {
-                    self.mark_unschedulable(pod, message);
+                    self.mark_unschedulable(pod, wanted.message, wanted.nominated);
                 }
             }
             Err(error) if error.api_code() == Some(ErrorCode::NotFound) => {}

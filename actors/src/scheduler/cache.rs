@@ -10,16 +10,18 @@
 //! The placed pods are also indexed by label, and by the affinity terms they carry, for
 //! inter-pod affinity and topology spread ([`PodIndex`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use flotilla_kernel::api::EventType;
 use flotilla_kernel::object::{Node, Pod};
 
 use super::events::ClusterEvents;
 use super::host_ports::HostPort;
-use super::node_info::{NodeInfo, PodRequests, Usage};
+use super::node_info::{Capacity, NodeInfo, PodRequests, Usage};
 use super::pod_index::PodIndex;
+use super::scheduling::priority;
 use crate::controllers::key::ObjectKey;
+use crate::controllers::ownership::is_terminating;
 
 /// A pod counted on a node.
 #[derive(Debug, Clone)]
@@ -29,6 +31,19 @@ struct Placed {
     host_ports: Vec<HostPort>,
     /// Bound by this scheduler, and not yet seen bound by the watch.
     assumed: bool,
+    priority: i32,
+    /// Being deleted: it still counts until it is gone.
+    terminating: bool,
+}
+
+/// A pod placed on a node, as preemption weighs it.
+#[derive(Debug, Clone)]
+pub struct Resident<'a> {
+    pub key: &'a ObjectKey,
+    pub priority: i32,
+    pub requests: PodRequests,
+    pub host_ports: &'a [HostPort],
+    pub terminating: bool,
 }
 
 /// The load on every node, by node name (nodes the scheduler has not seen yet included).
@@ -39,6 +54,10 @@ pub struct SchedulerCache {
     host_ports: HashMap<String, Vec<HostPort>>,
     placed: HashMap<ObjectKey, Placed>,
     index: PodIndex,
+    /// What each node offers, as of its last change.
+    capacity: HashMap<String, Capacity>,
+    /// The pods placed on each node.
+    by_node: HashMap<String, HashSet<ObjectKey>>,
 }
 
 impl SchedulerCache {
@@ -63,6 +82,7 @@ impl SchedulerCache {
         match self.placed.get_mut(&key) {
             // A pod's requests and node never change once bound: only confirm.
             Some(placed) if &placed.node == node => {
+                placed.terminating = is_terminating(&pod.metadata);
                 let confirmed = std::mem::replace(&mut placed.assumed, false);
                 if self.index.labels_changed(&key, pod) {
                     self.index.remove(&key);
@@ -77,6 +97,16 @@ impl SchedulerCache {
             }
         }
         ClusterEvents::ASSIGNED_POD_ADD
+    }
+
+    /// Records what a node offers after a watch event (parsing quantities once per change).
+    pub fn node_changed(&mut self, event: EventType, node: &Node) {
+        let name = &node.metadata.name;
+        if event == EventType::Deleted {
+            self.capacity.remove(name);
+        } else {
+            self.capacity.insert(name.clone(), Capacity::of(node));
+        }
     }
 
     /// Counts `pod` on `node` ahead of the watch (see the module doc).
@@ -103,6 +133,22 @@ impl SchedulerCache {
         &self.index
     }
 
+    /// The pods placed on `node`.
+    pub fn residents(&self, node: &str) -> impl Iterator<Item = Resident<'_>> {
+        self.by_node
+            .get(node)
+            .into_iter()
+            .flatten()
+            .filter_map(|key| self.placed.get_key_value(key))
+            .map(|(key, placed)| Resident {
+                key,
+                priority: placed.priority,
+                requests: placed.requests,
+                host_ports: &placed.host_ports,
+                terminating: placed.terminating,
+            })
+    }
+
     /// The nodes with their load, sorted by name.
     pub fn node_infos<'a>(&self, nodes: impl Iterator<Item = &'a Node>) -> Vec<NodeInfo<'a>> {
         let mut infos: Vec<NodeInfo<'a>> = nodes
@@ -110,7 +156,11 @@ impl SchedulerCache {
                 let name = &node.metadata.name;
                 let usage = self.usage.get(name).copied().unwrap_or_default();
                 let host_ports = self.host_ports.get(name).cloned().unwrap_or_default();
-                NodeInfo::new(node).with_usage(usage, host_ports)
+                let capacity = match self.capacity.get(name) {
+                    Some(known) => *known,
+                    None => Capacity::of(node),
+                };
+                NodeInfo::with_capacity(node, capacity).with_usage(usage, host_ports)
             })
             .collect();
         infos.sort_by(|a, b| a.name().cmp(b.name()));
@@ -121,6 +171,10 @@ impl SchedulerCache {
         let requests = PodRequests::of(pod);
         let host_ports = HostPort::of(pod);
         self.index.insert(&key, &node, pod);
+        self.by_node
+            .entry(node.clone())
+            .or_default()
+            .insert(key.clone());
         self.usage.entry(node.clone()).or_default().add(&requests);
         if !host_ports.is_empty() {
             let claimed = self.host_ports.entry(node.clone()).or_default();
@@ -133,6 +187,8 @@ impl SchedulerCache {
                 requests,
                 host_ports,
                 assumed,
+                priority: priority(pod),
+                terminating: is_terminating(&pod.metadata),
             },
         );
     }
@@ -143,6 +199,12 @@ impl SchedulerCache {
             return false;
         };
         self.index.remove(key);
+        if let Some(keys) = self.by_node.get_mut(&placed.node) {
+            keys.remove(key);
+            if keys.is_empty() {
+                self.by_node.remove(&placed.node);
+            }
+        }
         if let Some(usage) = self.usage.get_mut(&placed.node) {
             usage.remove(&placed.requests);
             if usage.is_empty() {

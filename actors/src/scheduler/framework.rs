@@ -230,6 +230,11 @@ impl Framework {
             .ok_or(error)
     }
 
+    /// Whether every filter accepts the node for the pod.
+    pub fn passes(&self, pod: &PodInfo<'_>, node: &NodeInfo<'_>) -> bool {
+        self.filter(pod, node).is_ok()
+    }
+
     /// Runs the filters until one rejects the node; returns that one and why.
     fn filter(
         &self,

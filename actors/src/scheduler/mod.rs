@@ -21,6 +21,7 @@ pub mod host_ports;
 pub mod node_info;
 pub mod plugins;
 pub mod pod_index;
+pub mod preemption;
 pub mod queue;
 pub mod scheduling;
 
@@ -39,7 +40,7 @@ use flotilla_kernel::object::{Kind, Namespace, Node, Pod, Resource};
 use crate::controllers::driver::chain;
 use crate::controllers::key::ObjectKey;
 use crate::informer::{Cache, Informer, Notice};
-use api_calls::ApiCalls;
+use api_calls::{ApiCalls, Unschedulable};
 use framework::Framework;
 use queue::QueueSettings;
 use scheduling::{Decision, Scheduling, is_pending};
@@ -88,7 +89,7 @@ pub enum SchedulerMsg {
     },
     ConditionWritten {
         pod: ObjectKey,
-        message: String,
+        wanted: Unschedulable,
         result: Result<(), ClientError>,
     },
 }
@@ -213,9 +214,9 @@ impl Actor for Scheduler {
             }
             SchedulerMsg::ConditionWritten {
                 pod,
-                message,
+                wanted,
                 result,
-            } => state.calls.write_finished(pod, message, result),
+            } => state.calls.write_finished(pod, wanted, result),
         }
         state.calls.write_conditions(&myself, &state.pods.read());
         state.kick(&myself);
@@ -238,8 +239,17 @@ impl SchedulerState {
             match decision {
                 None => return,
                 Some(Decision::Bind { pod, node }) => self.calls.bind(myself, pod, node),
-                Some(Decision::Unschedulable { pod, message }) => {
-                    self.calls.mark_unschedulable(pod, message);
+                Some(Decision::Unschedulable {
+                    pod,
+                    message,
+                    preemption,
+                }) => {
+                    let nominated = preemption.map(|p| {
+                        tracing::info!(%pod, node = %p.node, victims = ?p.victims, "preempting");
+                        self.calls.evict(p.victims);
+                        p.node
+                    });
+                    self.calls.mark_unschedulable(pod, message, nominated);
                 }
             }
         }

@@ -129,6 +129,36 @@ impl Usage {
     }
 }
 
+/// What a node offers pods, read from its status once per change rather than per decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Capacity {
+    /// Its allocatable, or its capacity where not reported.
+    pub allocatable: Resources,
+    /// How many pods it takes, if it says.
+    pub max_pods: Option<i64>,
+}
+
+impl Capacity {
+    pub fn of(node: &Node) -> Self {
+        let status = &node.status;
+        let offered = |name: &str| -> Option<&Quantity> {
+            status
+                .allocatable
+                .get(name)
+                .or_else(|| status.capacity.get(name))
+        };
+        Self {
+            allocatable: Resources {
+                cpu_millis: millis(offered(RESOURCE_CPU)),
+                memory_bytes: bytes(offered(RESOURCE_MEMORY)),
+            },
+            max_pods: offered("pods")
+                .and_then(|q| q.value().ok())
+                .and_then(|v| i64::try_from(v).ok()),
+        }
+    }
+}
+
 /// One node and the load already placed on it.
 #[derive(Debug, Clone)]
 pub struct NodeInfo<'a> {
@@ -149,22 +179,15 @@ pub struct NodeInfo<'a> {
 impl<'a> NodeInfo<'a> {
     /// The node with nothing placed on it yet.
     pub fn new(node: &'a Node) -> Self {
-        let status = &node.status;
-        let offered = |name: &str| -> Option<&Quantity> {
-            status
-                .allocatable
-                .get(name)
-                .or_else(|| status.capacity.get(name))
-        };
+        Self::with_capacity(node, Capacity::of(node))
+    }
+
+    /// The node with what it offers already read from it.
+    pub fn with_capacity(node: &'a Node, capacity: Capacity) -> Self {
         Self {
             node,
-            allocatable: Resources {
-                cpu_millis: millis(offered(RESOURCE_CPU)),
-                memory_bytes: bytes(offered(RESOURCE_MEMORY)),
-            },
-            max_pods: offered("pods")
-                .and_then(|q| q.value().ok())
-                .and_then(|v| i64::try_from(v).ok()),
+            allocatable: capacity.allocatable,
+            max_pods: capacity.max_pods,
             requested: Resources::default(),
             non_zero_requested: Resources::default(),
             pods: 0,
@@ -185,6 +208,26 @@ impl<'a> NodeInfo<'a> {
 
     pub fn name(&self) -> &str {
         &self.node.metadata.name
+    }
+
+    /// Counts one more pod with `requests` claiming `ports` here.
+    pub fn add_pod(&mut self, requests: &PodRequests, ports: &[HostPort]) {
+        self.requested = self.requested + requests.requested;
+        self.non_zero_requested = self.non_zero_requested + requests.non_zero;
+        self.pods += 1;
+        self.host_ports.extend_from_slice(ports);
+    }
+
+    /// Stops counting a pod [`NodeInfo::add_pod`] (or the cache) counted.
+    pub fn remove_pod(&mut self, requests: &PodRequests, ports: &[HostPort]) {
+        self.requested = self.requested - requests.requested;
+        self.non_zero_requested = self.non_zero_requested - requests.non_zero;
+        self.pods -= 1;
+        for port in ports {
+            if let Some(at) = self.host_ports.iter().position(|held| held == port) {
+                self.host_ports.swap_remove(at);
+            }
+        }
     }
 }
 

@@ -12,6 +12,7 @@ use flotilla_kernel::object::{Namespace, Node, Pod};
 use super::cache::SchedulerCache;
 use super::events::ClusterEvents;
 use super::framework::{Cluster, Framework};
+use super::preemption::{self, Preemption};
 use super::queue::{QueueCounts, QueueSettings, SchedulingQueue};
 use crate::controllers::key::ObjectKey;
 use crate::controllers::ownership::is_terminating;
@@ -44,8 +45,13 @@ fn may_fit_differently(old: &Pod, new: &Pod) -> bool {
 pub enum Decision {
     /// Bind the pod to the node; the pod already counts there.
     Bind { pod: ObjectKey, node: String },
-    /// The pod fits nowhere: say so in its `PodScheduled` condition.
-    Unschedulable { pod: ObjectKey, message: String },
+    /// The pod fits nowhere: say so in its `PodScheduled` condition; with a preemption, evict
+    /// its victims and nominate its node for the pod.
+    Unschedulable {
+        pod: ObjectKey,
+        message: String,
+        preemption: Option<Preemption>,
+    },
 }
 
 /// The scheduler's state.
@@ -88,6 +94,7 @@ impl Scheduling {
 
     /// Takes in a change of a node: a change that matters moves on the pods it could help.
     pub fn node_changed(&mut self, change: &Change<Node>, now: Instant) {
+        self.cache.node_changed(change.event, &change.new);
         if change.event != EventType::Deleted {
             let events = ClusterEvents::of_node_update(change.old.as_deref(), &change.new);
             self.queue.move_on(events, now);
@@ -129,10 +136,17 @@ impl Scheduling {
                     Decision::Bind { pod: key, node }
                 }
                 Err(unfit) => {
-                    self.queue.unschedulable(&key, unfit.wake_on, now);
+                    let preemption = preemption::find(&self.framework, pod, &cluster, &self.cache);
+                    let mut wake_on = unfit.wake_on;
+                    if preemption.is_some() {
+                        // The victims going is what the pod waits for.
+                        wake_on = wake_on | ClusterEvents::ASSIGNED_POD_DELETE;
+                    }
+                    self.queue.unschedulable(&key, wake_on, now);
                     Decision::Unschedulable {
                         pod: key,
                         message: unfit.to_string(),
+                        preemption,
                     }
                 }
             });

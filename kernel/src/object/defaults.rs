@@ -12,6 +12,7 @@ use super::endpoint_slice::EndpointSlice;
 use super::intstr::IntOrString;
 use super::network_policy::{NetworkPolicySpec, PolicyType};
 use super::pod_spec::{Container, ContainerPort, ObjectFieldSelector, PodSpec};
+use super::priority_class::PREEMPT_LOWER_PRIORITY;
 use super::probe::{HttpGetAction, Lifecycle, Probe};
 use super::resource::Object;
 use super::service::{
@@ -48,6 +49,11 @@ pub fn apply_defaults(object: &mut Object) {
         Object::Service(service) => default_service_spec(&mut service.spec),
         Object::EndpointSlice(slice) => default_endpoint_slice(slice),
         Object::NetworkPolicy(policy) => default_network_policy_spec(&mut policy.spec),
+        Object::PriorityClass(class) => {
+            class
+                .preemption_policy
+                .get_or_insert_with(|| PREEMPT_LOWER_PRIORITY.to_string());
+        }
     }
 }
 

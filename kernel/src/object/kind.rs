@@ -22,6 +22,7 @@ pub enum Kind {
     Service,
     EndpointSlice,
     NetworkPolicy,
+    PriorityClass,
 }
 
 /// A name that is not one of the supported kinds.
@@ -34,7 +35,7 @@ pub struct UnknownKind {
 
 impl Kind {
     /// Every kind, in the order the API lists them.
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 13] = [
         Kind::Namespace,
         Kind::Node,
         Kind::Pod,
@@ -47,6 +48,7 @@ impl Kind {
         Kind::Service,
         Kind::EndpointSlice,
         Kind::NetworkPolicy,
+        Kind::PriorityClass,
     ];
 
     /// The `kind:` value (`"Pod"`).
@@ -64,6 +66,7 @@ impl Kind {
             Kind::Service => "Service",
             Kind::EndpointSlice => "EndpointSlice",
             Kind::NetworkPolicy => "NetworkPolicy",
+            Kind::PriorityClass => "PriorityClass",
         }
     }
 
@@ -82,6 +85,7 @@ impl Kind {
             Kind::Service => "services",
             Kind::EndpointSlice => "endpointslices",
             Kind::NetworkPolicy => "networkpolicies",
+            Kind::PriorityClass => "priorityclasses",
         }
     }
 
@@ -99,13 +103,14 @@ impl Kind {
             Kind::RuntimeClass => "node.k8s.io/v1",
             Kind::EndpointSlice => "discovery.k8s.io/v1",
             Kind::NetworkPolicy => "networking.k8s.io/v1",
+            Kind::PriorityClass => "scheduling.k8s.io/v1",
         }
     }
 
     /// Whether objects of this kind live in a namespace.
     pub fn namespaced(self) -> bool {
         match self {
-            Kind::Namespace | Kind::Node | Kind::RuntimeClass => false,
+            Kind::Namespace | Kind::Node | Kind::RuntimeClass | Kind::PriorityClass => false,
             Kind::Pod
             | Kind::ReplicaSet
             | Kind::Deployment
@@ -134,6 +139,7 @@ impl Kind {
             Kind::Service => "svc",
             Kind::EndpointSlice => "endpointslice",
             Kind::NetworkPolicy => "netpol",
+            Kind::PriorityClass => "pc",
         }
     }
 
@@ -214,7 +220,7 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "unknown kind \"Ingress\"; supported kinds: Namespace, Node, Pod, ReplicaSet, Deployment, \
-             ConfigMap, Secret, Lease, RuntimeClass, Service, EndpointSlice, NetworkPolicy"
+             ConfigMap, Secret, Lease, RuntimeClass, Service, EndpointSlice, NetworkPolicy, PriorityClass"
         );
         assert!(Kind::parse("").is_err());
     }

@@ -31,6 +31,7 @@ mod omit;
 mod pod;
 mod pod_spec;
 mod pod_status;
+mod priority_class;
 mod probe;
 mod quantity;
 mod replica_set;
@@ -97,6 +98,10 @@ pub use self::pod_spec::{
 pub use self::pod_status::{
     ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting,
     ContainerStatus, PodCondition, PodIp, PodPhase, PodStatus,
+};
+pub use self::priority_class::{
+    HIGHEST_USER_PRIORITY, PREEMPT_LOWER_PRIORITY, PREEMPT_NEVER, PriorityClass,
+    SYSTEM_CLUSTER_CRITICAL, SYSTEM_NODE_CRITICAL,
 };
 pub use self::probe::{
     ExecAction, GrpcAction, HttpGetAction, HttpHeader, Lifecycle, LifecycleHandler, Probe,

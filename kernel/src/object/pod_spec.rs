@@ -77,10 +77,17 @@ pub struct PodSpec {
     /// Nameservers, search domains and options added to what `dnsPolicy` gives.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns_config: Option<PodDnsConfig>,
-    /// Among pending pods the scheduler tries higher priorities first. Kubernetes' field,
-    /// which its admission sets from `priorityClassName`; absent means 0.
+    /// Among pending pods the scheduler tries higher priorities first, and a pod that fits
+    /// nowhere may preempt lower ones. Set by the API server from `priorityClassName` (or the
+    /// global default class) when the pod is created; absent means 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<i32>,
+    /// The `PriorityClass` the pod's priority comes from.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub priority_class_name: String,
+    /// `PreemptLowerPriority` or `Never`, from the priority class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preemption_policy: Option<String>,
     /// The host's network and UTS namespaces instead of the pod's own.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub host_network: bool,

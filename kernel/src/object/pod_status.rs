@@ -31,6 +31,10 @@ pub struct PodStatus {
     pub pod_ips: Vec<PodIp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_time: Option<Time>,
+    /// The node the scheduler made room on by preempting lower-priority pods, while the pod
+    /// waits for them to go.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub nominated_node_name: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub init_container_statuses: Vec<ContainerStatus>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -22,6 +22,7 @@ use super::namespace::Namespace;
 use super::network_policy::NetworkPolicy;
 use super::node::Node;
 use super::pod::Pod;
+use super::priority_class::PriorityClass;
 use super::replica_set::ReplicaSet;
 use super::runtime_class::RuntimeClass;
 use super::service::Service;
@@ -38,6 +39,7 @@ pub enum Object {
     Secret(Secret),
     Lease(Lease),
     RuntimeClass(RuntimeClass),
+    PriorityClass(PriorityClass),
     Service(Service),
     EndpointSlice(EndpointSlice),
     NetworkPolicy(NetworkPolicy),
@@ -95,6 +97,7 @@ macro_rules! with_inner {
             Object::Secret($inner) => $body,
             Object::Lease($inner) => $body,
             Object::RuntimeClass($inner) => $body,
+            Object::PriorityClass($inner) => $body,
             Object::Service($inner) => $body,
             Object::EndpointSlice($inner) => $body,
             Object::NetworkPolicy($inner) => $body,
@@ -145,6 +148,7 @@ impl_resource!(
     Secret,
     Lease,
     RuntimeClass,
+    PriorityClass,
     Service,
     EndpointSlice,
     NetworkPolicy
@@ -172,6 +176,7 @@ impl Object {
             Object::Service(_) => Kind::Service,
             Object::EndpointSlice(_) => Kind::EndpointSlice,
             Object::NetworkPolicy(_) => Kind::NetworkPolicy,
+            Object::PriorityClass(_) => Kind::PriorityClass,
         }
     }
 
@@ -241,6 +246,9 @@ impl Object {
             }
             Kind::NetworkPolicy => {
                 Object::NetworkPolicy(serde_json::from_slice(bytes).map_err(decode)?)
+            }
+            Kind::PriorityClass => {
+                Object::PriorityClass(serde_json::from_slice(bytes).map_err(decode)?)
             }
         })
     }

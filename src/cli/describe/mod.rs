@@ -11,6 +11,7 @@ mod namespace;
 mod network_policies;
 mod node;
 mod pod;
+mod priority_class;
 mod resources;
 mod runtime_class;
 mod services;
@@ -88,6 +89,7 @@ async fn view(api: &ApiClient, object: &Object, now: SystemTime) -> Result<Strin
         Object::Secret(secret) => data::secret_view(secret),
         Object::Lease(lease) => data::lease_view(lease),
         Object::RuntimeClass(class) => runtime_class::view(class),
+        Object::PriorityClass(class) => priority_class::view(class),
         Object::EndpointSlice(slice) => services::endpoint_slice_view(slice),
         Object::NetworkPolicy(policy) => network_policies::view(policy),
         Object::Service(service) => {

@@ -235,7 +235,7 @@ fn pods_that_stop_pending_leave_the_queue() {
     world.pod(EventType::Modified, terminating, 0);
     assert!(matches!(
         world.decide_all(0).as_slice(),
-        [Decision::Unschedulable { pod, message }]
+        [Decision::Unschedulable { pod, message, .. }]
             if pod.name == "kept" && message == "no nodes available to schedule pods"
     ));
     world.node(EventType::Added, ready_node("a", "4", "8Gi"), 10);

@@ -65,7 +65,13 @@ pub fn scheduler() -> Result<SchedulerReport> {
     let mut runs = Vec::new();
     for shape in [Shape::Plain, Shape::Spread] {
         for nodes in [1_000, 5_000] {
-            runs.push(run(shape, nodes)?);
+            let run = run(shape, nodes)?;
+            eprintln!(
+                "bench scheduler: {} pods on {nodes} nodes: {:.0} pods/s",
+                shape.name(),
+                run.pods_per_s
+            );
+            runs.push(run);
         }
     }
     Ok(SchedulerReport { runs })
@@ -92,7 +98,7 @@ fn run(shape: Shape, node_count: usize) -> Result<Run> {
         let decided = Instant::now();
         match scheduling.next(decided, &pods, &nodes, &namespaces) {
             None => break,
-            Some(Decision::Unschedulable { pod, message }) => {
+            Some(Decision::Unschedulable { pod, message, .. }) => {
                 bail!(
                     "{} pods on {node_count} nodes: {pod} did not fit: {message}",
                     shape.name()

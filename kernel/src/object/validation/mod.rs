@@ -15,6 +15,7 @@ mod network_policy;
 mod node;
 mod pod;
 mod pod_dns;
+mod priority_class;
 mod probe;
 mod runtime_class;
 mod service;
@@ -85,6 +86,7 @@ pub fn validate(object: &Object) -> Result<(), ValidationErrors> {
         Object::NetworkPolicy(policy) => {
             network_policy::validate_network_policy(policy, &mut errors)
         }
+        Object::PriorityClass(class) => priority_class::validate_priority_class(class, &mut errors),
     }
     if errors.is_empty() {
         return Ok(());
