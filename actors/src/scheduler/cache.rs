@@ -149,22 +149,16 @@ impl SchedulerCache {
             })
     }
 
-    /// The nodes with their load, sorted by name.
-    pub fn node_infos<'a>(&self, nodes: impl Iterator<Item = &'a Node>) -> Vec<NodeInfo<'a>> {
-        let mut infos: Vec<NodeInfo<'a>> = nodes
-            .map(|node| {
-                let name = &node.metadata.name;
-                let usage = self.usage.get(name).copied().unwrap_or_default();
-                let host_ports = self.host_ports.get(name).cloned().unwrap_or_default();
-                let capacity = match self.capacity.get(name) {
-                    Some(known) => *known,
-                    None => Capacity::of(node),
-                };
-                NodeInfo::with_capacity(node, capacity).with_usage(usage, host_ports)
-            })
-            .collect();
-        infos.sort_by(|a, b| a.name().cmp(b.name()));
-        infos
+    /// The node with its load.
+    pub fn node_info<'a>(&self, node: &'a Node) -> NodeInfo<'a> {
+        let name = &node.metadata.name;
+        let usage = self.usage.get(name).copied().unwrap_or_default();
+        let host_ports = self.host_ports.get(name).cloned().unwrap_or_default();
+        let capacity = match self.capacity.get(name) {
+            Some(known) => *known,
+            None => Capacity::of(node),
+        };
+        NodeInfo::with_capacity(node, capacity).with_usage(usage, host_ports)
     }
 
     fn place(&mut self, key: ObjectKey, node: String, pod: &Pod, assumed: bool) {
@@ -241,7 +235,7 @@ mod tests {
     }
 
     fn cpu_on(cache: &SchedulerCache, node: &Node) -> (i64, i64) {
-        let info = &cache.node_infos(std::iter::once(node))[0];
+        let info = cache.node_info(node);
         (info.requested.cpu_millis, info.pods)
     }
 
@@ -325,7 +319,7 @@ mod tests {
         cache.assume(&pending, "a");
         cache.forget(&ObjectKey::of(&pending.metadata));
         assert_eq!(cpu_on(&cache, &node), (0, 0));
-        let info = &cache.node_infos(std::iter::once(&node))[0];
+        let info = cache.node_info(&node);
         assert_eq!(info.non_zero_requested, Resources::default());
     }
 
@@ -339,8 +333,7 @@ mod tests {
             host_port: 30080,
             ..Default::default()
         }];
-        let claimed =
-            |cache: &SchedulerCache| cache.node_infos(std::iter::once(&node))[0].host_ports.len();
+        let claimed = |cache: &SchedulerCache| cache.node_info(&node).host_ports.len();
         cache.assume(&web, "a");
         assert_eq!(claimed(&cache), 1);
         web.spec.node_name = "a".into();

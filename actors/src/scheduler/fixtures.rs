@@ -65,7 +65,10 @@ pub fn cache_of(pods: &[Pod]) -> SchedulerCache {
 
 /// The nodes with `pods` counted where they are bound, as the scheduler's cache sees them.
 pub fn node_infos<'a>(nodes: &'a [Node], pods: &[Pod]) -> Vec<NodeInfo<'a>> {
-    cache_of(pods).node_infos(nodes.iter())
+    let cache = cache_of(pods);
+    let mut infos: Vec<NodeInfo<'a>> = nodes.iter().map(|node| cache.node_info(node)).collect();
+    infos.sort_by(|a, b| a.name().cmp(b.name()));
+    infos
 }
 
 /// Schedules `pod` with `framework` over `nodes` with `pods` placed; namespaces have no labels.
@@ -76,10 +79,10 @@ pub fn schedule(
     pods: &[Pod],
 ) -> Result<String, FitError> {
     let cache = cache_of(pods);
-    let infos = cache.node_infos(nodes.iter());
+    let nodes = sorted(nodes);
     let cluster = Cluster {
-        nodes: &infos,
-        pods: cache.index(),
+        nodes: &nodes,
+        cache: &cache,
         namespace_labels: &|_| None,
     };
     framework.schedule(pod, &cluster)
@@ -88,10 +91,10 @@ pub fn schedule(
 /// What the plug-ins compute about `pod` before filtering, with `pods` placed on `nodes`.
 pub fn cycle_state(pod: &Pod, nodes: &[Node], pods: &[Pod]) -> CycleState {
     let cache = cache_of(pods);
-    let infos = cache.node_infos(nodes.iter());
+    let nodes = sorted(nodes);
     let cluster = Cluster {
-        nodes: &infos,
-        pods: cache.index(),
+        nodes: &nodes,
+        cache: &cache,
         namespace_labels: &|_| None,
     };
     CycleState::compute(pod, &cluster)
@@ -118,4 +121,11 @@ pub fn node_in(name: &str, labels: &[(&str, &str)]) -> Node {
         .labels
         .insert(LABEL_HOSTNAME.into(), name.into());
     node
+}
+
+/// The nodes by name, as the informer cache gives them.
+fn sorted(nodes: &[Node]) -> Vec<&Node> {
+    let mut sorted: Vec<&Node> = nodes.iter().collect();
+    sorted.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+    sorted
 }

@@ -12,8 +12,9 @@
 
 use std::collections::BTreeMap;
 
-use flotilla_kernel::object::Pod;
+use flotilla_kernel::object::{Node, Pod};
 
+use super::cache::SchedulerCache;
 use super::events::ClusterEvents;
 use super::fit_error::FitError;
 use super::node_info::{NodeInfo, PodRequests};
@@ -23,22 +24,34 @@ use super::pod_index::PodIndex;
 /// The labels of a namespace, by name (for `namespaceSelector`).
 pub type NamespaceLabels<'a> = &'a dyn Fn(&str) -> Option<BTreeMap<String, String>>;
 
-/// What a decision looks at: the nodes with their load (sorted by name) and the placed pods.
+/// What a decision looks at: the nodes, sorted by name (the informer cache's order), and the
+/// scheduler's cache of what is placed on them. A node's view with its load
+/// ([`Cluster::info`]) is built only for the nodes a decision examines.
 #[derive(Clone, Copy)]
 pub struct Cluster<'a> {
-    pub nodes: &'a [NodeInfo<'a>],
-    pub pods: &'a PodIndex,
+    pub nodes: &'a [&'a Node],
+    pub cache: &'a SchedulerCache,
     pub namespace_labels: NamespaceLabels<'a>,
 }
 
 impl<'a> Cluster<'a> {
     /// The node named `name`, if it is one of the cluster's.
-    pub fn node(&self, name: &str) -> Option<&'a NodeInfo<'a>> {
+    pub fn node(&self, name: &str) -> Option<&'a Node> {
         let nodes = self.nodes;
         nodes
-            .binary_search_by(|info| info.name().cmp(name))
+            .binary_search_by(|node| node.metadata.name.as_str().cmp(name))
             .ok()
-            .map(|at| &nodes[at])
+            .map(|at| nodes[at])
+    }
+
+    /// The node with the load placed on it.
+    pub fn info(&self, node: &'a Node) -> NodeInfo<'a> {
+        self.cache.node_info(node)
+    }
+
+    /// The placed pods by label and affinity term.
+    pub fn pods(&self) -> &'a PodIndex {
+        self.cache.index()
     }
 }
 
@@ -206,11 +219,12 @@ impl Framework {
         let mut error = FitError::new(nodes.len());
         let wanted = feasible_nodes_to_find(nodes.len());
         let start = self.next_start % nodes.len().max(1);
-        let mut feasible: Vec<&NodeInfo<'_>> = Vec::new();
+        let mut feasible: Vec<NodeInfo<'_>> = Vec::new();
         let mut examined = 0;
         for node in nodes[start..].iter().chain(&nodes[..start]) {
             examined += 1;
-            match self.filter(&pod, node) {
+            let node = cluster.info(node);
+            match self.filter(&pod, &node) {
                 Err((plugin, Unfit(reasons))) => error.add_node(&reasons, plugin.requeue_on()),
                 Ok(()) => {
                     feasible.push(node);
@@ -250,7 +264,7 @@ impl Framework {
     }
 
     /// Every feasible node's weighted total over the score plug-ins (none needed for one).
-    fn score(&self, pod: &PodInfo<'_>, nodes: &[&NodeInfo<'_>]) -> Vec<i64> {
+    fn score(&self, pod: &PodInfo<'_>, nodes: &[NodeInfo<'_>]) -> Vec<i64> {
         let mut totals = vec![0; nodes.len()];
         if nodes.len() < 2 {
             return totals;

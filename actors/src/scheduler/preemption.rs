@@ -11,7 +11,7 @@
 
 use flotilla_kernel::object::{PREEMPT_NEVER, Pod};
 
-use super::cache::{Resident, SchedulerCache};
+use super::cache::Resident;
 use super::framework::{Cluster, CycleState, Framework, PodInfo};
 use super::node_info::NodeInfo;
 use super::scheduling::priority;
@@ -29,12 +29,7 @@ pub struct Preemption {
 type Cost = (i32, i64, usize);
 
 /// The best node to make room on for `pod`, if preempting lower-priority pods can.
-pub fn find(
-    framework: &Framework,
-    pod: &Pod,
-    cluster: &Cluster<'_>,
-    cache: &SchedulerCache,
-) -> Option<Preemption> {
+pub fn find(framework: &Framework, pod: &Pod, cluster: &Cluster<'_>) -> Option<Preemption> {
     if pod.spec.preemption_policy.as_deref() == Some(PREEMPT_NEVER) {
         return None;
     }
@@ -43,8 +38,9 @@ pub fn find(
     let own = priority(pod);
     let mut best: Option<(Cost, Preemption)> = None;
     for node in cluster.nodes {
-        let residents: Vec<Resident<'_>> = cache.residents(node.name()).collect();
-        let Some((cost, victims)) = victims_on(framework, &info, node, own, residents) else {
+        let node = cluster.info(node);
+        let residents: Vec<Resident<'_>> = cluster.cache.residents(node.name()).collect();
+        let Some((cost, victims)) = victims_on(framework, &info, &node, own, residents) else {
             continue;
         };
         if best.as_ref().is_none_or(|(top, _)| cost < *top) {

@@ -119,15 +119,15 @@ impl Scheduling {
                     continue;
                 }
             };
-            let infos = self.cache.node_infos(nodes.iter().map(|node| &**node));
+            let nodes: Vec<&Node> = nodes.iter().map(|node| &**node).collect();
             let namespace_labels = |name: &str| {
                 namespaces
                     .get("", name)
                     .map(|ns| ns.metadata.labels.clone())
             };
             let cluster = Cluster {
-                nodes: &infos,
-                pods: self.cache.index(),
+                nodes: &nodes,
+                cache: &self.cache,
                 namespace_labels: &namespace_labels,
             };
             return Some(match self.framework.schedule(pod, &cluster) {
@@ -136,7 +136,7 @@ impl Scheduling {
                     Decision::Bind { pod: key, node }
                 }
                 Err(unfit) => {
-                    let preemption = preemption::find(&self.framework, pod, &cluster, &self.cache);
+                    let preemption = preemption::find(&self.framework, pod, &cluster);
                     let mut wake_on = unfit.wake_on;
                     if preemption.is_some() {
                         // The victims going is what the pod waits for.

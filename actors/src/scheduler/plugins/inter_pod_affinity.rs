@@ -61,7 +61,7 @@ pub fn pre_filter(pod: &Pod, cluster: &Cluster<'_>) -> Option<InterPodState> {
     let affinity = pod.spec.affinity.as_ref();
     let own = affinity.and_then(|a| a.pod_affinity.as_ref());
     let anti = affinity.and_then(|a| a.pod_anti_affinity.as_ref());
-    if own.is_none() && anti.is_none() && !cluster.pods.has_terms() {
+    if own.is_none() && anti.is_none() && !cluster.pods().has_terms() {
         return None;
     }
     let namespace = pod.metadata.namespace.as_str();
@@ -93,7 +93,7 @@ pub fn pre_filter(pod: &Pod, cluster: &Cluster<'_>) -> Option<InterPodState> {
     let add = |counts: &mut HashMap<Domain, i64>, term: &PodAffinityTerm, node: &str, by: i64| {
         if let Some(domain) = cluster
             .node(node)
-            .and_then(|n| domain_of(n.node, &term.topology_key))
+            .and_then(|n| domain_of(n, &term.topology_key))
         {
             *counts.entry(domain).or_default() += by;
         }
@@ -101,7 +101,7 @@ pub fn pre_filter(pod: &Pod, cluster: &Cluster<'_>) -> Option<InterPodState> {
     if let Some(first) = state.required_affinity.first()
         && let Some(selector) = &first.label_selector
     {
-        for placed in cluster.pods.matching(selector) {
+        for placed in cluster.pods().matching(selector) {
             let all = state
                 .required_affinity
                 .iter()
@@ -125,7 +125,7 @@ pub fn pre_filter(pod: &Pod, cluster: &Cluster<'_>) -> Option<InterPodState> {
     }
 
     // The placed pods' terms that select this pod.
-    for placed in cluster.pods.terms_selecting(labels) {
+    for placed in cluster.pods().terms_selecting(labels) {
         if !selects(&placed.term, &placed.namespace, namespace, labels) {
             continue;
         }
@@ -159,7 +159,7 @@ fn matching<'a>(
 ) -> impl Iterator<Item = &'a PlacedPod> + 'a {
     term.label_selector
         .iter()
-        .flat_map(|selector| cluster.pods.matching(selector))
+        .flat_map(|selector| cluster.pods().matching(selector))
         .filter(move |placed| {
             term.covers_namespace(namespace, &placed.namespace, cluster.namespace_labels)
         })

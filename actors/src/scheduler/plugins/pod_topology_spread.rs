@@ -82,14 +82,14 @@ fn count(
             let mut counts: HashMap<String, i64> = cluster
                 .nodes
                 .iter()
-                .filter(|info| eligible(info.node))
-                .filter_map(|info| info.node.metadata.labels.get(key))
+                .filter(|node| eligible(node))
+                .filter_map(|node| node.metadata.labels.get(key))
                 .map(|value| (value.clone(), 0))
                 .collect();
             let namespace = &pod.metadata.namespace;
             if let Some(selector) = &constraint.label_selector {
-                for placed in cluster.pods.matching(selector) {
-                    let node = cluster.node(&placed.node).map(|info| info.node);
+                for placed in cluster.pods().matching(selector) {
+                    let node = cluster.node(&placed.node);
                     if &placed.namespace == namespace
                         && let Some(node) = node.filter(|n| eligible(n))
                         && let Some(value) = node.metadata.labels.get(key)

@@ -2,6 +2,7 @@ use flotilla_kernel::api::EventType;
 use flotilla_kernel::object::{Node, Time};
 
 use super::*;
+use crate::scheduler::cache::SchedulerCache;
 use crate::scheduler::fixtures::{pod_with, ready_node};
 
 fn pod(name: &str, node: &str, cpu: &str, priority: i32) -> Pod {
@@ -18,18 +19,13 @@ fn preempt(incoming: &Pod, nodes: &[Node], placed: &[Pod]) -> Option<Preemption>
     for pod in placed {
         cache.pod_changed(EventType::Added, pod);
     }
-    let infos = cache.node_infos(nodes.iter());
+    let nodes: Vec<&Node> = nodes.iter().collect();
     let cluster = Cluster {
-        nodes: &infos,
-        pods: cache.index(),
+        nodes: &nodes,
+        cache: &cache,
         namespace_labels: &|_| None,
     };
-    find(
-        &Framework::with_default_plugins(),
-        incoming,
-        &cluster,
-        &cache,
-    )
+    find(&Framework::with_default_plugins(), incoming, &cluster)
 }
 
 fn keys(names: &[&str]) -> Vec<ObjectKey> {
