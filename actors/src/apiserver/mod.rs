@@ -6,6 +6,7 @@ mod admission;
 mod allocation;
 mod authz;
 mod certificates;
+mod deletion;
 mod handler;
 mod keys;
 mod node_pods;

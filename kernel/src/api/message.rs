@@ -7,6 +7,7 @@ use tokio::sync::mpsc;
 
 use flotilla_transport::Identity;
 
+use super::delete_options::DeleteOptions;
 use super::error::{ApiError, ErrorCode};
 use super::usage::{AgentUsage, TopReport};
 use crate::object::{Kind, Time};
@@ -67,12 +68,14 @@ pub enum Request {
         name: String,
         node: String,
     },
-    /// Graceful for pods running on a node unless `grace_period_seconds` is `Some(0)`.
+    /// Graceful for pods running on a node unless `options.grace_period_seconds` is
+    /// `Some(0)`. An object with finalizers (or deleted in the foreground, or orphaning its
+    /// dependents) is only marked with a deletionTimestamp and goes when they are all removed.
     Delete {
         kind: Kind,
         namespace: String,
         name: String,
-        grace_period_seconds: Option<i64>,
+        options: DeleteOptions,
     },
     /// Changes after `after_revision` (0: the current state as Added events first).
     /// `node_name` keeps only pods bound to that node.
