@@ -7,11 +7,11 @@ use tokio::sync::mpsc;
 
 use flotilla_kernel::api::{
     ApiCall, ApiError, DeleteOptions, ErrorCode, Input, NodeAnswers, NodeLinks, NodeRequest,
-    Outcome, RawObject, Request, Response, TerminalSize,
+    Outcome, Preconditions, RawObject, Request, Response, TerminalSize,
 };
 use flotilla_kernel::object::{
     ConditionStatus, Kind, NODE_LEASE_NAMESPACE, Namespace, Object, ObjectMeta, Pod, PodCondition,
-    Resource, RuntimeClass, SYSTEM_NAMESPACE, Selector, Time,
+    PodDisruptionBudget, Resource, RuntimeClass, SYSTEM_NAMESPACE, Selector, Time,
 };
 use flotilla_transport::Identity;
 
@@ -21,6 +21,7 @@ use super::admission::{
 use super::authz::{Facts, Lookup, Scope, authorize, lookup};
 use super::certificates::Certificates;
 use super::deletion::{Deletion, check_finalizers_update, plan_deletion, removes_on_update};
+use super::eviction::{self, Verdict};
 use super::node_pods::NodePods;
 use super::stored::{self, Stored, Versioned, describe};
 use super::watch::{on_node, watch};
@@ -203,6 +204,11 @@ async fn dispatch(
             }
             object(delete(stored, kind, &namespace, &name, &options).await?)?
         }
+        Request::Evict {
+            namespace,
+            name,
+            options,
+        } => object(evict(stored, &namespace, &name, options).await?)?,
         Request::Watch {
             kind,
             namespace,
@@ -516,6 +522,66 @@ async fn delete_once(
             Ok(current)
         }
     }
+}
+
+/// Deletes a pod if the disruption budget covering it allows, consuming one disruption. The
+/// budget is written under the revision it was read at, so of two evictions racing for its
+/// last disruption one meets a conflict, reads the budget again and is refused.
+async fn evict(
+    stored: &Stored,
+    namespace: &str,
+    name: &str,
+    mut options: DeleteOptions,
+) -> Result<Versioned, ApiError> {
+    let mut admitted = None;
+    for _ in 0..APPLY_ATTEMPTS {
+        let current = stored.get_existing(Kind::Pod, namespace, name).await?;
+        let Object::Pod(pod) = current.object else {
+            return Err(ApiError::internal(format!(
+                "{} is not stored as a pod",
+                describe(Kind::Pod, name)
+            )));
+        };
+        let (budgets, _) = stored
+            .list(Kind::PodDisruptionBudget, Some(namespace))
+            .await?;
+        let covering: Vec<(PodDisruptionBudget, u64)> = budgets
+            .into_iter()
+            .filter_map(|v| {
+                let budget = PodDisruptionBudget::from_object(v.object)?;
+                budget
+                    .selects(&pod.metadata.labels)
+                    .then_some((budget, v.mod_revision))
+            })
+            .collect();
+        let budgets: Vec<&PodDisruptionBudget> = covering.iter().map(|(b, _)| b).collect();
+        let written = match eviction::decide(&pod, &budgets, Time::now())? {
+            Verdict::Delete => Ok(()),
+            Verdict::Consume(budget) => {
+                let revision = covering.first().map_or(0, |(_, revision)| *revision);
+                stored
+                    .replace(&Object::PodDisruptionBudget(*budget), revision)
+                    .await
+                    .map(drop)
+            }
+        };
+        match written {
+            Ok(()) => {
+                admitted = Some(pod.metadata.uid);
+                break;
+            }
+            Err(e) if e.code == ErrorCode::Conflict => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    let Some(uid) = admitted else {
+        return Err(stored::conflict(Kind::PodDisruptionBudget, name));
+    };
+    options.preconditions.get_or_insert(Preconditions {
+        uid: Some(uid),
+        resource_version: None,
+    });
+    delete(stored, Kind::Pod, namespace, name, &options).await
 }
 
 /// Writes an update, or removes the object when the update took its last finalizer away.

@@ -7,6 +7,7 @@ mod allocation;
 mod authz;
 mod certificates;
 mod deletion;
+mod eviction;
 mod handler;
 mod keys;
 mod node_pods;

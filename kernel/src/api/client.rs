@@ -484,6 +484,22 @@ impl ApiClient {
         }
     }
 
+    /// Evicts a pod: deletes it if its disruption budget allows, else fails with
+    /// TooManyRequests, which the caller retries later.
+    pub async fn evict(
+        &self,
+        namespace: &str,
+        name: &str,
+        options: DeleteOptions,
+    ) -> Result<(), ClientError> {
+        let request = Request::Evict {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            options,
+        };
+        self.call(request).await.map(drop)
+    }
+
     /// Watches a kind from `after_revision` (0: the current objects first, as `Added`). Over
     /// QUIC, a lost connection is reopened with backoff and the watch resumes after the last
     /// change it delivered, so each change arrives once (a break during that first listing

@@ -172,6 +172,13 @@ pub enum Request {
         node: String,
         base_name: Option<String>,
     },
+    /// Deletes a pod if its disruption budget allows (Kubernetes' `pods/eviction`): refused
+    /// with TooManyRequests while it does not, to be retried.
+    Evict {
+        namespace: String,
+        name: String,
+        options: DeleteOptions,
+    },
 }
 
 /// The input frames one hop of a two-way call holds before it stops reading the caller's: few,
@@ -222,6 +229,7 @@ impl Request {
             Request::Input(_) => "send input to",
             Request::ImportImages { .. } => "import images into",
             Request::Top { .. } => "read usage of",
+            Request::Evict { .. } => "evict",
         }
     }
 }

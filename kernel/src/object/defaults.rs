@@ -48,6 +48,7 @@ pub fn apply_defaults(object: &mut Object) {
         Object::Service(service) => default_service_spec(&mut service.spec),
         Object::EndpointSlice(slice) => default_endpoint_slice(slice),
         Object::NetworkPolicy(policy) => default_network_policy_spec(&mut policy.spec),
+        Object::PodDisruptionBudget(_) => {}
     }
 }
 

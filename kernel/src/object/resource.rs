@@ -22,6 +22,7 @@ use super::namespace::Namespace;
 use super::network_policy::NetworkPolicy;
 use super::node::Node;
 use super::pod::Pod;
+use super::pod_disruption_budget::PodDisruptionBudget;
 use super::replica_set::ReplicaSet;
 use super::runtime_class::RuntimeClass;
 use super::service::Service;
@@ -41,6 +42,7 @@ pub enum Object {
     Service(Service),
     EndpointSlice(EndpointSlice),
     NetworkPolicy(NetworkPolicy),
+    PodDisruptionBudget(PodDisruptionBudget),
 }
 
 /// Why JSON bytes are not an object.
@@ -98,6 +100,7 @@ macro_rules! with_inner {
             Object::Service($inner) => $body,
             Object::EndpointSlice($inner) => $body,
             Object::NetworkPolicy($inner) => $body,
+            Object::PodDisruptionBudget($inner) => $body,
         }
     };
 }
@@ -147,7 +150,8 @@ impl_resource!(
     RuntimeClass,
     Service,
     EndpointSlice,
-    NetworkPolicy
+    NetworkPolicy,
+    PodDisruptionBudget
 );
 
 /// Just enough of an object to learn its kind.
@@ -172,6 +176,7 @@ impl Object {
             Object::Service(_) => Kind::Service,
             Object::EndpointSlice(_) => Kind::EndpointSlice,
             Object::NetworkPolicy(_) => Kind::NetworkPolicy,
+            Object::PodDisruptionBudget(_) => Kind::PodDisruptionBudget,
         }
     }
 
@@ -241,6 +246,9 @@ impl Object {
             }
             Kind::NetworkPolicy => {
                 Object::NetworkPolicy(serde_json::from_slice(bytes).map_err(decode)?)
+            }
+            Kind::PodDisruptionBudget => {
+                Object::PodDisruptionBudget(serde_json::from_slice(bytes).map_err(decode)?)
             }
         })
     }

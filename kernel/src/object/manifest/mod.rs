@@ -29,6 +29,7 @@ use super::namespace::Namespace;
 use super::network_policy::NetworkPolicy;
 use super::node::Node;
 use super::pod::Pod;
+use super::pod_disruption_budget::PodDisruptionBudget;
 use super::replica_set::ReplicaSet;
 use super::resource::Object;
 use super::runtime_class::RuntimeClass;
@@ -162,6 +163,9 @@ impl DocumentReader<'_> {
             Kind::Service => self.typed::<Service>(root).map(Object::Service),
             Kind::EndpointSlice => self.typed::<EndpointSlice>(root).map(Object::EndpointSlice),
             Kind::NetworkPolicy => self.typed::<NetworkPolicy>(root).map(Object::NetworkPolicy),
+            Kind::PodDisruptionBudget => self
+                .typed::<PodDisruptionBudget>(root)
+                .map(Object::PodDisruptionBudget),
         }
     }
 
@@ -421,7 +425,7 @@ spec:
         assert!(
             message.contains(
                 "Namespace, Node, Pod, ReplicaSet, Deployment, ConfigMap, Secret, Lease, \
-                 RuntimeClass, Service, EndpointSlice, NetworkPolicy"
+                 RuntimeClass, Service, EndpointSlice, NetworkPolicy, PodDisruptionBudget"
             ),
             "{message}"
         );
@@ -434,7 +438,7 @@ spec:
             error.to_string(),
             "a.yaml:2:7: unknown kind \"Ingress\"; supported kinds: Namespace, Node, Pod, \
              ReplicaSet, Deployment, ConfigMap, Secret, Lease, RuntimeClass, Service, \
-             EndpointSlice, NetworkPolicy"
+             EndpointSlice, NetworkPolicy, PodDisruptionBudget"
         );
     }
 

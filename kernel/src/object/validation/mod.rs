@@ -13,6 +13,7 @@ mod meta;
 mod network_policy;
 mod node;
 mod pod;
+mod pod_disruption_budget;
 mod pod_dns;
 mod probe;
 mod runtime_class;
@@ -83,6 +84,9 @@ pub fn validate(object: &Object) -> Result<(), ValidationErrors> {
         Object::EndpointSlice(slice) => endpoint_slice::validate_endpoint_slice(slice, &mut errors),
         Object::NetworkPolicy(policy) => {
             network_policy::validate_network_policy(policy, &mut errors)
+        }
+        Object::PodDisruptionBudget(pdb) => {
+            pod_disruption_budget::validate_pod_disruption_budget(pdb, &mut errors)
         }
     }
     if errors.is_empty() {
