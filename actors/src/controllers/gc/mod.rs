@@ -158,7 +158,7 @@ async fn perform(api: &ApiClient, effect: Effect) -> Result<(), GcError> {
                 .await;
             match deleted {
                 Ok(_) => {
-                    tracing::info!(%target, ?propagation, "deleted a dependent whose owners are gone");
+                    tracing::info!(%target, ?propagation, "deleted a dependent whose owners are gone or deleting it");
                     Ok(())
                 }
                 // Gone already, or replaced by a new object of the same name.
