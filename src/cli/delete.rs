@@ -1,11 +1,12 @@
 //! `flotilla delete`: objects named on the command line (`KIND NAME...`, `KIND/NAME...`) or
 //! described by manifests (`-f`). Each object is deleted and reported on its own, so one
 //! missing object does not stop the others; pods on a node are stopped gracefully by their
-//! node agent unless `--grace-period` says otherwise.
+//! node agent unless `--grace-period` says otherwise. `--cascade` says what happens to the
+//! objects' dependents, as kubectl's does.
 
 use std::process::ExitCode;
 
-use flotilla_kernel::api::ApiClient;
+use flotilla_kernel::api::{ApiClient, DeleteOptions, PropagationPolicy};
 use flotilla_kernel::object::Kind;
 
 use super::{exit_code, lookup, manifest_files, namespace, resource_arg, terminal};
@@ -27,6 +28,24 @@ pub struct DeleteArgs {
     /// Seconds a pod is given to stop; negative: the pod's own setting.
     #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
     grace_period: Option<i64>,
+    /// What happens to the objects' dependents: "background" deletes them after the object,
+    /// "foreground" before it, "orphan" leaves them without this owner.
+    #[arg(long, value_name = "STRATEGY", default_value = "background", value_parser = parse_cascade)]
+    cascade: PropagationPolicy,
+}
+
+/// kubectl's `--cascade` values; `true` and `false` are its older spellings of background
+/// and orphan.
+fn parse_cascade(value: &str) -> Result<PropagationPolicy, String> {
+    match value {
+        "true" => Ok(PropagationPolicy::Background),
+        "false" => Ok(PropagationPolicy::Orphan),
+        other => PropagationPolicy::from_cascade(other).ok_or_else(|| {
+            format!(
+                "invalid cascade value ({other}). Must be \"background\", \"foreground\", or \"orphan\""
+            )
+        }),
+    }
 }
 
 /// The arguments do not say what to delete.
@@ -76,14 +95,21 @@ pub async fn run(args: DeleteArgs, api: &ApiClient) -> anyhow::Result<ExitCode> 
             doomed
         }
     };
-    let grace_period = args.grace_period.filter(|seconds| *seconds >= 0);
+    let options = DeleteOptions {
+        grace_period_seconds: args.grace_period.filter(|seconds| *seconds >= 0),
+        propagation_policy: Some(args.cascade),
+        preconditions: None,
+    };
     for Doomed {
         kind,
         namespace,
         name,
     } in doomed
     {
-        match api.delete(kind, &namespace, &name, grace_period).await {
+        match api
+            .delete_with(kind, &namespace, &name, options.clone())
+            .await
+        {
             Ok(_) => terminal::print_line(deleted_line(kind, &name))?,
             Err(error) if args.ignore_not_found && lookup::is_not_found(&error) => {}
             Err(error) => {
@@ -162,6 +188,24 @@ mod tests {
                 kind: "deployments.apps".to_string()
             })
         );
+    }
+
+    #[test]
+    fn cascade_values_are_kubectls() {
+        let cases = [
+            ("background", Ok(PropagationPolicy::Background)),
+            ("foreground", Ok(PropagationPolicy::Foreground)),
+            ("orphan", Ok(PropagationPolicy::Orphan)),
+            ("true", Ok(PropagationPolicy::Background)),
+            ("false", Ok(PropagationPolicy::Orphan)),
+            (
+                "later",
+                Err("invalid cascade value (later). Must be \"background\", \"foreground\", or \"orphan\"".to_string()),
+            ),
+        ];
+        for (value, want) in cases {
+            assert_eq!(parse_cascade(value), want, "{value}");
+        }
     }
 
     #[test]

@@ -75,7 +75,7 @@ pub enum Command {
     Cordon(drain::NodeNameArgs),
     /// Make a cordoned node schedulable again.
     Uncordon(drain::NodeNameArgs),
-    /// Cordon a node and evict its pods, within each Deployment's maxUnavailable.
+    /// Cordon a node and evict its pods, as their disruption budgets allow.
     Drain(drain::DrainArgs),
     /// Add or remove a node's taints: `taint nodes NODE key=value:NoSchedule`, `key-`.
     Taint(TaintArgs),

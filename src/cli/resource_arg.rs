@@ -200,6 +200,8 @@ mod tests {
             ("netpol", Kind::NetworkPolicy),
             ("networkpolicy", Kind::NetworkPolicy),
             ("networkpolicies.networking.k8s.io", Kind::NetworkPolicy),
+            ("pdb", Kind::PodDisruptionBudget),
+            ("poddisruptionbudgets.policy", Kind::PodDisruptionBudget),
         ] {
             assert_eq!(parse_kind(text), Ok(kind), "{text}");
         }

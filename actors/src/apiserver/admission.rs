@@ -8,7 +8,8 @@ use serde_json::Value;
 
 use flotilla_kernel::api::{ApiError, ErrorCode};
 use flotilla_kernel::object::{
-    ConditionStatus, Kind, Object, Pod, PodCondition, RuntimeClass, Time, apply_defaults, validate,
+    ConditionStatus, Kind, Object, Pod, PodCondition, PodDisruptionBudgetStatus, RuntimeClass,
+    Time, apply_defaults, validate,
 };
 
 use super::allocation::{carry_allocations, check_update};
@@ -63,6 +64,10 @@ pub fn admit_create(
     meta.deletion_timestamp = None;
     meta.deletion_grace_period_seconds = None;
     apply_defaults(&mut object);
+    // Only the disruption controller and the Eviction call write a budget's status.
+    if let Object::PodDisruptionBudget(pdb) = &mut object {
+        pdb.status = PodDisruptionBudgetStatus::default();
+    }
     if let Object::Pod(pod) = &mut object
         && !pod.spec.scheduling_gates.is_empty()
     {

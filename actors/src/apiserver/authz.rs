@@ -137,6 +137,9 @@ impl Scope {
                 namespace,
                 pod: name,
                 ..
+            }
+            | Request::Evict {
+                namespace, name, ..
             } => Scope::one(verb, Kind::Pod, namespace, name),
             Request::Input(_) => {
                 return Err(ApiError::new(
@@ -304,6 +307,7 @@ fn node_may(node: &str, scope: &Scope, facts: &Facts) -> Result<(), String> {
         // addresses in the status, so it needs no other node's pods or the Namespaces.
         Kind::NetworkPolicy => matches!(scope.verb, "get" | "list" | "watch"),
         Kind::Namespace | Kind::ReplicaSet | Kind::Deployment | Kind::PriorityClass => false,
+        Kind::PodDisruptionBudget => false,
     };
     if allowed {
         Ok(())

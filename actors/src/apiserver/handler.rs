@@ -6,12 +6,12 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use flotilla_kernel::api::{
-    ApiCall, ApiError, ErrorCode, Input, NodeAnswers, NodeLinks, NodeRequest, Outcome, RawObject,
-    Request, Response, TerminalSize,
+    ApiCall, ApiError, DeleteOptions, ErrorCode, Input, NodeAnswers, NodeLinks, NodeRequest,
+    Outcome, Preconditions, RawObject, Request, Response, TerminalSize,
 };
 use flotilla_kernel::object::{
     ConditionStatus, Kind, NODE_LEASE_NAMESPACE, Namespace, Object, ObjectMeta, Pod, PodCondition,
-    PriorityClass, Resource, RuntimeClass, SYSTEM_NAMESPACE, Selector, Time,
+    PodDisruptionBudget, PriorityClass, Resource, RuntimeClass, SYSTEM_NAMESPACE, Selector, Time,
 };
 use flotilla_transport::Identity;
 
@@ -20,6 +20,8 @@ use super::admission::{
 };
 use super::authz::{Facts, Lookup, Scope, authorize, lookup};
 use super::certificates::Certificates;
+use super::deletion::{Deletion, check_finalizers_update, plan_deletion, removes_on_update};
+use super::eviction::{self, Verdict};
 use super::node_pods::NodePods;
 use super::priority::admit_priority;
 use super::stored::{self, Stored, Versioned, describe};
@@ -180,7 +182,7 @@ async fn dispatch(
             let incoming = decode(&raw)?;
             let current = current_for(stored, &incoming).await?;
             let next = admit_update(&current.object, incoming)?;
-            object(stored.replace(&next, current.mod_revision).await?)?
+            object(write_update(stored, &current, next).await?)?
         }
         Request::UpdateStatus { object: raw } => {
             let incoming = decode(&raw)?;
@@ -197,7 +199,7 @@ async fn dispatch(
             kind,
             namespace,
             name,
-            grace_period_seconds,
+            options,
         } => {
             // A deleted Node's certificates must not keep working, and its agent is told why.
             // Revoked first, so the agent cannot register the Node again in between.
@@ -206,8 +208,13 @@ async fn dispatch(
                 let why = format!("node {name:?} was deleted");
                 certificates.revoke_node(&name, &why).await?;
             }
-            object(delete(stored, kind, &namespace, &name, grace_period_seconds).await?)?
+            object(delete(stored, kind, &namespace, &name, &options).await?)?
         }
+        Request::Evict {
+            namespace,
+            name,
+            options,
+        } => object(evict(stored, &namespace, &name, options).await?)?,
         Request::Watch {
             kind,
             namespace,
@@ -496,10 +503,12 @@ async fn delete(
     kind: Kind,
     namespace: &str,
     name: &str,
-    grace_period_seconds: Option<i64>,
+    options: &DeleteOptions,
 ) -> Result<Versioned, ApiError> {
     for _ in 0..APPLY_ATTEMPTS {
-        match delete_once(stored, kind, namespace, name, grace_period_seconds).await {
+        let current = stored.get_existing(kind, namespace, name).await?;
+        let deletion = plan_deletion(&current.object, options, Time::now())?;
+        match delete_once(stored, current, deletion).await {
             Err(e) if e.code == ErrorCode::Conflict => continue,
             done => return done,
         }
@@ -509,85 +518,123 @@ async fn delete(
 
 async fn delete_once(
     stored: &Stored,
-    kind: Kind,
+    current: Versioned,
+    deletion: Deletion,
+) -> Result<Versioned, ApiError> {
+    let name = current.object.meta().name.clone();
+    match (&current.object, deletion) {
+        (Object::Namespace(_), _) if SYSTEM_NAMESPACES.contains(&name.as_str()) => {
+            Err(ApiError::new(
+                ErrorCode::Forbidden,
+                format!("namespace {name:?} is the cluster's own and may not be deleted"),
+            ))
+        }
+        (_, Deletion::Unchanged) => Ok(current),
+        (_, Deletion::Mark(marked)) => stored.replace(&marked, current.mod_revision).await,
+        (Object::Namespace(_), Deletion::Remove) => {
+            empty_namespace(stored, &name).await?;
+            stored.remove(&current.object, current.mod_revision).await?;
+            Ok(current)
+        }
+        (_, Deletion::Remove) => {
+            stored.remove(&current.object, current.mod_revision).await?;
+            Ok(current)
+        }
+    }
+}
+
+/// Deletes a pod if the disruption budget covering it allows, consuming one disruption. The
+/// budget is written under the revision it was read at, so of two evictions racing for its
+/// last disruption one meets a conflict, reads the budget again and is refused.
+async fn evict(
+    stored: &Stored,
     namespace: &str,
     name: &str,
-    grace_period_seconds: Option<i64>,
+    mut options: DeleteOptions,
 ) -> Result<Versioned, ApiError> {
-    let current = stored.get_existing(kind, namespace, name).await?;
-    match &current.object {
-        Object::Pod(pod) if graceful(pod, grace_period_seconds) => {
-            mark_terminating(
-                stored,
-                pod.clone(),
-                grace_period_seconds,
-                current.mod_revision,
-            )
-            .await
-        }
-        Object::Namespace(_) if SYSTEM_NAMESPACES.contains(&name) => Err(ApiError::new(
-            ErrorCode::Forbidden,
-            format!("namespace {name:?} is the cluster's own and may not be deleted"),
-        )),
-        Object::Namespace(_) => {
-            empty_namespace(stored, name).await?;
-            stored.remove(&current.object, current.mod_revision).await?;
-            Ok(current)
-        }
-        _ => {
-            stored.remove(&current.object, current.mod_revision).await?;
-            Ok(current)
+    let mut admitted = None;
+    for _ in 0..APPLY_ATTEMPTS {
+        let current = stored.get_existing(Kind::Pod, namespace, name).await?;
+        let Object::Pod(pod) = current.object else {
+            return Err(ApiError::internal(format!(
+                "{} is not stored as a pod",
+                describe(Kind::Pod, name)
+            )));
+        };
+        let (budgets, _) = stored
+            .list(Kind::PodDisruptionBudget, Some(namespace))
+            .await?;
+        let covering: Vec<(PodDisruptionBudget, u64)> = budgets
+            .into_iter()
+            .filter_map(|v| {
+                let budget = PodDisruptionBudget::from_object(v.object)?;
+                budget
+                    .selects(&pod.metadata.labels)
+                    .then_some((budget, v.mod_revision))
+            })
+            .collect();
+        let budgets: Vec<&PodDisruptionBudget> = covering.iter().map(|(b, _)| b).collect();
+        let written = match eviction::decide(&pod, &budgets, Time::now())? {
+            Verdict::Delete => Ok(()),
+            Verdict::Consume(budget) => {
+                let revision = covering.first().map_or(0, |(_, revision)| *revision);
+                stored
+                    .replace(&Object::PodDisruptionBudget(*budget), revision)
+                    .await
+                    .map(drop)
+            }
+        };
+        match written {
+            Ok(()) => {
+                admitted = Some(pod.metadata.uid);
+                break;
+            }
+            Err(e) if e.code == ErrorCode::Conflict => continue,
+            Err(e) => return Err(e),
         }
     }
+    let Some(uid) = admitted else {
+        return Err(stored::conflict(Kind::PodDisruptionBudget, name));
+    };
+    options.preconditions.get_or_insert(Preconditions {
+        uid: Some(uid),
+        resource_version: None,
+    });
+    delete(stored, Kind::Pod, namespace, name, &options).await
 }
 
-/// A pod a node may be running is stopped by its node agent first, which then deletes it
-/// with a zero grace period.
-fn graceful(pod: &Pod, grace_period_seconds: Option<i64>) -> bool {
-    !pod.spec.node_name.is_empty() && grace_period_seconds != Some(0) && !pod.is_terminal()
-}
-
-async fn mark_terminating(
+/// Writes an update, or removes the object when the update took its last finalizer away.
+async fn write_update(
     stored: &Stored,
-    mut pod: Pod,
-    grace_period_seconds: Option<i64>,
-    mod_revision: u64,
+    current: &Versioned,
+    next: Object,
 ) -> Result<Versioned, ApiError> {
-    if pod.metadata.deletion_timestamp.is_some() {
-        let object = Object::Pod(pod);
+    check_finalizers_update(&current.object, &next)?;
+    if removes_on_update(&next) {
+        stored.remove(&current.object, current.mod_revision).await?;
         return Ok(Versioned {
-            object,
-            mod_revision,
+            object: next,
+            mod_revision: current.mod_revision,
         });
     }
-    let grace = grace_period_seconds
-        .or(pod.spec.termination_grace_period_seconds)
-        .unwrap_or(30)
-        .max(1);
-    pod.metadata.deletion_timestamp = Some(Time::now());
-    pod.metadata.deletion_grace_period_seconds = Some(grace);
-    stored.replace(&Object::Pod(pod), mod_revision).await
+    stored.replace(&next, current.mod_revision).await
 }
 
-/// Deletes what lives in a namespace being deleted: workloads at once, pods gracefully.
+/// Deletes what lives in a namespace being deleted, of every namespaced kind: workloads at
+/// once (Deployments and ReplicaSets before their pods, so nothing replaces them), pods
+/// gracefully.
 async fn empty_namespace(stored: &Stored, namespace: &str) -> Result<(), ApiError> {
-    let kinds = [
-        Kind::Deployment,
-        Kind::ReplicaSet,
-        Kind::Pod,
-        Kind::Service,
-        Kind::EndpointSlice,
-        Kind::NetworkPolicy,
-        Kind::ConfigMap,
-        Kind::Secret,
-        Kind::Lease,
-    ];
-    for kind in kinds {
+    let first = [Kind::Deployment, Kind::ReplicaSet, Kind::Pod];
+    let rest = Kind::ALL
+        .into_iter()
+        .filter(|kind| kind.namespaced() && !first.contains(kind));
+    for kind in first.into_iter().chain(rest) {
         let (objects, _) = stored.list(kind, Some(namespace)).await?;
         for v in objects {
             let name = v.object.meta().name.clone();
             // Boxed: deleting a namespace deletes its objects through this same function.
-            match Box::pin(delete(stored, kind, namespace, &name, None)).await {
+            let options = DeleteOptions::default();
+            match Box::pin(delete(stored, kind, namespace, &name, &options)).await {
                 Ok(_) => {}
                 Err(e) if matches!(e.code, ErrorCode::NotFound | ErrorCode::Conflict) => {}
                 Err(e) => return Err(e),

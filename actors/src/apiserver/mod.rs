@@ -6,6 +6,8 @@ mod admission;
 mod allocation;
 mod authz;
 mod certificates;
+mod deletion;
+mod eviction;
 mod handler;
 mod keys;
 mod node_pods;

@@ -1,8 +1,11 @@
 //! The API server in-process, on a real store in a temporary directory: no QUIC, no root.
 
-use flotilla_kernel::api::{ClientError, ErrorCode, Outcome};
+use std::collections::BTreeMap;
+
+use flotilla_kernel::api::{ApiClient, ClientError, DeleteOptions, ErrorCode, Outcome};
 use flotilla_kernel::object::{
-    ConfigMap, Kind, Object, ObjectMeta, Pod, PodPhase, RuntimeClass, Scheduling,
+    ConditionStatus, ConfigMap, IntOrString, Kind, LabelSelector, Object, ObjectMeta, Pod,
+    PodCondition, PodDisruptionBudget, PodPhase, RuntimeClass, Scheduling,
 };
 
 use crate::test_api::{TestApi, host_pod_on};
@@ -303,4 +306,67 @@ async fn a_network_policy_is_defaulted_and_refused_by_the_path_of_its_mistake() 
         "NetworkPolicy bad: spec.ingress[0].from[0].ipBlock.except[0]: Invalid value: \
          \"192.168.0.0/16\": must be a strict subset of `cidr`"
     );
+}
+
+/// A running, ready pod on n1 with `labels`.
+async fn ready_pod(admin: &ApiClient, name: &str, labels: BTreeMap<String, String>) -> Pod {
+    let mut pod = host_pod_on("n1", name);
+    pod.metadata.labels = labels;
+    let mut pod = admin.create(&pod).await.unwrap();
+    pod.status.phase = PodPhase::Running;
+    pod.status.conditions.push(PodCondition {
+        type_: PodCondition::READY.into(),
+        status: ConditionStatus::True,
+        ..PodCondition::default()
+    });
+    admin.update_status(&pod).await.unwrap()
+}
+
+#[tokio::test]
+async fn two_evictions_racing_for_the_last_disruption_cannot_both_pass() {
+    let api = TestApi::start().await;
+    let admin = api.client("admin", "admin");
+    for round in 0..5 {
+        let names = [format!("a{round}"), format!("b{round}")];
+        let labels: BTreeMap<String, String> = [("round".to_string(), round.to_string())].into();
+        for name in &names {
+            ready_pod(&admin, name, labels.clone()).await;
+        }
+        let mut budget = PodDisruptionBudget {
+            metadata: ObjectMeta {
+                name: format!("web{round}"),
+                namespace: "default".into(),
+                ..ObjectMeta::default()
+            },
+            ..PodDisruptionBudget::default()
+        };
+        budget.spec.min_available = Some(IntOrString::Int(1));
+        budget.spec.selector = Some(LabelSelector {
+            match_labels: labels,
+            ..LabelSelector::default()
+        });
+        let mut budget = admin.create(&budget).await.unwrap();
+        assert_eq!(
+            budget.status.disruptions_allowed, 0,
+            "a new budget's status is the controller's"
+        );
+        budget.status.observed_generation = budget.metadata.generation;
+        budget.status.disruptions_allowed = 1;
+        budget.status.current_healthy = 2;
+        budget.status.desired_healthy = 1;
+        admin.update_status(&budget).await.unwrap();
+        let (first, second) = tokio::join!(
+            admin.evict("default", &names[0], DeleteOptions::default()),
+            admin.evict("default", &names[1], DeleteOptions::default())
+        );
+        let refused: Vec<ErrorCode> = [first, second]
+            .into_iter()
+            .filter_map(|outcome| outcome.err().and_then(|e| e.api_code()))
+            .collect();
+        assert_eq!(refused, [ErrorCode::TooManyRequests], "round {round}");
+        let budget: PodDisruptionBudget =
+            admin.get("default", &format!("web{round}")).await.unwrap();
+        assert_eq!(budget.status.disruptions_allowed, 0);
+        assert_eq!(budget.status.disrupted_pods.len(), 1);
+    }
 }

@@ -19,10 +19,11 @@ use std::marker::PhantomData;
 use std::time::{Duration, Instant};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use flotilla_kernel::api::{ApiClient, ClientError, EventType, Watched};
-use flotilla_kernel::object::Resource;
+use flotilla_kernel::object::{Kind, Object, Resource};
 use flotilla_kernel::supervision::spawn_owned;
 
 use super::queue::{RetryBackoff, WorkQueue};
@@ -156,7 +157,34 @@ impl<E: Send + 'static> Watches<E> {
         F: Fn(Watched<T>) -> E + Send + 'static,
     {
         let (objects, revision) = self.api.list::<T>(None, None).await?;
-        let mut events = self.api.watch::<T>(None, revision, None).await?;
+        let events = self.api.watch::<T>(None, revision, None).await?;
+        self.forward(watch, objects, revision, events, wrap);
+        Ok(())
+    }
+
+    /// [`Watches::open`] for a kind known only at run time, its objects as [`Object`]s.
+    pub async fn open_kind<F>(&mut self, kind: Kind, wrap: F) -> Result<(), ClientError>
+    where
+        F: Fn(Watched<Object>) -> E + Send + 'static,
+    {
+        let (objects, revision) = self.api.list_objects(kind, None).await?;
+        let events = self.api.watch_objects(kind, None, revision).await?;
+        self.forward(kind.plural(), objects, revision, events, wrap);
+        Ok(())
+    }
+
+    /// Sends the listed `objects` to the actor as Added events, then the watch's `events`.
+    fn forward<T, F>(
+        &mut self,
+        watch: &'static str,
+        objects: Vec<T>,
+        revision: u64,
+        mut events: mpsc::Receiver<Result<Watched<T>, ClientError>>,
+        wrap: F,
+    ) where
+        T: Send + 'static,
+        F: Fn(Watched<T>) -> E + Send + 'static,
+    {
         let actor = self.actor.clone();
         for object in objects {
             let listed = Watched {
@@ -165,7 +193,7 @@ impl<E: Send + 'static> Watches<E> {
                 revision,
             };
             if actor.cast(DriverMsg::Event(wrap(listed))).is_err() {
-                return Ok(());
+                return;
             }
         }
         self.tasks
@@ -184,7 +212,6 @@ impl<E: Send + 'static> Watches<E> {
                 // The actor may already be stopping; then nobody needs to hear of it.
                 let _ = actor.cast(DriverMsg::WatchEnded { watch, error });
             }));
-        Ok(())
     }
 }
 

@@ -1,6 +1,6 @@
 //! The controller manager: the ReplicaSet controller, the Deployment controller, the garbage
-//! collector, the node IPAM controller, the EndpointSlice controller and the network policy
-//! controller, each a level-triggered reconciler of object keys.
+//! collector, the node IPAM controller, the EndpointSlice controller, the network policy
+//! controller and the disruption controller, each a level-triggered reconciler of object keys.
 //!
 //! Each controller is a pure reconcile step (`plan`: desired and observed state in, effects
 //! out) plus a thin async step that reads fresh state from the API and performs the effects;
@@ -13,6 +13,7 @@
 //! restarted by that supervisor, which lists and watches again.
 
 pub mod deployment;
+pub mod disruption;
 pub mod driver;
 pub mod endpointslice;
 pub mod gc;
@@ -27,6 +28,7 @@ use flotilla_kernel::api::ApiClient;
 use flotilla_kernel::supervision::ChildSpec;
 
 pub use self::deployment::DeploymentController;
+pub use self::disruption::DisruptionController;
 pub use self::driver::{ControllerActor, ControllerArgs, Timing};
 pub use self::endpointslice::EndpointSliceController;
 pub use self::gc::GarbageCollector;
@@ -45,6 +47,7 @@ pub fn controller_specs(api: ApiClient, pod_ranges: PodRanges) -> Vec<ChildSpec>
         spec(&api, timing, move || NodeIpamController::new(pod_ranges)),
         spec(&api, timing, EndpointSliceController::default),
         spec(&api, timing, NetworkPolicyController::default),
+        spec(&api, timing, DisruptionController::default),
     ]
 }
 

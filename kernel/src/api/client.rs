@@ -12,6 +12,7 @@ use flotilla_transport::{
     CallSender, Client as QuicClient, Handler, Identity, Inputs, Peer, Responses, TransportError,
 };
 
+use super::delete_options::DeleteOptions;
 use super::error::ApiError;
 use super::local::LocalApi;
 use super::message::{
@@ -68,6 +69,15 @@ fn decode_all<T: Resource>(
         .map(RawObject::decode)
         .collect::<Result<Vec<T>, _>>()?;
     Ok((items, revision))
+}
+
+/// An object of any kind from the server's answer to `call`.
+fn decode_object(call: &str, raw: &RawObject) -> Result<Object, ClientError> {
+    Object::from_json(&raw.0).map_err(|e| {
+        ClientError::Api(ApiError::internal(format!(
+            "decoding the {call} answer: {e}"
+        )))
+    })
 }
 
 fn typed<T: Resource>(object: &T) -> RawObject {
@@ -403,11 +413,7 @@ impl ApiClient {
         request: Request,
     ) -> Result<Object, ClientError> {
         match self.call(request).await? {
-            Response::Object(raw) => Object::from_json(&raw.0).map_err(|e| {
-                ClientError::Api(ApiError::internal(format!(
-                    "decoding the {call} answer: {e}"
-                )))
-            }),
+            Response::Object(raw) => decode_object(call, &raw),
             other => Err(ClientError::Unexpected {
                 call,
                 got: other.kind_name(),
@@ -450,11 +456,24 @@ impl ApiClient {
         name: &str,
         grace_period_seconds: Option<i64>,
     ) -> Result<RawObject, ClientError> {
+        let options = DeleteOptions::grace(grace_period_seconds);
+        self.delete_with(kind, namespace, name, options).await
+    }
+
+    /// [`ApiClient::delete`] with every option: propagation to dependents, preconditions.
+    /// Returns the object as it was, or as marked when it waits for finalizers.
+    pub async fn delete_with(
+        &self,
+        kind: Kind,
+        namespace: &str,
+        name: &str,
+        options: DeleteOptions,
+    ) -> Result<RawObject, ClientError> {
         let request = Request::Delete {
             kind,
             namespace: namespace.to_string(),
             name: name.to_string(),
-            grace_period_seconds,
+            options,
         };
         match self.call(request).await? {
             Response::Object(raw) => Ok(raw),
@@ -463,6 +482,22 @@ impl ApiClient {
                 got: other.kind_name(),
             }),
         }
+    }
+
+    /// Evicts a pod: deletes it if its disruption budget allows, else fails with
+    /// TooManyRequests, which the caller retries later.
+    pub async fn evict(
+        &self,
+        namespace: &str,
+        name: &str,
+        options: DeleteOptions,
+    ) -> Result<(), ClientError> {
+        let request = Request::Evict {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            options,
+        };
+        self.call(request).await.map(drop)
     }
 
     /// Watches a kind from `after_revision` (0: the current objects first, as `Added`). Over
@@ -484,6 +519,39 @@ impl ApiClient {
             Ok(Watched {
                 event: event.event,
                 object,
+                revision: event.revision,
+            })
+        }))
+    }
+
+    /// [`ApiClient::list`] for a kind known only at run time.
+    pub async fn list_objects(
+        &self,
+        kind: Kind,
+        namespace: Option<&str>,
+    ) -> Result<(Vec<Object>, u64), ClientError> {
+        let (items, revision) = self.list_raw(kind, namespace, None).await?;
+        let objects = items
+            .iter()
+            .map(|raw| decode_object("list", raw))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((objects, revision))
+    }
+
+    /// [`ApiClient::watch`] for a kind known only at run time.
+    pub async fn watch_objects(
+        &self,
+        kind: Kind,
+        namespace: Option<&str>,
+        after_revision: u64,
+    ) -> Result<mpsc::Receiver<Result<Watched<Object>, ClientError>>, ClientError> {
+        let frames = self
+            .watch_frames(kind, namespace, after_revision, None)
+            .await?;
+        Ok(forward_events(frames, |event| {
+            Ok(Watched {
+                object: decode_object("watch", &event.object)?,
+                event: event.event,
                 revision: event.revision,
             })
         }))

@@ -18,6 +18,9 @@ pub enum ErrorCode {
     /// A component the request needs is not available (e.g. the pod's node is not connected).
     Unavailable,
     Internal,
+    /// The request would break a limit that may lift later (an eviction a disruption budget
+    /// does not allow yet); retry.
+    TooManyRequests,
 }
 
 impl ErrorCode {
@@ -32,6 +35,7 @@ impl ErrorCode {
             ErrorCode::Gone => "Gone",
             ErrorCode::Unavailable => "ServiceUnavailable",
             ErrorCode::Internal => "InternalError",
+            ErrorCode::TooManyRequests => "TooManyRequests",
         }
     }
 }

@@ -7,6 +7,7 @@ use tokio::sync::mpsc;
 
 use flotilla_transport::Identity;
 
+use super::delete_options::DeleteOptions;
 use super::error::{ApiError, ErrorCode};
 use super::usage::{AgentUsage, TopReport};
 use crate::object::{Kind, Time};
@@ -67,12 +68,14 @@ pub enum Request {
         name: String,
         node: String,
     },
-    /// Graceful for pods running on a node unless `grace_period_seconds` is `Some(0)`.
+    /// Graceful for pods running on a node unless `options.grace_period_seconds` is
+    /// `Some(0)`. An object with finalizers (or deleted in the foreground, or orphaning its
+    /// dependents) is only marked with a deletionTimestamp and goes when they are all removed.
     Delete {
         kind: Kind,
         namespace: String,
         name: String,
-        grace_period_seconds: Option<i64>,
+        options: DeleteOptions,
     },
     /// Changes after `after_revision` (0: the current state as Added events first).
     /// `node_name` keeps only pods bound to that node.
@@ -169,6 +172,13 @@ pub enum Request {
         node: String,
         base_name: Option<String>,
     },
+    /// Deletes a pod if its disruption budget allows (Kubernetes' `pods/eviction`): refused
+    /// with TooManyRequests while it does not, to be retried.
+    Evict {
+        namespace: String,
+        name: String,
+        options: DeleteOptions,
+    },
 }
 
 /// The input frames one hop of a two-way call holds before it stops reading the caller's: few,
@@ -219,6 +229,7 @@ impl Request {
             Request::Input(_) => "send input to",
             Request::ImportImages { .. } => "import images into",
             Request::Top { .. } => "read usage of",
+            Request::Evict { .. } => "evict",
         }
     }
 }

@@ -7,6 +7,7 @@
 //! across versions that add fields.
 
 mod client;
+mod delete_options;
 mod error;
 mod local;
 mod message;
@@ -14,6 +15,9 @@ mod node_link;
 mod usage;
 
 pub use client::{AgentLink, ApiClient, ClientError, Watched, receive_inputs};
+pub use delete_options::{
+    DeleteOptions, FOREGROUND_FINALIZER, ORPHAN_FINALIZER, Preconditions, PropagationPolicy,
+};
 pub use error::{ApiError, ErrorCode};
 pub use local::LocalApi;
 pub use message::{

@@ -54,6 +54,7 @@ pub fn apply_defaults(object: &mut Object) {
                 .preemption_policy
                 .get_or_insert_with(|| PREEMPT_LOWER_PRIORITY.to_string());
         }
+        Object::PodDisruptionBudget(_) => {}
     }
 }
 

@@ -23,6 +23,7 @@ pub enum Kind {
     EndpointSlice,
     NetworkPolicy,
     PriorityClass,
+    PodDisruptionBudget,
 }
 
 /// A name that is not one of the supported kinds.
@@ -35,7 +36,7 @@ pub struct UnknownKind {
 
 impl Kind {
     /// Every kind, in the order the API lists them.
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 14] = [
         Kind::Namespace,
         Kind::Node,
         Kind::Pod,
@@ -49,6 +50,7 @@ impl Kind {
         Kind::EndpointSlice,
         Kind::NetworkPolicy,
         Kind::PriorityClass,
+        Kind::PodDisruptionBudget,
     ];
 
     /// The `kind:` value (`"Pod"`).
@@ -67,6 +69,7 @@ impl Kind {
             Kind::EndpointSlice => "EndpointSlice",
             Kind::NetworkPolicy => "NetworkPolicy",
             Kind::PriorityClass => "PriorityClass",
+            Kind::PodDisruptionBudget => "PodDisruptionBudget",
         }
     }
 
@@ -86,6 +89,7 @@ impl Kind {
             Kind::EndpointSlice => "endpointslices",
             Kind::NetworkPolicy => "networkpolicies",
             Kind::PriorityClass => "priorityclasses",
+            Kind::PodDisruptionBudget => "poddisruptionbudgets",
         }
     }
 
@@ -104,6 +108,7 @@ impl Kind {
             Kind::EndpointSlice => "discovery.k8s.io/v1",
             Kind::NetworkPolicy => "networking.k8s.io/v1",
             Kind::PriorityClass => "scheduling.k8s.io/v1",
+            Kind::PodDisruptionBudget => "policy/v1",
         }
     }
 
@@ -119,7 +124,8 @@ impl Kind {
             | Kind::Lease
             | Kind::Service
             | Kind::EndpointSlice
-            | Kind::NetworkPolicy => true,
+            | Kind::NetworkPolicy
+            | Kind::PodDisruptionBudget => true,
         }
     }
 
@@ -140,6 +146,7 @@ impl Kind {
             Kind::EndpointSlice => "endpointslice",
             Kind::NetworkPolicy => "netpol",
             Kind::PriorityClass => "pc",
+            Kind::PodDisruptionBudget => "pdb",
         }
     }
 
@@ -205,6 +212,9 @@ mod tests {
             ("netpol", Kind::NetworkPolicy),
             ("networkpolicies", Kind::NetworkPolicy),
             ("NetworkPolicy", Kind::NetworkPolicy),
+            ("pdb", Kind::PodDisruptionBudget),
+            ("poddisruptionbudgets", Kind::PodDisruptionBudget),
+            ("PodDisruptionBudget", Kind::PodDisruptionBudget),
         ];
         for (name, kind) in cases {
             assert_eq!(Kind::parse(name), Ok(kind), "{name}");
@@ -220,7 +230,8 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "unknown kind \"Ingress\"; supported kinds: Namespace, Node, Pod, ReplicaSet, Deployment, \
-             ConfigMap, Secret, Lease, RuntimeClass, Service, EndpointSlice, NetworkPolicy, PriorityClass"
+             ConfigMap, Secret, Lease, RuntimeClass, Service, EndpointSlice, NetworkPolicy, PriorityClass, \
+             PodDisruptionBudget"
         );
         assert!(Kind::parse("").is_err());
     }
@@ -244,5 +255,7 @@ mod tests {
         assert!(Kind::NetworkPolicy.namespaced());
         assert_eq!(Kind::NetworkPolicy.api_version(), "networking.k8s.io/v1");
         assert_eq!(Kind::Deployment.to_string(), "Deployment");
+        assert!(Kind::PodDisruptionBudget.namespaced());
+        assert_eq!(Kind::PodDisruptionBudget.api_version(), "policy/v1");
     }
 }

@@ -29,6 +29,7 @@ mod network_policy;
 mod node;
 mod omit;
 mod pod;
+mod pod_disruption_budget;
 mod pod_spec;
 mod pod_status;
 mod priority_class;
@@ -89,6 +90,10 @@ pub use self::node::{
     NodeSpec, NodeStatus, NodeSystemInfo, Taint, TaintEffect,
 };
 pub use self::pod::{Pod, PodTemplateSpec};
+pub use self::pod_disruption_budget::{
+    Condition, PodDisruptionBudget, PodDisruptionBudgetSpec, PodDisruptionBudgetStatus,
+    UnhealthyPodEvictionPolicy,
+};
 pub use self::pod_spec::{
     Container, ContainerPort, EnvFromSource, EnvVar, EnvVarSource, KNOWN_RESOURCES, KeySelector,
     LocalObjectReference, ObjectFieldSelector, ObjectSelector, PodDnsConfig, PodDnsConfigOption,

@@ -22,6 +22,7 @@ use super::namespace::Namespace;
 use super::network_policy::NetworkPolicy;
 use super::node::Node;
 use super::pod::Pod;
+use super::pod_disruption_budget::PodDisruptionBudget;
 use super::priority_class::PriorityClass;
 use super::replica_set::ReplicaSet;
 use super::runtime_class::RuntimeClass;
@@ -43,6 +44,7 @@ pub enum Object {
     Service(Service),
     EndpointSlice(EndpointSlice),
     NetworkPolicy(NetworkPolicy),
+    PodDisruptionBudget(PodDisruptionBudget),
 }
 
 /// Why JSON bytes are not an object.
@@ -101,6 +103,7 @@ macro_rules! with_inner {
             Object::Service($inner) => $body,
             Object::EndpointSlice($inner) => $body,
             Object::NetworkPolicy($inner) => $body,
+            Object::PodDisruptionBudget($inner) => $body,
         }
     };
 }
@@ -151,7 +154,8 @@ impl_resource!(
     PriorityClass,
     Service,
     EndpointSlice,
-    NetworkPolicy
+    NetworkPolicy,
+    PodDisruptionBudget
 );
 
 /// Just enough of an object to learn its kind.
@@ -177,6 +181,7 @@ impl Object {
             Object::EndpointSlice(_) => Kind::EndpointSlice,
             Object::NetworkPolicy(_) => Kind::NetworkPolicy,
             Object::PriorityClass(_) => Kind::PriorityClass,
+            Object::PodDisruptionBudget(_) => Kind::PodDisruptionBudget,
         }
     }
 
@@ -249,6 +254,9 @@ impl Object {
             }
             Kind::PriorityClass => {
                 Object::PriorityClass(serde_json::from_slice(bytes).map_err(decode)?)
+            }
+            Kind::PodDisruptionBudget => {
+                Object::PodDisruptionBudget(serde_json::from_slice(bytes).map_err(decode)?)
             }
         })
     }

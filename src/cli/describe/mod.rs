@@ -5,6 +5,7 @@
 mod conditions;
 mod container;
 mod data;
+mod disruption_budget;
 mod layout;
 mod meta;
 mod namespace;
@@ -92,6 +93,7 @@ async fn view(api: &ApiClient, object: &Object, now: SystemTime) -> Result<Strin
         Object::PriorityClass(class) => priority_class::view(class),
         Object::EndpointSlice(slice) => services::endpoint_slice_view(slice),
         Object::NetworkPolicy(policy) => network_policies::view(policy),
+        Object::PodDisruptionBudget(pdb) => disruption_budget::view(pdb),
         Object::Service(service) => {
             let meta = &service.metadata;
             let selector = format!("{SERVICE_NAME_LABEL}={}", meta.name);

@@ -1,18 +1,20 @@
-//! `flotilla cordon|uncordon|drain NODE`: take a node out of scheduling, and empty it
-//! gracefully. Drain evicts a few pods at a time ([`plan`]), so every Deployment keeps the
-//! availability its maxUnavailable promises while replacements start elsewhere, and shows its
-//! progress until the node holds no pods or the timeout passes.
+//! `flotilla cordon|uncordon|drain NODE`: take a node out of scheduling, and empty it the
+//! way kubectl's drain does — through the Eviction call, so every PodDisruptionBudget holds
+//! even when two operators drain at once: the API refuses an eviction its budget does not
+//! allow, and drain asks again every few seconds until `--timeout`, while the pods' controllers
+//! bring replacements up elsewhere.
 
-mod plan;
+mod select;
 
+use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use flotilla_kernel::api::{ApiClient, ErrorCode};
-use flotilla_kernel::object::{Deployment, Kind, Node, Pod, ReplicaSet};
-use indicatif::{ProgressBar, ProgressStyle};
+use flotilla_kernel::api::{ApiClient, ClientError, DeleteOptions, ErrorCode};
+use flotilla_kernel::object::{Node, Pod};
 
+use self::select::{EVICTION_RETRY, Evictee, retry_line, select};
 use super::terminal;
 
 /// How often drain looks again while pods leave.
@@ -56,70 +58,101 @@ pub async fn drain(args: DrainArgs, api: &ApiClient) -> anyhow::Result<ExitCode>
     set_unschedulable(api, &args.node, true).await?;
     terminal::print_line(format!("node/{} cordoned", args.node))?;
     let deadline = Instant::now() + args.timeout;
-    let mut progress: Option<ProgressBar> = None;
+    let (pods, _) = api
+        .pods_on_node(&args.node)
+        .await
+        .context("listing the node's pods")?;
+    let (evictees, unmanaged) = select(&args.node, &pods, args.force)?;
+    if !unmanaged.is_empty() {
+        terminal::print_line(format!(
+            "Warning: deleting Pods that declare no controller: {}",
+            unmanaged.join(", ")
+        ))?;
+    }
+    let mut asking: BTreeMap<String, (Evictee, Instant)> = evictees
+        .into_iter()
+        .map(|pod| (pod.to_string(), (pod, Instant::now())))
+        .collect();
+    for (pod, _) in asking.values() {
+        terminal::print_line(format!("evicting pod {pod}"))?;
+    }
+    let mut leaving: Vec<Evictee> = Vec::new();
     loop {
-        let (pods, _) = api.list::<Pod>(None, None).await.context("listing pods")?;
-        let (sets, _) = api
-            .list::<ReplicaSet>(None, None)
-            .await
-            .context("listing replicasets")?;
-        let (deployments, _) = api
-            .list::<Deployment>(None, None)
-            .await
-            .context("listing deployments")?;
-        let plan = plan::plan(&args.node, &pods, &sets, &deployments, args.force);
-        if !plan.unmanaged.is_empty() {
-            bail!(
-                "cannot drain node {}: no controller would replace pods {}; pass --force to \
-                 delete them anyway",
-                args.node,
-                plan.unmanaged.join(", ")
-            );
-        }
-        let bar = progress.get_or_insert_with(|| bar(plan.remaining));
-        bar.set_position(
-            bar.length()
-                .unwrap_or(0)
-                .saturating_sub(plan.remaining as u64),
-        );
-        bar.set_message(plan.waiting.join("; "));
-        if plan.remaining == 0 {
-            bar.finish_with_message("done");
-            terminal::print_line(format!("node/{} drained", args.node))?;
-            return Ok(ExitCode::SUCCESS);
-        }
-        for (namespace, name) in &plan.evict {
-            match api.delete(Kind::Pod, namespace, name, None).await {
-                Ok(_) => bar.println(format!("evicting pod {namespace}/{name}")),
-                Err(e) if e.api_code() == Some(ErrorCode::NotFound) => {}
+        let now = Instant::now();
+        let due: Vec<String> = asking
+            .iter()
+            .filter(|(_, (_, at))| *at <= now)
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in due {
+            let Some((pod, _)) = asking.remove(&key) else {
+                continue;
+            };
+            match evict(api, &pod).await {
+                Ok(()) => leaving.push(pod),
+                Err(e) if e.api_code() == Some(ErrorCode::TooManyRequests) => {
+                    terminal::print_line(retry_line(&pod, &e.to_string()))?;
+                    asking.insert(key, (pod, now + EVICTION_RETRY));
+                }
                 Err(e) => {
-                    return Err(e).with_context(|| format!("evicting pod {namespace}/{name}"));
+                    return Err(e).with_context(|| {
+                        format!(
+                            "error when evicting pods/{:?} -n {:?}",
+                            pod.name, pod.namespace
+                        )
+                    });
                 }
             }
         }
+        let mut still = Vec::new();
+        for pod in leaving {
+            if gone(api, &pod).await? {
+                terminal::print_line(format!("pod/{} evicted", pod.name))?;
+            } else {
+                still.push(pod);
+            }
+        }
+        leaving = still;
+        if asking.is_empty() && leaving.is_empty() {
+            terminal::print_line(format!("node/{} drained", args.node))?;
+            return Ok(ExitCode::SUCCESS);
+        }
         if Instant::now() >= deadline {
-            bar.abandon();
+            let waiting: Vec<String> = asking
+                .values()
+                .map(|(pod, _)| pod)
+                .chain(&leaving)
+                .map(|pod| format!("pods/{:?} -n {:?}", pod.name, pod.namespace))
+                .collect();
             bail!(
-                "node {} still holds {} pod(s) after {:?}{}",
+                "unable to drain node {:?}: global timeout reached: {:?}; still waiting for {}",
                 args.node,
-                plan.remaining,
                 args.timeout,
-                match plan.waiting.is_empty() {
-                    true => String::new(),
-                    false => format!(": {}", plan.waiting.join("; ")),
-                }
+                waiting.join(", ")
             );
         }
         tokio::time::sleep(POLL).await;
     }
 }
 
-fn bar(total: usize) -> ProgressBar {
-    let bar = ProgressBar::new(total as u64);
-    if let Ok(style) = ProgressStyle::with_template("{bar:30} {pos}/{len} pods gone {wide_msg}") {
-        bar.set_style(style);
+/// Asks the API to evict `pod`; one already gone counts as evicted.
+async fn evict(api: &ApiClient, pod: &Evictee) -> Result<(), ClientError> {
+    match api
+        .evict(&pod.namespace, &pod.name, DeleteOptions::default())
+        .await
+    {
+        Err(e) if e.api_code() == Some(ErrorCode::NotFound) => Ok(()),
+        done => done,
     }
-    bar
+}
+
+/// Whether the evicted pod is gone (a successor of the same name does not count).
+async fn gone(api: &ApiClient, pod: &Evictee) -> anyhow::Result<bool> {
+    let found: Option<Pod> = api
+        .find(&pod.namespace, &pod.name)
+        .await
+        .with_context(|| format!("reading pod {pod}"))?;
+    Ok(found.is_none_or(|found| found.metadata.uid != pod.uid))
 }
 
 /// Sets `spec.unschedulable`; returns whether it changed.

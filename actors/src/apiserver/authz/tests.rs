@@ -98,7 +98,7 @@ fn delete(kind: Kind, namespace: &str, name: &str) -> Request {
         kind,
         namespace: namespace.into(),
         name: name.into(),
-        grace_period_seconds: None,
+        options: Default::default(),
     }
 }
 

@@ -11,8 +11,8 @@
 //! match the pod's old or new labels (see `routing`); slice events queue the Service the slice
 //! names, so a hand-edited or deleted slice is repaired. Each reconcile performs the pure
 //! [`plan::plan`] and writes the difference, recording its writes in the slice cache at once
-//! (see `slices`). A Service that is gone has its slices deleted here: the garbage collector
-//! only follows Deployment and ReplicaSet owners.
+//! (see `slices`). A Service that is gone has its slices deleted here at once, without waiting
+//! for the garbage collector to follow their owner references.
 
 mod endpoints;
 pub mod plan;

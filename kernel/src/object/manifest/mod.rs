@@ -29,6 +29,7 @@ use super::namespace::Namespace;
 use super::network_policy::NetworkPolicy;
 use super::node::Node;
 use super::pod::Pod;
+use super::pod_disruption_budget::PodDisruptionBudget;
 use super::priority_class::PriorityClass;
 use super::replica_set::ReplicaSet;
 use super::resource::Object;
@@ -164,6 +165,9 @@ impl DocumentReader<'_> {
             Kind::EndpointSlice => self.typed::<EndpointSlice>(root).map(Object::EndpointSlice),
             Kind::NetworkPolicy => self.typed::<NetworkPolicy>(root).map(Object::NetworkPolicy),
             Kind::PriorityClass => self.typed::<PriorityClass>(root).map(Object::PriorityClass),
+            Kind::PodDisruptionBudget => self
+                .typed::<PodDisruptionBudget>(root)
+                .map(Object::PodDisruptionBudget),
         }
     }
 
@@ -423,7 +427,8 @@ spec:
         assert!(
             message.contains(
                 "Namespace, Node, Pod, ReplicaSet, Deployment, ConfigMap, Secret, Lease, \
-                 RuntimeClass, Service, EndpointSlice, NetworkPolicy, PriorityClass"
+                 RuntimeClass, Service, EndpointSlice, NetworkPolicy, PriorityClass, \
+                 PodDisruptionBudget"
             ),
             "{message}"
         );
@@ -436,7 +441,7 @@ spec:
             error.to_string(),
             "a.yaml:2:7: unknown kind \"Ingress\"; supported kinds: Namespace, Node, Pod, \
              ReplicaSet, Deployment, ConfigMap, Secret, Lease, RuntimeClass, Service, \
-             EndpointSlice, NetworkPolicy, PriorityClass"
+             EndpointSlice, NetworkPolicy, PriorityClass, PodDisruptionBudget"
         );
     }
 

@@ -14,6 +14,7 @@ mod meta;
 mod network_policy;
 mod node;
 mod pod;
+mod pod_disruption_budget;
 mod pod_dns;
 mod priority_class;
 mod probe;
@@ -87,6 +88,9 @@ pub fn validate(object: &Object) -> Result<(), ValidationErrors> {
             network_policy::validate_network_policy(policy, &mut errors)
         }
         Object::PriorityClass(class) => priority_class::validate_priority_class(class, &mut errors),
+        Object::PodDisruptionBudget(pdb) => {
+            pod_disruption_budget::validate_pod_disruption_budget(pdb, &mut errors)
+        }
     }
     if errors.is_empty() {
         return Ok(());

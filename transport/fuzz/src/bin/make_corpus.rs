@@ -4,7 +4,8 @@
 //! `corpus/message`.
 
 use flotilla_kernel::api::{
-    ApiError, ErrorCode, EventType, Outcome, RawObject, Request, Response, WatchEvent,
+    ApiError, DeleteOptions, ErrorCode, EventType, Outcome, RawObject, Request, Response,
+    WatchEvent,
 };
 use flotilla_kernel::object::Kind;
 use flotilla_transport::protocol::{CallRequest, Hello};
@@ -105,7 +106,7 @@ fn requests() -> Vec<Request> {
             kind: Kind::ReplicaSet,
             namespace: "default".into(),
             name: "web-5d8f".into(),
-            grace_period_seconds: Some(0),
+            options: DeleteOptions::grace(Some(0)),
         },
         Request::Watch {
             kind: Kind::Pod,
