@@ -13,9 +13,11 @@ use flotilla_kernel::object::{
 
 use super::{label_text, pod_status, table, wire_word};
 
+mod jobs;
 mod network_policies;
 mod services;
 
+use self::jobs::job_cells;
 use self::network_policies::network_policy_cells;
 use self::services::{endpoint_slice_cells, service_cells};
 
@@ -71,6 +73,7 @@ pub fn headers(kind: Kind, wide: bool) -> Vec<&'static str> {
         ),
         Kind::EndpointSlice => (&["NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE"], &[]),
         Kind::NetworkPolicy => (&["NAME", "POD-SELECTOR", "AGE"], &[]),
+        Kind::Job => (&["NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE"], &[]),
     };
     let mut headers = always.to_vec();
     if wide {
@@ -94,6 +97,7 @@ pub fn cells(object: &Object, now: SystemTime, wide: bool) -> Vec<String> {
         Object::Service(service) => service_cells(service, now),
         Object::EndpointSlice(slice) => endpoint_slice_cells(slice, now),
         Object::NetworkPolicy(policy) => network_policy_cells(policy, now),
+        Object::Job(job) => job_cells(job, now),
     };
     let mut cells = always;
     if wide {

@@ -562,6 +562,7 @@ async fn empty_namespace(stored: &Stored, namespace: &str) -> Result<(), ApiErro
         Kind::ConfigMap,
         Kind::Secret,
         Kind::Lease,
+        Kind::Job,
     ];
     for kind in kinds {
         let (objects, _) = stored.list(kind, Some(namespace)).await?;

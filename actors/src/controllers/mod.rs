@@ -1,6 +1,6 @@
 //! The controller manager: the ReplicaSet controller, the Deployment controller, the garbage
-//! collector, the node IPAM controller, the EndpointSlice controller and the network policy
-//! controller, each a level-triggered reconciler of object keys.
+//! collector, the node IPAM controller, the EndpointSlice controller, the network policy
+//! controller and the Job controller, each a level-triggered reconciler of object keys.
 //!
 //! Each controller is a pure reconcile step (`plan`: desired and observed state in, effects
 //! out) plus a thin async step that reads fresh state from the API and performs the effects;
@@ -16,6 +16,7 @@ pub mod deployment;
 pub mod driver;
 pub mod endpointslice;
 pub mod gc;
+pub mod job;
 pub mod key;
 pub mod network_policy;
 pub mod node_ipam;
@@ -30,6 +31,7 @@ pub use self::deployment::DeploymentController;
 pub use self::driver::{ControllerActor, ControllerArgs, Timing};
 pub use self::endpointslice::EndpointSliceController;
 pub use self::gc::GarbageCollector;
+pub use self::job::JobController;
 pub use self::network_policy::NetworkPolicyController;
 pub use self::node_ipam::{NodeIpamController, PodRanges};
 pub use self::replicaset::ReplicaSetController;
@@ -45,6 +47,7 @@ pub fn controller_specs(api: ApiClient, pod_ranges: PodRanges) -> Vec<ChildSpec>
         spec(&api, timing, move || NodeIpamController::new(pod_ranges)),
         spec(&api, timing, EndpointSliceController::default),
         spec(&api, timing, NetworkPolicyController::default),
+        spec(&api, timing, JobController::default),
     ]
 }
 

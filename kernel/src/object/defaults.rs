@@ -10,6 +10,7 @@ use super::config_map::{SECRET_TYPE_OPAQUE, Secret};
 use super::deployment::{DeploymentSpec, RollingUpdateDeployment, StrategyType};
 use super::endpoint_slice::EndpointSlice;
 use super::intstr::IntOrString;
+use super::job::default_job;
 use super::network_policy::{NetworkPolicySpec, PolicyType};
 use super::pod_spec::{Container, ContainerPort, ObjectFieldSelector, PodSpec};
 use super::probe::{HttpGetAction, Lifecycle, Probe};
@@ -48,6 +49,10 @@ pub fn apply_defaults(object: &mut Object) {
         Object::Service(service) => default_service_spec(&mut service.spec),
         Object::EndpointSlice(slice) => default_endpoint_slice(slice),
         Object::NetworkPolicy(policy) => default_network_policy_spec(&mut policy.spec),
+        Object::Job(job) => {
+            default_job(job);
+            default_pod_spec(&mut job.spec.template.spec);
+        }
     }
 }
 

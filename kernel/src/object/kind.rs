@@ -22,6 +22,7 @@ pub enum Kind {
     Service,
     EndpointSlice,
     NetworkPolicy,
+    Job,
 }
 
 /// A name that is not one of the supported kinds.
@@ -34,7 +35,7 @@ pub struct UnknownKind {
 
 impl Kind {
     /// Every kind, in the order the API lists them.
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 13] = [
         Kind::Namespace,
         Kind::Node,
         Kind::Pod,
@@ -47,6 +48,7 @@ impl Kind {
         Kind::Service,
         Kind::EndpointSlice,
         Kind::NetworkPolicy,
+        Kind::Job,
     ];
 
     /// The `kind:` value (`"Pod"`).
@@ -64,6 +66,7 @@ impl Kind {
             Kind::Service => "Service",
             Kind::EndpointSlice => "EndpointSlice",
             Kind::NetworkPolicy => "NetworkPolicy",
+            Kind::Job => "Job",
         }
     }
 
@@ -82,6 +85,7 @@ impl Kind {
             Kind::Service => "services",
             Kind::EndpointSlice => "endpointslices",
             Kind::NetworkPolicy => "networkpolicies",
+            Kind::Job => "jobs",
         }
     }
 
@@ -99,6 +103,7 @@ impl Kind {
             Kind::RuntimeClass => "node.k8s.io/v1",
             Kind::EndpointSlice => "discovery.k8s.io/v1",
             Kind::NetworkPolicy => "networking.k8s.io/v1",
+            Kind::Job => "batch/v1",
         }
     }
 
@@ -114,7 +119,8 @@ impl Kind {
             | Kind::Lease
             | Kind::Service
             | Kind::EndpointSlice
-            | Kind::NetworkPolicy => true,
+            | Kind::NetworkPolicy
+            | Kind::Job => true,
         }
     }
 
@@ -134,6 +140,7 @@ impl Kind {
             Kind::Service => "svc",
             Kind::EndpointSlice => "endpointslice",
             Kind::NetworkPolicy => "netpol",
+            Kind::Job => "job",
         }
     }
 
@@ -199,6 +206,8 @@ mod tests {
             ("netpol", Kind::NetworkPolicy),
             ("networkpolicies", Kind::NetworkPolicy),
             ("NetworkPolicy", Kind::NetworkPolicy),
+            ("jobs", Kind::Job),
+            ("Job", Kind::Job),
         ];
         for (name, kind) in cases {
             assert_eq!(Kind::parse(name), Ok(kind), "{name}");
@@ -214,7 +223,7 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "unknown kind \"Ingress\"; supported kinds: Namespace, Node, Pod, ReplicaSet, Deployment, \
-             ConfigMap, Secret, Lease, RuntimeClass, Service, EndpointSlice, NetworkPolicy"
+             ConfigMap, Secret, Lease, RuntimeClass, Service, EndpointSlice, NetworkPolicy, Job"
         );
         assert!(Kind::parse("").is_err());
     }
@@ -238,5 +247,7 @@ mod tests {
         assert!(Kind::NetworkPolicy.namespaced());
         assert_eq!(Kind::NetworkPolicy.api_version(), "networking.k8s.io/v1");
         assert_eq!(Kind::Deployment.to_string(), "Deployment");
+        assert!(Kind::Job.namespaced());
+        assert_eq!(Kind::Job.api_version(), "batch/v1");
     }
 }

@@ -17,6 +17,7 @@ mod defaults;
 mod deployment;
 mod endpoint_slice;
 mod intstr;
+mod job;
 mod kind;
 mod labels;
 mod lease;
@@ -61,6 +62,13 @@ pub use self::endpoint_slice::{
     SERVICE_NAME_LABEL,
 };
 pub use self::intstr::{IntOrString, IntOrStringError};
+pub use self::job::{
+    CONTROLLER_UID_LABEL, CompletionMode, DEFAULT_BACKOFF_LIMIT, ExitCodeOperator,
+    JOB_COMPLETION_INDEX, JOB_COMPLETION_INDEX_ENV, JOB_IMMUTABLE_FIELDS, JOB_NAME_LABEL, Job,
+    JobCondition, JobSpec, JobStatus, LEGACY_CONTROLLER_UID_LABEL, LEGACY_JOB_NAME_LABEL,
+    PodFailurePolicy, PodFailurePolicyAction, PodFailurePolicyOnExitCodesRequirement,
+    PodFailurePolicyOnPodConditionsPattern, PodFailurePolicyRule,
+};
 pub use self::kind::{Kind, UnknownKind};
 pub use self::labels::{LabelSelector, LabelSelectorOperator, LabelSelectorRequirement};
 pub use self::lease::{Lease, LeaseSpec, NODE_LEASE_NAMESPACE};

@@ -15,6 +15,7 @@ use thiserror::Error;
 use super::config_map::{ConfigMap, Secret};
 use super::deployment::Deployment;
 use super::endpoint_slice::EndpointSlice;
+use super::job::Job;
 use super::kind::{Kind, UnknownKind};
 use super::lease::Lease;
 use super::meta::ObjectMeta;
@@ -41,6 +42,7 @@ pub enum Object {
     Service(Service),
     EndpointSlice(EndpointSlice),
     NetworkPolicy(NetworkPolicy),
+    Job(Job),
 }
 
 /// Why JSON bytes are not an object.
@@ -98,6 +100,7 @@ macro_rules! with_inner {
             Object::Service($inner) => $body,
             Object::EndpointSlice($inner) => $body,
             Object::NetworkPolicy($inner) => $body,
+            Object::Job($inner) => $body,
         }
     };
 }
@@ -147,7 +150,8 @@ impl_resource!(
     RuntimeClass,
     Service,
     EndpointSlice,
-    NetworkPolicy
+    NetworkPolicy,
+    Job
 );
 
 /// Just enough of an object to learn its kind.
@@ -172,6 +176,7 @@ impl Object {
             Object::Service(_) => Kind::Service,
             Object::EndpointSlice(_) => Kind::EndpointSlice,
             Object::NetworkPolicy(_) => Kind::NetworkPolicy,
+            Object::Job(_) => Kind::Job,
         }
     }
 
@@ -242,6 +247,7 @@ impl Object {
             Kind::NetworkPolicy => {
                 Object::NetworkPolicy(serde_json::from_slice(bytes).map_err(decode)?)
             }
+            Kind::Job => Object::Job(serde_json::from_slice(bytes).map_err(decode)?),
         })
     }
 }

@@ -5,6 +5,7 @@
 mod conditions;
 mod container;
 mod data;
+mod jobs;
 mod layout;
 mod meta;
 mod namespace;
@@ -115,6 +116,11 @@ async fn view(api: &ApiClient, object: &Object, now: SystemTime) -> Result<Strin
             let meta = &replica_set.metadata;
             let (pods, _revision) = api.list::<Pod>(Some(&meta.namespace), None).await?;
             workload::replica_set_view(replica_set, &controlled_by(pods, &meta.uid))
+        }
+        Object::Job(job) => {
+            let meta = &job.metadata;
+            let (pods, _revision) = api.list::<Pod>(Some(&meta.namespace), None).await?;
+            jobs::view(job, &controlled_by(pods, &meta.uid))
         }
     };
     Ok(text)

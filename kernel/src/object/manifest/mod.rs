@@ -23,6 +23,7 @@ use self::unknown_fields::unknown_fields;
 use super::config_map::{ConfigMap, Secret};
 use super::deployment::Deployment;
 use super::endpoint_slice::EndpointSlice;
+use super::job::Job;
 use super::kind::{Kind, UnknownKind};
 use super::lease::Lease;
 use super::namespace::Namespace;
@@ -162,6 +163,7 @@ impl DocumentReader<'_> {
             Kind::Service => self.typed::<Service>(root).map(Object::Service),
             Kind::EndpointSlice => self.typed::<EndpointSlice>(root).map(Object::EndpointSlice),
             Kind::NetworkPolicy => self.typed::<NetworkPolicy>(root).map(Object::NetworkPolicy),
+            Kind::Job => self.typed::<Job>(root).map(Object::Job),
         }
     }
 
@@ -434,7 +436,7 @@ spec:
             error.to_string(),
             "a.yaml:2:7: unknown kind \"Ingress\"; supported kinds: Namespace, Node, Pod, \
              ReplicaSet, Deployment, ConfigMap, Secret, Lease, RuntimeClass, Service, \
-             EndpointSlice, NetworkPolicy"
+             EndpointSlice, NetworkPolicy, Job"
         );
     }
 

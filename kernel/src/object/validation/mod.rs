@@ -8,6 +8,7 @@
 mod data;
 mod endpoint_slice;
 mod env;
+mod job;
 mod labels;
 mod meta;
 mod network_policy;
@@ -84,6 +85,7 @@ pub fn validate(object: &Object) -> Result<(), ValidationErrors> {
         Object::NetworkPolicy(policy) => {
             network_policy::validate_network_policy(policy, &mut errors)
         }
+        Object::Job(job) => job::validate_job(job, &mut errors),
     }
     if errors.is_empty() {
         return Ok(());
