@@ -304,7 +304,7 @@ fn node_may(node: &str, scope: &Scope, facts: &Facts) -> Result<(), String> {
         // addresses in the status, so it needs no other node's pods or the Namespaces.
         Kind::NetworkPolicy => matches!(scope.verb, "get" | "list" | "watch"),
         Kind::Namespace | Kind::ReplicaSet | Kind::Deployment => false,
-        Kind::Job => false,
+        Kind::Job | Kind::CronJob => false,
     };
     if allowed {
         Ok(())

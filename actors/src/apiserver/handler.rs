@@ -563,6 +563,7 @@ async fn empty_namespace(stored: &Stored, namespace: &str) -> Result<(), ApiErro
         Kind::Secret,
         Kind::Lease,
         Kind::Job,
+        Kind::CronJob,
     ];
     for kind in kinds {
         let (objects, _) = stored.list(kind, Some(namespace)).await?;

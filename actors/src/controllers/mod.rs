@@ -1,6 +1,7 @@
 //! The controller manager: the ReplicaSet controller, the Deployment controller, the garbage
 //! collector, the node IPAM controller, the EndpointSlice controller, the network policy
-//! controller and the Job controller, each a level-triggered reconciler of object keys.
+//! controller, the Job and the CronJob controllers, each a level-triggered reconciler of
+//! object keys.
 //!
 //! Each controller is a pure reconcile step (`plan`: desired and observed state in, effects
 //! out) plus a thin async step that reads fresh state from the API and performs the effects;
@@ -12,6 +13,7 @@
 //! the controllers share nothing but the API). A controller whose watch ends fails and is
 //! restarted by that supervisor, which lists and watches again.
 
+pub mod cronjob;
 pub mod deployment;
 pub mod driver;
 pub mod endpointslice;
@@ -27,6 +29,7 @@ pub mod replicaset;
 use flotilla_kernel::api::ApiClient;
 use flotilla_kernel::supervision::ChildSpec;
 
+pub use self::cronjob::CronJobController;
 pub use self::deployment::DeploymentController;
 pub use self::driver::{ControllerActor, ControllerArgs, Timing};
 pub use self::endpointslice::EndpointSliceController;
@@ -48,6 +51,7 @@ pub fn controller_specs(api: ApiClient, pod_ranges: PodRanges) -> Vec<ChildSpec>
         spec(&api, timing, EndpointSliceController::default),
         spec(&api, timing, NetworkPolicyController::default),
         spec(&api, timing, JobController::default),
+        spec(&api, timing, CronJobController::default),
     ]
 }
 

@@ -7,6 +7,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
 use super::config_map::{SECRET_TYPE_OPAQUE, Secret};
+use super::cron_job::default_cron_job;
 use super::deployment::{DeploymentSpec, RollingUpdateDeployment, StrategyType};
 use super::endpoint_slice::EndpointSlice;
 use super::intstr::IntOrString;
@@ -52,6 +53,10 @@ pub fn apply_defaults(object: &mut Object) {
         Object::Job(job) => {
             default_job(job);
             default_pod_spec(&mut job.spec.template.spec);
+        }
+        Object::CronJob(cron_job) => {
+            default_cron_job(cron_job);
+            default_pod_spec(&mut cron_job.spec.job_template.spec.template.spec);
         }
     }
 }

@@ -23,6 +23,7 @@ pub enum Kind {
     EndpointSlice,
     NetworkPolicy,
     Job,
+    CronJob,
 }
 
 /// A name that is not one of the supported kinds.
@@ -35,7 +36,7 @@ pub struct UnknownKind {
 
 impl Kind {
     /// Every kind, in the order the API lists them.
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 14] = [
         Kind::Namespace,
         Kind::Node,
         Kind::Pod,
@@ -49,6 +50,7 @@ impl Kind {
         Kind::EndpointSlice,
         Kind::NetworkPolicy,
         Kind::Job,
+        Kind::CronJob,
     ];
 
     /// The `kind:` value (`"Pod"`).
@@ -67,6 +69,7 @@ impl Kind {
             Kind::EndpointSlice => "EndpointSlice",
             Kind::NetworkPolicy => "NetworkPolicy",
             Kind::Job => "Job",
+            Kind::CronJob => "CronJob",
         }
     }
 
@@ -86,6 +89,7 @@ impl Kind {
             Kind::EndpointSlice => "endpointslices",
             Kind::NetworkPolicy => "networkpolicies",
             Kind::Job => "jobs",
+            Kind::CronJob => "cronjobs",
         }
     }
 
@@ -103,7 +107,7 @@ impl Kind {
             Kind::RuntimeClass => "node.k8s.io/v1",
             Kind::EndpointSlice => "discovery.k8s.io/v1",
             Kind::NetworkPolicy => "networking.k8s.io/v1",
-            Kind::Job => "batch/v1",
+            Kind::Job | Kind::CronJob => "batch/v1",
         }
     }
 
@@ -120,7 +124,8 @@ impl Kind {
             | Kind::Service
             | Kind::EndpointSlice
             | Kind::NetworkPolicy
-            | Kind::Job => true,
+            | Kind::Job
+            | Kind::CronJob => true,
         }
     }
 
@@ -141,6 +146,7 @@ impl Kind {
             Kind::EndpointSlice => "endpointslice",
             Kind::NetworkPolicy => "netpol",
             Kind::Job => "job",
+            Kind::CronJob => "cj",
         }
     }
 
@@ -208,6 +214,8 @@ mod tests {
             ("NetworkPolicy", Kind::NetworkPolicy),
             ("jobs", Kind::Job),
             ("Job", Kind::Job),
+            ("cj", Kind::CronJob),
+            ("cronjobs", Kind::CronJob),
         ];
         for (name, kind) in cases {
             assert_eq!(Kind::parse(name), Ok(kind), "{name}");
@@ -223,7 +231,7 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "unknown kind \"Ingress\"; supported kinds: Namespace, Node, Pod, ReplicaSet, Deployment, \
-             ConfigMap, Secret, Lease, RuntimeClass, Service, EndpointSlice, NetworkPolicy, Job"
+             ConfigMap, Secret, Lease, RuntimeClass, Service, EndpointSlice, NetworkPolicy, Job, CronJob"
         );
         assert!(Kind::parse("").is_err());
     }

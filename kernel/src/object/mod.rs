@@ -13,6 +13,8 @@
 mod bootstrap_token;
 mod condition;
 mod config_map;
+mod cron_job;
+mod cron_schedule;
 mod defaults;
 mod deployment;
 mod endpoint_slice;
@@ -49,6 +51,13 @@ pub use self::bootstrap_token::{
 };
 pub use self::condition::ConditionStatus;
 pub use self::config_map::{ConfigMap, MAX_DATA_BYTES, SECRET_TYPE_OPAQUE, Secret};
+pub use self::cron_job::{
+    ConcurrencyPolicy, CronJob, CronJobSpec, CronJobStatus, DEFAULT_FAILED_JOBS_HISTORY_LIMIT,
+    DEFAULT_SUCCESSFUL_JOBS_HISTORY_LIMIT, INSTANTIATE_ANNOTATION, JobTemplateSpec,
+    MAX_CRON_JOB_NAME_LENGTH, SCHEDULED_TIMESTAMP_ANNOTATION, job_from_template,
+    scheduled_job_name,
+};
+pub use self::cron_schedule::{CronSchedule, ScheduleError};
 pub use self::defaults::{
     DEFAULT_REPLICAS, DEFAULT_REVISION_HISTORY_LIMIT, DEFAULT_ROLLING_UPDATE_BOUND,
     DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS, apply_defaults,

@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 use thiserror::Error;
 
 use super::config_map::{ConfigMap, Secret};
+use super::cron_job::CronJob;
 use super::deployment::Deployment;
 use super::endpoint_slice::EndpointSlice;
 use super::job::Job;
@@ -43,6 +44,7 @@ pub enum Object {
     EndpointSlice(EndpointSlice),
     NetworkPolicy(NetworkPolicy),
     Job(Job),
+    CronJob(CronJob),
 }
 
 /// Why JSON bytes are not an object.
@@ -101,6 +103,7 @@ macro_rules! with_inner {
             Object::EndpointSlice($inner) => $body,
             Object::NetworkPolicy($inner) => $body,
             Object::Job($inner) => $body,
+            Object::CronJob($inner) => $body,
         }
     };
 }
@@ -151,7 +154,8 @@ impl_resource!(
     Service,
     EndpointSlice,
     NetworkPolicy,
-    Job
+    Job,
+    CronJob
 );
 
 /// Just enough of an object to learn its kind.
@@ -177,6 +181,7 @@ impl Object {
             Object::EndpointSlice(_) => Kind::EndpointSlice,
             Object::NetworkPolicy(_) => Kind::NetworkPolicy,
             Object::Job(_) => Kind::Job,
+            Object::CronJob(_) => Kind::CronJob,
         }
     }
 
@@ -248,6 +253,7 @@ impl Object {
                 Object::NetworkPolicy(serde_json::from_slice(bytes).map_err(decode)?)
             }
             Kind::Job => Object::Job(serde_json::from_slice(bytes).map_err(decode)?),
+            Kind::CronJob => Object::CronJob(serde_json::from_slice(bytes).map_err(decode)?),
         })
     }
 }

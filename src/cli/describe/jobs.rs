@@ -1,8 +1,9 @@
-//! `describe job`, as kubectl shows one: the counts and limits of the spec, when it started
-//! and finished, its pods by state (and, for Indexed Jobs, the completed and failed indexes),
-//! the pod template and the conditions.
+//! `describe job` and `describe cronjob`, as kubectl shows them: a Job's counts and limits,
+//! when it started and finished, its pods by state (and, for Indexed Jobs, the completed and
+//! failed indexes), the pod template and the conditions; a CronJob's schedule, policies,
+//! template, last schedule time and active Jobs.
 
-use flotilla_kernel::object::{CompletionMode, Job, Pod, PodPhase};
+use flotilla_kernel::object::{CompletionMode, CronJob, Job, Pod, PodPhase};
 
 use super::super::{label_text, table, wire_word};
 use super::layout::Layout;
@@ -94,6 +95,65 @@ pub fn view(job: &Job, pods: &[Pod]) -> String {
     layout.render()
 }
 
+/// The view of `cron_job`.
+pub fn cron_job_view(cron_job: &CronJob) -> String {
+    let mut layout = Layout::default();
+    let (spec, status) = (&cron_job.spec, &cron_job.status);
+    meta::identity(&mut layout, &cron_job.metadata, true);
+    let unset = |value: Option<String>| value.unwrap_or_else(|| "<unset>".to_owned());
+    layout.field(0, "Schedule", spec.schedule.as_str());
+    layout.field(0, "Time Zone", unset(spec.time_zone.clone()));
+    layout.field(
+        0,
+        "Concurrency Policy",
+        wire_word::of(&cron_job.concurrency_policy()),
+    );
+    layout.field(0, "Suspend", cron_job.is_suspended().to_string());
+    layout.field(
+        0,
+        "Successful Job History Limit",
+        unset(spec.successful_jobs_history_limit.map(|n| n.to_string())),
+    );
+    layout.field(
+        0,
+        "Failed Job History Limit",
+        unset(spec.failed_jobs_history_limit.map(|n| n.to_string())),
+    );
+    layout.field(
+        0,
+        "Starting Deadline Seconds",
+        unset(spec.starting_deadline_seconds.map(|s| format!("{s}s"))),
+    );
+    let job = &spec.job_template.spec;
+    layout.field(
+        0,
+        "Parallelism",
+        unset(job.parallelism.map(|n| n.to_string())),
+    );
+    layout.field(
+        0,
+        "Completions",
+        unset(job.completions.map(|n| n.to_string())),
+    );
+    workload::template(&mut layout, &job.template);
+    layout.field(
+        0,
+        "Last Schedule Time",
+        meta::timestamp(status.last_schedule_time.as_ref()),
+    );
+    let active: Vec<&str> = status.active.iter().map(|r| r.name.as_str()).collect();
+    layout.field(
+        0,
+        "Active Jobs",
+        if active.is_empty() {
+            "<none>".to_owned()
+        } else {
+            active.join(", ")
+        },
+    );
+    layout.render()
+}
+
 #[cfg(test)]
 mod tests {
     use flotilla_kernel::object::Time;
@@ -120,6 +180,28 @@ mod tests {
             "Duration:           90s\n",
             "Pods Statuses:      0 Active (0 Ready) / 4 Succeeded / 0 Failed\n",
             "Completed Indexes:  0-3\n",
+        ] {
+            assert!(text.contains(part), "{part:?} missing from:\n{text}");
+        }
+    }
+
+    #[test]
+    fn a_cron_job_shows_its_schedule_and_active_jobs() {
+        let mut cron_job = CronJob::default();
+        cron_job.metadata.name = "hello".into();
+        cron_job.spec.schedule = "*/1 * * * *".into();
+        cron_job
+            .status
+            .active
+            .push(flotilla_kernel::object::ObjectReference {
+                name: "hello-29943965".into(),
+                ..Default::default()
+            });
+        let text = cron_job_view(&cron_job);
+        for part in [
+            "Schedule:                      */1 * * * *\n",
+            "Concurrency Policy:            Allow\n",
+            "Active Jobs:         hello-29943965\n",
         ] {
             assert!(text.contains(part), "{part:?} missing from:\n{text}");
         }

@@ -122,6 +122,7 @@ async fn view(api: &ApiClient, object: &Object, now: SystemTime) -> Result<Strin
             let (pods, _revision) = api.list::<Pod>(Some(&meta.namespace), None).await?;
             jobs::view(job, &controlled_by(pods, &meta.uid))
         }
+        Object::CronJob(cron_job) => jobs::cron_job_view(cron_job),
     };
     Ok(text)
 }

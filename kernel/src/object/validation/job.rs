@@ -22,7 +22,12 @@ const MAX_EXIT_CODE_VALUES: usize = 255;
 const MAX_INDEXED_COMPLETIONS: i32 = 100_000;
 
 pub(super) fn validate_job(job: &Job, errors: &mut Vec<FieldError>) {
-    let spec = &job.spec;
+    validate_job_spec(&job.spec, "spec", errors);
+    validate_selector_and_labels(job, errors);
+}
+
+/// The checks a Job's spec and a CronJob's `jobTemplate.spec` share; `at` is the spec's path.
+pub(super) fn validate_job_spec(spec: &JobSpec, at: &str, errors: &mut Vec<FieldError>) {
     for (field, value) in [
         ("parallelism", spec.parallelism),
         ("completions", spec.completions),
@@ -36,7 +41,7 @@ pub(super) fn validate_job(job: &Job, errors: &mut Vec<FieldError>) {
         {
             report(
                 errors,
-                format!("spec.{field}"),
+                format!("{at}.{field}"),
                 format!("Invalid value: {value}: must be greater than or equal to 0"),
             );
         }
@@ -46,17 +51,21 @@ pub(super) fn validate_job(job: &Job, errors: &mut Vec<FieldError>) {
     {
         report(
             errors,
-            "spec.activeDeadlineSeconds",
+            format!("{at}.activeDeadlineSeconds"),
             format!("Invalid value: {seconds}: must be greater than 0"),
         );
     }
-    validate_indexed_fields(spec, errors);
-    validate_selector_and_labels(job, errors);
+    validate_indexed_fields(spec, at, errors);
+    validate_label_map(
+        &spec.template.metadata.labels,
+        &format!("{at}.template.metadata.labels"),
+        errors,
+    );
     let restart = spec.template.spec.restart_policy;
     if restart == RestartPolicy::Always {
         report(
             errors,
-            "spec.template.spec.restartPolicy",
+            format!("{at}.template.spec.restartPolicy"),
             unsupported("Always", &["OnFailure", "Never"]),
         );
     }
@@ -64,28 +73,28 @@ pub(super) fn validate_job(job: &Job, errors: &mut Vec<FieldError>) {
         if restart != RestartPolicy::Never {
             report(
                 errors,
-                "spec.template.spec.restartPolicy",
+                format!("{at}.template.spec.restartPolicy"),
                 "Invalid value: only \"Never\" is supported when podFailurePolicy is specified",
             );
         }
-        validate_pod_failure_policy(policy, spec, errors);
+        validate_pod_failure_policy(policy, spec, at, errors);
     }
-    validate_pod_spec(&spec.template.spec, "spec.template.spec", errors);
+    validate_pod_spec(&spec.template.spec, &format!("{at}.template.spec"), errors);
 }
 
 /// `completionMode: Indexed` needs `completions`; the per-index fields need Indexed.
-fn validate_indexed_fields(spec: &JobSpec, errors: &mut Vec<FieldError>) {
+fn validate_indexed_fields(spec: &JobSpec, at: &str, errors: &mut Vec<FieldError>) {
     let indexed = spec.completion_mode == Some(CompletionMode::Indexed);
     if indexed {
         match spec.completions {
             None => report(
                 errors,
-                "spec.completions",
+                format!("{at}.completions"),
                 "Required value: when completion mode is Indexed",
             ),
             Some(completions) if completions > MAX_INDEXED_COMPLETIONS => report(
                 errors,
-                "spec.completions",
+                format!("{at}.completions"),
                 format!(
                     "Invalid value: {completions}: must be less than or equal to \
                      {MAX_INDEXED_COMPLETIONS} when completion mode is Indexed"
@@ -96,7 +105,7 @@ fn validate_indexed_fields(spec: &JobSpec, errors: &mut Vec<FieldError>) {
     } else if spec.backoff_limit_per_index.is_some() {
         report(
             errors,
-            "spec.backoffLimitPerIndex",
+            format!("{at}.backoffLimitPerIndex"),
             "Invalid value: requires indexed completion mode",
         );
     }
@@ -104,7 +113,7 @@ fn validate_indexed_fields(spec: &JobSpec, errors: &mut Vec<FieldError>) {
         if spec.backoff_limit_per_index.is_none() {
             report(
                 errors,
-                "spec.maxFailedIndexes",
+                format!("{at}.maxFailedIndexes"),
                 "Required value: when maxFailedIndexes is specified, backoffLimitPerIndex \
                  must also be specified",
             );
@@ -115,7 +124,7 @@ fn validate_indexed_fields(spec: &JobSpec, errors: &mut Vec<FieldError>) {
         {
             report(
                 errors,
-                "spec.maxFailedIndexes",
+                format!("{at}.maxFailedIndexes"),
                 format!(
                     "Invalid value: {max}: must be less than or equal to completions \
                      ({completions})"
@@ -129,7 +138,6 @@ fn validate_indexed_fields(spec: &JobSpec, errors: &mut Vec<FieldError>) {
 /// Job's own, and the template must carry the Job's uid and name.
 fn validate_selector_and_labels(job: &Job, errors: &mut Vec<FieldError>) {
     let template_labels = &job.spec.template.metadata.labels;
-    validate_label_map(template_labels, "spec.template.metadata.labels", errors);
     let Some(selector) = &job.spec.selector else {
         report(errors, "spec.selector", "Required value");
         return;
@@ -167,12 +175,13 @@ fn validate_selector_and_labels(job: &Job, errors: &mut Vec<FieldError>) {
 fn validate_pod_failure_policy(
     policy: &PodFailurePolicy,
     spec: &JobSpec,
+    at: &str,
     errors: &mut Vec<FieldError>,
 ) {
     if policy.rules.len() > MAX_POD_FAILURE_POLICY_RULES {
         report(
             errors,
-            "spec.podFailurePolicy.rules",
+            format!("{at}.podFailurePolicy.rules"),
             format!(
                 "Too many: {}: must have at most {MAX_POD_FAILURE_POLICY_RULES} items",
                 policy.rules.len()
@@ -186,7 +195,7 @@ fn validate_pod_failure_policy(
         .map(|c| c.name.as_str())
         .collect();
     for (index, rule) in policy.rules.iter().enumerate() {
-        let at = format!("spec.podFailurePolicy.rules[{index}]");
+        let at = format!("{at}.podFailurePolicy.rules[{index}]");
         if rule.action == PodFailurePolicyAction::FailIndex
             && spec.backoff_limit_per_index.is_none()
         {

@@ -5,6 +5,7 @@
 //! so an operator can find it in the manifest. Checks follow Kubernetes' rules where flotilla
 //! has the same field; the submodules hold one area each.
 
+mod cron_job;
 mod data;
 mod endpoint_slice;
 mod env;
@@ -86,6 +87,7 @@ pub fn validate(object: &Object) -> Result<(), ValidationErrors> {
             network_policy::validate_network_policy(policy, &mut errors)
         }
         Object::Job(job) => job::validate_job(job, &mut errors),
+        Object::CronJob(cron_job) => cron_job::validate_cron_job(cron_job, &mut errors),
     }
     if errors.is_empty() {
         return Ok(());
