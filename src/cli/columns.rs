@@ -13,11 +13,15 @@ use flotilla_kernel::object::{
 
 use super::{label_text, pod_status, table, wire_word};
 
+mod cron_jobs;
 mod disruption_budgets;
+mod jobs;
 mod network_policies;
 mod services;
 
+use self::cron_jobs::cron_job_cells;
 use self::disruption_budgets::disruption_budget_cells;
+use self::jobs::job_cells;
 use self::network_policies::network_policy_cells;
 use self::services::{endpoint_slice_cells, service_cells};
 
@@ -87,6 +91,19 @@ pub fn headers(kind: Kind, wide: bool) -> Vec<&'static str> {
             ],
             &[],
         ),
+        Kind::Job => (&["NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE"], &[]),
+        Kind::CronJob => (
+            &[
+                "NAME",
+                "SCHEDULE",
+                "TIMEZONE",
+                "SUSPEND",
+                "ACTIVE",
+                "LAST SCHEDULE",
+                "AGE",
+            ],
+            &[],
+        ),
     };
     let mut headers = always.to_vec();
     if wide {
@@ -112,6 +129,8 @@ pub fn cells(object: &Object, now: SystemTime, wide: bool) -> Vec<String> {
         Object::EndpointSlice(slice) => endpoint_slice_cells(slice, now),
         Object::NetworkPolicy(policy) => network_policy_cells(policy, now),
         Object::PodDisruptionBudget(pdb) => disruption_budget_cells(pdb, now),
+        Object::Job(job) => job_cells(job, now),
+        Object::CronJob(cron_job) => cron_job_cells(cron_job, now),
     };
     let mut cells = always;
     if wide {

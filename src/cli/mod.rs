@@ -10,6 +10,7 @@
 
 mod apply;
 mod columns;
+mod create;
 mod delete;
 mod describe;
 mod drain;
@@ -43,6 +44,7 @@ use std::process::ExitCode;
 use flotilla_kernel::api::ApiClient;
 
 pub use apply::ApplyArgs;
+pub use create::CreateCommand;
 pub use delete::DeleteArgs;
 pub use describe::DescribeArgs;
 pub use exec::ExecArgs;
@@ -83,6 +85,9 @@ pub enum Command {
     Label(label::MetaArgs),
     /// Set or remove annotations: `annotate pod/web note='moved'`, `note-`.
     Annotate(label::MetaArgs),
+    /// Create an object from arguments: `create job NAME --from=cronjob/CRONJOB`.
+    #[command(subcommand)]
+    Create(CreateCommand),
 }
 
 /// Runs one command against the API. Every failure is reported here or by the command, as
@@ -104,6 +109,7 @@ pub async fn run(command: Command, api: &ApiClient) -> anyhow::Result<ExitCode> 
         Command::Taint(args) => taint::run(args, api).await,
         Command::Label(args) => label::run(label::Field::Labels, args, api).await,
         Command::Annotate(args) => label::run(label::Field::Annotations, args, api).await,
+        Command::Create(command) => create::run(command, api).await,
     };
     report(outcome)
 }

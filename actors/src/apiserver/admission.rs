@@ -8,8 +8,8 @@ use serde_json::Value;
 
 use flotilla_kernel::api::{ApiError, ErrorCode};
 use flotilla_kernel::object::{
-    ConditionStatus, Kind, Object, Pod, PodCondition, PodDisruptionBudgetStatus, RuntimeClass,
-    Time, apply_defaults, validate,
+    ConditionStatus, JOB_IMMUTABLE_FIELDS, Kind, Object, Pod, PodCondition,
+    PodDisruptionBudgetStatus, RuntimeClass, Time, apply_defaults, validate,
 };
 
 use super::allocation::{carry_allocations, check_update};
@@ -166,6 +166,16 @@ fn check_immutable(current: &Object, was: &Value, next: &Value) -> Result<(), Ap
             current,
             "spec.podCIDR: Forbidden: node updates may not change podCIDR except from \"\" to valid",
         )),
+        Kind::Job => match JOB_IMMUTABLE_FIELDS.iter().find(|f| was[**f] != next[**f]) {
+            Some(field) => Err(invalid(
+                current,
+                format!(
+                    "spec.{field}: Invalid value: {}: field is immutable",
+                    next[*field]
+                ),
+            )),
+            None => Ok(()),
+        },
         _ => Ok(()),
     }
 }
@@ -729,5 +739,49 @@ spec:
             pod.spec.containers[0].image = "busybox".into();
         }
         assert!(admit_update(&current, other).is_err());
+    }
+
+    fn job(completions: i32, parallelism: i32) -> Object {
+        object(&format!(
+            "apiVersion: batch/v1
+kind: Job
+metadata: {{name: pi, namespace: default}}
+spec:
+  completions: {completions}
+  parallelism: {parallelism}
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{{name: pi, image: host, command: [/bin/true]}}]
+"
+        ))
+    }
+
+    #[test]
+    fn a_job_gets_its_selector_at_create_and_keeps_it_on_apply() {
+        let current = created(job(4, 2));
+        let Object::Job(stored) = &current else {
+            panic!("not a job: {current:?}");
+        };
+        let selector = stored.spec.selector.as_ref().expect("a generated selector");
+        assert_eq!(
+            selector.match_labels["batch.kubernetes.io/controller-uid"],
+            "uid-1"
+        );
+        assert_eq!(
+            stored.spec.template.metadata.labels["batch.kubernetes.io/job-name"],
+            "pi"
+        );
+        assert_eq!(admit_apply(&current, job(4, 2)).unwrap(), None);
+        let scaled = admit_apply(&current, job(4, 3)).unwrap().expect("a change");
+        let Object::Job(scaled) = scaled else {
+            panic!("not a job");
+        };
+        assert_eq!(scaled.spec.parallelism, Some(3));
+        let error = admit_apply(&current, job(5, 2)).unwrap_err();
+        assert_eq!(
+            error.message,
+            "Job \"pi\" is invalid: spec.completions: Invalid value: 5: field is immutable"
+        );
     }
 }

@@ -307,7 +307,7 @@ fn node_may(node: &str, scope: &Scope, facts: &Facts) -> Result<(), String> {
         // addresses in the status, so it needs no other node's pods or the Namespaces.
         Kind::NetworkPolicy => matches!(scope.verb, "get" | "list" | "watch"),
         Kind::Namespace | Kind::ReplicaSet | Kind::Deployment | Kind::PriorityClass => false,
-        Kind::PodDisruptionBudget => false,
+        Kind::PodDisruptionBudget | Kind::Job | Kind::CronJob => false,
     };
     if allowed {
         Ok(())

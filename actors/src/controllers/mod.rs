@@ -1,6 +1,7 @@
 //! The controller manager: the ReplicaSet controller, the Deployment controller, the garbage
 //! collector, the node IPAM controller, the EndpointSlice controller, the network policy
-//! controller and the disruption controller, each a level-triggered reconciler of object keys.
+//! controller, the disruption controller, the Job and the CronJob controllers, each a
+//! level-triggered reconciler of object keys.
 //!
 //! Each controller is a pure reconcile step (`plan`: desired and observed state in, effects
 //! out) plus a thin async step that reads fresh state from the API and performs the effects;
@@ -12,11 +13,13 @@
 //! the controllers share nothing but the API). A controller whose watch ends fails and is
 //! restarted by that supervisor, which lists and watches again.
 
+pub mod cronjob;
 pub mod deployment;
 pub mod disruption;
 pub mod driver;
 pub mod endpointslice;
 pub mod gc;
+pub mod job;
 pub mod key;
 pub mod network_policy;
 pub mod node_ipam;
@@ -27,11 +30,13 @@ pub mod replicaset;
 use flotilla_kernel::api::ApiClient;
 use flotilla_kernel::supervision::ChildSpec;
 
+pub use self::cronjob::CronJobController;
 pub use self::deployment::DeploymentController;
 pub use self::disruption::DisruptionController;
 pub use self::driver::{ControllerActor, ControllerArgs, Timing};
 pub use self::endpointslice::EndpointSliceController;
 pub use self::gc::GarbageCollector;
+pub use self::job::JobController;
 pub use self::network_policy::NetworkPolicyController;
 pub use self::node_ipam::{NodeIpamController, PodRanges};
 pub use self::replicaset::ReplicaSetController;
@@ -48,6 +53,8 @@ pub fn controller_specs(api: ApiClient, pod_ranges: PodRanges) -> Vec<ChildSpec>
         spec(&api, timing, EndpointSliceController::default),
         spec(&api, timing, NetworkPolicyController::default),
         spec(&api, timing, DisruptionController::default),
+        spec(&api, timing, JobController::default),
+        spec(&api, timing, CronJobController::default),
     ]
 }
 

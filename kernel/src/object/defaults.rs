@@ -7,9 +7,11 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
 use super::config_map::{SECRET_TYPE_OPAQUE, Secret};
+use super::cron_job::default_cron_job;
 use super::deployment::{DeploymentSpec, RollingUpdateDeployment, StrategyType};
 use super::endpoint_slice::EndpointSlice;
 use super::intstr::IntOrString;
+use super::job::default_job;
 use super::network_policy::{NetworkPolicySpec, PolicyType};
 use super::pod_spec::{Container, ContainerPort, ObjectFieldSelector, PodSpec};
 use super::priority_class::PREEMPT_LOWER_PRIORITY;
@@ -55,6 +57,14 @@ pub fn apply_defaults(object: &mut Object) {
                 .get_or_insert_with(|| PREEMPT_LOWER_PRIORITY.to_string());
         }
         Object::PodDisruptionBudget(_) => {}
+        Object::Job(job) => {
+            default_job(job);
+            default_pod_spec(&mut job.spec.template.spec);
+        }
+        Object::CronJob(cron_job) => {
+            default_cron_job(cron_job);
+            default_pod_spec(&mut cron_job.spec.job_template.spec.template.spec);
+        }
     }
 }
 

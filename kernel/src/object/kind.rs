@@ -24,6 +24,8 @@ pub enum Kind {
     NetworkPolicy,
     PriorityClass,
     PodDisruptionBudget,
+    Job,
+    CronJob,
 }
 
 /// A name that is not one of the supported kinds.
@@ -36,7 +38,7 @@ pub struct UnknownKind {
 
 impl Kind {
     /// Every kind, in the order the API lists them.
-    pub const ALL: [Kind; 14] = [
+    pub const ALL: [Kind; 16] = [
         Kind::Namespace,
         Kind::Node,
         Kind::Pod,
@@ -51,6 +53,8 @@ impl Kind {
         Kind::NetworkPolicy,
         Kind::PriorityClass,
         Kind::PodDisruptionBudget,
+        Kind::Job,
+        Kind::CronJob,
     ];
 
     /// The `kind:` value (`"Pod"`).
@@ -70,6 +74,8 @@ impl Kind {
             Kind::NetworkPolicy => "NetworkPolicy",
             Kind::PriorityClass => "PriorityClass",
             Kind::PodDisruptionBudget => "PodDisruptionBudget",
+            Kind::Job => "Job",
+            Kind::CronJob => "CronJob",
         }
     }
 
@@ -90,6 +96,8 @@ impl Kind {
             Kind::NetworkPolicy => "networkpolicies",
             Kind::PriorityClass => "priorityclasses",
             Kind::PodDisruptionBudget => "poddisruptionbudgets",
+            Kind::Job => "jobs",
+            Kind::CronJob => "cronjobs",
         }
     }
 
@@ -109,6 +117,7 @@ impl Kind {
             Kind::NetworkPolicy => "networking.k8s.io/v1",
             Kind::PriorityClass => "scheduling.k8s.io/v1",
             Kind::PodDisruptionBudget => "policy/v1",
+            Kind::Job | Kind::CronJob => "batch/v1",
         }
     }
 
@@ -125,7 +134,9 @@ impl Kind {
             | Kind::Service
             | Kind::EndpointSlice
             | Kind::NetworkPolicy
-            | Kind::PodDisruptionBudget => true,
+            | Kind::PodDisruptionBudget
+            | Kind::Job
+            | Kind::CronJob => true,
         }
     }
 
@@ -147,6 +158,8 @@ impl Kind {
             Kind::NetworkPolicy => "netpol",
             Kind::PriorityClass => "pc",
             Kind::PodDisruptionBudget => "pdb",
+            Kind::Job => "job",
+            Kind::CronJob => "cj",
         }
     }
 
@@ -215,6 +228,10 @@ mod tests {
             ("pdb", Kind::PodDisruptionBudget),
             ("poddisruptionbudgets", Kind::PodDisruptionBudget),
             ("PodDisruptionBudget", Kind::PodDisruptionBudget),
+            ("jobs", Kind::Job),
+            ("Job", Kind::Job),
+            ("cj", Kind::CronJob),
+            ("cronjobs", Kind::CronJob),
         ];
         for (name, kind) in cases {
             assert_eq!(Kind::parse(name), Ok(kind), "{name}");
@@ -230,8 +247,8 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "unknown kind \"Ingress\"; supported kinds: Namespace, Node, Pod, ReplicaSet, Deployment, \
-             ConfigMap, Secret, Lease, RuntimeClass, Service, EndpointSlice, NetworkPolicy, PriorityClass, \
-             PodDisruptionBudget"
+             ConfigMap, Secret, Lease, RuntimeClass, Service, EndpointSlice, NetworkPolicy, \
+             PriorityClass, PodDisruptionBudget, Job, CronJob"
         );
         assert!(Kind::parse("").is_err());
     }
@@ -257,5 +274,7 @@ mod tests {
         assert_eq!(Kind::Deployment.to_string(), "Deployment");
         assert!(Kind::PodDisruptionBudget.namespaced());
         assert_eq!(Kind::PodDisruptionBudget.api_version(), "policy/v1");
+        assert!(Kind::Job.namespaced());
+        assert_eq!(Kind::Job.api_version(), "batch/v1");
     }
 }

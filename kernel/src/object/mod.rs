@@ -14,10 +14,13 @@ mod affinity;
 mod bootstrap_token;
 mod condition;
 mod config_map;
+mod cron_job;
+mod cron_schedule;
 mod defaults;
 mod deployment;
 mod endpoint_slice;
 mod intstr;
+mod job;
 mod kind;
 mod labels;
 mod lease;
@@ -57,6 +60,13 @@ pub use self::bootstrap_token::{
 };
 pub use self::condition::ConditionStatus;
 pub use self::config_map::{ConfigMap, MAX_DATA_BYTES, SECRET_TYPE_OPAQUE, Secret};
+pub use self::cron_job::{
+    ConcurrencyPolicy, CronJob, CronJobSpec, CronJobStatus, DEFAULT_FAILED_JOBS_HISTORY_LIMIT,
+    DEFAULT_SUCCESSFUL_JOBS_HISTORY_LIMIT, INSTANTIATE_ANNOTATION, JobTemplateSpec,
+    MAX_CRON_JOB_NAME_LENGTH, SCHEDULED_TIMESTAMP_ANNOTATION, job_from_template,
+    scheduled_job_name,
+};
+pub use self::cron_schedule::{CronSchedule, ScheduleError};
 pub use self::defaults::{
     DEFAULT_REPLICAS, DEFAULT_REVISION_HISTORY_LIMIT, DEFAULT_ROLLING_UPDATE_BOUND,
     DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS, apply_defaults,
@@ -70,6 +80,13 @@ pub use self::endpoint_slice::{
     SERVICE_NAME_LABEL,
 };
 pub use self::intstr::{IntOrString, IntOrStringError};
+pub use self::job::{
+    CONTROLLER_UID_LABEL, CompletionMode, DEFAULT_BACKOFF_LIMIT, ExitCodeOperator,
+    JOB_COMPLETION_INDEX, JOB_COMPLETION_INDEX_ENV, JOB_IMMUTABLE_FIELDS, JOB_NAME_LABEL, Job,
+    JobCondition, JobSpec, JobStatus, LEGACY_CONTROLLER_UID_LABEL, LEGACY_JOB_NAME_LABEL,
+    PodFailurePolicy, PodFailurePolicyAction, PodFailurePolicyOnExitCodesRequirement,
+    PodFailurePolicyOnPodConditionsPattern, PodFailurePolicyRule,
+};
 pub use self::kind::{Kind, UnknownKind};
 pub use self::labels::{LabelSelector, LabelSelectorOperator, LabelSelectorRequirement};
 pub use self::lease::{Lease, LeaseSpec, NODE_LEASE_NAMESPACE};

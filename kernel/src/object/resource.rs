@@ -13,8 +13,10 @@ use serde::de::DeserializeOwned;
 use thiserror::Error;
 
 use super::config_map::{ConfigMap, Secret};
+use super::cron_job::CronJob;
 use super::deployment::Deployment;
 use super::endpoint_slice::EndpointSlice;
+use super::job::Job;
 use super::kind::{Kind, UnknownKind};
 use super::lease::Lease;
 use super::meta::ObjectMeta;
@@ -45,6 +47,8 @@ pub enum Object {
     EndpointSlice(EndpointSlice),
     NetworkPolicy(NetworkPolicy),
     PodDisruptionBudget(PodDisruptionBudget),
+    Job(Job),
+    CronJob(CronJob),
 }
 
 /// Why JSON bytes are not an object.
@@ -104,6 +108,8 @@ macro_rules! with_inner {
             Object::EndpointSlice($inner) => $body,
             Object::NetworkPolicy($inner) => $body,
             Object::PodDisruptionBudget($inner) => $body,
+            Object::Job($inner) => $body,
+            Object::CronJob($inner) => $body,
         }
     };
 }
@@ -155,7 +161,9 @@ impl_resource!(
     Service,
     EndpointSlice,
     NetworkPolicy,
-    PodDisruptionBudget
+    PodDisruptionBudget,
+    Job,
+    CronJob
 );
 
 /// Just enough of an object to learn its kind.
@@ -182,6 +190,8 @@ impl Object {
             Object::NetworkPolicy(_) => Kind::NetworkPolicy,
             Object::PriorityClass(_) => Kind::PriorityClass,
             Object::PodDisruptionBudget(_) => Kind::PodDisruptionBudget,
+            Object::Job(_) => Kind::Job,
+            Object::CronJob(_) => Kind::CronJob,
         }
     }
 
@@ -258,6 +268,8 @@ impl Object {
             Kind::PodDisruptionBudget => {
                 Object::PodDisruptionBudget(serde_json::from_slice(bytes).map_err(decode)?)
             }
+            Kind::Job => Object::Job(serde_json::from_slice(bytes).map_err(decode)?),
+            Kind::CronJob => Object::CronJob(serde_json::from_slice(bytes).map_err(decode)?),
         })
     }
 }

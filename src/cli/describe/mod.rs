@@ -6,6 +6,7 @@ mod conditions;
 mod container;
 mod data;
 mod disruption_budget;
+mod jobs;
 mod layout;
 mod meta;
 mod namespace;
@@ -120,6 +121,12 @@ async fn view(api: &ApiClient, object: &Object, now: SystemTime) -> Result<Strin
             let (pods, _revision) = api.list::<Pod>(Some(&meta.namespace), None).await?;
             workload::replica_set_view(replica_set, &controlled_by(pods, &meta.uid))
         }
+        Object::Job(job) => {
+            let meta = &job.metadata;
+            let (pods, _revision) = api.list::<Pod>(Some(&meta.namespace), None).await?;
+            jobs::view(job, &controlled_by(pods, &meta.uid))
+        }
+        Object::CronJob(cron_job) => jobs::cron_job_view(cron_job),
     };
     Ok(text)
 }

@@ -21,8 +21,10 @@ use self::documents::{Document, split_documents};
 use self::tree::{YamlNode, field_at};
 use self::unknown_fields::unknown_fields;
 use super::config_map::{ConfigMap, Secret};
+use super::cron_job::CronJob;
 use super::deployment::Deployment;
 use super::endpoint_slice::EndpointSlice;
+use super::job::Job;
 use super::kind::{Kind, UnknownKind};
 use super::lease::Lease;
 use super::namespace::Namespace;
@@ -35,6 +37,10 @@ use super::replica_set::ReplicaSet;
 use super::resource::Object;
 use super::runtime_class::RuntimeClass;
 use super::service::Service;
+
+/// Versions Kubernetes once served for a kind and removed: the version, the kind, and the
+/// Kubernetes release that removed it.
+const REMOVED_API_VERSIONS: [(&str, Kind, &str); 1] = [("batch/v1beta1", Kind::CronJob, "1.25")];
 
 /// A place in a manifest file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,6 +89,18 @@ pub enum ManifestError {
         at: SourcePosition,
         kind: Kind,
         found: String,
+    },
+    /// The `apiVersion` is one Kubernetes served for the kind once but no longer does.
+    #[error(
+        "{at}: {kind} {found} is no longer served (removed in Kubernetes {removed_in}); use \
+         apiVersion {:?}",
+        kind.api_version()
+    )]
+    RemovedApiVersion {
+        at: SourcePosition,
+        kind: Kind,
+        found: String,
+        removed_in: &'static str,
     },
     /// A field has the wrong type or an invalid value (`replicas: three`).
     #[error("{at}: {message}")]
@@ -168,6 +186,8 @@ impl DocumentReader<'_> {
             Kind::PodDisruptionBudget => self
                 .typed::<PodDisruptionBudget>(root)
                 .map(Object::PodDisruptionBudget),
+            Kind::Job => self.typed::<Job>(root).map(Object::Job),
+            Kind::CronJob => self.typed::<CronJob>(root).map(Object::CronJob),
         }
     }
 
@@ -196,8 +216,18 @@ impl DocumentReader<'_> {
             });
         };
         let found = field.value.as_text().unwrap_or_default();
+        let removed = REMOVED_API_VERSIONS
+            .iter()
+            .find(|(version, removed_kind, _)| *version == found && *removed_kind == kind);
         if found == kind.api_version() {
             Ok(())
+        } else if let Some((_, _, removed_in)) = removed {
+            Err(ManifestError::RemovedApiVersion {
+                at: self.position(field.referenced),
+                kind,
+                found,
+                removed_in,
+            })
         } else {
             Err(ManifestError::WrongApiVersion {
                 at: self.position(field.referenced),
@@ -428,7 +458,7 @@ spec:
             message.contains(
                 "Namespace, Node, Pod, ReplicaSet, Deployment, ConfigMap, Secret, Lease, \
                  RuntimeClass, Service, EndpointSlice, NetworkPolicy, PriorityClass, \
-                 PodDisruptionBudget"
+                 PodDisruptionBudget, Job, CronJob"
             ),
             "{message}"
         );
@@ -441,7 +471,20 @@ spec:
             error.to_string(),
             "a.yaml:2:7: unknown kind \"Ingress\"; supported kinds: Namespace, Node, Pod, \
              ReplicaSet, Deployment, ConfigMap, Secret, Lease, RuntimeClass, Service, \
-             EndpointSlice, NetworkPolicy, PriorityClass, PodDisruptionBudget"
+             EndpointSlice, NetworkPolicy, PriorityClass, PodDisruptionBudget, Job, CronJob"
+        );
+    }
+
+    #[test]
+    fn a_removed_api_version_says_which_one_to_use() {
+        let error = only_error(parse_manifests(
+            "cron.yaml",
+            "apiVersion: batch/v1beta1\nkind: CronJob\nmetadata: {name: hello}\n",
+        ));
+        assert_eq!(
+            error.to_string(),
+            "cron.yaml:1:13: CronJob batch/v1beta1 is no longer served (removed in Kubernetes \
+             1.25); use apiVersion \"batch/v1\""
         );
     }
 

@@ -6,9 +6,11 @@
 //! has the same field; the submodules hold one area each.
 
 mod affinity;
+mod cron_job;
 mod data;
 mod endpoint_slice;
 mod env;
+mod job;
 mod labels;
 mod meta;
 mod network_policy;
@@ -91,6 +93,8 @@ pub fn validate(object: &Object) -> Result<(), ValidationErrors> {
         Object::PodDisruptionBudget(pdb) => {
             pod_disruption_budget::validate_pod_disruption_budget(pdb, &mut errors)
         }
+        Object::Job(job) => job::validate_job(job, &mut errors),
+        Object::CronJob(cron_job) => cron_job::validate_cron_job(cron_job, &mut errors),
     }
     if errors.is_empty() {
         return Ok(());
