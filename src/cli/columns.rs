@@ -15,9 +15,11 @@ use super::{label_text, pod_status, table, wire_word};
 
 mod network_policies;
 mod services;
+mod workload_sets;
 
 use self::network_policies::network_policy_cells;
 use self::services::{endpoint_slice_cells, service_cells};
+use self::workload_sets::daemon_set_cells;
 
 /// Shown for a value that is not there.
 const NONE: &str = "<none>";
@@ -71,6 +73,19 @@ pub fn headers(kind: Kind, wide: bool) -> Vec<&'static str> {
         ),
         Kind::EndpointSlice => (&["NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE"], &[]),
         Kind::NetworkPolicy => (&["NAME", "POD-SELECTOR", "AGE"], &[]),
+        Kind::DaemonSet => (
+            &[
+                "NAME",
+                "DESIRED",
+                "CURRENT",
+                "READY",
+                "UP-TO-DATE",
+                "AVAILABLE",
+                "NODE SELECTOR",
+                "AGE",
+            ],
+            &["CONTAINERS", "IMAGES", "SELECTOR"],
+        ),
     };
     let mut headers = always.to_vec();
     if wide {
@@ -94,6 +109,7 @@ pub fn cells(object: &Object, now: SystemTime, wide: bool) -> Vec<String> {
         Object::Service(service) => service_cells(service, now),
         Object::EndpointSlice(slice) => endpoint_slice_cells(slice, now),
         Object::NetworkPolicy(policy) => network_policy_cells(policy, now),
+        Object::DaemonSet(daemon_set) => daemon_set_cells(daemon_set, now),
     };
     let mut cells = always;
     if wide {

@@ -197,6 +197,8 @@ mod tests {
             ("netpol", Kind::NetworkPolicy),
             ("networkpolicy", Kind::NetworkPolicy),
             ("networkpolicies.networking.k8s.io", Kind::NetworkPolicy),
+            ("ds", Kind::DaemonSet),
+            ("daemonsets.apps", Kind::DaemonSet),
         ] {
             assert_eq!(parse_kind(text), Ok(kind), "{text}");
         }

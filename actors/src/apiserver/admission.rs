@@ -154,7 +154,7 @@ pub fn admit_update(current: &Object, mut incoming: Object) -> Result<Object, Ap
 fn check_immutable(current: &Object, was: &Value, next: &Value) -> Result<(), ApiError> {
     match current.kind() {
         Kind::Pod => pod_spec_update(current, was, next),
-        Kind::Deployment | Kind::ReplicaSet if was["selector"] != next["selector"] => {
+        Kind::Deployment | Kind::ReplicaSet | Kind::DaemonSet if was["selector"] != next["selector"] => {
             Err(invalid(current, "spec.selector: field is immutable"))
         }
         Kind::Node if changes_pod_cidr(was, next) => Err(invalid(

@@ -554,6 +554,7 @@ async fn mark_terminating(
 async fn empty_namespace(stored: &Stored, namespace: &str) -> Result<(), ApiError> {
     let kinds = [
         Kind::Deployment,
+        Kind::DaemonSet,
         Kind::ReplicaSet,
         Kind::Pod,
         Kind::Service,

@@ -3,16 +3,18 @@
 //! name, or one with another uid — a new object under the old name) is deleted; deleting a
 //! ReplicaSet orphans its pods, which the next pass deletes in turn.
 //!
-//! Its key is a namespace: a pass lists the namespace's ReplicaSets, pods and Deployments,
-//! picks the dependents whose owner uid is missing from the listing (the pure
+//! Its key is a namespace: a pass lists the namespace's ReplicaSets, pods, Deployments and
+//! DaemonSets, picks the dependents whose owner uid is missing from the listing (the pure
 //! [`orphan_candidates`]) and confirms each by reading the owner before deleting, so an owner
-//! created after the listing is never mistaken for gone. Passes run when a Deployment or
-//! ReplicaSet is deleted and at every resync.
+//! created after the listing is never mistaken for gone. Passes run when a Deployment,
+//! ReplicaSet or DaemonSet is deleted and at every resync.
 
 use std::collections::BTreeSet;
 
 use flotilla_kernel::api::{ApiClient, ClientError, ErrorCode, EventType, Watched};
-use flotilla_kernel::object::{Deployment, Kind, Namespace, OwnerReference, Pod, ReplicaSet};
+use flotilla_kernel::object::{
+    DaemonSet, Deployment, Kind, Namespace, OwnerReference, Pod, ReplicaSet,
+};
 
 use super::driver::{Action, Controller, Watches};
 use super::ownership::is_terminating;
@@ -26,6 +28,7 @@ pub struct GarbageCollector;
 pub enum OwnerEvent {
     Deployment(Watched<Deployment>),
     ReplicaSet(Watched<ReplicaSet>),
+    DaemonSet(Box<Watched<DaemonSet>>),
 }
 
 /// An object that has a controlling owner.
@@ -67,7 +70,7 @@ pub enum GcError {
 
 /// The kind of owner the collector understands, from a reference (others are left alone).
 pub fn owner_kind(reference: &OwnerReference) -> Option<Kind> {
-    [Kind::Deployment, Kind::ReplicaSet]
+    [Kind::Deployment, Kind::ReplicaSet, Kind::DaemonSet]
         .into_iter()
         .find(|k| reference.kind == k.as_str() && reference.api_version == k.api_version())
 }
@@ -112,13 +115,17 @@ impl Controller for GarbageCollector {
 
     async fn open_watches(watches: &mut Watches<OwnerEvent>) -> Result<(), ClientError> {
         watches.open("deployments", OwnerEvent::Deployment).await?;
-        watches.open("replicasets", OwnerEvent::ReplicaSet).await
+        watches.open("replicasets", OwnerEvent::ReplicaSet).await?;
+        watches
+            .open("daemonsets", |w| OwnerEvent::DaemonSet(Box::new(w)))
+            .await
     }
 
     fn route(&mut self, event: OwnerEvent) -> Vec<String> {
         let (event, namespace) = match event {
             OwnerEvent::Deployment(w) => (w.event, w.object.metadata.namespace),
             OwnerEvent::ReplicaSet(w) => (w.event, w.object.metadata.namespace),
+            OwnerEvent::DaemonSet(w) => (w.event, w.object.metadata.namespace),
         };
         if event == EventType::Deleted {
             vec![namespace]
@@ -152,10 +159,15 @@ impl Controller for GarbageCollector {
             .list::<Deployment>(Some(namespace), None)
             .await
             .map_err(list_error("deployments"))?;
+        let (daemon_sets, _) = api
+            .list::<DaemonSet>(Some(namespace), None)
+            .await
+            .map_err(list_error("daemonsets"))?;
         let live: BTreeSet<&str> = sets
             .iter()
             .map(|rs| rs.metadata.uid.as_str())
             .chain(deployments.iter().map(|d| d.metadata.uid.as_str()))
+            .chain(daemon_sets.iter().map(|d| d.metadata.uid.as_str()))
             .collect();
         for orphan in orphan_candidates(dependents(&sets, &pods), &live) {
             if confirm_gone(api, namespace, &orphan).await? {
@@ -182,6 +194,10 @@ async fn confirm_gone(
             .find::<ReplicaSet>(namespace, &owner.name)
             .await
             .map(|rs| rs.map(|rs| rs.metadata.uid)),
+        Some(Kind::DaemonSet) => api
+            .find::<DaemonSet>(namespace, &owner.name)
+            .await
+            .map(|d| d.map(|d| d.metadata.uid)),
         _ => return Ok(false),
     };
     let found = found.map_err(|source| GcError::ReadOwner {

@@ -1,6 +1,6 @@
 //! The controller manager: the ReplicaSet controller, the Deployment controller, the garbage
-//! collector, the node IPAM controller, the EndpointSlice controller and the network policy
-//! controller, each a level-triggered reconciler of object keys.
+//! collector, the node IPAM controller, the EndpointSlice controller, the network policy
+//! controller and the DaemonSet controller, each a level-triggered reconciler of object keys.
 //!
 //! Each controller is a pure reconcile step (`plan`: desired and observed state in, effects
 //! out) plus a thin async step that reads fresh state from the API and performs the effects;
@@ -22,6 +22,8 @@ pub mod node_ipam;
 pub mod ownership;
 pub mod queue;
 pub mod replicaset;
+pub mod daemonset;
+pub mod fresh_cache;
 
 use flotilla_kernel::api::ApiClient;
 use flotilla_kernel::supervision::ChildSpec;
@@ -33,6 +35,7 @@ pub use self::gc::GarbageCollector;
 pub use self::network_policy::NetworkPolicyController;
 pub use self::node_ipam::{NodeIpamController, PodRanges};
 pub use self::replicaset::ReplicaSetController;
+pub use self::daemonset::DaemonSetController;
 
 /// The controller manager's children, in start order, each registered under its name.
 /// Nodes get their pod ranges from `pod_ranges`.
@@ -45,6 +48,7 @@ pub fn controller_specs(api: ApiClient, pod_ranges: PodRanges) -> Vec<ChildSpec>
         spec(&api, timing, move || NodeIpamController::new(pod_ranges)),
         spec(&api, timing, EndpointSliceController::default),
         spec(&api, timing, NetworkPolicyController::default),
+        spec(&api, timing, DaemonSetController::default),
     ]
 }
 

@@ -7,6 +7,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
 use super::config_map::{SECRET_TYPE_OPAQUE, Secret};
+use super::daemon_set::{DaemonSetSpec, DaemonSetUpdateStrategyType, RollingUpdateDaemonSet};
 use super::deployment::{DeploymentSpec, RollingUpdateDeployment, StrategyType};
 use super::endpoint_slice::EndpointSlice;
 use super::intstr::IntOrString;
@@ -48,6 +49,7 @@ pub fn apply_defaults(object: &mut Object) {
         Object::Service(service) => default_service_spec(&mut service.spec),
         Object::EndpointSlice(slice) => default_endpoint_slice(slice),
         Object::NetworkPolicy(policy) => default_network_policy_spec(&mut policy.spec),
+        Object::DaemonSet(daemon_set) => default_daemon_set_spec(&mut daemon_set.spec),
     }
 }
 
@@ -180,6 +182,24 @@ fn default_deployment_spec(spec: &mut DeploymentSpec) {
         let bound = || IntOrString::String(DEFAULT_ROLLING_UPDATE_BOUND.to_owned());
         rolling_update.max_surge.get_or_insert_with(bound);
         rolling_update.max_unavailable.get_or_insert_with(bound);
+    }
+    default_pod_spec(&mut spec.template.spec);
+}
+
+/// Kubernetes' DaemonSet defaults: RollingUpdate one node at a time (`maxUnavailable` 1,
+/// `maxSurge` 0) and ten old revisions.
+fn default_daemon_set_spec(spec: &mut DaemonSetSpec) {
+    spec.revision_history_limit
+        .get_or_insert(DEFAULT_REVISION_HISTORY_LIMIT);
+    let strategy = &mut spec.update_strategy;
+    if strategy.type_ == DaemonSetUpdateStrategyType::RollingUpdate {
+        let rolling_update = strategy
+            .rolling_update
+            .get_or_insert_with(RollingUpdateDaemonSet::default);
+        rolling_update
+            .max_unavailable
+            .get_or_insert(IntOrString::Int(1));
+        rolling_update.max_surge.get_or_insert(IntOrString::Int(0));
     }
     default_pod_spec(&mut spec.template.spec);
 }
@@ -530,6 +550,31 @@ mod tests {
         apply_defaults(&mut object);
         let recreate = Deployment::from_object(object).unwrap();
         assert_eq!(recreate.spec.strategy.rolling_update, None);
+    }
+
+    #[test]
+    fn daemon_sets_roll_one_node_at_a_time_by_default() {
+        use crate::object::daemon_set::{DaemonSet, DaemonSetUpdateStrategyType};
+        let mut object = DaemonSet::default().into_object();
+        apply_defaults(&mut object);
+        let once = object.clone();
+        apply_defaults(&mut object);
+        assert_eq!(object, once, "defaulting is idempotent");
+        let daemon_set = DaemonSet::from_object(object).unwrap();
+        assert_eq!(daemon_set.api_version, "apps/v1");
+        assert_eq!(daemon_set.spec.revision_history_limit, Some(10));
+        let strategy = &daemon_set.spec.update_strategy;
+        assert_eq!(strategy.type_, DaemonSetUpdateStrategyType::RollingUpdate);
+        let rolling = strategy.rolling_update.clone().unwrap();
+        assert_eq!(rolling.max_unavailable, Some(IntOrString::Int(1)));
+        assert_eq!(rolling.max_surge, Some(IntOrString::Int(0)));
+
+        let mut on_delete = DaemonSet::default();
+        on_delete.spec.update_strategy.type_ = DaemonSetUpdateStrategyType::OnDelete;
+        let mut object = on_delete.into_object();
+        apply_defaults(&mut object);
+        let on_delete = DaemonSet::from_object(object).unwrap();
+        assert_eq!(on_delete.spec.update_strategy.rolling_update, None);
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub enum Kind {
     Service,
     EndpointSlice,
     NetworkPolicy,
+    DaemonSet,
 }
 
 /// A name that is not one of the supported kinds.
@@ -34,7 +35,7 @@ pub struct UnknownKind {
 
 impl Kind {
     /// Every kind, in the order the API lists them.
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 13] = [
         Kind::Namespace,
         Kind::Node,
         Kind::Pod,
@@ -47,6 +48,7 @@ impl Kind {
         Kind::Service,
         Kind::EndpointSlice,
         Kind::NetworkPolicy,
+        Kind::DaemonSet,
     ];
 
     /// The `kind:` value (`"Pod"`).
@@ -64,6 +66,7 @@ impl Kind {
             Kind::Service => "Service",
             Kind::EndpointSlice => "EndpointSlice",
             Kind::NetworkPolicy => "NetworkPolicy",
+            Kind::DaemonSet => "DaemonSet",
         }
     }
 
@@ -82,6 +85,7 @@ impl Kind {
             Kind::Service => "services",
             Kind::EndpointSlice => "endpointslices",
             Kind::NetworkPolicy => "networkpolicies",
+            Kind::DaemonSet => "daemonsets",
         }
     }
 
@@ -99,6 +103,7 @@ impl Kind {
             Kind::RuntimeClass => "node.k8s.io/v1",
             Kind::EndpointSlice => "discovery.k8s.io/v1",
             Kind::NetworkPolicy => "networking.k8s.io/v1",
+            Kind::DaemonSet => "apps/v1",
         }
     }
 
@@ -114,7 +119,8 @@ impl Kind {
             | Kind::Lease
             | Kind::Service
             | Kind::EndpointSlice
-            | Kind::NetworkPolicy => true,
+            | Kind::NetworkPolicy
+            | Kind::DaemonSet => true,
         }
     }
 
@@ -134,6 +140,7 @@ impl Kind {
             Kind::Service => "svc",
             Kind::EndpointSlice => "endpointslice",
             Kind::NetworkPolicy => "netpol",
+            Kind::DaemonSet => "ds",
         }
     }
 
@@ -199,6 +206,8 @@ mod tests {
             ("netpol", Kind::NetworkPolicy),
             ("networkpolicies", Kind::NetworkPolicy),
             ("NetworkPolicy", Kind::NetworkPolicy),
+            ("ds", Kind::DaemonSet),
+            ("daemonsets", Kind::DaemonSet),
         ];
         for (name, kind) in cases {
             assert_eq!(Kind::parse(name), Ok(kind), "{name}");
@@ -214,7 +223,7 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "unknown kind \"Ingress\"; supported kinds: Namespace, Node, Pod, ReplicaSet, Deployment, \
-             ConfigMap, Secret, Lease, RuntimeClass, Service, EndpointSlice, NetworkPolicy"
+             ConfigMap, Secret, Lease, RuntimeClass, Service, EndpointSlice, NetworkPolicy, DaemonSet"
         );
         assert!(Kind::parse("").is_err());
     }

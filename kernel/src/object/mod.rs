@@ -13,6 +13,7 @@
 mod bootstrap_token;
 mod condition;
 mod config_map;
+mod daemon_set;
 mod defaults;
 mod deployment;
 mod endpoint_slice;
@@ -48,6 +49,10 @@ pub use self::bootstrap_token::{
 };
 pub use self::condition::ConditionStatus;
 pub use self::config_map::{ConfigMap, MAX_DATA_BYTES, SECRET_TYPE_OPAQUE, Secret};
+pub use self::daemon_set::{
+    DaemonSet, DaemonSetSpec, DaemonSetStatus, DaemonSetUpdateStrategy,
+    DaemonSetUpdateStrategyType, RollingUpdateDaemonSet,
+};
 pub use self::defaults::{
     DEFAULT_REPLICAS, DEFAULT_REVISION_HISTORY_LIMIT, DEFAULT_ROLLING_UPDATE_BOUND,
     DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS, apply_defaults,

@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 use thiserror::Error;
 
 use super::config_map::{ConfigMap, Secret};
+use super::daemon_set::DaemonSet;
 use super::deployment::Deployment;
 use super::endpoint_slice::EndpointSlice;
 use super::kind::{Kind, UnknownKind};
@@ -41,6 +42,7 @@ pub enum Object {
     Service(Service),
     EndpointSlice(EndpointSlice),
     NetworkPolicy(NetworkPolicy),
+    DaemonSet(DaemonSet),
 }
 
 /// Why JSON bytes are not an object.
@@ -98,6 +100,7 @@ macro_rules! with_inner {
             Object::Service($inner) => $body,
             Object::EndpointSlice($inner) => $body,
             Object::NetworkPolicy($inner) => $body,
+            Object::DaemonSet($inner) => $body,
         }
     };
 }
@@ -147,7 +150,8 @@ impl_resource!(
     RuntimeClass,
     Service,
     EndpointSlice,
-    NetworkPolicy
+    NetworkPolicy,
+    DaemonSet
 );
 
 /// Just enough of an object to learn its kind.
@@ -172,6 +176,7 @@ impl Object {
             Object::Service(_) => Kind::Service,
             Object::EndpointSlice(_) => Kind::EndpointSlice,
             Object::NetworkPolicy(_) => Kind::NetworkPolicy,
+            Object::DaemonSet(_) => Kind::DaemonSet,
         }
     }
 
@@ -242,6 +247,7 @@ impl Object {
             Kind::NetworkPolicy => {
                 Object::NetworkPolicy(serde_json::from_slice(bytes).map_err(decode)?)
             }
+            Kind::DaemonSet => Object::DaemonSet(serde_json::from_slice(bytes).map_err(decode)?),
         })
     }
 }

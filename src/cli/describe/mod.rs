@@ -4,6 +4,7 @@
 
 mod conditions;
 mod container;
+mod daemon_sets;
 mod data;
 mod layout;
 mod meta;
@@ -115,6 +116,11 @@ async fn view(api: &ApiClient, object: &Object, now: SystemTime) -> Result<Strin
             let meta = &replica_set.metadata;
             let (pods, _revision) = api.list::<Pod>(Some(&meta.namespace), None).await?;
             workload::replica_set_view(replica_set, &controlled_by(pods, &meta.uid))
+        }
+        Object::DaemonSet(daemon_set) => {
+            let meta = &daemon_set.metadata;
+            let (pods, _revision) = api.list::<Pod>(Some(&meta.namespace), None).await?;
+            daemon_sets::view(daemon_set, &controlled_by(pods, &meta.uid))
         }
     };
     Ok(text)

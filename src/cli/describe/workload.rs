@@ -117,7 +117,7 @@ pub fn replica_set_view(replica_set: &ReplicaSet, pods: &[Pod]) -> String {
     layout.render()
 }
 
-fn template(layout: &mut Layout, template: &PodTemplateSpec) {
+pub(super) fn template(layout: &mut Layout, template: &PodTemplateSpec) {
     layout.section(0, "Pod Template");
     layout.list(1, "Labels", label_text::pairs(&template.metadata.labels));
     container::containers(layout, 1, &template.spec.containers, &[]);

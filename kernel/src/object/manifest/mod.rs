@@ -21,6 +21,7 @@ use self::documents::{Document, split_documents};
 use self::tree::{YamlNode, field_at};
 use self::unknown_fields::unknown_fields;
 use super::config_map::{ConfigMap, Secret};
+use super::daemon_set::DaemonSet;
 use super::deployment::Deployment;
 use super::endpoint_slice::EndpointSlice;
 use super::kind::{Kind, UnknownKind};
@@ -162,6 +163,7 @@ impl DocumentReader<'_> {
             Kind::Service => self.typed::<Service>(root).map(Object::Service),
             Kind::EndpointSlice => self.typed::<EndpointSlice>(root).map(Object::EndpointSlice),
             Kind::NetworkPolicy => self.typed::<NetworkPolicy>(root).map(Object::NetworkPolicy),
+            Kind::DaemonSet => self.typed::<DaemonSet>(root).map(Object::DaemonSet),
         }
     }
 
@@ -434,7 +436,7 @@ spec:
             error.to_string(),
             "a.yaml:2:7: unknown kind \"Ingress\"; supported kinds: Namespace, Node, Pod, \
              ReplicaSet, Deployment, ConfigMap, Secret, Lease, RuntimeClass, Service, \
-             EndpointSlice, NetworkPolicy"
+             EndpointSlice, NetworkPolicy, DaemonSet"
         );
     }
 

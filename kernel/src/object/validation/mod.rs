@@ -5,6 +5,7 @@
 //! so an operator can find it in the manifest. Checks follow Kubernetes' rules where flotilla
 //! has the same field; the submodules hold one area each.
 
+mod daemon_set;
 mod data;
 mod endpoint_slice;
 mod env;
@@ -83,6 +84,9 @@ pub fn validate(object: &Object) -> Result<(), ValidationErrors> {
         Object::EndpointSlice(slice) => endpoint_slice::validate_endpoint_slice(slice, &mut errors),
         Object::NetworkPolicy(policy) => {
             network_policy::validate_network_policy(policy, &mut errors)
+        }
+        Object::DaemonSet(daemon_set) => {
+            daemon_set::validate_daemon_set_spec(&daemon_set.spec, &mut errors)
         }
     }
     if errors.is_empty() {
