@@ -1,11 +1,14 @@
-//! End to end on test hosts (a server and three nodes, a fourth joining later): a DaemonSet
-//! runs one pod on each node, gets one onto the node that joins, rolls a new template out
-//! node by node, and its pods go with it.
+//! End to end on test hosts (a server and three nodes): a DaemonSet runs one pod on each
+//! node, gets one onto a node that joins later, rolls a new template out node by node, and its
+//! pods go with it. A StatefulSet creates its pods in order, each once the one below is Ready,
+//! gives them their stable names back, and scales down from the highest ordinal, one at a
+//! time.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use flotilla_integration::{Fleet, Observation, objects, running_as_root_or_skip, wait_until};
+use flotilla_kernel::object::Time;
 use serde_json::Value;
 
 const DEADLINE: Duration = Duration::from_secs(90);
@@ -153,6 +156,206 @@ fn a_daemon_set_runs_on_every_node_and_on_one_that_joins() {
         .expect("delete the DaemonSet");
     wait_until(DEADLINE, "the DaemonSet's pods gone", || {
         let pods = live_pods(&fleet, "agent")?;
+        Ok(if pods.is_empty() {
+            Observation::Done
+        } else {
+            Observation::Waiting(format!("{:?}", pods.keys()))
+        })
+    });
+}
+
+/// A headless Service and a StatefulSet of `replicas` host pods that turn Ready two seconds
+/// after they start, with `extra` lines appended to the set's spec.
+fn web(replicas: i32, service: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: v1
+kind: Service
+metadata:
+  name: nginx
+spec:
+  clusterIP: None
+  selector:
+    app: web
+  ports:
+  - port: 80
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: web
+spec:
+  replicas: {replicas}
+  serviceName: {service}
+  selector:
+    matchLabels:
+      app: web
+  template:
+    metadata:
+      labels:
+        app: web
+    spec:
+      containers:
+      - name: main
+        image: host
+        command: [\"/bin/sleep\", \"600\"]
+        readinessProbe:
+          exec:
+            command: [\"/bin/true\"]
+          initialDelaySeconds: 2
+          periodSeconds: 1
+{extra}"
+    )
+}
+
+fn time(value: &Value) -> Option<SystemTime> {
+    serde_json::from_value::<Time>(value.clone())
+        .ok()
+        .map(|t| t.system_time())
+}
+
+/// When pod `pod` was created, and when it last turned Ready.
+fn created_and_ready(pod: &Value) -> (Option<SystemTime>, Option<SystemTime>) {
+    let ready = pod["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == "Ready" && c["status"] == "True")
+        .and_then(|c| time(&c["lastTransitionTime"]));
+    (time(&pod["metadata"]["creationTimestamp"]), ready)
+}
+
+/// Waits until the live pods of the set are exactly `names`, each Running and Ready.
+fn wait_ready(fleet: &Fleet, names: &[&str]) -> BTreeMap<String, Value> {
+    let mut found = BTreeMap::new();
+    wait_until(
+        DEADLINE,
+        &format!("pods {names:?} Running and Ready"),
+        || {
+            let pods = live_pods(fleet, "web")?;
+            let ready = pods.values().all(|pod| created_and_ready(pod).1.is_some());
+            let same = pods.keys().map(String::as_str).eq(names.iter().copied());
+            Ok(if same && ready {
+                found = pods;
+                Observation::Done
+            } else {
+                Observation::Waiting(format!("{:?}", pods.keys()))
+            })
+        },
+    );
+    found
+}
+
+#[test]
+fn a_stateful_set_scales_up_in_order_and_down_in_reverse() {
+    if !running_as_root_or_skip("a_stateful_set_scales_up_in_order_and_down_in_reverse") {
+        return;
+    }
+    let fleet = Fleet::start(3, &[], &[]).expect("fleet");
+    fleet
+        .apply(&web(3, "nginx", ""))
+        .expect("apply the StatefulSet");
+    let pods = wait_ready(&fleet, &["web-0", "web-1", "web-2"]);
+
+    // Each pod was created only once the one below it was Ready (which takes two seconds).
+    for (below, above) in [("web-0", "web-1"), ("web-1", "web-2")] {
+        let (created_below, ready_below) = created_and_ready(&pods[below]);
+        let (created_above, _) = created_and_ready(&pods[above]);
+        let (Some(created_below), Some(ready_below), Some(created_above)) =
+            (created_below, ready_below, created_above)
+        else {
+            panic!("timestamps of {below} and {above}: {pods:?}");
+        };
+        assert!(ready_below > created_below, "{below} Ready after its start");
+        assert!(
+            created_above >= ready_below,
+            "{above} created before {below} was Ready: {pods:?}"
+        );
+    }
+    let pod = &pods["web-1"];
+    assert_eq!(pod["spec"]["hostname"], "web-1", "{pod}");
+    assert_eq!(pod["spec"]["subdomain"], "nginx", "{pod}");
+    let labels = &pod["metadata"]["labels"];
+    assert_eq!(
+        labels["statefulset.kubernetes.io/pod-name"], "web-1",
+        "{labels}"
+    );
+    assert_eq!(labels["apps.kubernetes.io/pod-index"], "1", "{labels}");
+    wait_until(DEADLINE, "get sts to show 3/3", || {
+        let table = fleet.cli(&["get", "sts"])?;
+        let row: Vec<&str> = table
+            .lines()
+            .nth(1)
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect();
+        Ok(
+            if table.starts_with("NAME") && row[..row.len().min(2)] == ["web", "3/3"] {
+                Observation::Done
+            } else {
+                Observation::Waiting(table)
+            },
+        )
+    });
+
+    // A deleted pod comes back under its name.
+    let uid = pods["web-0"]["metadata"]["uid"].clone();
+    fleet
+        .cli(&["delete", "pod", "web-0"])
+        .expect("delete web-0");
+    let pods = wait_ready(&fleet, &["web-0", "web-1", "web-2"]);
+    assert_ne!(pods["web-0"]["metadata"]["uid"], uid, "a new web-0");
+
+    // Scaling down removes web-2 first, and web-1 only once web-2 is gone.
+    assert_eq!(
+        fleet
+            .cli(&["scale", "sts", "web", "--replicas", "1"])
+            .expect("scale"),
+        "statefulset.apps/web scaled\n"
+    );
+    wait_until(DEADLINE, "web-0 alone", || {
+        let list = fleet.json(&["get", "pods"])?;
+        let all: BTreeMap<&str, &Value> = objects::items(&list)?
+            .iter()
+            .map(|pod| (objects::name(pod), pod))
+            .collect();
+        let going = |name: &str| {
+            all.get(name)
+                .is_none_or(|pod| !pod["metadata"]["deletionTimestamp"].is_null())
+        };
+        assert!(
+            !going("web-1") || !all.contains_key("web-2"),
+            "web-1 went while web-2 was still there: {:?}",
+            all.keys()
+        );
+        Ok(if all.keys().copied().eq(["web-0"]) {
+            Observation::Done
+        } else {
+            Observation::Waiting(format!("{:?}", all.keys()))
+        })
+    });
+
+    // Identity fields are immutable, and claims are refused until they are served.
+    let moved = fleet
+        .apply(&web(1, "other", ""))
+        .expect_err("a new serviceName is refused");
+    assert!(
+        format!("{moved:#}").contains("spec.serviceName: field is immutable"),
+        "{moved:#}"
+    );
+    let claims = "  volumeClaimTemplates:\n  - metadata:\n      name: www\n";
+    let refused = fleet
+        .apply(&web(1, "nginx", claims).replace("  name: web\n", "  name: db\n"))
+        .expect_err("claims are refused");
+    assert!(
+        format!("{refused:#}").contains("spec.volumeClaimTemplates: Forbidden"),
+        "{refused:#}"
+    );
+
+    fleet
+        .cli(&["delete", "sts", "web"])
+        .expect("delete the StatefulSet");
+    wait_until(DEADLINE, "the StatefulSet's pods gone", || {
+        let pods = live_pods(&fleet, "web")?;
         Ok(if pods.is_empty() {
             Observation::Done
         } else {

@@ -19,7 +19,7 @@ mod workload_sets;
 
 use self::network_policies::network_policy_cells;
 use self::services::{endpoint_slice_cells, service_cells};
-use self::workload_sets::daemon_set_cells;
+use self::workload_sets::{daemon_set_cells, stateful_set_cells};
 
 /// Shown for a value that is not there.
 const NONE: &str = "<none>";
@@ -86,6 +86,7 @@ pub fn headers(kind: Kind, wide: bool) -> Vec<&'static str> {
             ],
             &["CONTAINERS", "IMAGES", "SELECTOR"],
         ),
+        Kind::StatefulSet => (&["NAME", "READY", "AGE"], &["CONTAINERS", "IMAGES"]),
     };
     let mut headers = always.to_vec();
     if wide {
@@ -110,6 +111,7 @@ pub fn cells(object: &Object, now: SystemTime, wide: bool) -> Vec<String> {
         Object::EndpointSlice(slice) => endpoint_slice_cells(slice, now),
         Object::NetworkPolicy(policy) => network_policy_cells(policy, now),
         Object::DaemonSet(daemon_set) => daemon_set_cells(daemon_set, now),
+        Object::StatefulSet(set) => stateful_set_cells(set, now),
     };
     let mut cells = always;
     if wide {

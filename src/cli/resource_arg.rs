@@ -199,6 +199,8 @@ mod tests {
             ("networkpolicies.networking.k8s.io", Kind::NetworkPolicy),
             ("ds", Kind::DaemonSet),
             ("daemonsets.apps", Kind::DaemonSet),
+            ("sts", Kind::StatefulSet),
+            ("statefulset.apps", Kind::StatefulSet),
         ] {
             assert_eq!(parse_kind(text), Ok(kind), "{text}");
         }

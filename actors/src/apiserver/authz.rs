@@ -303,7 +303,11 @@ fn node_may(node: &str, scope: &Scope, facts: &Facts) -> Result<(), String> {
         // The node enforces every policy selecting its pods; their peers come resolved to
         // addresses in the status, so it needs no other node's pods or the Namespaces.
         Kind::NetworkPolicy => matches!(scope.verb, "get" | "list" | "watch"),
-        Kind::Namespace | Kind::ReplicaSet | Kind::Deployment | Kind::DaemonSet => false,
+        Kind::Namespace
+        | Kind::ReplicaSet
+        | Kind::Deployment
+        | Kind::DaemonSet
+        | Kind::StatefulSet => false,
     };
     if allowed {
         Ok(())

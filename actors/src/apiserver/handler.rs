@@ -555,6 +555,7 @@ async fn empty_namespace(stored: &Stored, namespace: &str) -> Result<(), ApiErro
     let kinds = [
         Kind::Deployment,
         Kind::DaemonSet,
+        Kind::StatefulSet,
         Kind::ReplicaSet,
         Kind::Pod,
         Kind::Service,

@@ -3,17 +3,17 @@
 //! name, or one with another uid — a new object under the old name) is deleted; deleting a
 //! ReplicaSet orphans its pods, which the next pass deletes in turn.
 //!
-//! Its key is a namespace: a pass lists the namespace's ReplicaSets, pods, Deployments and
-//! DaemonSets, picks the dependents whose owner uid is missing from the listing (the pure
+//! Its key is a namespace: a pass lists the namespace's ReplicaSets, pods, Deployments,
+//! DaemonSets and StatefulSets, picks the dependents whose owner uid is missing from the listing (the pure
 //! [`orphan_candidates`]) and confirms each by reading the owner before deleting, so an owner
 //! created after the listing is never mistaken for gone. Passes run when a Deployment,
-//! ReplicaSet or DaemonSet is deleted and at every resync.
+//! ReplicaSet, DaemonSet or StatefulSet is deleted and at every resync.
 
 use std::collections::BTreeSet;
 
 use flotilla_kernel::api::{ApiClient, ClientError, ErrorCode, EventType, Watched};
 use flotilla_kernel::object::{
-    DaemonSet, Deployment, Kind, Namespace, OwnerReference, Pod, ReplicaSet,
+    DaemonSet, Deployment, Kind, Namespace, OwnerReference, Pod, ReplicaSet, StatefulSet,
 };
 
 use super::driver::{Action, Controller, Watches};
@@ -29,6 +29,7 @@ pub enum OwnerEvent {
     Deployment(Watched<Deployment>),
     ReplicaSet(Watched<ReplicaSet>),
     DaemonSet(Box<Watched<DaemonSet>>),
+    StatefulSet(Box<Watched<StatefulSet>>),
 }
 
 /// An object that has a controlling owner.
@@ -70,9 +71,14 @@ pub enum GcError {
 
 /// The kind of owner the collector understands, from a reference (others are left alone).
 pub fn owner_kind(reference: &OwnerReference) -> Option<Kind> {
-    [Kind::Deployment, Kind::ReplicaSet, Kind::DaemonSet]
-        .into_iter()
-        .find(|k| reference.kind == k.as_str() && reference.api_version == k.api_version())
+    [
+        Kind::Deployment,
+        Kind::ReplicaSet,
+        Kind::DaemonSet,
+        Kind::StatefulSet,
+    ]
+    .into_iter()
+    .find(|k| reference.kind == k.as_str() && reference.api_version == k.api_version())
 }
 
 /// The live (not terminating) ReplicaSets and pods that have a controlling owner of a kind
@@ -118,6 +124,9 @@ impl Controller for GarbageCollector {
         watches.open("replicasets", OwnerEvent::ReplicaSet).await?;
         watches
             .open("daemonsets", |w| OwnerEvent::DaemonSet(Box::new(w)))
+            .await?;
+        watches
+            .open("statefulsets", |w| OwnerEvent::StatefulSet(Box::new(w)))
             .await
     }
 
@@ -126,6 +135,7 @@ impl Controller for GarbageCollector {
             OwnerEvent::Deployment(w) => (w.event, w.object.metadata.namespace),
             OwnerEvent::ReplicaSet(w) => (w.event, w.object.metadata.namespace),
             OwnerEvent::DaemonSet(w) => (w.event, w.object.metadata.namespace),
+            OwnerEvent::StatefulSet(w) => (w.event, w.object.metadata.namespace),
         };
         if event == EventType::Deleted {
             vec![namespace]
@@ -163,11 +173,16 @@ impl Controller for GarbageCollector {
             .list::<DaemonSet>(Some(namespace), None)
             .await
             .map_err(list_error("daemonsets"))?;
+        let (stateful_sets, _) = api
+            .list::<StatefulSet>(Some(namespace), None)
+            .await
+            .map_err(list_error("statefulsets"))?;
         let live: BTreeSet<&str> = sets
             .iter()
             .map(|rs| rs.metadata.uid.as_str())
             .chain(deployments.iter().map(|d| d.metadata.uid.as_str()))
             .chain(daemon_sets.iter().map(|d| d.metadata.uid.as_str()))
+            .chain(stateful_sets.iter().map(|s| s.metadata.uid.as_str()))
             .collect();
         for orphan in orphan_candidates(dependents(&sets, &pods), &live) {
             if confirm_gone(api, namespace, &orphan).await? {
@@ -198,6 +213,10 @@ async fn confirm_gone(
             .find::<DaemonSet>(namespace, &owner.name)
             .await
             .map(|d| d.map(|d| d.metadata.uid)),
+        Some(Kind::StatefulSet) => api
+            .find::<StatefulSet>(namespace, &owner.name)
+            .await
+            .map(|s| s.map(|s| s.metadata.uid)),
         _ => return Ok(false),
     };
     let found = found.map_err(|source| GcError::ReadOwner {

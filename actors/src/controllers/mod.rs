@@ -1,6 +1,7 @@
 //! The controller manager: the ReplicaSet controller, the Deployment controller, the garbage
 //! collector, the node IPAM controller, the EndpointSlice controller, the network policy
-//! controller and the DaemonSet controller, each a level-triggered reconciler of object keys.
+//! controller, the DaemonSet and the StatefulSet controllers, each a level-triggered
+//! reconciler of object keys.
 //!
 //! Each controller is a pure reconcile step (`plan`: desired and observed state in, effects
 //! out) plus a thin async step that reads fresh state from the API and performs the effects;
@@ -12,9 +13,11 @@
 //! the controllers share nothing but the API). A controller whose watch ends fails and is
 //! restarted by that supervisor, which lists and watches again.
 
+pub mod daemonset;
 pub mod deployment;
 pub mod driver;
 pub mod endpointslice;
+pub mod fresh_cache;
 pub mod gc;
 pub mod key;
 pub mod network_policy;
@@ -22,12 +25,12 @@ pub mod node_ipam;
 pub mod ownership;
 pub mod queue;
 pub mod replicaset;
-pub mod daemonset;
-pub mod fresh_cache;
+pub mod statefulset;
 
 use flotilla_kernel::api::ApiClient;
 use flotilla_kernel::supervision::ChildSpec;
 
+pub use self::daemonset::DaemonSetController;
 pub use self::deployment::DeploymentController;
 pub use self::driver::{ControllerActor, ControllerArgs, Timing};
 pub use self::endpointslice::EndpointSliceController;
@@ -35,7 +38,7 @@ pub use self::gc::GarbageCollector;
 pub use self::network_policy::NetworkPolicyController;
 pub use self::node_ipam::{NodeIpamController, PodRanges};
 pub use self::replicaset::ReplicaSetController;
-pub use self::daemonset::DaemonSetController;
+pub use self::statefulset::StatefulSetController;
 
 /// The controller manager's children, in start order, each registered under its name.
 /// Nodes get their pod ranges from `pod_ranges`.
@@ -49,6 +52,7 @@ pub fn controller_specs(api: ApiClient, pod_ranges: PodRanges) -> Vec<ChildSpec>
         spec(&api, timing, EndpointSliceController::default),
         spec(&api, timing, NetworkPolicyController::default),
         spec(&api, timing, DaemonSetController::default),
+        spec(&api, timing, StatefulSetController::default),
     ]
 }
 

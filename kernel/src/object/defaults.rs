@@ -19,6 +19,7 @@ use super::service::{
     ClientIpConfig, DEFAULT_CLIENT_IP_TIMEOUT_SECONDS, IpFamily, IpFamilyPolicy, ServiceSpec,
     SessionAffinity, SessionAffinityConfig, TrafficPolicy,
 };
+use super::stateful_set::{RollingUpdateStatefulSetStrategy, StatefulSetSpec};
 
 /// Seconds a pod gets between SIGTERM and SIGKILL when it does not say.
 pub const DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS: i64 = 30;
@@ -50,6 +51,7 @@ pub fn apply_defaults(object: &mut Object) {
         Object::EndpointSlice(slice) => default_endpoint_slice(slice),
         Object::NetworkPolicy(policy) => default_network_policy_spec(&mut policy.spec),
         Object::DaemonSet(daemon_set) => default_daemon_set_spec(&mut daemon_set.spec),
+        Object::StatefulSet(set) => default_stateful_set_spec(&mut set.spec),
     }
 }
 
@@ -200,6 +202,23 @@ fn default_daemon_set_spec(spec: &mut DaemonSetSpec) {
             .max_unavailable
             .get_or_insert(IntOrString::Int(1));
         rolling_update.max_surge.get_or_insert(IntOrString::Int(0));
+    }
+    default_pod_spec(&mut spec.template.spec);
+}
+
+/// Kubernetes' StatefulSet defaults: one replica, `OrderedReady` (the type's own default),
+/// RollingUpdate from partition 0, ten old revisions.
+fn default_stateful_set_spec(spec: &mut StatefulSetSpec) {
+    spec.replicas.get_or_insert(DEFAULT_REPLICAS);
+    spec.revision_history_limit
+        .get_or_insert(DEFAULT_REVISION_HISTORY_LIMIT);
+    let strategy = &mut spec.update_strategy;
+    if strategy.type_ == DaemonSetUpdateStrategyType::RollingUpdate {
+        strategy
+            .rolling_update
+            .get_or_insert_with(RollingUpdateStatefulSetStrategy::default)
+            .partition
+            .get_or_insert(0);
     }
     default_pod_spec(&mut spec.template.spec);
 }
@@ -575,6 +594,26 @@ mod tests {
         apply_defaults(&mut object);
         let on_delete = DaemonSet::from_object(object).unwrap();
         assert_eq!(on_delete.spec.update_strategy.rolling_update, None);
+    }
+
+    #[test]
+    fn stateful_sets_get_kubernetes_defaults() {
+        use crate::object::stateful_set::{PodManagementPolicy, StatefulSet};
+        let mut object = StatefulSet::default().into_object();
+        apply_defaults(&mut object);
+        let once = object.clone();
+        apply_defaults(&mut object);
+        assert_eq!(object, once, "defaulting is idempotent");
+        let set = StatefulSet::from_object(object).unwrap();
+        assert_eq!(set.api_version, "apps/v1");
+        assert_eq!(set.spec.replicas, Some(1));
+        assert_eq!(set.spec.revision_history_limit, Some(10));
+        assert_eq!(
+            set.spec.pod_management_policy,
+            PodManagementPolicy::OrderedReady
+        );
+        let rolling = set.spec.update_strategy.rolling_update.unwrap();
+        assert_eq!(rolling.partition, Some(0));
     }
 
     #[test]

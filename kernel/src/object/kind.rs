@@ -23,6 +23,7 @@ pub enum Kind {
     EndpointSlice,
     NetworkPolicy,
     DaemonSet,
+    StatefulSet,
 }
 
 /// A name that is not one of the supported kinds.
@@ -35,7 +36,7 @@ pub struct UnknownKind {
 
 impl Kind {
     /// Every kind, in the order the API lists them.
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 14] = [
         Kind::Namespace,
         Kind::Node,
         Kind::Pod,
@@ -49,6 +50,7 @@ impl Kind {
         Kind::EndpointSlice,
         Kind::NetworkPolicy,
         Kind::DaemonSet,
+        Kind::StatefulSet,
     ];
 
     /// The `kind:` value (`"Pod"`).
@@ -67,6 +69,7 @@ impl Kind {
             Kind::EndpointSlice => "EndpointSlice",
             Kind::NetworkPolicy => "NetworkPolicy",
             Kind::DaemonSet => "DaemonSet",
+            Kind::StatefulSet => "StatefulSet",
         }
     }
 
@@ -86,6 +89,7 @@ impl Kind {
             Kind::EndpointSlice => "endpointslices",
             Kind::NetworkPolicy => "networkpolicies",
             Kind::DaemonSet => "daemonsets",
+            Kind::StatefulSet => "statefulsets",
         }
     }
 
@@ -103,7 +107,7 @@ impl Kind {
             Kind::RuntimeClass => "node.k8s.io/v1",
             Kind::EndpointSlice => "discovery.k8s.io/v1",
             Kind::NetworkPolicy => "networking.k8s.io/v1",
-            Kind::DaemonSet => "apps/v1",
+            Kind::DaemonSet | Kind::StatefulSet => "apps/v1",
         }
     }
 
@@ -120,7 +124,8 @@ impl Kind {
             | Kind::Service
             | Kind::EndpointSlice
             | Kind::NetworkPolicy
-            | Kind::DaemonSet => true,
+            | Kind::DaemonSet
+            | Kind::StatefulSet => true,
         }
     }
 
@@ -141,6 +146,7 @@ impl Kind {
             Kind::EndpointSlice => "endpointslice",
             Kind::NetworkPolicy => "netpol",
             Kind::DaemonSet => "ds",
+            Kind::StatefulSet => "sts",
         }
     }
 
@@ -208,6 +214,8 @@ mod tests {
             ("NetworkPolicy", Kind::NetworkPolicy),
             ("ds", Kind::DaemonSet),
             ("daemonsets", Kind::DaemonSet),
+            ("sts", Kind::StatefulSet),
+            ("StatefulSets", Kind::StatefulSet),
         ];
         for (name, kind) in cases {
             assert_eq!(Kind::parse(name), Ok(kind), "{name}");
@@ -223,7 +231,7 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "unknown kind \"Ingress\"; supported kinds: Namespace, Node, Pod, ReplicaSet, Deployment, \
-             ConfigMap, Secret, Lease, RuntimeClass, Service, EndpointSlice, NetworkPolicy, DaemonSet"
+             ConfigMap, Secret, Lease, RuntimeClass, Service, EndpointSlice, NetworkPolicy, DaemonSet, StatefulSet"
         );
         assert!(Kind::parse("").is_err());
     }

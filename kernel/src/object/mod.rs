@@ -39,6 +39,7 @@ mod runtime_class;
 mod security_context;
 mod selector;
 mod service;
+mod stateful_set;
 mod time;
 mod toleration;
 mod validation;
@@ -113,6 +114,10 @@ pub use self::service::{
     CLUSTER_IP_NONE, ClientIpConfig, DEFAULT_CLIENT_IP_TIMEOUT_SECONDS, IpFamily, IpFamilyPolicy,
     LoadBalancerIngress, LoadBalancerStatus, MAX_CLIENT_IP_TIMEOUT_SECONDS, Service, ServicePort,
     ServiceSpec, ServiceStatus, ServiceType, SessionAffinity, SessionAffinityConfig, TrafficPolicy,
+};
+pub use self::stateful_set::{
+    PodManagementPolicy, RollingUpdateStatefulSetStrategy, StatefulSet, StatefulSetOrdinals,
+    StatefulSetSpec, StatefulSetStatus, StatefulSetUpdateStrategy,
 };
 pub use self::time::{Time, TimeParseError};
 pub use self::toleration::{Toleration, tolerated};

@@ -26,6 +26,7 @@ use super::pod::Pod;
 use super::replica_set::ReplicaSet;
 use super::runtime_class::RuntimeClass;
 use super::service::Service;
+use super::stateful_set::StatefulSet;
 
 /// An object of any supported kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +44,7 @@ pub enum Object {
     EndpointSlice(EndpointSlice),
     NetworkPolicy(NetworkPolicy),
     DaemonSet(DaemonSet),
+    StatefulSet(StatefulSet),
 }
 
 /// Why JSON bytes are not an object.
@@ -101,6 +103,7 @@ macro_rules! with_inner {
             Object::EndpointSlice($inner) => $body,
             Object::NetworkPolicy($inner) => $body,
             Object::DaemonSet($inner) => $body,
+            Object::StatefulSet($inner) => $body,
         }
     };
 }
@@ -151,7 +154,8 @@ impl_resource!(
     Service,
     EndpointSlice,
     NetworkPolicy,
-    DaemonSet
+    DaemonSet,
+    StatefulSet
 );
 
 /// Just enough of an object to learn its kind.
@@ -177,6 +181,7 @@ impl Object {
             Object::EndpointSlice(_) => Kind::EndpointSlice,
             Object::NetworkPolicy(_) => Kind::NetworkPolicy,
             Object::DaemonSet(_) => Kind::DaemonSet,
+            Object::StatefulSet(_) => Kind::StatefulSet,
         }
     }
 
@@ -248,6 +253,9 @@ impl Object {
                 Object::NetworkPolicy(serde_json::from_slice(bytes).map_err(decode)?)
             }
             Kind::DaemonSet => Object::DaemonSet(serde_json::from_slice(bytes).map_err(decode)?),
+            Kind::StatefulSet => {
+                Object::StatefulSet(serde_json::from_slice(bytes).map_err(decode)?)
+            }
         })
     }
 }

@@ -15,6 +15,7 @@ mod pod;
 mod resources;
 mod runtime_class;
 mod services;
+mod stateful_sets;
 mod workload;
 
 use std::process::ExitCode;
@@ -121,6 +122,11 @@ async fn view(api: &ApiClient, object: &Object, now: SystemTime) -> Result<Strin
             let meta = &daemon_set.metadata;
             let (pods, _revision) = api.list::<Pod>(Some(&meta.namespace), None).await?;
             daemon_sets::view(daemon_set, &controlled_by(pods, &meta.uid))
+        }
+        Object::StatefulSet(set) => {
+            let meta = &set.metadata;
+            let (pods, _revision) = api.list::<Pod>(Some(&meta.namespace), None).await?;
+            stateful_sets::view(set, &controlled_by(pods, &meta.uid))
         }
     };
     Ok(text)

@@ -34,6 +34,7 @@ use super::replica_set::ReplicaSet;
 use super::resource::Object;
 use super::runtime_class::RuntimeClass;
 use super::service::Service;
+use super::stateful_set::StatefulSet;
 
 /// A place in a manifest file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,6 +165,7 @@ impl DocumentReader<'_> {
             Kind::EndpointSlice => self.typed::<EndpointSlice>(root).map(Object::EndpointSlice),
             Kind::NetworkPolicy => self.typed::<NetworkPolicy>(root).map(Object::NetworkPolicy),
             Kind::DaemonSet => self.typed::<DaemonSet>(root).map(Object::DaemonSet),
+            Kind::StatefulSet => self.typed::<StatefulSet>(root).map(Object::StatefulSet),
         }
     }
 
@@ -436,7 +438,7 @@ spec:
             error.to_string(),
             "a.yaml:2:7: unknown kind \"Ingress\"; supported kinds: Namespace, Node, Pod, \
              ReplicaSet, Deployment, ConfigMap, Secret, Lease, RuntimeClass, Service, \
-             EndpointSlice, NetworkPolicy, DaemonSet"
+             EndpointSlice, NetworkPolicy, DaemonSet, StatefulSet"
         );
     }
 

@@ -18,6 +18,7 @@ mod pod_dns;
 mod probe;
 mod runtime_class;
 mod service;
+mod stateful_set;
 mod toleration;
 mod workload;
 
@@ -87,6 +88,9 @@ pub fn validate(object: &Object) -> Result<(), ValidationErrors> {
         }
         Object::DaemonSet(daemon_set) => {
             daemon_set::validate_daemon_set_spec(&daemon_set.spec, &mut errors)
+        }
+        Object::StatefulSet(set) => {
+            stateful_set::validate_stateful_set_spec(&set.spec, &mut errors)
         }
     }
     if errors.is_empty() {
