@@ -63,7 +63,7 @@ pub use pod_start_report::PodStartReport;
 pub use process::{PROC, cpu_time, process_exists, resident_kib};
 pub use registry::Registry;
 pub use startup_report::StartupReport;
-pub use stats::percentile;
+pub use stats::{micros, percentile, ratio, round};
 pub use store_report::{OpFigures, StoreReport, StoreWorkload};
 pub use store_server::StoreServer;
 pub use test_images::{BUSYBOX_IMAGE, BusyboxArchives, MARKER, busybox_archives};

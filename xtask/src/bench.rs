@@ -11,7 +11,7 @@ use crate::error::XtaskError;
 use crate::step;
 
 /// The benchmarks the `bench` binary knows.
-pub const KNOWN: [&str; 7] = [
+pub const KNOWN: [&str; 8] = [
     "startup",
     "failover",
     "transport",
@@ -19,6 +19,7 @@ pub const KNOWN: [&str; 7] = [
     "api",
     "pod-start",
     "network",
+    "scheduler",
 ];
 
 /// The binaries `bench` builds: the one measured and the one measuring.

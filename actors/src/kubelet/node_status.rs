@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use flotilla_kernel::object::{
-    ConditionStatus, Node, NodeAddress, NodeCondition, NodeDisk, NodeHardware, NodeNic,
-    NodeRuntimeHandler, NodeStatus, NodeSystemInfo, ObjectMeta, Quantity, Time,
+    ConditionStatus, LABEL_HOSTNAME, Node, NodeAddress, NodeCondition, NodeDisk, NodeHardware,
+    NodeNic, NodeRuntimeHandler, NodeStatus, NodeSystemInfo, ObjectMeta, Quantity, Time,
 };
 use flotilla_node_os::Inventory;
 
@@ -119,7 +119,7 @@ fn hardware(inventory: &Inventory) -> NodeHardware {
 /// A Node object for first registration.
 pub fn new_node(name: &str, reported: &Reported<'_>, now: Time) -> Node {
     let labels = BTreeMap::from([
-        ("kubernetes.io/hostname".to_string(), name.to_string()),
+        (LABEL_HOSTNAME.to_string(), name.to_string()),
         ("kubernetes.io/os".to_string(), "linux".to_string()),
         (
             "kubernetes.io/arch".to_string(),

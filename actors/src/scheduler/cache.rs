@@ -6,6 +6,9 @@
 //! API has answered and long before the watch reports it bound, so the next decision already
 //! counts it and two pods in a row cannot overcommit a node. The watch event of the binding
 //! confirms the assumption; a failed binding forgets it.
+//!
+//! The placed pods are also indexed by label, and by the affinity terms they carry, for
+//! inter-pod affinity and topology spread ([`PodIndex`]).
 
 use std::collections::HashMap;
 
@@ -15,6 +18,7 @@ use flotilla_kernel::object::{Node, Pod};
 use super::events::ClusterEvents;
 use super::host_ports::HostPort;
 use super::node_info::{NodeInfo, PodRequests, Usage};
+use super::pod_index::PodIndex;
 use crate::controllers::key::ObjectKey;
 
 /// A pod counted on a node.
@@ -34,11 +38,14 @@ pub struct SchedulerCache {
     /// The host ports claimed on each node that has any.
     host_ports: HashMap<String, Vec<HostPort>>,
     placed: HashMap<ObjectKey, Placed>,
+    index: PodIndex,
 }
 
 impl SchedulerCache {
     /// Records a pod watch event; returns [`ClusterEvents::ASSIGNED_POD_DELETE`] when a pod
-    /// that counted on a node stopped counting (deleted or finished), freeing room.
+    /// that counted on a node stopped counting (deleted or finished), freeing room, and
+    /// [`ClusterEvents::ASSIGNED_POD_ADD`] when the watch shows a pod bound (or its labels
+    /// changed on its node).
     pub fn pod_changed(&mut self, event: EventType, pod: &Pod) -> ClusterEvents {
         let key = ObjectKey::of(&pod.metadata);
         let node = &pod.spec.node_name;
@@ -55,13 +62,21 @@ impl SchedulerCache {
         }
         match self.placed.get_mut(&key) {
             // A pod's requests and node never change once bound: only confirm.
-            Some(placed) if &placed.node == node => placed.assumed = false,
+            Some(placed) if &placed.node == node => {
+                let confirmed = std::mem::replace(&mut placed.assumed, false);
+                if self.index.labels_changed(&key, pod) {
+                    self.index.remove(&key);
+                    self.index.insert(&key, node, pod);
+                } else if !confirmed {
+                    return ClusterEvents::NONE;
+                }
+            }
             _ => {
                 self.unplace(&key);
                 self.place(key, node.clone(), pod, false);
             }
         }
-        ClusterEvents::NONE
+        ClusterEvents::ASSIGNED_POD_ADD
     }
 
     /// Counts `pod` on `node` ahead of the watch (see the module doc).
@@ -83,6 +98,11 @@ impl SchedulerCache {
         self.placed.get(key).is_some_and(|p| p.assumed)
     }
 
+    /// The placed pods by label and affinity term.
+    pub fn index(&self) -> &PodIndex {
+        &self.index
+    }
+
     /// The nodes with their load, sorted by name.
     pub fn node_infos<'a>(&self, nodes: impl Iterator<Item = &'a Node>) -> Vec<NodeInfo<'a>> {
         let mut infos: Vec<NodeInfo<'a>> = nodes
@@ -100,6 +120,7 @@ impl SchedulerCache {
     fn place(&mut self, key: ObjectKey, node: String, pod: &Pod, assumed: bool) {
         let requests = PodRequests::of(pod);
         let host_ports = HostPort::of(pod);
+        self.index.insert(&key, &node, pod);
         self.usage.entry(node.clone()).or_default().add(&requests);
         if !host_ports.is_empty() {
             let claimed = self.host_ports.entry(node.clone()).or_default();
@@ -121,6 +142,7 @@ impl SchedulerCache {
         let Some(placed) = self.placed.remove(key) else {
             return false;
         };
+        self.index.remove(key);
         if let Some(usage) = self.usage.get_mut(&placed.node) {
             usage.remove(&placed.requests);
             if usage.is_empty() {
@@ -165,14 +187,32 @@ mod tests {
     fn bound_pods_count_until_they_finish_or_go() {
         let node = ready_node("a", "4", "4Gi");
         let mut cache = SchedulerCache::default();
-        assert!(
-            cache
-                .pod_changed(EventType::Added, &pod("p", "a", "1"))
-                .is_empty()
+        assert_eq!(
+            cache.pod_changed(EventType::Added, &pod("p", "a", "1")),
+            ClusterEvents::ASSIGNED_POD_ADD
         );
         cache.pod_changed(EventType::Added, &pod("q", "a", "500m"));
-        cache.pod_changed(EventType::Added, &pod("pending", "", "2"));
-        cache.pod_changed(EventType::Modified, &pod("p", "a", "1"));
+        assert!(
+            cache
+                .pod_changed(EventType::Added, &pod("pending", "", "2"))
+                .is_empty()
+        );
+        assert!(
+            cache
+                .pod_changed(EventType::Modified, &pod("p", "a", "1"))
+                .is_empty(),
+            "nothing changed for scheduling"
+        );
+        let mut relabelled = pod("p", "a", "1");
+        relabelled
+            .metadata
+            .labels
+            .insert("tier".into(), "db".into());
+        assert_eq!(
+            cache.pod_changed(EventType::Modified, &relabelled),
+            ClusterEvents::ASSIGNED_POD_ADD,
+            "pod affinity may see it differently"
+        );
         assert_eq!(cpu_on(&cache, &node), (1500, 2));
 
         let mut done = pod("q", "a", "500m");

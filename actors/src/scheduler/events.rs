@@ -10,7 +10,7 @@ use flotilla_kernel::object::Node;
 
 /// A set of cluster events.
 #[derive(Clone, Copy, PartialEq, Eq, Default)]
-pub struct ClusterEvents(u8);
+pub struct ClusterEvents(u16);
 
 impl ClusterEvents {
     pub const NONE: Self = Self(0);
@@ -28,9 +28,12 @@ impl ClusterEvents {
     pub const ASSIGNED_POD_DELETE: Self = Self(1 << 5);
     /// A node's taints changed.
     pub const NODE_TAINT_UPDATE: Self = Self(1 << 6);
-    pub const ALL: Self = Self((1 << 7) - 1);
+    /// A pod was bound to a node, or a bound pod's labels changed: pod affinity and spreading
+    /// see other pods in its topology domain now.
+    pub const ASSIGNED_POD_ADD: Self = Self(1 << 7);
+    pub const ALL: Self = Self((1 << 8) - 1);
 
-    const NAMES: [&'static str; 7] = [
+    const NAMES: [&'static str; 8] = [
         "NodeAdd",
         "NodeAllocatableUpdate",
         "NodeLabelUpdate",
@@ -38,6 +41,7 @@ impl ClusterEvents {
         "NodeUnschedulableUpdate",
         "AssignedPodDelete",
         "NodeTaintUpdate",
+        "AssignedPodAdd",
     ];
 
     pub fn intersects(self, other: Self) -> bool {

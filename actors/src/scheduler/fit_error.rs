@@ -68,7 +68,7 @@ mod tests {
     fn the_message_counts_nodes_per_reason_like_kube_scheduler() {
         let mut e = FitError::new(2);
         e.add_node(
-            &["node(s) didn't match Pod's node selector".into()],
+            &["node(s) didn't match Pod's node affinity/selector".into()],
             ClusterEvents::NODE_LABEL_UPDATE,
         );
         e.add_node(
@@ -77,7 +77,7 @@ mod tests {
         );
         assert_eq!(
             e.to_string(),
-            "0/2 nodes are available: 1 Insufficient memory, 1 node(s) didn't match Pod's node selector."
+            "0/2 nodes are available: 1 Insufficient memory, 1 node(s) didn't match Pod's node affinity/selector."
         );
         assert_eq!(
             e.wake_on,

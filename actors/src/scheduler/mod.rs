@@ -20,6 +20,7 @@ pub mod framework;
 pub mod host_ports;
 pub mod node_info;
 pub mod plugins;
+pub mod pod_index;
 pub mod queue;
 pub mod scheduling;
 
@@ -33,7 +34,7 @@ use std::time::{Duration, Instant};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use flotilla_kernel::api::{ApiClient, ClientError, EventType};
-use flotilla_kernel::object::{Kind, Node, Pod, Resource};
+use flotilla_kernel::object::{Kind, Namespace, Node, Pod, Resource};
 
 use crate::controllers::driver::chain;
 use crate::controllers::key::ObjectKey;
@@ -75,6 +76,7 @@ impl SchedulerArgs {
 pub enum SchedulerMsg {
     Pod(Notice<Pod>),
     Node(Notice<Node>),
+    Namespace(Notice<Namespace>),
     /// Decide the next pods (sent by the actor to itself).
     Work,
     /// A waiting pod may be due (sent by a timer).
@@ -114,6 +116,8 @@ pub struct SchedulerState {
     scheduling: Scheduling,
     pods: Informer<Pod>,
     nodes: Informer<Node>,
+    /// For pod affinity terms that select namespaces by label.
+    namespaces: Informer<Namespace>,
     calls: ApiCalls,
     /// A `Work` message is in the mailbox.
     work_sent: bool,
@@ -134,11 +138,13 @@ impl Actor for Scheduler {
         args: SchedulerArgs,
     ) -> Result<SchedulerState, ActorProcessingErr> {
         let nodes = start(&args.api, &myself, SchedulerMsg::Node).await?;
+        let namespaces = start(&args.api, &myself, SchedulerMsg::Namespace).await?;
         let pods = start(&args.api, &myself, SchedulerMsg::Pod).await?;
         Ok(SchedulerState {
             scheduling: Scheduling::new(Framework::with_default_plugins(), args.queue),
             pods,
             nodes,
+            namespaces,
             calls: ApiCalls::new(args.api),
             work_sent: false,
             wake_at: None,
@@ -172,8 +178,11 @@ impl Actor for Scheduler {
             SchedulerMsg::Node(Notice::Changed(change)) => {
                 state.scheduling.node_changed(&change, now);
             }
+            // A namespace's labels matter only to pods that select namespaces, when decided.
+            SchedulerMsg::Namespace(Notice::Changed(_)) => {}
             SchedulerMsg::Pod(Notice::Ended { kind, error })
-            | SchedulerMsg::Node(Notice::Ended { kind, error }) => {
+            | SchedulerMsg::Node(Notice::Ended { kind, error })
+            | SchedulerMsg::Namespace(Notice::Ended { kind, error }) => {
                 return Err(fail(match error {
                     Some(source) => SchedulerError::WatchFailed { kind, source },
                     None => SchedulerError::WatchEnded { kind },
@@ -223,7 +232,8 @@ impl SchedulerState {
             }
             let decision = {
                 let (pods, nodes) = (self.pods.read(), self.nodes.read());
-                self.scheduling.next(now, &pods, &nodes)
+                let namespaces = self.namespaces.read();
+                self.scheduling.next(now, &pods, &nodes, &namespaces)
             };
             match decision {
                 None => return,

@@ -7,11 +7,11 @@
 use std::time::Instant;
 
 use flotilla_kernel::api::EventType;
-use flotilla_kernel::object::{Node, Pod};
+use flotilla_kernel::object::{Namespace, Node, Pod};
 
 use super::cache::SchedulerCache;
 use super::events::ClusterEvents;
-use super::framework::Framework;
+use super::framework::{Cluster, Framework};
 use super::queue::{QueueCounts, QueueSettings, SchedulingQueue};
 use crate::controllers::key::ObjectKey;
 use crate::controllers::ownership::is_terminating;
@@ -94,12 +94,14 @@ impl Scheduling {
         }
     }
 
-    /// Decides the next pod due at `now`, if any, reading pods and nodes from the caches.
+    /// Decides the next pod due at `now`, if any, reading pods, nodes and namespaces from the
+    /// caches.
     pub fn next(
         &mut self,
         now: Instant,
         pods: &Cache<Pod>,
         nodes: &Cache<Node>,
+        namespaces: &Cache<Namespace>,
     ) -> Option<Decision> {
         loop {
             let key = self.queue.pop(now)?;
@@ -111,7 +113,17 @@ impl Scheduling {
                 }
             };
             let infos = self.cache.node_infos(nodes.iter().map(|node| &**node));
-            return Some(match self.framework.schedule(pod, &infos) {
+            let namespace_labels = |name: &str| {
+                namespaces
+                    .get("", name)
+                    .map(|ns| ns.metadata.labels.clone())
+            };
+            let cluster = Cluster {
+                nodes: &infos,
+                pods: self.cache.index(),
+                namespace_labels: &namespace_labels,
+            };
+            return Some(match self.framework.schedule(pod, &cluster) {
                 Ok(node) => {
                     self.cache.assume(pod, &node);
                     Decision::Bind { pod: key, node }

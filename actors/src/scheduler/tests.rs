@@ -15,7 +15,7 @@ use crate::test_api::TestApi;
 
 const PARKED: usize = 100;
 const SELECTOR_MESSAGE: &str =
-    "0/1 nodes are available: 1 node(s) didn't match Pod's node selector.";
+    "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector.";
 
 /// The pods as a watch reports them, to wait on.
 struct Pods {

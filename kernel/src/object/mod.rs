@@ -10,6 +10,7 @@
 //! Around the types sit pure functions the API runs on each write: manifest parsing with
 //! precise errors (`manifest`), defaulting (`defaults`) and validation (`validation`).
 
+mod affinity;
 mod bootstrap_token;
 mod condition;
 mod config_map;
@@ -44,6 +45,12 @@ mod time;
 mod toleration;
 mod validation;
 
+pub use self::affinity::{
+    Affinity, FIELD_METADATA_NAME, LABEL_HOSTNAME, LABEL_ZONE, NodeAffinity, NodeInclusionPolicy,
+    NodeSelector, NodeSelectorOperator, NodeSelectorRequirement, NodeSelectorTerm, PodAffinity,
+    PodAffinityTerm, PreferredSchedulingTerm, TopologySpreadConstraint,
+    UnsatisfiableConstraintAction, WeightedPodAffinityTerm,
+};
 pub use self::bootstrap_token::{
     BOOTSTRAP_TOKEN_TYPE, BootstrapToken, SYSTEM_NAMESPACE, TokenError, TokenRecord,
     mark_token_used,

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use super::affinity::{Affinity, TopologySpreadConstraint};
 use super::probe::{Lifecycle, Probe};
 use super::quantity::{Quantity, QuantityError};
 use super::security_context::{PodSecurityContext, SecurityContext};
@@ -49,6 +50,12 @@ pub struct PodSpec {
     /// Labels a node must carry for the pod to be placed on it.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub node_selector: BTreeMap<String, String>,
+    /// Node affinity and pod (anti-)affinity: where the pod must or would rather go.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affinity: Option<Affinity>,
+    /// How the pod and its like spread over nodes, zones or other topology domains.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub topology_spread_constraints: Vec<TopologySpreadConstraint>,
     /// The node taints the pod may be placed (and stay) despite.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tolerations: Vec<Toleration>,

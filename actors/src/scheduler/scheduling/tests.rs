@@ -9,6 +9,7 @@ use crate::scheduler::fixtures::{pod_with, ready_node};
 struct World {
     pods: Cache<Pod>,
     nodes: Cache<Node>,
+    namespaces: Cache<Namespace>,
     scheduling: Scheduling,
     t0: Instant,
 }
@@ -18,6 +19,7 @@ impl World {
         Self {
             pods: Cache::new(),
             nodes: Cache::new(),
+            namespaces: Cache::new(),
             scheduling: Scheduling::new(
                 Framework::with_default_plugins(),
                 QueueSettings::default(),
@@ -42,7 +44,7 @@ impl World {
 
     fn next(&mut self, seconds: u64) -> Option<Decision> {
         self.scheduling
-            .next(self.at(seconds), &self.pods, &self.nodes)
+            .next(self.at(seconds), &self.pods, &self.nodes, &self.namespaces)
     }
 
     /// Every decision due at `seconds`.
@@ -106,7 +108,7 @@ fn a_new_pod_is_bound_before_any_parked_pod_is_tried_again() {
         first
             .iter()
             .all(|d| matches!(d, Decision::Unschedulable { message, .. }
-                if message == "0/1 nodes are available: 1 node(s) didn't match Pod's node selector.")),
+                if message == "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector.")),
         "{:?}",
         first[0]
     );

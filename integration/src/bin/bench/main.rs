@@ -1,4 +1,4 @@
-//! `bench startup|failover|transport|store|api|pod-start|network [--json]`: the benchmarks
+//! `bench startup|failover|transport|store|api|pod-start|network|scheduler [--json]`: the benchmarks
 //! `cargo xtask bench` runs against the release binary. Each prints an aligned table, or with
 //! `--json` one JSON object.
 
@@ -9,6 +9,7 @@ mod closed_loop;
 mod failover;
 mod network;
 mod pod_start;
+mod scheduler;
 mod startup;
 mod store;
 mod transport;
@@ -18,7 +19,8 @@ use std::process::ExitCode;
 
 use serde_json::Value;
 
-const USAGE: &str = "usage: bench startup|failover|transport|store|api|pod-start|network [--json]";
+const USAGE: &str =
+    "usage: bench startup|failover|transport|store|api|pod-start|network|scheduler [--json]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
@@ -40,6 +42,7 @@ fn main() -> ExitCode {
         "api" => api::api().map(|r| (r.to_table(), r.to_json())),
         "pod-start" => pod_start::pod_start().map(|r| (r.to_table(), r.to_json())),
         "network" => network::network().map(|r| (r.to_table(), r.to_json())),
+        "scheduler" => scheduler::scheduler().map(|r| (r.to_table(), r.to_json())),
         _ => return usage(),
     };
     match outcome {

@@ -5,6 +5,7 @@
 //! so an operator can find it in the manifest. Checks follow Kubernetes' rules where flotilla
 //! has the same field; the submodules hold one area each.
 
+mod affinity;
 mod daemon_set;
 mod data;
 mod endpoint_slice;

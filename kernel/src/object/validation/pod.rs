@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use super::affinity::{validate_affinity, validate_spread_constraints};
 use super::env::validate_env;
 use super::labels::validate_label_map;
 use super::pod_dns::validate_pod_dns;
@@ -70,6 +71,14 @@ pub(super) fn validate_pod_spec(spec: &PodSpec, path: &str, errors: &mut Vec<Fie
     }
     validate_label_map(&spec.node_selector, &format!("{path}.nodeSelector"), errors);
     validate_tolerations(&spec.tolerations, &format!("{path}.tolerations"), errors);
+    if let Some(affinity) = &spec.affinity {
+        validate_affinity(affinity, &format!("{path}.affinity"), errors);
+    }
+    validate_spread_constraints(
+        &spec.topology_spread_constraints,
+        &format!("{path}.topologySpreadConstraints"),
+        errors,
+    );
     validate_scheduling_gates(spec, path, errors);
     if !spec.hostname.is_empty()
         && let Err(problem) = check_dns1123_label(&spec.hostname)
