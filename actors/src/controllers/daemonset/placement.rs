@@ -1,5 +1,6 @@
 //! Which nodes a DaemonSet's pod belongs on, as Kubernetes' `NodeShouldRunDaemonPod`: the
-//! template's `nodeName` (if any) and `nodeSelector` must fit the node, and every `NoSchedule`
+//! template's `nodeName` (if any), `nodeSelector` and required node affinity must fit the
+//! node, and every `NoSchedule`
 //! or `NoExecute` taint must be tolerated for a new pod; a pod already there stays unless a
 //! `NoExecute` taint it does not tolerate appears (a new `NoSchedule` taint lets it be).
 //!
@@ -65,6 +66,11 @@ pub fn placement(spec: &PodSpec, node: &Node) -> Placement {
         .node_selector
         .iter()
         .all(|(key, value)| labels.get(key) == Some(value));
+    let fits_affinity = spec
+        .affinity
+        .as_ref()
+        .and_then(|affinity| affinity.required_node_selector())
+        .is_none_or(|required| required.matches(labels, name));
     let untolerated = |effect: TaintEffect| {
         node.spec
             .taints
@@ -72,7 +78,7 @@ pub fn placement(spec: &PodSpec, node: &Node) -> Placement {
             .filter(|taint| taint.effect == effect)
             .any(|taint: &Taint| !spec.tolerations.iter().any(|t| t.tolerates(taint)))
     };
-    let fits = fits_name && fits_selector;
+    let fits = fits_name && fits_selector && fits_affinity;
     let repels_execution = untolerated(TaintEffect::NoExecute);
     Placement {
         should_run: fits && !repels_execution && !untolerated(TaintEffect::NoSchedule),
@@ -82,6 +88,8 @@ pub fn placement(spec: &PodSpec, node: &Node) -> Placement {
 
 #[cfg(test)]
 mod tests {
+    use flotilla_kernel::object::Affinity;
+
     use super::*;
 
     fn node(labels: &[(&str, &str)], taints: &[(&str, TaintEffect)]) -> Node {
@@ -217,6 +225,38 @@ mod tests {
         assert_eq!(placement(&bound, &node(&[], &[])), NONE);
         bound.node_name = "n1".into();
         assert_eq!(placement(&bound, &node(&[], &[])), RUN);
+    }
+
+    #[test]
+    fn required_node_affinity_must_match() {
+        let affinity: Affinity = serde_json::from_value(serde_json::json!({
+            "nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a", "b"]}]},
+                    {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["n1"]}]}
+                ]
+            }}
+        }))
+        .unwrap();
+        let spec = daemon_pod_spec(&PodSpec {
+            affinity: Some(affinity),
+            ..PodSpec::default()
+        });
+        let cases = [
+            ("a zone listed", node(&[("zone", "b")], &[]), RUN),
+            ("by its name", node(&[("zone", "c")], &[]), RUN),
+            ("neither", named("n2", &[("zone", "c")]), NONE),
+            ("no zone label", named("n2", &[]), NONE),
+        ];
+        for (case, node, expected) in cases {
+            assert_eq!(placement(&spec, &node), expected, "{case}");
+        }
+    }
+
+    fn named(name: &str, labels: &[(&str, &str)]) -> Node {
+        let mut node = node(labels, &[]);
+        node.metadata.name = name.into();
+        node
     }
 
     #[test]
