@@ -39,7 +39,18 @@ impl Fleet {
     /// Starts the server (with `server_flags`) and `nodes` joined nodes named `n1`.. (with
     /// `node_flags`), and waits until every node is Ready.
     pub fn start(nodes: usize, server_flags: &[&str], node_flags: &[&str]) -> Result<Self> {
-        let mut hosts = Hosts::build(nodes + 1)?;
+        Self::start_with_spares(nodes, 0, server_flags, node_flags)
+    }
+
+    /// As [`Fleet::start`], with `spares` more hosts for nodes that join later
+    /// ([`Fleet::join_later`]).
+    pub fn start_with_spares(
+        nodes: usize,
+        spares: usize,
+        server_flags: &[&str],
+        node_flags: &[&str],
+    ) -> Result<Self> {
+        let mut hosts = Hosts::build(nodes + spares + 1)?;
         let server = hosts.host(0)?;
         let dir = tempfile::tempdir().context("a directory for the fleet")?;
         let binary = flotilla_binary()?.display().to_string();
@@ -89,6 +100,20 @@ impl Fleet {
             })
         })?;
         Ok(fleet)
+    }
+
+    /// Joins node `nN` (`index` N) in its spare host, with `flags`, and waits until it is
+    /// Ready.
+    pub fn join_later(&mut self, index: usize, flags: &[&str]) -> Result<()> {
+        self.join(index, flags)?;
+        let name = format!("n{index}");
+        poll_until(Duration::from_secs(60), POLL, || {
+            Ok(if self.ready(&name) {
+                Observation::Done
+            } else {
+                Observation::Waiting(format!("{name} not Ready"))
+            })
+        })
     }
 
     fn join(&mut self, index: usize, flags: &[&str]) -> Result<()> {

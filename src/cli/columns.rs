@@ -18,12 +18,14 @@ mod disruption_budgets;
 mod jobs;
 mod network_policies;
 mod services;
+mod workload_sets;
 
 use self::cron_jobs::cron_job_cells;
 use self::disruption_budgets::disruption_budget_cells;
 use self::jobs::job_cells;
 use self::network_policies::network_policy_cells;
 use self::services::{endpoint_slice_cells, service_cells};
+use self::workload_sets::{daemon_set_cells, stateful_set_cells};
 
 /// Shown for a value that is not there.
 const NONE: &str = "<none>";
@@ -104,6 +106,20 @@ pub fn headers(kind: Kind, wide: bool) -> Vec<&'static str> {
             ],
             &[],
         ),
+        Kind::DaemonSet => (
+            &[
+                "NAME",
+                "DESIRED",
+                "CURRENT",
+                "READY",
+                "UP-TO-DATE",
+                "AVAILABLE",
+                "NODE SELECTOR",
+                "AGE",
+            ],
+            &["CONTAINERS", "IMAGES", "SELECTOR"],
+        ),
+        Kind::StatefulSet => (&["NAME", "READY", "AGE"], &["CONTAINERS", "IMAGES"]),
     };
     let mut headers = always.to_vec();
     if wide {
@@ -131,6 +147,8 @@ pub fn cells(object: &Object, now: SystemTime, wide: bool) -> Vec<String> {
         Object::PodDisruptionBudget(pdb) => disruption_budget_cells(pdb, now),
         Object::Job(job) => job_cells(job, now),
         Object::CronJob(cron_job) => cron_job_cells(cron_job, now),
+        Object::DaemonSet(daemon_set) => daemon_set_cells(daemon_set, now),
+        Object::StatefulSet(set) => stateful_set_cells(set, now),
     };
     let mut cells = always;
     if wide {

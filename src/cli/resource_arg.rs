@@ -202,6 +202,10 @@ mod tests {
             ("networkpolicies.networking.k8s.io", Kind::NetworkPolicy),
             ("pdb", Kind::PodDisruptionBudget),
             ("poddisruptionbudgets.policy", Kind::PodDisruptionBudget),
+            ("ds", Kind::DaemonSet),
+            ("daemonsets.apps", Kind::DaemonSet),
+            ("sts", Kind::StatefulSet),
+            ("statefulset.apps", Kind::StatefulSet),
         ] {
             assert_eq!(parse_kind(text), Ok(kind), "{text}");
         }

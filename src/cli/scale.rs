@@ -1,4 +1,4 @@
-//! `flotilla scale`: sets the replicas of Deployments and ReplicaSets. It reads the object,
+//! `flotilla scale`: sets the replicas of Deployments, ReplicaSets and StatefulSets. It reads the object,
 //! changes only `spec.replicas` and writes it back with the resourceVersion it read, so a
 //! concurrent change is never overwritten: on a Conflict it reads again and retries, a few
 //! times, and then gives up with the API's error.
@@ -6,7 +6,7 @@
 use std::process::ExitCode;
 
 use flotilla_kernel::api::{ApiClient, ClientError, ErrorCode};
-use flotilla_kernel::object::{Deployment, Kind, ReplicaSet, Resource};
+use flotilla_kernel::object::{Deployment, Kind, ReplicaSet, Resource, StatefulSet};
 
 use super::{exit_code, lookup, namespace, resource_arg, terminal};
 
@@ -15,7 +15,7 @@ const MAX_ATTEMPTS: usize = 5;
 
 #[derive(Debug, clap::Args)]
 pub struct ScaleArgs {
-    /// deployment/NAME or rs/NAME (repeatable), or KIND NAME...
+    /// deployment/NAME, rs/NAME or sts/NAME (repeatable), or KIND NAME...
     #[arg(required = true, value_name = "RESOURCE")]
     resources: Vec<String>,
     /// The number of replicas wanted.
@@ -29,7 +29,9 @@ pub struct ScaleArgs {
 /// The arguments name nothing that can be scaled.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScaleError {
-    #[error("{kind} cannot be scaled: only deployments and replicasets have replicas")]
+    #[error(
+        "{kind} cannot be scaled: only deployments, replicasets and statefulsets have replicas"
+    )]
     NotScalable { kind: String },
     #[error("no name given: scale {kind} NAME or {kind}/NAME")]
     NoNames { kind: String },
@@ -52,11 +54,20 @@ impl Scalable for ReplicaSet {
     }
 }
 
+impl Scalable for StatefulSet {
+    fn set_replicas(&mut self, replicas: i32) {
+        self.spec.replicas = Some(replicas);
+    }
+}
+
 pub async fn run(args: ScaleArgs, api: &ApiClient) -> anyhow::Result<ExitCode> {
     let targets = resource_arg::parse_targets(&args.resources)?;
     for target in &targets {
         let kind = resource_arg::resource_name(target.kind);
-        if !matches!(target.kind, Kind::Deployment | Kind::ReplicaSet) {
+        if !matches!(
+            target.kind,
+            Kind::Deployment | Kind::ReplicaSet | Kind::StatefulSet
+        ) {
             return Err(ScaleError::NotScalable { kind }.into());
         }
         if target.names.is_empty() {
@@ -69,6 +80,9 @@ pub async fn run(args: ScaleArgs, api: &ApiClient) -> anyhow::Result<ExitCode> {
         for name in &target.names {
             let scaled = match target.kind {
                 Kind::Deployment => scale::<Deployment>(api, namespace, name, args.replicas).await,
+                Kind::StatefulSet => {
+                    scale::<StatefulSet>(api, namespace, name, args.replicas).await
+                }
                 _ => scale::<ReplicaSet>(api, namespace, name, args.replicas).await,
             };
             match scaled {
@@ -123,5 +137,8 @@ mod tests {
         let mut replica_set = ReplicaSet::default();
         replica_set.set_replicas(0);
         assert_eq!(replica_set.spec.replicas, Some(0));
+        let mut stateful_set = StatefulSet::default();
+        stateful_set.set_replicas(2);
+        assert_eq!(stateful_set.spec.replicas, Some(2));
     }
 }

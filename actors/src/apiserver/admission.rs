@@ -159,9 +159,12 @@ pub fn admit_update(current: &Object, mut incoming: Object) -> Result<Object, Ap
 fn check_immutable(current: &Object, was: &Value, next: &Value) -> Result<(), ApiError> {
     match current.kind() {
         Kind::Pod => pod_spec_update(current, was, next),
-        Kind::Deployment | Kind::ReplicaSet if was["selector"] != next["selector"] => {
+        Kind::Deployment | Kind::ReplicaSet | Kind::DaemonSet
+            if was["selector"] != next["selector"] =>
+        {
             Err(invalid(current, "spec.selector: field is immutable"))
         }
+        Kind::StatefulSet => stateful_set_update(current, was, next),
         Kind::Node if changes_pod_cidr(was, next) => Err(invalid(
             current,
             "spec.podCIDR: Forbidden: node updates may not change podCIDR except from \"\" to valid",
@@ -177,6 +180,23 @@ fn check_immutable(current: &Object, was: &Value, next: &Value) -> Result<(), Ap
             None => Ok(()),
         },
         _ => Ok(()),
+    }
+}
+
+/// The fields that give a StatefulSet's pods their identity cannot change, as in Kubernetes.
+fn stateful_set_update(current: &Object, was: &Value, next: &Value) -> Result<(), ApiError> {
+    let fields = [
+        "selector",
+        "serviceName",
+        "volumeClaimTemplates",
+        "podManagementPolicy",
+    ];
+    match fields.into_iter().find(|field| was[field] != next[field]) {
+        Some(field) => Err(invalid(
+            current,
+            format!("spec.{field}: field is immutable"),
+        )),
+        None => Ok(()),
     }
 }
 
@@ -699,6 +719,48 @@ endpoints: []
             "EndpointSlice \"web-abcde\" is invalid: addressType: Invalid value: \"IPv6\": field \
              is immutable"
         );
+    }
+
+    fn stateful_set(replicas: i32, service: &str, policy: &str, app: &str) -> Object {
+        object(&format!(
+            "apiVersion: apps/v1
+kind: StatefulSet
+metadata: {{name: web, namespace: default}}
+spec:
+  replicas: {replicas}
+  serviceName: {service}
+  podManagementPolicy: {policy}
+  selector: {{matchLabels: {{app: {app}}}}}
+  template:
+    metadata: {{labels: {{app: {app}}}}}
+    spec:
+      containers: [{{name: main, image: nginx}}]
+"
+        ))
+    }
+
+    #[test]
+    fn a_stateful_set_s_identity_fields_are_immutable() {
+        let current = created(stateful_set(3, "nginx", "OrderedReady", "web"));
+        let scaled = admit_update(&current, stateful_set(5, "nginx", "OrderedReady", "web"));
+        assert!(scaled.is_ok(), "{scaled:?}");
+        for (next, field) in [
+            (
+                stateful_set(3, "other", "OrderedReady", "web"),
+                "serviceName",
+            ),
+            (
+                stateful_set(3, "nginx", "Parallel", "web"),
+                "podManagementPolicy",
+            ),
+            (stateful_set(3, "nginx", "OrderedReady", "db"), "selector"),
+        ] {
+            let error = admit_update(&current, next).unwrap_err();
+            assert_eq!(
+                error.message,
+                format!("StatefulSet \"web\" is invalid: spec.{field}: field is immutable")
+            );
+        }
     }
 
     fn gated_pod(gates: &str) -> Object {

@@ -308,6 +308,7 @@ fn node_may(node: &str, scope: &Scope, facts: &Facts) -> Result<(), String> {
         Kind::NetworkPolicy => matches!(scope.verb, "get" | "list" | "watch"),
         Kind::Namespace | Kind::ReplicaSet | Kind::Deployment | Kind::PriorityClass => false,
         Kind::PodDisruptionBudget | Kind::Job | Kind::CronJob => false,
+        Kind::DaemonSet | Kind::StatefulSet => false,
     };
     if allowed {
         Ok(())

@@ -1,7 +1,7 @@
 //! The controller manager: the ReplicaSet controller, the Deployment controller, the garbage
 //! collector, the node IPAM controller, the EndpointSlice controller, the network policy
-//! controller, the disruption controller, the Job and the CronJob controllers, each a
-//! level-triggered reconciler of object keys.
+//! controller, the disruption controller, the Job, CronJob, DaemonSet and StatefulSet
+//! controllers, each a level-triggered reconciler of object keys.
 //!
 //! Each controller is a pure reconcile step (`plan`: desired and observed state in, effects
 //! out) plus a thin async step that reads fresh state from the API and performs the effects;
@@ -14,10 +14,12 @@
 //! restarted by that supervisor, which lists and watches again.
 
 pub mod cronjob;
+pub mod daemonset;
 pub mod deployment;
 pub mod disruption;
 pub mod driver;
 pub mod endpointslice;
+pub mod fresh_cache;
 pub mod gc;
 pub mod job;
 pub mod key;
@@ -26,11 +28,13 @@ pub mod node_ipam;
 pub mod ownership;
 pub mod queue;
 pub mod replicaset;
+pub mod statefulset;
 
 use flotilla_kernel::api::ApiClient;
 use flotilla_kernel::supervision::ChildSpec;
 
 pub use self::cronjob::CronJobController;
+pub use self::daemonset::DaemonSetController;
 pub use self::deployment::DeploymentController;
 pub use self::disruption::DisruptionController;
 pub use self::driver::{ControllerActor, ControllerArgs, Timing};
@@ -40,6 +44,7 @@ pub use self::job::JobController;
 pub use self::network_policy::NetworkPolicyController;
 pub use self::node_ipam::{NodeIpamController, PodRanges};
 pub use self::replicaset::ReplicaSetController;
+pub use self::statefulset::StatefulSetController;
 
 /// The controller manager's children, in start order, each registered under its name.
 /// Nodes get their pod ranges from `pod_ranges`.
@@ -55,6 +60,8 @@ pub fn controller_specs(api: ApiClient, pod_ranges: PodRanges) -> Vec<ChildSpec>
         spec(&api, timing, DisruptionController::default),
         spec(&api, timing, JobController::default),
         spec(&api, timing, CronJobController::default),
+        spec(&api, timing, DaemonSetController::default),
+        spec(&api, timing, StatefulSetController::default),
     ]
 }
 

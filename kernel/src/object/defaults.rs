@@ -8,6 +8,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 
 use super::config_map::{SECRET_TYPE_OPAQUE, Secret};
 use super::cron_job::default_cron_job;
+use super::daemon_set::{DaemonSetSpec, DaemonSetUpdateStrategyType, RollingUpdateDaemonSet};
 use super::deployment::{DeploymentSpec, RollingUpdateDeployment, StrategyType};
 use super::endpoint_slice::EndpointSlice;
 use super::intstr::IntOrString;
@@ -21,6 +22,7 @@ use super::service::{
     ClientIpConfig, DEFAULT_CLIENT_IP_TIMEOUT_SECONDS, IpFamily, IpFamilyPolicy, ServiceSpec,
     SessionAffinity, SessionAffinityConfig, TrafficPolicy,
 };
+use super::stateful_set::{RollingUpdateStatefulSetStrategy, StatefulSetSpec};
 
 /// Seconds a pod gets between SIGTERM and SIGKILL when it does not say.
 pub const DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS: i64 = 30;
@@ -65,6 +67,8 @@ pub fn apply_defaults(object: &mut Object) {
             default_cron_job(cron_job);
             default_pod_spec(&mut cron_job.spec.job_template.spec.template.spec);
         }
+        Object::DaemonSet(daemon_set) => default_daemon_set_spec(&mut daemon_set.spec),
+        Object::StatefulSet(set) => default_stateful_set_spec(&mut set.spec),
     }
 }
 
@@ -197,6 +201,41 @@ fn default_deployment_spec(spec: &mut DeploymentSpec) {
         let bound = || IntOrString::String(DEFAULT_ROLLING_UPDATE_BOUND.to_owned());
         rolling_update.max_surge.get_or_insert_with(bound);
         rolling_update.max_unavailable.get_or_insert_with(bound);
+    }
+    default_pod_spec(&mut spec.template.spec);
+}
+
+/// Kubernetes' DaemonSet defaults: RollingUpdate one node at a time (`maxUnavailable` 1,
+/// `maxSurge` 0) and ten old revisions.
+fn default_daemon_set_spec(spec: &mut DaemonSetSpec) {
+    spec.revision_history_limit
+        .get_or_insert(DEFAULT_REVISION_HISTORY_LIMIT);
+    let strategy = &mut spec.update_strategy;
+    if strategy.type_ == DaemonSetUpdateStrategyType::RollingUpdate {
+        let rolling_update = strategy
+            .rolling_update
+            .get_or_insert_with(RollingUpdateDaemonSet::default);
+        rolling_update
+            .max_unavailable
+            .get_or_insert(IntOrString::Int(1));
+        rolling_update.max_surge.get_or_insert(IntOrString::Int(0));
+    }
+    default_pod_spec(&mut spec.template.spec);
+}
+
+/// Kubernetes' StatefulSet defaults: one replica, `OrderedReady` (the type's own default),
+/// RollingUpdate from partition 0, ten old revisions.
+fn default_stateful_set_spec(spec: &mut StatefulSetSpec) {
+    spec.replicas.get_or_insert(DEFAULT_REPLICAS);
+    spec.revision_history_limit
+        .get_or_insert(DEFAULT_REVISION_HISTORY_LIMIT);
+    let strategy = &mut spec.update_strategy;
+    if strategy.type_ == DaemonSetUpdateStrategyType::RollingUpdate {
+        strategy
+            .rolling_update
+            .get_or_insert_with(RollingUpdateStatefulSetStrategy::default)
+            .partition
+            .get_or_insert(0);
     }
     default_pod_spec(&mut spec.template.spec);
 }
@@ -547,6 +586,51 @@ mod tests {
         apply_defaults(&mut object);
         let recreate = Deployment::from_object(object).unwrap();
         assert_eq!(recreate.spec.strategy.rolling_update, None);
+    }
+
+    #[test]
+    fn daemon_sets_roll_one_node_at_a_time_by_default() {
+        use crate::object::daemon_set::{DaemonSet, DaemonSetUpdateStrategyType};
+        let mut object = DaemonSet::default().into_object();
+        apply_defaults(&mut object);
+        let once = object.clone();
+        apply_defaults(&mut object);
+        assert_eq!(object, once, "defaulting is idempotent");
+        let daemon_set = DaemonSet::from_object(object).unwrap();
+        assert_eq!(daemon_set.api_version, "apps/v1");
+        assert_eq!(daemon_set.spec.revision_history_limit, Some(10));
+        let strategy = &daemon_set.spec.update_strategy;
+        assert_eq!(strategy.type_, DaemonSetUpdateStrategyType::RollingUpdate);
+        let rolling = strategy.rolling_update.clone().unwrap();
+        assert_eq!(rolling.max_unavailable, Some(IntOrString::Int(1)));
+        assert_eq!(rolling.max_surge, Some(IntOrString::Int(0)));
+
+        let mut on_delete = DaemonSet::default();
+        on_delete.spec.update_strategy.type_ = DaemonSetUpdateStrategyType::OnDelete;
+        let mut object = on_delete.into_object();
+        apply_defaults(&mut object);
+        let on_delete = DaemonSet::from_object(object).unwrap();
+        assert_eq!(on_delete.spec.update_strategy.rolling_update, None);
+    }
+
+    #[test]
+    fn stateful_sets_get_kubernetes_defaults() {
+        use crate::object::stateful_set::{PodManagementPolicy, StatefulSet};
+        let mut object = StatefulSet::default().into_object();
+        apply_defaults(&mut object);
+        let once = object.clone();
+        apply_defaults(&mut object);
+        assert_eq!(object, once, "defaulting is idempotent");
+        let set = StatefulSet::from_object(object).unwrap();
+        assert_eq!(set.api_version, "apps/v1");
+        assert_eq!(set.spec.replicas, Some(1));
+        assert_eq!(set.spec.revision_history_limit, Some(10));
+        assert_eq!(
+            set.spec.pod_management_policy,
+            PodManagementPolicy::OrderedReady
+        );
+        let rolling = set.spec.update_strategy.rolling_update.unwrap();
+        assert_eq!(rolling.partition, Some(0));
     }
 
     #[test]

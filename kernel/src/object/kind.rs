@@ -26,6 +26,8 @@ pub enum Kind {
     PodDisruptionBudget,
     Job,
     CronJob,
+    DaemonSet,
+    StatefulSet,
 }
 
 /// A name that is not one of the supported kinds.
@@ -38,7 +40,7 @@ pub struct UnknownKind {
 
 impl Kind {
     /// Every kind, in the order the API lists them.
-    pub const ALL: [Kind; 16] = [
+    pub const ALL: [Kind; 18] = [
         Kind::Namespace,
         Kind::Node,
         Kind::Pod,
@@ -55,6 +57,8 @@ impl Kind {
         Kind::PodDisruptionBudget,
         Kind::Job,
         Kind::CronJob,
+        Kind::DaemonSet,
+        Kind::StatefulSet,
     ];
 
     /// The `kind:` value (`"Pod"`).
@@ -76,6 +80,8 @@ impl Kind {
             Kind::PodDisruptionBudget => "PodDisruptionBudget",
             Kind::Job => "Job",
             Kind::CronJob => "CronJob",
+            Kind::DaemonSet => "DaemonSet",
+            Kind::StatefulSet => "StatefulSet",
         }
     }
 
@@ -98,6 +104,8 @@ impl Kind {
             Kind::PodDisruptionBudget => "poddisruptionbudgets",
             Kind::Job => "jobs",
             Kind::CronJob => "cronjobs",
+            Kind::DaemonSet => "daemonsets",
+            Kind::StatefulSet => "statefulsets",
         }
     }
 
@@ -118,6 +126,7 @@ impl Kind {
             Kind::PriorityClass => "scheduling.k8s.io/v1",
             Kind::PodDisruptionBudget => "policy/v1",
             Kind::Job | Kind::CronJob => "batch/v1",
+            Kind::DaemonSet | Kind::StatefulSet => "apps/v1",
         }
     }
 
@@ -136,7 +145,9 @@ impl Kind {
             | Kind::NetworkPolicy
             | Kind::PodDisruptionBudget
             | Kind::Job
-            | Kind::CronJob => true,
+            | Kind::CronJob
+            | Kind::DaemonSet
+            | Kind::StatefulSet => true,
         }
     }
 
@@ -160,6 +171,8 @@ impl Kind {
             Kind::PodDisruptionBudget => "pdb",
             Kind::Job => "job",
             Kind::CronJob => "cj",
+            Kind::DaemonSet => "ds",
+            Kind::StatefulSet => "sts",
         }
     }
 
@@ -232,6 +245,10 @@ mod tests {
             ("Job", Kind::Job),
             ("cj", Kind::CronJob),
             ("cronjobs", Kind::CronJob),
+            ("ds", Kind::DaemonSet),
+            ("daemonsets", Kind::DaemonSet),
+            ("sts", Kind::StatefulSet),
+            ("StatefulSets", Kind::StatefulSet),
         ];
         for (name, kind) in cases {
             assert_eq!(Kind::parse(name), Ok(kind), "{name}");
@@ -248,7 +265,7 @@ mod tests {
             error.to_string(),
             "unknown kind \"Ingress\"; supported kinds: Namespace, Node, Pod, ReplicaSet, Deployment, \
              ConfigMap, Secret, Lease, RuntimeClass, Service, EndpointSlice, NetworkPolicy, \
-             PriorityClass, PodDisruptionBudget, Job, CronJob"
+             PriorityClass, PodDisruptionBudget, Job, CronJob, DaemonSet, StatefulSet"
         );
         assert!(Kind::parse("").is_err());
     }

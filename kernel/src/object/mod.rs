@@ -16,6 +16,7 @@ mod condition;
 mod config_map;
 mod cron_job;
 mod cron_schedule;
+mod daemon_set;
 mod defaults;
 mod deployment;
 mod endpoint_slice;
@@ -44,6 +45,7 @@ mod runtime_class;
 mod security_context;
 mod selector;
 mod service;
+mod stateful_set;
 mod time;
 mod toleration;
 mod validation;
@@ -67,6 +69,10 @@ pub use self::cron_job::{
     scheduled_job_name,
 };
 pub use self::cron_schedule::{CronSchedule, ScheduleError};
+pub use self::daemon_set::{
+    DaemonSet, DaemonSetSpec, DaemonSetStatus, DaemonSetUpdateStrategy,
+    DaemonSetUpdateStrategyType, RollingUpdateDaemonSet,
+};
 pub use self::defaults::{
     DEFAULT_REPLICAS, DEFAULT_REVISION_HISTORY_LIMIT, DEFAULT_ROLLING_UPDATE_BOUND,
     DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS, apply_defaults,
@@ -142,6 +148,10 @@ pub use self::service::{
     CLUSTER_IP_NONE, ClientIpConfig, DEFAULT_CLIENT_IP_TIMEOUT_SECONDS, IpFamily, IpFamilyPolicy,
     LoadBalancerIngress, LoadBalancerStatus, MAX_CLIENT_IP_TIMEOUT_SECONDS, Service, ServicePort,
     ServiceSpec, ServiceStatus, ServiceType, SessionAffinity, SessionAffinityConfig, TrafficPolicy,
+};
+pub use self::stateful_set::{
+    PodManagementPolicy, RollingUpdateStatefulSetStrategy, StatefulSet, StatefulSetOrdinals,
+    StatefulSetSpec, StatefulSetStatus, StatefulSetUpdateStrategy,
 };
 pub use self::time::{Time, TimeParseError};
 pub use self::toleration::{Toleration, tolerated};

@@ -14,6 +14,7 @@ use thiserror::Error;
 
 use super::config_map::{ConfigMap, Secret};
 use super::cron_job::CronJob;
+use super::daemon_set::DaemonSet;
 use super::deployment::Deployment;
 use super::endpoint_slice::EndpointSlice;
 use super::job::Job;
@@ -29,6 +30,7 @@ use super::priority_class::PriorityClass;
 use super::replica_set::ReplicaSet;
 use super::runtime_class::RuntimeClass;
 use super::service::Service;
+use super::stateful_set::StatefulSet;
 
 /// An object of any supported kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +51,8 @@ pub enum Object {
     PodDisruptionBudget(PodDisruptionBudget),
     Job(Job),
     CronJob(CronJob),
+    DaemonSet(DaemonSet),
+    StatefulSet(StatefulSet),
 }
 
 /// Why JSON bytes are not an object.
@@ -110,6 +114,8 @@ macro_rules! with_inner {
             Object::PodDisruptionBudget($inner) => $body,
             Object::Job($inner) => $body,
             Object::CronJob($inner) => $body,
+            Object::DaemonSet($inner) => $body,
+            Object::StatefulSet($inner) => $body,
         }
     };
 }
@@ -163,7 +169,9 @@ impl_resource!(
     NetworkPolicy,
     PodDisruptionBudget,
     Job,
-    CronJob
+    CronJob,
+    DaemonSet,
+    StatefulSet
 );
 
 /// Just enough of an object to learn its kind.
@@ -192,6 +200,8 @@ impl Object {
             Object::PodDisruptionBudget(_) => Kind::PodDisruptionBudget,
             Object::Job(_) => Kind::Job,
             Object::CronJob(_) => Kind::CronJob,
+            Object::DaemonSet(_) => Kind::DaemonSet,
+            Object::StatefulSet(_) => Kind::StatefulSet,
         }
     }
 
@@ -270,6 +280,10 @@ impl Object {
             }
             Kind::Job => Object::Job(serde_json::from_slice(bytes).map_err(decode)?),
             Kind::CronJob => Object::CronJob(serde_json::from_slice(bytes).map_err(decode)?),
+            Kind::DaemonSet => Object::DaemonSet(serde_json::from_slice(bytes).map_err(decode)?),
+            Kind::StatefulSet => {
+                Object::StatefulSet(serde_json::from_slice(bytes).map_err(decode)?)
+            }
         })
     }
 }

@@ -4,6 +4,7 @@
 
 mod conditions;
 mod container;
+mod daemon_sets;
 mod data;
 mod disruption_budget;
 mod jobs;
@@ -17,6 +18,7 @@ mod priority_class;
 mod resources;
 mod runtime_class;
 mod services;
+mod stateful_sets;
 mod workload;
 
 use std::process::ExitCode;
@@ -127,6 +129,16 @@ async fn view(api: &ApiClient, object: &Object, now: SystemTime) -> Result<Strin
             jobs::view(job, &controlled_by(pods, &meta.uid))
         }
         Object::CronJob(cron_job) => jobs::cron_job_view(cron_job),
+        Object::DaemonSet(daemon_set) => {
+            let meta = &daemon_set.metadata;
+            let (pods, _revision) = api.list::<Pod>(Some(&meta.namespace), None).await?;
+            daemon_sets::view(daemon_set, &controlled_by(pods, &meta.uid))
+        }
+        Object::StatefulSet(set) => {
+            let meta = &set.metadata;
+            let (pods, _revision) = api.list::<Pod>(Some(&meta.namespace), None).await?;
+            stateful_sets::view(set, &controlled_by(pods, &meta.uid))
+        }
     };
     Ok(text)
 }

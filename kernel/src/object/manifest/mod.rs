@@ -22,6 +22,7 @@ use self::tree::{YamlNode, field_at};
 use self::unknown_fields::unknown_fields;
 use super::config_map::{ConfigMap, Secret};
 use super::cron_job::CronJob;
+use super::daemon_set::DaemonSet;
 use super::deployment::Deployment;
 use super::endpoint_slice::EndpointSlice;
 use super::job::Job;
@@ -37,6 +38,7 @@ use super::replica_set::ReplicaSet;
 use super::resource::Object;
 use super::runtime_class::RuntimeClass;
 use super::service::Service;
+use super::stateful_set::StatefulSet;
 
 /// Versions Kubernetes once served for a kind and removed: the version, the kind, and the
 /// Kubernetes release that removed it.
@@ -188,6 +190,8 @@ impl DocumentReader<'_> {
                 .map(Object::PodDisruptionBudget),
             Kind::Job => self.typed::<Job>(root).map(Object::Job),
             Kind::CronJob => self.typed::<CronJob>(root).map(Object::CronJob),
+            Kind::DaemonSet => self.typed::<DaemonSet>(root).map(Object::DaemonSet),
+            Kind::StatefulSet => self.typed::<StatefulSet>(root).map(Object::StatefulSet),
         }
     }
 
@@ -458,7 +462,7 @@ spec:
             message.contains(
                 "Namespace, Node, Pod, ReplicaSet, Deployment, ConfigMap, Secret, Lease, \
                  RuntimeClass, Service, EndpointSlice, NetworkPolicy, PriorityClass, \
-                 PodDisruptionBudget, Job, CronJob"
+                 PodDisruptionBudget, Job, CronJob, DaemonSet, StatefulSet"
             ),
             "{message}"
         );
@@ -471,7 +475,8 @@ spec:
             error.to_string(),
             "a.yaml:2:7: unknown kind \"Ingress\"; supported kinds: Namespace, Node, Pod, \
              ReplicaSet, Deployment, ConfigMap, Secret, Lease, RuntimeClass, Service, \
-             EndpointSlice, NetworkPolicy, PriorityClass, PodDisruptionBudget, Job, CronJob"
+             EndpointSlice, NetworkPolicy, PriorityClass, PodDisruptionBudget, Job, CronJob, \
+             DaemonSet, StatefulSet"
         );
     }
 

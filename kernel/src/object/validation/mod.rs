@@ -7,6 +7,7 @@
 
 mod affinity;
 mod cron_job;
+mod daemon_set;
 mod data;
 mod endpoint_slice;
 mod env;
@@ -22,6 +23,7 @@ mod priority_class;
 mod probe;
 mod runtime_class;
 mod service;
+mod stateful_set;
 mod toleration;
 mod workload;
 
@@ -95,6 +97,12 @@ pub fn validate(object: &Object) -> Result<(), ValidationErrors> {
         }
         Object::Job(job) => job::validate_job(job, &mut errors),
         Object::CronJob(cron_job) => cron_job::validate_cron_job(cron_job, &mut errors),
+        Object::DaemonSet(daemon_set) => {
+            daemon_set::validate_daemon_set_spec(&daemon_set.spec, &mut errors)
+        }
+        Object::StatefulSet(set) => {
+            stateful_set::validate_stateful_set_spec(&set.spec, &mut errors)
+        }
     }
     if errors.is_empty() {
         return Ok(());

@@ -38,8 +38,14 @@ pub(super) fn validate_deployment_spec(spec: &DeploymentSpec, errors: &mut Vec<F
         (StrategyType::RollingUpdate, Some(rolling)) => {
             let surge = rolling.max_surge.as_ref();
             let unavailable = rolling.max_unavailable.as_ref();
-            let surge_ok = check_bound(surge, "maxSurge", None, errors);
-            let unavailable_ok = check_bound(unavailable, "maxUnavailable", Some(100), errors);
+            let path = "spec.strategy.rollingUpdate";
+            let surge_ok = check_bound(surge, &format!("{path}.maxSurge"), None, errors);
+            let unavailable_ok = check_bound(
+                unavailable,
+                &format!("{path}.maxUnavailable"),
+                Some(100),
+                errors,
+            );
             if surge_ok && unavailable_ok && is_zero(surge) && is_zero(unavailable) {
                 report(
                     errors,
@@ -52,7 +58,11 @@ pub(super) fn validate_deployment_spec(spec: &DeploymentSpec, errors: &mut Vec<F
     }
 }
 
-fn validate_counts(replicas: Option<i32>, min_ready_seconds: i32, errors: &mut Vec<FieldError>) {
+pub(super) fn validate_counts(
+    replicas: Option<i32>,
+    min_ready_seconds: i32,
+    errors: &mut Vec<FieldError>,
+) {
     if let Some(replicas) = replicas
         && replicas < 0
     {
@@ -73,7 +83,7 @@ fn validate_counts(replicas: Option<i32>, min_ready_seconds: i32, errors: &mut V
 
 /// The selector must be usable and select the template's own pods (otherwise the controller
 /// would create pods forever); template pods must restart, since a controller replaces them.
-fn validate_selector_and_template(
+pub(super) fn validate_selector_and_template(
     selector: &LabelSelector,
     template: &PodTemplateSpec,
     errors: &mut Vec<FieldError>,
@@ -101,14 +111,14 @@ fn validate_selector_and_template(
     validate_pod_spec(&template.spec, "spec.template.spec", errors);
 }
 
-/// A count of at least 0 or a percentage from 0% to `max_percent`%; returns whether it is valid.
-fn check_bound(
+/// A count of at least 0 or a percentage from 0% to `max_percent`%, at `path`; returns
+/// whether it is valid.
+pub(super) fn check_bound(
     bound: Option<&IntOrString>,
-    field: &str,
+    path: &str,
     max_percent: Option<i64>,
     errors: &mut Vec<FieldError>,
 ) -> bool {
-    let path = format!("spec.strategy.rollingUpdate.{field}");
     let problem = match bound {
         None => None,
         Some(IntOrString::Int(count)) if *count < 0 => {
@@ -139,8 +149,8 @@ fn parse_percent(text: &str) -> Option<i64> {
     text.strip_suffix('%')?.parse().ok()
 }
 
-/// Whether an explicit bound is zero; an unset bound defaults to 25%.
-fn is_zero(bound: Option<&IntOrString>) -> bool {
+/// Whether an explicit bound is zero; an unset bound is defaulted to a non-zero one.
+pub(super) fn is_zero(bound: Option<&IntOrString>) -> bool {
     match bound {
         Some(IntOrString::Int(count)) => *count == 0,
         Some(IntOrString::String(text)) => parse_percent(text) == Some(0),
